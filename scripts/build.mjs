@@ -1,0 +1,36 @@
+// Build: WebAssembly modules from wasm/ (when present), then one ESM bundle of the CLI in dist/.
+import { build } from "esbuild";
+import { existsSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { dirname, join } from "node:path";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+
+if (existsSync(join(root, "wasm/build.mjs"))) {
+  const r = spawnSync(process.execPath, [join(root, "wasm/build.mjs")], { stdio: "inherit", cwd: root });
+  if (r.status !== 0) process.exit(r.status ?? 1);
+}
+
+const pkg = JSON.parse(await import("node:fs/promises").then((fs) => fs.readFile(join(root, "package.json"), "utf8")));
+
+await build({
+  entryPoints: [join(root, "src/main.ts")],
+  outfile: join(root, "dist/slowdrip.mjs"),
+  bundle: true,
+  platform: "node",
+  format: "esm",
+  target: "node22",
+  sourcemap: "linked",
+  // Native addons stay outside the bundle and load from node_modules.
+  external: ["lmdb", "msgpackr-extract"],
+  define: { __SLOWDRIP_VERSION__: JSON.stringify(pkg.version) },
+  banner: {
+    js: [
+      "#!/usr/bin/env node",
+      'import { createRequire as __slowdripCreateRequire } from "node:module";',
+      "const require = __slowdripCreateRequire(import.meta.url);",
+    ].join("\n"),
+  },
+  logLevel: "warning",
+});
