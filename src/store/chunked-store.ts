@@ -1,0 +1,519 @@
+// The storage-independent half of the blob store: validation, limits, accounting, import pipeline, range reads, LRU.
+import {
+  BusyError,
+  CorruptBlobError,
+  HashMismatchError,
+  ImportAbortedError,
+  InvalidHashError,
+  NotFoundError,
+  PinnedError,
+  RangeNotSatisfiableError,
+  SizeMismatchError,
+  StoreError,
+  StoreFullError,
+} from "./errors.ts";
+import { defaultHashing, isBlobId, toHex, type BlobHashing } from "./hashing.ts";
+import { ByteLru } from "./lru.ts";
+import { Semaphore } from "./semaphore.ts";
+import type {
+  BlobMeta,
+  BlobReadStream,
+  BlobStore,
+  ImportOptions,
+  ImportResult,
+  ListOptions,
+  ListPage,
+  StoreStats,
+  StoreUsage,
+} from "./types.ts";
+
+/** Default size of stored chunks: a range read touches only the chunks it overlaps. */
+export const DEFAULT_CHUNK_SIZE = 256 * 1024;
+/** Largest accepted chunk size (LMDB values stay moderate). */
+export const MAX_CHUNK_SIZE = 16 * 1024 * 1024;
+const MAX_TAGS = 64;
+const MAX_TAG_LENGTH = 128;
+const MAX_SOURCE_LENGTH = 256;
+
+/** Options shared by every BlobStore implementation. All sizes in bytes, durations in milliseconds. */
+export interface StoreOptions {
+  /** `store.max_storage`: limit on committed + reserved blob bytes; 0 (default) = unlimited. */
+  maxStorage?: number;
+  /** Size of stored chunks (default 256 KiB). Fixed when an LMDB store is created. */
+  chunkSize?: number;
+  /** `tuning.store_concurrency` / `fetch_concurrency` / `pull_concurrency` and `tuning.queue_timeout`. */
+  limits?: { store?: number; fetch?: number; pull?: number; queueTimeoutMs?: number };
+  /** `store.cache_max_bytes` / `store.cache_max_blob`: LRU of small whole blobs (0 bytes disables). */
+  cache?: { maxBytes?: number; maxBlob?: number; maxEntries?: number };
+  /** Hashing core (default: the project's WASM BLAKE3 + Bao). */
+  hashing?: BlobHashing;
+  /** Clock for `created` (default Date.now). */
+  now?: () => number;
+}
+
+/** A store's write path for one import: chunks go in, then commit (atomically visible) or abort (nothing left). */
+export interface ImportSink {
+  /** Takes ownership of `chunk`. May wait (back-pressure). */
+  write(index: number, chunk: Uint8Array): void | Promise<void>;
+  /** Atomically makes the blob visible and counts it; returns false (and discards the chunks) if it already exists. */
+  commit(meta: BlobMeta, outboard: Uint8Array): Promise<boolean>;
+  /** Discards every chunk written so far. */
+  abort(): Promise<void>;
+}
+
+/** The primitive operations a storage backend provides. */
+export interface StoreBackend {
+  getMeta(hash: string): BlobMeta | undefined;
+  /** One stored chunk (a stable copy), or undefined if missing. */
+  getChunk(meta: BlobMeta, index: number): Uint8Array | undefined;
+  getOutboard(hash: string): Uint8Array | undefined;
+  beginImport(chunkSize: number): Promise<ImportSink>;
+  /** Read-modify-write of a meta record; returns the new record, or undefined if absent. */
+  updateMeta(hash: string, update: (meta: BlobMeta) => BlobMeta): Promise<BlobMeta | undefined>;
+  /** Removes the blob (meta, outboard, chunks, counters) atomically; `check` may throw to refuse. */
+  remove(hash: string, check: (meta: BlobMeta) => void): Promise<BlobMeta | undefined>;
+  /** Up to `limit` metas with hash > after, ordered by hash. */
+  list(after: string | undefined, limit: number): BlobMeta[];
+  /** Persistent counters. */
+  usage(): { bytesUsed: number; blobCount: number };
+  close(): Promise<void>;
+}
+
+function checkHash(hash: unknown): string {
+  if (!isBlobId(hash)) throw new InvalidHashError(String(hash));
+  return hash;
+}
+
+function checkCount(name: string, v: unknown, min = 0): number {
+  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < min) throw new RangeError(`${name} must be an integer >= ${min}, got ${String(v)}`);
+  return v;
+}
+
+function checkTags(tags: unknown): string[] {
+  if (!Array.isArray(tags)) throw new TypeError("tags must be an array of strings");
+  if (tags.length > MAX_TAGS) throw new RangeError(`at most ${MAX_TAGS} tags, got ${tags.length}`);
+  for (const t of tags) {
+    if (typeof t !== "string" || t.length === 0 || t.length > MAX_TAG_LENGTH) {
+      throw new RangeError(`each tag must be a string of 1..${MAX_TAG_LENGTH} characters`);
+    }
+  }
+  return [...new Set(tags as string[])].sort();
+}
+
+function asBytes(piece: unknown): Uint8Array {
+  if (piece instanceof Uint8Array) return piece;
+  if (typeof piece === "string") return Buffer.from(piece);
+  throw new TypeError("import source must yield Uint8Array pieces");
+}
+
+/** BlobStore logic over a StoreBackend; LmdbBlobStore and MemoryBlobStore are thin subclasses. */
+export class ChunkedBlobStore implements BlobStore {
+  readonly limits: { readonly store: Semaphore; readonly fetch: Semaphore; readonly pull: Semaphore };
+  readonly chunkSize: number;
+  readonly maxStorage: number;
+  protected readonly backend: StoreBackend;
+  readonly #hashing: BlobHashing;
+  readonly #now: () => number;
+  readonly #lru: ByteLru;
+  #reserved = 0;
+  #open = true;
+  #stats: Omit<StoreStats, "cacheHits" | "cacheMisses" | "cacheBytes" | "cacheEntries"> = {
+    imports: { created: 0, existing: 0, mismatch: 0, full: 0, aborted: 0, busy: 0, error: 0 },
+    reads: { ok: 0, not_found: 0, range: 0, busy: 0, error: 0 },
+    bytesImported: 0,
+    bytesRead: 0,
+  };
+
+  constructor(backend: StoreBackend, options: StoreOptions = {}) {
+    if (options === null || typeof options !== "object") throw new TypeError("store options must be an object");
+    this.backend = backend;
+    this.maxStorage = checkCount("maxStorage", options.maxStorage ?? 0);
+    this.chunkSize = checkCount("chunkSize", options.chunkSize ?? DEFAULT_CHUNK_SIZE, 1);
+    if (this.chunkSize > MAX_CHUNK_SIZE) throw new RangeError(`chunkSize must be <= ${MAX_CHUNK_SIZE}, got ${this.chunkSize}`);
+    const l = options.limits ?? {};
+    const timeout = l.queueTimeoutMs ?? 30_000;
+    this.limits = {
+      store: new Semaphore("store", l.store ?? 8, timeout),
+      fetch: new Semaphore("fetch", l.fetch ?? 64, timeout),
+      pull: new Semaphore("pull", l.pull ?? 4, timeout),
+    };
+    const c = options.cache ?? {};
+    this.#lru = new ByteLru(c.maxBytes ?? 64 * 1024 * 1024, c.maxBlob ?? 1024 * 1024, c.maxEntries ?? 4096);
+    this.#hashing = options.hashing ?? defaultHashing;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** Streams a blob in; see BlobStore.import. */
+  async import(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options: ImportOptions = {}): Promise<ImportResult> {
+    this.#checkOpen();
+    if (source === null || typeof source !== "object" || !(Symbol.asyncIterator in source || Symbol.iterator in source)) {
+      throw new TypeError("import source must be an iterable or async iterable of Uint8Array");
+    }
+    if (options.expectedHash !== undefined) checkHash(options.expectedHash);
+    if (options.size !== undefined) checkCount("size", options.size);
+    const tags = options.tags === undefined ? [] : checkTags(options.tags);
+    const src = options.source ?? "upload";
+    if (typeof src !== "string" || src.length > MAX_SOURCE_LENGTH) throw new RangeError(`source must be a string of at most ${MAX_SOURCE_LENGTH} characters`);
+    let release: () => void;
+    try {
+      release = await this.limits.store.acquire(options.signal);
+    } catch (err) {
+      if (err instanceof BusyError) this.#stats.imports.busy++;
+      throw err;
+    }
+    try {
+      return await this.#import(source, options, tags, src);
+    } finally {
+      release();
+    }
+  }
+
+  async #import(
+    source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+    options: ImportOptions,
+    tags: string[],
+    src: string,
+  ): Promise<ImportResult> {
+    const { expectedHash, size: declared, signal } = options;
+    const known = expectedHash !== undefined && this.backend.getMeta(expectedHash) !== undefined;
+    let reserved = 0;
+    const reserve = (n: number) => {
+      if (n === 0) return;
+      if (this.maxStorage > 0) {
+        const free = this.maxStorage - this.backend.usage().bytesUsed - this.#reserved;
+        if (n > free) throw new StoreFullError(declared ?? reserved + n, Math.max(0, free + reserved), this.maxStorage);
+      }
+      reserved += n;
+      this.#reserved += n;
+    };
+    let sink: ImportSink | undefined;
+    let received = 0;
+    try {
+      // An already-stored blob named by the caller is only hashed (to verify the upload), never written again.
+      if (declared !== undefined && !known) reserve(declared);
+      signal?.throwIfAborted();
+      const builder = await this.#hashing.newBuilder();
+      if (!known) sink = await this.backend.beginImport(this.chunkSize);
+      const cs = this.chunkSize;
+      let buf = new Uint8Array(cs);
+      let fill = 0;
+      let index = 0;
+      try {
+        for await (const raw of source as AsyncIterable<unknown>) {
+          signal?.throwIfAborted();
+          const piece = asBytes(raw);
+          if (piece.byteLength === 0) continue;
+          received += piece.byteLength;
+          if (declared !== undefined) {
+            if (received > declared) throw new SizeMismatchError(declared, received);
+          } else if (sink) {
+            reserve(piece.byteLength);
+          }
+          builder.update(piece);
+          if (!sink) continue;
+          let at = 0;
+          while (at < piece.byteLength) {
+            const n = Math.min(cs - fill, piece.byteLength - at);
+            buf.set(piece.subarray(at, at + n), fill);
+            fill += n;
+            at += n;
+            if (fill === cs) {
+              const full = buf;
+              buf = new Uint8Array(cs);
+              fill = 0;
+              await sink.write(index++, full);
+            }
+          }
+        }
+      } catch (err) {
+        if (err instanceof StoreError) throw err;
+        const reason = signal?.aborted ? "cancelled" : err instanceof Error ? err.message : String(err);
+        throw new ImportAbortedError(received, reason, { cause: err });
+      }
+      if (declared !== undefined && received !== declared) throw new SizeMismatchError(declared, received);
+      if (sink && fill > 0) await sink.write(index++, buf.slice(0, fill));
+      const { hash: hashBytes, outboard } = builder.finish();
+      const hash = toHex(hashBytes);
+      if (expectedHash !== undefined && hash !== expectedHash) throw new HashMismatchError(expectedHash, hash, received);
+      let created = false;
+      if (sink) {
+        const meta: BlobMeta = {
+          hash,
+          size: received,
+          created: this.#now(),
+          chunkSize: cs,
+          pinned: options.pin === true,
+          tags,
+          source: src,
+          outboardSize: outboard.byteLength,
+        };
+        const s = sink;
+        sink = undefined; // commit either succeeds or discards its own chunks
+        created = await s.commit(meta, outboard);
+      }
+      if (!created) {
+        const updated = await this.backend.updateMeta(hash, (m) => ({
+          ...m,
+          pinned: m.pinned || options.pin === true,
+          tags: tags.length ? checkTags([...m.tags, ...tags].slice(0, MAX_TAGS)) : m.tags,
+        }));
+        if (!updated) throw new ImportAbortedError(received, "blob was deleted while the duplicate upload was verified");
+      }
+      this.#stats.imports[created ? "created" : "existing"]++;
+      this.#stats.bytesImported += received;
+      return { hash, size: received, created };
+    } catch (err) {
+      if (sink) await sink.abort().catch(() => undefined);
+      const k = this.#stats.imports;
+      if (err instanceof HashMismatchError) k.mismatch++;
+      else if (err instanceof StoreFullError) k.full++;
+      else if (err instanceof ImportAbortedError || err instanceof SizeMismatchError) k.aborted++;
+      else k.error++;
+      throw err;
+    } finally {
+      this.#reserved -= reserved;
+    }
+  }
+
+  /** Validates hash and range, takes a fetch slot and returns the bytes; see BlobStore.read. */
+  async read(hash: string, offset = 0, length?: number, options: { signal?: AbortSignal } = {}): Promise<BlobReadStream> {
+    this.#checkOpen();
+    const r = this.#stats.reads;
+    try {
+      checkHash(hash);
+    } catch (err) {
+      r.error++;
+      throw err;
+    }
+    checkCount("offset", offset);
+    if (length !== undefined) checkCount("length", length);
+    const meta = this.backend.getMeta(hash);
+    if (!meta) {
+      r.not_found++;
+      throw new NotFoundError(hash);
+    }
+    if (offset > meta.size || (offset === meta.size && meta.size > 0)) {
+      r.range++;
+      throw new RangeNotSatisfiableError(hash, offset, length ?? 0, meta.size);
+    }
+    const len = Math.min(length ?? meta.size - offset, meta.size - offset);
+    let release: () => void;
+    try {
+      release = await this.limits.fetch.acquire(options.signal);
+    } catch (err) {
+      if (err instanceof BusyError) r.busy++;
+      throw err;
+    }
+    let released = false;
+    const done = (ok: boolean) => {
+      if (released) return;
+      released = true;
+      release();
+      if (ok) r.ok++;
+      else r.error++;
+    };
+    const gen = this.#slices(meta, offset, len, options.signal);
+    const stats = this.#stats;
+    return {
+      meta,
+      offset,
+      length: len,
+      release() {
+        done(true);
+        void gen.return(undefined);
+      },
+      [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+        return {
+          async next() {
+            try {
+              const step = await gen.next();
+              if (step.done) done(true);
+              else stats.bytesRead += step.value.byteLength;
+              return step;
+            } catch (err) {
+              done(false);
+              throw err;
+            }
+          },
+          async return(value?: unknown) {
+            done(true);
+            await gen.return(undefined);
+            return { done: true, value: value as undefined };
+          },
+        };
+      },
+    };
+  }
+
+  async *#slices(meta: BlobMeta, offset: number, length: number, signal?: AbortSignal): AsyncGenerator<Uint8Array, void, undefined> {
+    if (length === 0) return;
+    if (this.#lru.accepts(meta.size)) {
+      let whole = this.#lru.get(meta.hash);
+      if (!whole) {
+        whole = this.#loadWhole(meta);
+        this.#lru.set(meta.hash, whole);
+      }
+      yield whole.subarray(offset, offset + length);
+      return;
+    }
+    const cs = meta.chunkSize;
+    const end = offset + length;
+    for (let i = Math.floor(offset / cs); i * cs < end; i++) {
+      signal?.throwIfAborted();
+      const chunk = this.#chunk(meta, i);
+      const from = Math.max(offset - i * cs, 0);
+      const to = Math.min(end - i * cs, chunk.byteLength);
+      yield from === 0 && to === chunk.byteLength ? chunk : chunk.subarray(from, to);
+    }
+  }
+
+  #chunk(meta: BlobMeta, i: number): Uint8Array {
+    const chunk = this.backend.getChunk(meta, i);
+    const want = Math.min(meta.chunkSize, meta.size - i * meta.chunkSize);
+    if (!chunk) {
+      if (!this.backend.getMeta(meta.hash)) throw new NotFoundError(meta.hash);
+      throw new CorruptBlobError(meta.hash, i, "chunk missing");
+    }
+    if (chunk.byteLength !== want) throw new CorruptBlobError(meta.hash, i, `chunk has ${chunk.byteLength} bytes, expected ${want}`);
+    return chunk;
+  }
+
+  #loadWhole(meta: BlobMeta): Uint8Array {
+    const out = new Uint8Array(meta.size);
+    for (let i = 0; i * meta.chunkSize < meta.size; i++) out.set(this.#chunk(meta, i), i * meta.chunkSize);
+    return out;
+  }
+
+  /** Reads a blob (or range) fully into memory. */
+  async readAll(hash: string, offset = 0, length?: number): Promise<Uint8Array> {
+    const s = await this.read(hash, offset, length);
+    const out = new Uint8Array(s.length);
+    let at = 0;
+    for await (const piece of s) {
+      out.set(piece, at);
+      at += piece.byteLength;
+    }
+    return out;
+  }
+
+  /** Metadata of a stored blob; throws NotFoundError. */
+  async stat(hash: string): Promise<BlobMeta> {
+    this.#checkOpen();
+    const meta = this.backend.getMeta(checkHash(hash));
+    if (!meta) throw new NotFoundError(hash);
+    return meta;
+  }
+
+  async has(hash: string): Promise<boolean> {
+    this.#checkOpen();
+    return this.backend.getMeta(checkHash(hash)) !== undefined;
+  }
+
+  /** One page of blobs ordered by hash. */
+  async list(options: ListOptions = {}): Promise<ListPage> {
+    this.#checkOpen();
+    const limit = options.limit ?? 100;
+    if (!Number.isSafeInteger(limit) || limit < 1 || limit > 1000) throw new RangeError(`list limit must be 1..1000, got ${limit}`);
+    if (options.after !== undefined && options.after !== "") checkHash(options.after);
+    const rows = this.backend.list(options.after || undefined, limit + 1);
+    const items = rows.slice(0, limit);
+    return { items, next: rows.length > limit ? items[items.length - 1]?.hash : undefined };
+  }
+
+  /** Deletes a blob; refuses pinned ones unless forced. */
+  async delete(hash: string, options: { force?: boolean } = {}): Promise<boolean> {
+    this.#checkOpen();
+    checkHash(hash);
+    const removed = await this.backend.remove(hash, (m) => {
+      if (m.pinned && !options.force) throw new PinnedError(hash);
+    });
+    this.#lru.delete(hash);
+    return removed !== undefined;
+  }
+
+  async pin(hash: string): Promise<BlobMeta> {
+    return this.#update(hash, (m) => ({ ...m, pinned: true }));
+  }
+
+  async unpin(hash: string): Promise<BlobMeta> {
+    return this.#update(hash, (m) => ({ ...m, pinned: false }));
+  }
+
+  async setTags(hash: string, tags: string[]): Promise<BlobMeta> {
+    const t = checkTags(tags);
+    return this.#update(hash, (m) => ({ ...m, tags: t }));
+  }
+
+  async #update(hash: string, fn: (m: BlobMeta) => BlobMeta): Promise<BlobMeta> {
+    this.#checkOpen();
+    const m = await this.backend.updateMeta(checkHash(hash), fn);
+    if (!m) throw new NotFoundError(hash);
+    return m;
+  }
+
+  /** Removes unpinned blobs chosen by `select`; pinned blobs are never removed. */
+  async gc(select: (meta: BlobMeta) => boolean): Promise<string[]> {
+    if (typeof select !== "function") throw new TypeError("gc needs a selection function");
+    this.#checkOpen();
+    const victims: string[] = [];
+    let after: string | undefined;
+    for (;;) {
+      const rows = this.backend.list(after, 1000);
+      for (const m of rows) if (!m.pinned && select(m)) victims.push(m.hash);
+      if (rows.length < 1000) break;
+      after = rows[rows.length - 1]?.hash;
+    }
+    const removed: string[] = [];
+    for (const h of victims) {
+      const m = await this.backend.remove(h, (meta) => {
+        if (meta.pinned) throw new PinnedError(h);
+      }).catch((err: unknown) => {
+        if (err instanceof PinnedError) return undefined; // pinned meanwhile: keep it
+        throw err;
+      });
+      this.#lru.delete(h);
+      if (m) removed.push(h);
+    }
+    return removed;
+  }
+
+  async outboard(hash: string): Promise<Uint8Array> {
+    this.#checkOpen();
+    const ob = this.backend.getOutboard(checkHash(hash));
+    if (!ob) throw new NotFoundError(hash);
+    return ob;
+  }
+
+  usage(): StoreUsage {
+    const u = this.#open ? this.backend.usage() : { bytesUsed: 0, blobCount: 0 };
+    return { ...u, maxBytes: this.maxStorage, reservedBytes: this.#reserved };
+  }
+
+  stats(): StoreStats {
+    return {
+      imports: { ...this.#stats.imports },
+      reads: { ...this.#stats.reads },
+      bytesImported: this.#stats.bytesImported,
+      bytesRead: this.#stats.bytesRead,
+      cacheHits: this.#lru.hits,
+      cacheMisses: this.#lru.misses,
+      cacheBytes: this.#lru.bytes,
+      cacheEntries: this.#lru.size,
+    };
+  }
+
+  ready(): boolean {
+    return this.#open;
+  }
+
+  async close(): Promise<void> {
+    if (!this.#open) return;
+    this.#open = false;
+    this.#lru.clear();
+    await this.backend.close();
+  }
+
+  #checkOpen(): void {
+    if (!this.#open) throw new StoreError("blob store is closed");
+  }
+}

@@ -1,0 +1,307 @@
+// BlobStore contract suite: one set of behaviours every implementation must show (run by memory.test.ts and lmdb.test.ts).
+import { describe, expect, it, afterEach } from "vitest";
+import { blake3 } from "@noble/hashes/blake3.js";
+import {
+  BusyError,
+  HashMismatchError,
+  ImportAbortedError,
+  InvalidHashError,
+  NotFoundError,
+  PinnedError,
+  RangeNotSatisfiableError,
+  SizeMismatchError,
+  StoreFullError,
+} from "./errors.ts";
+import type { StoreOptions } from "./chunked-store.ts";
+import type { BlobStore } from "./types.ts";
+
+/** Deterministic pseudo-random bytes (xorshift32), so failures are reproducible. */
+export function testBytes(n: number, seed = 1): Uint8Array {
+  const out = new Uint8Array(n);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
+
+/** Reference BLAKE3 hex (independent implementation). */
+export function refHash(b: Uint8Array): string {
+  return Buffer.from(blake3(b)).toString("hex");
+}
+
+/** Splits bytes into pieces of irregular sizes, as a network would. */
+export function* pieces(b: Uint8Array, size = 7777): Generator<Uint8Array> {
+  for (let i = 0; i < b.length; i += size) yield b.subarray(i, Math.min(i + size, b.length));
+}
+
+const UNKNOWN = "ab".repeat(32);
+
+/** Makes a fresh store; `reopen` (if given) closes and reopens the same persistent store. */
+export type MakeStore = (options?: StoreOptions) => Promise<{ store: BlobStore; reopen?: () => Promise<BlobStore> }>;
+
+/** Runs the BlobStore contract against one implementation. */
+export function runBlobStoreContract(name: string, make: MakeStore): void {
+  describe(`BlobStore contract: ${name}`, () => {
+    const open: BlobStore[] = [];
+    const mk = async (o?: StoreOptions) => {
+      const r = await make(o);
+      open.push(r.store);
+      return r;
+    };
+    afterEach(async () => {
+      for (const s of open.splice(0)) await s.close();
+    });
+
+    it("imports, hashes with BLAKE3 and reads back whole and in ranges", async () => {
+      const { store } = await mk({ chunkSize: 1024, cache: { maxBytes: 0 } });
+      const data = testBytes(10_000, 7);
+      const r = await store.import(pieces(data, 333));
+      expect(r).toEqual({ hash: refHash(data), size: 10_000, created: true });
+      expect(await store.has(r.hash)).toBe(true);
+      const meta = await store.stat(r.hash);
+      expect(meta).toMatchObject({ hash: r.hash, size: 10_000, chunkSize: 1024, pinned: false, tags: [], source: "upload" });
+      expect(Buffer.from(await store.readAll(r.hash)).equals(Buffer.from(data))).toBe(true);
+      const cases: [number, number][] = [[0, 1], [1023, 2], [1024, 1024], [5000, 4999], [9999, 1], [0, 10_000], [3, 0], [9000, 50_000]];
+      for (const [off, len] of cases) {
+        const got = await store.readAll(r.hash, off, len);
+        const want = data.subarray(off, Math.min(off + len, data.length));
+        expect(Buffer.from(got).equals(Buffer.from(want)), `range ${off}+${len}`).toBe(true);
+      }
+      const s = await store.read(r.hash, 1000, 100);
+      expect([s.offset, s.length, s.meta.size]).toEqual([1000, 100, 10_000]);
+      const parts: Uint8Array[] = [];
+      for await (const p of s) parts.push(p);
+      expect(parts.map((p) => p.byteLength)).toEqual([24, 76]);
+      expect(store.usage()).toMatchObject({ bytesUsed: 10_000, blobCount: 1, reservedBytes: 0 });
+      expect(store.stats().imports.created).toBe(1);
+    });
+
+    it("stores the empty blob", async () => {
+      const { store } = await mk();
+      const r = await store.import([]);
+      expect(r).toEqual({ hash: refHash(new Uint8Array(0)), size: 0, created: true });
+      expect((await store.readAll(r.hash)).byteLength).toBe(0);
+    });
+
+    it("a second import of the same bytes is not stored twice", async () => {
+      const { store } = await mk({ chunkSize: 4096 });
+      const data = testBytes(20_000, 3);
+      const a = await store.import([data]);
+      const b = await store.import(pieces(data, 1000), { tags: ["again"], pin: true });
+      expect(b).toEqual({ hash: a.hash, size: 20_000, created: false });
+      expect(store.usage()).toMatchObject({ bytesUsed: 20_000, blobCount: 1 });
+      expect(await store.stat(a.hash)).toMatchObject({ pinned: true, tags: ["again"] });
+      const c = await store.import([data], { expectedHash: a.hash });
+      expect(c.created).toBe(false);
+      expect(store.usage().bytesUsed).toBe(20_000);
+    });
+
+    it("concurrent imports of the same bytes commit once", async () => {
+      const { store } = await mk({ chunkSize: 1024 });
+      const data = testBytes(50_000, 11);
+      const rs = await Promise.all([0, 1, 2].map(() => store.import(pieces(data, 5000))));
+      expect(rs.filter((r) => r.created)).toHaveLength(1);
+      expect(store.usage()).toMatchObject({ bytesUsed: 50_000, blobCount: 1 });
+      expect(Buffer.from(await store.readAll(rs[0]!.hash)).equals(Buffer.from(data))).toBe(true);
+    });
+
+    it("checks the expected hash before commit; a mismatch stores nothing", async () => {
+      const { store } = await mk({ chunkSize: 1024 });
+      const data = testBytes(5000, 5);
+      const wrong = refHash(testBytes(5000, 6));
+      const err = await store.import([data], { expectedHash: wrong }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(HashMismatchError);
+      expect(err).toMatchObject({ expected: wrong, actual: refHash(data), size: 5000 });
+      expect(await store.has(refHash(data))).toBe(false);
+      expect(await store.has(wrong)).toBe(false);
+      expect(store.usage()).toMatchObject({ bytesUsed: 0, blobCount: 0, reservedBytes: 0 });
+      const ok = await store.import([data], { expectedHash: refHash(data) });
+      expect(ok.created).toBe(true);
+    });
+
+    it("enforces max_storage before accepting bytes (declared and streamed sizes)", async () => {
+      const { store } = await mk({ maxStorage: 10_000, chunkSize: 1024 });
+      await store.import([testBytes(6000, 1)]);
+      const declared = await store.import([testBytes(5000, 2)], { size: 5000 }).catch((e: unknown) => e);
+      expect(declared).toBeInstanceOf(StoreFullError);
+      expect(declared).toMatchObject({ needed: 5000, free: 4000, max: 10_000 });
+      let pulled = 0;
+      async function* stream() {
+        for (let i = 0; i < 10; i++) {
+          pulled++;
+          yield testBytes(1000, 10 + i);
+        }
+      }
+      const streamed = await store.import(stream()).catch((e: unknown) => e);
+      expect(streamed).toBeInstanceOf(StoreFullError);
+      expect(pulled).toBe(5); // refused on the piece that would cross the limit, before storing it
+      expect(store.usage()).toMatchObject({ bytesUsed: 6000, blobCount: 1, reservedBytes: 0 });
+      expect((await store.list()).items).toHaveLength(1);
+      const fits = await store.import([testBytes(4000, 3)], { size: 4000 });
+      expect(fits.created).toBe(true);
+      expect(store.usage().bytesUsed).toBe(10_000);
+      expect(store.stats().imports.full).toBe(2);
+    });
+
+    it("a source that fails midway (client gone) leaves no partial blob; the same import then succeeds", async () => {
+      const { store } = await mk({ chunkSize: 1024 });
+      const data = testBytes(8000, 9);
+      async function* broken() {
+        yield data.subarray(0, 3000);
+        throw new Error("socket hang up");
+      }
+      const err = await store.import(broken()).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ImportAbortedError);
+      expect((err as ImportAbortedError).bytesReceived).toBe(3000);
+      expect(store.usage()).toMatchObject({ bytesUsed: 0, blobCount: 0, reservedBytes: 0 });
+      expect((await store.list()).items).toEqual([]);
+      const ac = new AbortController();
+      async function* slow() {
+        yield data.subarray(0, 2000);
+        ac.abort(new Error("client disconnected"));
+        yield data.subarray(2000);
+      }
+      expect(await store.import(slow(), { signal: ac.signal }).catch((e: unknown) => e)).toBeInstanceOf(ImportAbortedError);
+      expect(store.usage().bytesUsed).toBe(0);
+      const ok = await store.import(pieces(data));
+      expect(ok).toEqual({ hash: refHash(data), size: 8000, created: true });
+    });
+
+    it("rejects an upload whose size differs from the declared size", async () => {
+      const { store } = await mk();
+      expect(await store.import([testBytes(100)], { size: 99 }).catch((e: unknown) => e)).toBeInstanceOf(SizeMismatchError);
+      expect(await store.import([testBytes(100)], { size: 101 }).catch((e: unknown) => e)).toBeInstanceOf(SizeMismatchError);
+      expect(store.usage()).toMatchObject({ bytesUsed: 0, blobCount: 0 });
+    });
+
+    it("bad hashes are InvalidHashError, unknown ones NotFoundError, ranges past the end RangeNotSatisfiableError", async () => {
+      const { store } = await mk();
+      for (const bad of ["", "xyz", "AB".repeat(32), "ab".repeat(31), "ab".repeat(33), "../../etc/passwd"]) {
+        await expect(store.stat(bad), `stat ${bad}`).rejects.toBeInstanceOf(InvalidHashError);
+        await expect(store.read(bad), `read ${bad}`).rejects.toBeInstanceOf(InvalidHashError);
+        await expect(store.delete(bad), `delete ${bad}`).rejects.toBeInstanceOf(InvalidHashError);
+        await expect(store.import([], { expectedHash: bad }), `import ${bad}`).rejects.toBeInstanceOf(InvalidHashError);
+      }
+      await expect(store.stat(UNKNOWN)).rejects.toBeInstanceOf(NotFoundError);
+      await expect(store.read(UNKNOWN)).rejects.toBeInstanceOf(NotFoundError);
+      await expect(store.outboard(UNKNOWN)).rejects.toBeInstanceOf(NotFoundError);
+      await expect(store.pin(UNKNOWN)).rejects.toBeInstanceOf(NotFoundError);
+      expect(await store.has(UNKNOWN)).toBe(false);
+      expect(await store.delete(UNKNOWN)).toBe(false);
+      const { hash } = await store.import([testBytes(100)]);
+      await expect(store.read(hash, 100)).rejects.toBeInstanceOf(RangeNotSatisfiableError);
+      await expect(store.read(hash, 101, 1)).rejects.toBeInstanceOf(RangeNotSatisfiableError);
+      await expect(store.read(hash, -1)).rejects.toBeInstanceOf(RangeError);
+      await expect(store.read(hash, 0, 1.5)).rejects.toBeInstanceOf(RangeError);
+      expect(store.stats().reads).toMatchObject({ not_found: 1, range: 2 });
+    });
+
+    it("lists blobs in pages ordered by hash", async () => {
+      const { store } = await mk();
+      const hashes: string[] = [];
+      for (let i = 0; i < 7; i++) hashes.push((await store.import([testBytes(100 + i, i + 1)])).hash);
+      hashes.sort();
+      const seen: string[] = [];
+      let after: string | undefined;
+      let pages = 0;
+      do {
+        const page = await store.list({ after, limit: 3 });
+        seen.push(...page.items.map((m) => m.hash));
+        after = page.next;
+        pages++;
+      } while (after);
+      expect(seen).toEqual(hashes);
+      expect(pages).toBe(3);
+      await expect(store.list({ limit: 0 })).rejects.toBeInstanceOf(RangeError);
+      await expect(store.list({ limit: 1001 })).rejects.toBeInstanceOf(RangeError);
+    });
+
+    it("deletes, pins, unpins, tags; GC never removes pinned blobs", async () => {
+      const { store } = await mk({ chunkSize: 512 });
+      const a = await store.import([testBytes(3000, 1)], { tags: ["b", "a", "a"] });
+      const b = await store.import([testBytes(2000, 2)]);
+      expect((await store.stat(a.hash)).tags).toEqual(["a", "b"]);
+      expect((await store.setTags(a.hash, ["film"])).tags).toEqual(["film"]);
+      await store.pin(a.hash);
+      await expect(store.delete(a.hash)).rejects.toBeInstanceOf(PinnedError);
+      expect(await store.gc(() => true)).toEqual([b.hash]);
+      expect(await store.has(a.hash)).toBe(true);
+      expect(await store.has(b.hash)).toBe(false);
+      expect(store.usage()).toMatchObject({ bytesUsed: 3000, blobCount: 1 });
+      await store.unpin(a.hash);
+      expect(await store.delete(a.hash)).toBe(true);
+      expect(await store.delete(a.hash)).toBe(false);
+      await expect(store.read(a.hash)).rejects.toBeInstanceOf(NotFoundError);
+      expect(store.usage()).toMatchObject({ bytesUsed: 0, blobCount: 0 });
+      const again = await store.import([testBytes(3000, 1)]);
+      expect(again.created).toBe(true);
+    });
+
+    it("keeps the outboard beside the blob", async () => {
+      const { store } = await mk();
+      const { hash } = await store.import([testBytes(100_000, 4)]);
+      const ob = await store.outboard(hash);
+      expect(ob.byteLength).toBe((await store.stat(hash)).outboardSize);
+    });
+
+    it("concurrency limits queue callers, then refuse with BusyError after the timeout", async () => {
+      const { store } = await mk({ limits: { store: 1, fetch: 1, queueTimeoutMs: 50 } });
+      let go!: () => void;
+      const gate = new Promise<void>((r) => (go = r));
+      async function* held() {
+        yield testBytes(10, 1);
+        await gate;
+      }
+      const first = store.import(held());
+      await expect(store.import([testBytes(10, 2)])).rejects.toBeInstanceOf(BusyError);
+      go();
+      await first;
+      const { hash } = await store.import([testBytes(10, 2)]);
+      const r1 = await store.read(hash);
+      const busy = await store.read(hash).catch((e: unknown) => e);
+      expect(busy).toBeInstanceOf(BusyError);
+      expect(busy).toMatchObject({ limit: "fetch", capacity: 1 });
+      const waiting = store.read(hash);
+      for await (const _ of r1) void _;
+      const r2 = await waiting; // got the slot freed by finishing r1
+      r2.release();
+      expect(store.stats().imports.busy).toBe(1);
+      expect(store.stats().reads.busy).toBe(1);
+    });
+
+    it("serves hot small blobs from the LRU", async () => {
+      const { store } = await mk({ cache: { maxBytes: 10_000, maxBlob: 5000 } });
+      const small = await store.import([testBytes(4000, 1)]);
+      const big = await store.import([testBytes(6000, 2)]);
+      await store.readAll(small.hash);
+      await store.readAll(small.hash);
+      await store.readAll(small.hash, 10, 10);
+      await store.readAll(big.hash);
+      const st = store.stats();
+      expect(st.cacheHits).toBe(2);
+      expect(st.cacheMisses).toBe(1);
+      expect(st.cacheBytes).toBe(4000);
+      expect(Buffer.from(await store.readAll(small.hash, 10, 10)).equals(Buffer.from(testBytes(4000, 1).subarray(10, 20)))).toBe(true);
+      await store.delete(small.hash);
+      await expect(store.read(small.hash)).rejects.toBeInstanceOf(NotFoundError);
+    });
+
+    it("accounting survives a restart (persistent stores)", async () => {
+      const { store, reopen } = await mk({ chunkSize: 1024 });
+      const data = testBytes(5000, 12);
+      const { hash } = await store.import([data], { pin: true, tags: ["x"] });
+      await store.import([testBytes(300, 13)]);
+      if (!reopen) return; // memory store: nothing to reopen
+      open.splice(open.indexOf(store), 1);
+      const again = await reopen();
+      open.push(again);
+      expect(again.usage()).toMatchObject({ bytesUsed: 5300, blobCount: 2 });
+      expect(await again.stat(hash)).toMatchObject({ pinned: true, tags: ["x"], size: 5000 });
+      expect(Buffer.from(await again.readAll(hash)).equals(Buffer.from(data))).toBe(true);
+    });
+  });
+}

@@ -1,0 +1,228 @@
+// LMDB BlobStore: chunks keyed by an internal import id, made visible by one commit transaction; crash leftovers are swept at open.
+//
+// Layout (named databases in one environment, normally <data_dir>/db):
+//   blobs     hash hex            -> StoredMeta (msgpack)         visible blobs
+//   outboards hash hex            -> compact Bao outboard (binary)
+//   chunks    u64 cid | u32 index -> chunk bytes (binary)        cid = internal content id of one import
+//   imports   cid                 -> { started, pid }            imports in progress (staging)
+//   state     "usage"             -> { bytesUsed, blobCount }    committed blobs only
+//             "nextId"            -> next cid
+// An import first records its cid in `imports` (queued before its first chunk, so no chunk can exist without it),
+// writes chunks, then one transaction writes the meta + outboard, drops the `imports` record and updates `usage`.
+// A kill at any point leaves at most an `imports` record with some chunks: open() deletes both. Nothing is counted
+// in `usage` until the commit transaction, so no space leaks.
+import { open, type Database, type RootDatabase } from "lmdb";
+import { ChunkedBlobStore, type ImportSink, type StoreBackend, type StoreOptions } from "./chunked-store.ts";
+import type { BlobMeta } from "./types.ts";
+
+interface StoredMeta extends BlobMeta {
+  cid: number;
+}
+
+interface Usage {
+  bytesUsed: number;
+  blobCount: number;
+}
+
+/** Most chunk writes queued to LMDB per import before waiting (back-pressure: bounds memory per import). */
+const WRITE_WINDOW = 32;
+
+function chunkKey(cid: number, index: number): Buffer {
+  const k = Buffer.allocUnsafe(12);
+  k.writeUInt32BE(Math.floor(cid / 0x1_0000_0000), 0);
+  k.writeUInt32BE(cid >>> 0, 4);
+  k.writeUInt32BE(index >>> 0, 8);
+  return k;
+}
+
+class LmdbBackend implements StoreBackend {
+  readonly #root: RootDatabase;
+  readonly #ownsRoot: boolean;
+  readonly #blobs: Database<StoredMeta, string>;
+  readonly #outboards: Database<Buffer, string>;
+  readonly #chunks: Database<Buffer, Buffer>;
+  readonly #imports: Database<{ started: number; pid: number }, number>;
+  readonly #state: Database<unknown, string>;
+  #usage: Usage;
+  #nextId: number;
+  /** Chunk entries and imports swept at open (crash leftovers). */
+  readonly swept: { imports: number; chunks: number };
+
+  constructor(root: RootDatabase, ownsRoot: boolean) {
+    this.#root = root;
+    this.#ownsRoot = ownsRoot;
+    this.#blobs = root.openDB<StoredMeta, string>({ name: "blobs" });
+    this.#outboards = root.openDB<Buffer, string>({ name: "outboards", encoding: "binary" });
+    this.#chunks = root.openDB<Buffer, Buffer>({ name: "chunks", encoding: "binary", keyEncoding: "binary" });
+    this.#imports = root.openDB<{ started: number; pid: number }, number>({ name: "imports" });
+    this.#state = root.openDB<unknown, string>({ name: "state" });
+    this.swept = this.#sweep();
+    this.#usage = (this.#state.get("usage") as Usage | undefined) ?? this.#recount();
+    this.#nextId = (this.#state.get("nextId") as number | undefined) ?? 1;
+  }
+
+  /** Deletes every unfinished import and its chunks. */
+  #sweep(): { imports: number; chunks: number } {
+    let imports = 0;
+    let chunks = 0;
+    const ids = [...this.#imports.getKeys()] as number[];
+    for (const cid of ids) {
+      const keys = [...this.#chunks.getKeys({ start: chunkKey(cid, 0), end: chunkKey(cid + 1, 0) })] as Buffer[];
+      this.#root.transactionSync(() => {
+        for (const k of keys) this.#chunks.removeSync(k);
+        this.#imports.removeSync(cid);
+      });
+      imports++;
+      chunks += keys.length;
+    }
+    return { imports, chunks };
+  }
+
+  #recount(): Usage {
+    const u: Usage = { bytesUsed: 0, blobCount: 0 };
+    for (const { value } of this.#blobs.getRange()) {
+      u.bytesUsed += value.size;
+      u.blobCount++;
+    }
+    this.#state.putSync("usage", u);
+    return u;
+  }
+
+  getMeta(hash: string): BlobMeta | undefined {
+    return this.#blobs.get(hash);
+  }
+
+  getChunk(meta: BlobMeta, index: number): Uint8Array | undefined {
+    const cid = (meta as StoredMeta).cid ?? this.#blobs.get(meta.hash)?.cid;
+    if (cid === undefined) return undefined;
+    return this.#chunks.getBinary(chunkKey(cid, index));
+  }
+
+  getOutboard(hash: string): Uint8Array | undefined {
+    return this.#outboards.getBinary(hash);
+  }
+
+  #chunkKeys(cid: number): Buffer[] {
+    return [...this.#chunks.getKeys({ start: chunkKey(cid, 0), end: chunkKey(cid + 1, 0) })] as Buffer[];
+  }
+
+  async beginImport(): Promise<ImportSink> {
+    const cid = this.#nextId++;
+    // Queued before any chunk of this import: LMDB commits async writes in call order.
+    const pending: Promise<unknown>[] = [this.#imports.put(cid, { started: Date.now(), pid: process.pid }), this.#state.put("nextId", this.#nextId)];
+    let finished = false;
+    const settle = async () => {
+      const all = pending.splice(0);
+      await Promise.all(all);
+    };
+    return {
+      write: async (index, chunk) => {
+        if (finished) throw new Error("import already finished");
+        pending.push(this.#chunks.put(chunkKey(cid, index), chunk as Buffer));
+        if (pending.length >= WRITE_WINDOW) await pending.shift();
+      },
+      commit: async (meta, outboard) => {
+        finished = true;
+        await settle();
+        const stored: StoredMeta = { ...meta, cid };
+        return this.#root.transaction(() => {
+          if (this.#blobs.get(meta.hash) !== undefined) {
+            for (const k of this.#chunkKeys(cid)) this.#chunks.remove(k);
+            this.#imports.remove(cid);
+            return false;
+          }
+          const u = (this.#state.get("usage") as Usage | undefined) ?? { bytesUsed: 0, blobCount: 0 };
+          const next = { bytesUsed: u.bytesUsed + meta.size, blobCount: u.blobCount + 1 };
+          this.#blobs.put(meta.hash, stored);
+          this.#outboards.put(meta.hash, Buffer.from(outboard.buffer, outboard.byteOffset, outboard.byteLength));
+          this.#imports.remove(cid);
+          this.#state.put("usage", next);
+          this.#usage = next;
+          return true;
+        });
+      },
+      abort: async () => {
+        finished = true;
+        await Promise.allSettled(pending.splice(0));
+        await this.#root.transaction(() => {
+          for (const k of this.#chunkKeys(cid)) this.#chunks.remove(k);
+          this.#imports.remove(cid);
+        });
+      },
+    };
+  }
+
+  async updateMeta(hash: string, update: (meta: BlobMeta) => BlobMeta): Promise<BlobMeta | undefined> {
+    return this.#root.transaction(() => {
+      const m = this.#blobs.get(hash);
+      if (!m) return undefined;
+      const next: StoredMeta = { ...update({ ...m }), hash, size: m.size, chunkSize: m.chunkSize, cid: m.cid };
+      this.#blobs.put(hash, next);
+      return next;
+    });
+  }
+
+  async remove(hash: string, check: (meta: BlobMeta) => void): Promise<BlobMeta | undefined> {
+    const outcome = await this.#root.transaction(() => {
+      const m = this.#blobs.get(hash);
+      if (!m) return { meta: undefined, refused: undefined };
+      try {
+        check(m);
+      } catch (err) {
+        return { meta: m, refused: err };
+      }
+      for (const k of this.#chunkKeys(m.cid)) this.#chunks.remove(k);
+      this.#blobs.remove(hash);
+      this.#outboards.remove(hash);
+      const u = (this.#state.get("usage") as Usage | undefined) ?? { bytesUsed: 0, blobCount: 0 };
+      const next = { bytesUsed: u.bytesUsed - m.size, blobCount: u.blobCount - 1 };
+      this.#state.put("usage", next);
+      this.#usage = next;
+      return { meta: m as BlobMeta | undefined, refused: undefined as unknown };
+    });
+    if (outcome.refused !== undefined) throw outcome.refused;
+    return outcome.meta;
+  }
+
+  list(after: string | undefined, limit: number): BlobMeta[] {
+    const out: BlobMeta[] = [];
+    for (const { key, value } of this.#blobs.getRange(after === undefined ? {} : { start: after })) {
+      if (key === after) continue;
+      out.push(value);
+      if (out.length >= limit) break;
+    }
+    return out;
+  }
+
+  usage(): Usage {
+    return { ...this.#usage };
+  }
+
+  async close(): Promise<void> {
+    if (this.#ownsRoot) await this.#root.close();
+  }
+}
+
+/** Options of the LMDB store: either a directory (opened and owned) or an already opened root database. */
+export interface LmdbStoreOptions extends StoreOptions {
+  /** LMDB environment directory (normally `<data_dir>/db`). */
+  path?: string;
+  /** An opened root database to share (the caller closes it). */
+  root?: RootDatabase;
+}
+
+/** The node's persistent blob store on LMDB. */
+export class LmdbBlobStore extends ChunkedBlobStore {
+  /** Unfinished imports (and their chunks) removed when the store was opened. */
+  readonly swept: { imports: number; chunks: number };
+
+  constructor(options: LmdbStoreOptions) {
+    if (options === null || typeof options !== "object") throw new TypeError("LmdbBlobStore needs an options object");
+    const { path, root } = options;
+    if (root === undefined && (typeof path !== "string" || path === "")) throw new TypeError("LmdbBlobStore needs `path` or `root`");
+    const db = root ?? open({ path: path as string, maxDbs: 16, compression: false });
+    const backend = new LmdbBackend(db, root === undefined);
+    super(backend, options);
+    this.swept = backend.swept;
+  }
+}

@@ -1,0 +1,85 @@
+// In-memory BlobStore: same contract as the LMDB store, nothing persisted; for tests and ephemeral nodes.
+import { ChunkedBlobStore, type ImportSink, type StoreBackend, type StoreOptions } from "./chunked-store.ts";
+import type { BlobMeta } from "./types.ts";
+
+interface Entry {
+  meta: BlobMeta;
+  chunks: Uint8Array[];
+  outboard: Uint8Array;
+}
+
+class MemoryBackend implements StoreBackend {
+  readonly #blobs = new Map<string, Entry>();
+  #bytes = 0;
+
+  getMeta(hash: string): BlobMeta | undefined {
+    const e = this.#blobs.get(hash);
+    return e && { ...e.meta, tags: [...e.meta.tags] };
+  }
+
+  getChunk(meta: BlobMeta, index: number): Uint8Array | undefined {
+    return this.#blobs.get(meta.hash)?.chunks[index];
+  }
+
+  getOutboard(hash: string): Uint8Array | undefined {
+    return this.#blobs.get(hash)?.outboard.slice();
+  }
+
+  async beginImport(): Promise<ImportSink> {
+    let chunks: Uint8Array[] = [];
+    return {
+      write: (index, chunk) => {
+        chunks[index] = chunk;
+      },
+      commit: async (meta, outboard) => {
+        if (this.#blobs.has(meta.hash)) {
+          chunks = [];
+          return false;
+        }
+        this.#blobs.set(meta.hash, { meta: { ...meta }, chunks, outboard: outboard.slice() });
+        this.#bytes += meta.size;
+        return true;
+      },
+      abort: async () => {
+        chunks = [];
+      },
+    };
+  }
+
+  async updateMeta(hash: string, update: (meta: BlobMeta) => BlobMeta): Promise<BlobMeta | undefined> {
+    const e = this.#blobs.get(hash);
+    if (!e) return undefined;
+    e.meta = { ...update({ ...e.meta }), hash, size: e.meta.size, chunkSize: e.meta.chunkSize };
+    return { ...e.meta };
+  }
+
+  async remove(hash: string, check: (meta: BlobMeta) => void): Promise<BlobMeta | undefined> {
+    const e = this.#blobs.get(hash);
+    if (!e) return undefined;
+    check(e.meta);
+    this.#blobs.delete(hash);
+    this.#bytes -= e.meta.size;
+    return e.meta;
+  }
+
+  list(after: string | undefined, limit: number): BlobMeta[] {
+    const keys = [...this.#blobs.keys()].filter((k) => after === undefined || k > after).sort();
+    return keys.slice(0, limit).map((k) => this.getMeta(k) as BlobMeta);
+  }
+
+  usage(): { bytesUsed: number; blobCount: number } {
+    return { bytesUsed: this.#bytes, blobCount: this.#blobs.size };
+  }
+
+  async close(): Promise<void> {
+    this.#blobs.clear();
+    this.#bytes = 0;
+  }
+}
+
+/** A BlobStore held in memory. */
+export class MemoryBlobStore extends ChunkedBlobStore {
+  constructor(options: StoreOptions = {}) {
+    super(new MemoryBackend(), options);
+  }
+}

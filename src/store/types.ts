@@ -1,0 +1,125 @@
+// The BlobStore contract: content-addressed blobs named by BLAKE3-256 hex, streamed in and out.
+import type { Semaphore } from "./semaphore.ts";
+
+/** What the store keeps about one committed blob. */
+export interface BlobMeta {
+  /** BLAKE3-256, 64 lowercase hex characters. */
+  hash: string;
+  /** Bytes. */
+  size: number;
+  /** Commit time, milliseconds since the Unix epoch. */
+  created: number;
+  /** Size of the stored chunks (the last one may be shorter). */
+  chunkSize: number;
+  /** A pinned blob is never removed by GC and cannot be deleted until unpinned. */
+  pinned: boolean;
+  /** Free-form labels (sorted, unique). */
+  tags: string[];
+  /** Where the bytes came from ("upload", "peer:<id>", "segment", ...). */
+  source: string;
+  /** Bytes of the stored compact Bao outboard. */
+  outboardSize: number;
+}
+
+/** Options of one import. */
+export interface ImportOptions {
+  /** Expected hash; on mismatch nothing is stored and HashMismatchError is thrown. */
+  expectedHash?: string;
+  /** Declared size; space is reserved up front and the upload must match it exactly. */
+  size?: number;
+  /** Recorded in the metadata. */
+  source?: string;
+  /** Labels recorded in the metadata (merged into an existing blob's tags). */
+  tags?: string[];
+  /** Pin the blob (also pins an existing one). */
+  pin?: boolean;
+  /** Aborting cancels the import; nothing is stored. */
+  signal?: AbortSignal;
+}
+
+/** Outcome of an import. */
+export interface ImportResult {
+  hash: string;
+  size: number;
+  /** False when the blob was already stored (nothing new written). */
+  created: boolean;
+}
+
+/** Paging of `list`. */
+export interface ListOptions {
+  /** Return blobs whose hash sorts after this one (the previous page's `next`). */
+  after?: string;
+  /** Page size, 1..1000 (default 100). */
+  limit?: number;
+}
+
+/** One page of blobs, ordered by hash. */
+export interface ListPage {
+  items: BlobMeta[];
+  /** Pass as `after` to get the next page; undefined on the last page. */
+  next: string | undefined;
+}
+
+/** A validated range read: metadata plus an async iterable of the bytes. */
+export interface BlobReadStream extends AsyncIterable<Uint8Array> {
+  readonly meta: BlobMeta;
+  readonly offset: number;
+  readonly length: number;
+  /** Releases the fetch slot without reading; idempotent (iteration to the end releases it too). */
+  release(): void;
+}
+
+/** Space accounting; survives restarts. */
+export interface StoreUsage {
+  /** Bytes of committed blob data. */
+  bytesUsed: number;
+  /** Committed blobs. */
+  blobCount: number;
+  /** max_storage; 0 = unlimited. */
+  maxBytes: number;
+  /** Bytes reserved by imports in progress. */
+  reservedBytes: number;
+}
+
+/** Counters since the store was opened (for metrics). */
+export interface StoreStats {
+  imports: Record<"created" | "existing" | "mismatch" | "full" | "aborted" | "busy" | "error", number>;
+  reads: Record<"ok" | "not_found" | "range" | "busy" | "error", number>;
+  bytesImported: number;
+  bytesRead: number;
+  cacheHits: number;
+  cacheMisses: number;
+  cacheBytes: number;
+  cacheEntries: number;
+}
+
+/** The node's content-addressed blob store. */
+export interface BlobStore {
+  /** Concurrency limits: `store` gates imports, `fetch` gates reads, `pull` is for peer pulls (used by callers). */
+  readonly limits: { readonly store: Semaphore; readonly fetch: Semaphore; readonly pull: Semaphore };
+  /** Streams bytes in, hashing and building the outboard as they arrive; visible only once fully committed. */
+  import(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options?: ImportOptions): Promise<ImportResult>;
+  /** Validates hash and range, takes a fetch slot, and returns the bytes as an async iterable. */
+  read(hash: string, offset?: number, length?: number, options?: { signal?: AbortSignal }): Promise<BlobReadStream>;
+  /** Reads a whole blob (or range) into memory; for small blobs and tests. */
+  readAll(hash: string, offset?: number, length?: number): Promise<Uint8Array>;
+  /** Metadata; throws NotFoundError. */
+  stat(hash: string): Promise<BlobMeta>;
+  has(hash: string): Promise<boolean>;
+  list(options?: ListOptions): Promise<ListPage>;
+  /** Removes a blob; throws PinnedError if pinned (unless force); returns false if it was not stored. */
+  delete(hash: string, options?: { force?: boolean }): Promise<boolean>;
+  pin(hash: string): Promise<BlobMeta>;
+  unpin(hash: string): Promise<BlobMeta>;
+  /** Replaces the blob's tags. */
+  setTags(hash: string, tags: string[]): Promise<BlobMeta>;
+  /** Removes every unpinned blob for which `select` returns true; returns the removed hashes. */
+  gc(select: (meta: BlobMeta) => boolean): Promise<string[]>;
+  /** The stored compact Bao outboard. */
+  outboard(hash: string): Promise<Uint8Array>;
+  usage(): StoreUsage;
+  stats(): StoreStats;
+  /** Whether the store is open and usable (for /readyz). */
+  ready(): boolean;
+  close(): Promise<void>;
+}
