@@ -1,0 +1,229 @@
+// Build dist/slowdrip: one Node single-executable application (pinned runtime + bundled app + lmdb's native addon).
+//
+// usage: node scripts/build-bin.mjs [--arch x64|arm64] [--output FILE]
+//
+// 1. esbuild bundles src/main.ts with every dependency (lmdb included) into one ES module, build/sea/<arch>/slowdrip.mjs.
+//    lmdb's addon loader (node-gyp-build-optional-packages) is replaced by loadLmdbAddon() from src/store/lmdb-native.ts,
+//    msgpackr's optional native extension is left out (msgpackr falls back to pure JS), and lmdb's compression
+//    dictionary is inlined.
+// 2. The lmdb prebuild that node-gyp-build would pick for the target (node.abi<N>.glibc.node, else node.napi.glibc.node)
+//    is embedded as the SEA asset "lmdb.node"; at first use it is written to a private cache dir and dlopen'ed.
+// 3. `node --build-sea` (Node >= 25.5, run on the pinned runtime) injects bundle + asset into a copy of the runtime.
+//
+// Runtimes and prebuilds: for the host arch they come from node_modules (the `node` package pinned in package.json and
+// @lmdb/lmdb-linux-<arch>). For another arch (arm64 on an x64 box) they are fetched once with `npm pack`
+// (node-linux-<arch>@<pinned version>, @lmdb/lmdb-linux-<arch>@<lmdb version>, checked against package-lock.json's
+// integrity when it lists the package) into ${XDG_CACHE_HOME:-~/.cache}/slowdrip/sea/, and the code cache is turned off
+// (V8 code cache is not portable across architectures). The output for another arch is dist/slowdrip-linux-<arch>.
+import { build } from "esbuild";
+import { spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import { basename, dirname, isAbsolute, join, relative, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const ARCHES = { x64: { elfMachine: 62 }, arm64: { elfMachine: 183 } };
+const ASSET = "lmdb.node";
+
+function fail(msg) {
+  console.error(`build-bin: ${msg}`);
+  process.exit(1);
+}
+
+const { values: opts } = parseArgs({
+  options: {
+    arch: { type: "string", default: os.arch() },
+    output: { type: "string" },
+    // For tests: bundle another entry point instead of src/main.ts (the version smoke test is skipped).
+    entry: { type: "string" },
+    help: { type: "boolean", short: "h" },
+  },
+  strict: true,
+});
+if (opts.help) {
+  console.log("usage: node scripts/build-bin.mjs [--arch x64|arm64] [--output FILE]");
+  process.exit(0);
+}
+if (process.platform !== "linux") fail(`only Linux executables are built (this is ${process.platform})`);
+if (!Object.hasOwn(ARCHES, opts.arch)) fail(`--arch must be one of ${Object.keys(ARCHES).join(", ")}, got '${opts.arch}'`);
+const arch = opts.arch;
+const native = arch === os.arch();
+const entry = resolve(root, opts.entry ?? "src/main.ts");
+if (!existsSync(entry)) fail(`entry ${entry} does not exist`);
+const output = resolve(root, opts.output ?? (native ? "dist/slowdrip" : `dist/slowdrip-linux-${arch}`));
+
+const readJson = (p) => JSON.parse(readFileSync(p, "utf8"));
+const pkg = readJson(join(root, "package.json"));
+const lock = readJson(join(root, "package-lock.json"));
+const nodeVersion = pkg.devDependencies?.node;
+if (!/^\d+\.\d+\.\d+$/.test(nodeVersion ?? "")) fail(`package.json must pin devDependencies.node to an exact version, got ${nodeVersion}`);
+const lmdbVersion = readJson(join(root, "node_modules/lmdb/package.json")).version;
+
+// The host runtime does the building; it must be the pinned one (the SEA blob format is tied to the Node version).
+const hostNode = join(root, "node_modules/node/bin/node");
+if (!existsSync(hostNode)) fail(`pinned runtime ${relative(root, hostNode)} is missing; run npm ci`);
+const hostVersion = spawnSync(hostNode, ["-p", "process.version"], { encoding: "utf8" }).stdout.trim();
+if (hostVersion !== `v${nodeVersion}`) fail(`${relative(root, hostNode)} is ${hostVersion}, package.json pins ${nodeVersion}`);
+const [major, minor] = nodeVersion.split(".").map(Number);
+if (major < 25 || (major === 25 && minor < 5)) fail(`node --build-sea needs Node >= 25.5 (pinned: ${nodeVersion})`);
+
+const cacheRoot = join(process.env.XDG_CACHE_HOME || join(os.homedir(), ".cache"), "slowdrip", "sea");
+
+/** Fetches `name@version` with `npm pack` into the cache (once) and returns the unpacked package dir. */
+function npmPackage(name, version) {
+  const dest = join(cacheRoot, `${name.replace("/", "+")}@${version}`);
+  if (existsSync(join(dest, "package", "package.json"))) return join(dest, "package");
+  const work = `${dest}.tmp-${process.pid}`;
+  rmSync(work, { recursive: true, force: true });
+  mkdirSync(work, { recursive: true });
+  console.log(`build-bin: npm pack ${name}@${version} -> ${dest}`);
+  const r = spawnSync("npm", ["pack", `${name}@${version}`, "--json", "--pack-destination", work], { cwd: work, encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
+  if (r.status !== 0) fail(`npm pack ${name}@${version} failed (exit ${r.status})`);
+  const [info] = JSON.parse(r.stdout);
+  const tgz = join(work, info.filename);
+  const locked = lock.packages?.[`node_modules/${name}`];
+  if (locked?.version === version && locked.integrity) {
+    const [algo, want] = locked.integrity.split("-", 2);
+    const got = createHash(algo).update(readFileSync(tgz)).digest("base64");
+    if (got !== want) fail(`${name}@${version}: tarball ${algo} ${got} does not match package-lock.json ${want}`);
+  } else {
+    console.log(`build-bin: ${name}@${version} is not in package-lock.json; trusting the registry's integrity ${info.integrity}`);
+  }
+  const x = spawnSync("tar", ["-xzf", tgz, "-C", work], { stdio: "inherit" });
+  if (x.status !== 0) fail(`cannot unpack ${tgz}`);
+  rmSync(tgz);
+  rmSync(dest, { recursive: true, force: true });
+  renameSync(work, dest);
+  return join(dest, "package");
+}
+
+// Target runtime and lmdb prebuild directory.
+let targetNode, prebuildDir;
+if (native) {
+  targetNode = hostNode;
+  prebuildDir = join(root, `node_modules/@lmdb/lmdb-linux-${arch}`);
+  if (!existsSync(prebuildDir)) fail(`${relative(root, prebuildDir)} is missing; run npm ci`);
+} else {
+  targetNode = join(npmPackage(`node-linux-${arch}`, nodeVersion), "bin", "node");
+  prebuildDir = npmPackage(`@lmdb/lmdb-linux-${arch}`, lmdbVersion);
+}
+if (!existsSync(targetNode)) fail(`target runtime ${targetNode} is missing`);
+const elfMachine = (file) => {
+  const b = readFileSync(file).subarray(0, 20);
+  if (b.readUInt32BE(0) !== 0x7f454c46) return -1;
+  return b.readUInt16LE(18);
+};
+if (elfMachine(targetNode) !== ARCHES[arch].elfMachine) fail(`${targetNode} is not a linux-${arch} ELF executable`);
+
+// The addon node-gyp-build would choose on the target: same ABI first, else N-API; glibc (the npm runtime is glibc).
+const abi = spawnSync(hostNode, ["-p", "process.versions.modules"], { encoding: "utf8" }).stdout.trim();
+const files = readdirSync(prebuildDir);
+const addonName = [`node.abi${abi}.glibc.node`, `node.abi${abi}.node`, "node.napi.glibc.node", "node.napi.node"].find((f) => files.includes(f));
+if (!addonName) fail(`no lmdb prebuild for abi ${abi} or N-API (glibc) in ${prebuildDir}: ${files.join(", ")}`);
+const addon = join(prebuildDir, addonName);
+if (elfMachine(addon) !== ARCHES[arch].elfMachine) fail(`${addon} is not a linux-${arch} shared object`);
+
+// 1. Bundle.
+// Private work dir: tests and developers may build at the same time.
+const work = join(root, "build/sea", `${basename(output)}-${arch}-${process.pid}`);
+rmSync(work, { recursive: true, force: true });
+mkdirSync(work, { recursive: true });
+const bundle = join(work, "slowdrip.mjs");
+const shim = join(root, "src/store/lmdb-native.ts");
+const inside = (file, pkgName) => file.replaceAll("\\", "/").includes(`/node_modules/${pkgName}/`);
+
+/** esbuild plugin: makes lmdb loadable from inside the single executable. */
+const seaPlugin = {
+  name: "slowdrip-sea",
+  setup(b) {
+    b.onResolve({ filter: /^node-gyp-build-optional-packages$/ }, (args) => {
+      if (!inside(args.importer, "lmdb")) {
+        return { errors: [{ text: `${args.importer} loads a native addon through node-gyp-build; only lmdb's addon is embedded (extend scripts/build-bin.mjs)` }] };
+      }
+      return { path: "lmdb-addon-loader", namespace: "slowdrip-sea" };
+    });
+    b.onLoad({ filter: /^lmdb-addon-loader$/, namespace: "slowdrip-sea" }, () => ({
+      contents: `import { loadLmdbAddon } from ${JSON.stringify(shim)};\nexport default loadLmdbAddon;\n`,
+      loader: "js",
+      resolveDir: root,
+    }));
+    b.onResolve({ filter: /^msgpackr-extract$/ }, () => ({ path: "msgpackr-extract", namespace: "slowdrip-sea" }));
+    b.onLoad({ filter: /^msgpackr-extract$/, namespace: "slowdrip-sea" }, () => ({
+      contents: 'throw new Error("msgpackr-extract is not part of the single executable");\n',
+      loader: "js",
+    }));
+    // lmdb reads its compression dictionary from beside its sources; inline it instead.
+    b.onLoad({ filter: /[\\/]node_modules[\\/]lmdb[\\/]open\.js$/ }, (args) => {
+      const src = readFileSync(args.path, "utf8");
+      const pattern = /fs\.readFileSync\(\s*new URL\(\s*'\.\/dict\/dict\.txt',\s*import\.meta\.url\.replace\([^)]*\),?\s*\),?\s*\)/g;
+      const hits = src.match(pattern)?.length ?? 0;
+      if (hits !== 1) return { errors: [{ text: `lmdb/open.js: expected one read of dict/dict.txt, found ${hits}; update scripts/build-bin.mjs` }] };
+      const dict = readFileSync(join(dirname(args.path), "dict/dict.txt")).toString("base64");
+      return { contents: src.replace(pattern, `Buffer.from(${JSON.stringify(dict)}, "base64")`), loader: "js" };
+    });
+  },
+};
+
+await build({
+  entryPoints: [entry],
+  outfile: bundle,
+  bundle: true,
+  platform: "node",
+  format: "esm",
+  target: "node26",
+  minifyWhitespace: false,
+  legalComments: "none",
+  define: { __SLOWDRIP_VERSION__: JSON.stringify(pkg.version) },
+  banner: {
+    js: [
+      'import { createRequire as __slowdripCreateRequire } from "node:module";',
+      // In a single executable, a require made from the executable's path loads built-in modules.
+      "const require = __slowdripCreateRequire(import.meta.url);",
+    ].join("\n"),
+  },
+  plugins: [seaPlugin],
+  logLevel: "warning",
+});
+
+// 2 + 3. Assemble and inject.
+copyFileSync(addon, join(work, ASSET));
+const config = {
+  main: bundle,
+  mainFormat: "module",
+  executable: targetNode,
+  output: join(work, "slowdrip"),
+  disableExperimentalSEAWarning: true,
+  // The snapshot cannot hold an ES module entry; the code cache is V8- and CPU-specific, so only for the host arch.
+  useSnapshot: false,
+  useCodeCache: native,
+  assets: { [ASSET]: join(work, ASSET) },
+};
+const configFile = join(work, "sea-config.json");
+writeFileSync(configFile, `${JSON.stringify(config, null, 2)}\n`);
+const r = spawnSync(hostNode, ["--build-sea", configFile], { cwd: work, stdio: "inherit" });
+if (r.status !== 0) fail(`node --build-sea failed (exit ${r.status}); inputs kept in ${work}`);
+if (elfMachine(config.output) !== ARCHES[arch].elfMachine) fail(`${config.output} is not a linux-${arch} ELF executable`);
+
+mkdirSync(dirname(output), { recursive: true });
+const tmpOut = `${output}.tmp-${process.pid}`;
+copyFileSync(config.output, tmpOut);
+chmodSync(tmpOut, 0o755);
+renameSync(tmpOut, output);
+rmSync(work, { recursive: true, force: true });
+
+// Smoke test on the host arch: the binary must run without node_modules next to it.
+if (native && opts.entry === undefined) {
+  const v = spawnSync(output, ["version", "--json"], { cwd: os.tmpdir(), encoding: "utf8", env: { PATH: "/usr/bin:/bin", HOME: os.homedir() } });
+  let info;
+  try {
+    info = JSON.parse(v.stdout);
+  } catch {
+    fail(`${output} version --json failed (exit ${v.status}): ${v.stderr.trim()}`);
+  }
+  if (info.version !== pkg.version || info.node !== `v${nodeVersion}`) fail(`${output} reports ${v.stdout.trim()}`);
+}
+const size = (statSync(output).size / 2 ** 20).toFixed(1);
+console.log(`build-bin: ${isAbsolute(output) ? relative(root, output) : output} (linux-${arch}, node ${nodeVersion}, lmdb ${lmdbVersion} ${addonName}, ${size} MiB)`);
