@@ -1,7 +1,18 @@
 // The command table: one line per command; each command lives in its own file.
 import type { Command } from "./command.ts";
 import { versionCommand } from "./version.ts";
+import { configCommand } from "./config.ts";
+import { runCommand } from "./run.ts";
+import { statusCommand } from "./status.ts";
+import { keygenCommand } from "./keygen.ts";
+import { backupCommand, restoreCommand } from "./backup.ts";
 
 export const commands: Command[] = [
+  runCommand,
+  statusCommand,
+  keygenCommand,
+  backupCommand,
+  restoreCommand,
+  configCommand,
   versionCommand,
 ];

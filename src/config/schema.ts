@@ -1,0 +1,77 @@
+// The config schema: every key, its default, its allowed range and its documentation, in one place.
+import { bool, duration, hostPort, int, list, oneOf, size, str, type Field } from "./fields.ts";
+
+const GiB = 1024 ** 3;
+const MiB = 1024 ** 2;
+const KiB = 1024;
+const HEX64 = /^[0-9a-f]{64}$/;
+
+/**
+ * Every config key, named `section.key` (env `SLOWDRIP_SECTION_KEY`). Defaults here are the only defaults:
+ * `configs/slowdrip.yaml` is tested to equal them.
+ */
+export const schema = {
+  "node.data_dir": str("./data", { doc: "Directory for all node state (keypair, admin token, LMDB).", flag: "data-dir" }),
+  "node.log_level": oneOf(["trace", "debug", "info", "warn", "error", "fatal", "silent"], "info", {
+    doc: "Log level of the JSON logs written to stdout.",
+    flag: "log-level",
+  }),
+  "node.public_endpoint": str("", {
+    doc: "URL peers should use to reach this node (e.g. http://203.0.113.5:8080); empty when not advertised.",
+    pattern: /^$|^https?:\/\/[^\s/]+(\/[^\s]*)?$/,
+    patternDoc: "empty or an http(s) URL",
+  }),
+  "node.operator_keys": list([], {
+    doc: "Ed25519 public keys (64 hex chars) of operators allowed to sign control requests and tokens.",
+    item: (s) => {
+      if (!HEX64.test(s)) throw new RangeError("not 64 lowercase hex characters");
+    },
+    itemDoc: "64-hex Ed25519 public keys",
+  }),
+
+  "api.listen": hostPort("127.0.0.1:8080", { doc: "Address of the one HTTP listener (Connect, gRPC, gRPC-Web, admin HTTP).", flag: "listen" }),
+  "api.public_status": bool(true, { doc: "Whether NodeService.GetStatus may be called without the admin token." }),
+  "api.max_message_size": size("4MiB", { doc: "Largest RPC message accepted or sent.", min: 1 * KiB, max: 64 * MiB }),
+  "api.max_body_size": size("64MiB", { doc: "Largest plain HTTP request body accepted (uploads stream in chunks below this).", min: 1 * KiB, max: 1024 * GiB }),
+  "api.request_timeout": duration("5m", { doc: "Longest time one unary request may take.", min: 1000, max: 86_400_000 }),
+  "api.shutdown_timeout": duration("8s", { doc: "How long SIGTERM waits for in-flight requests before closing them.", min: 100, max: 60_000 }),
+  "api.max_connections": int(1024, { doc: "Most concurrent client connections.", min: 1, max: 65_535 }),
+
+  "store.max_storage": size("0", { doc: "Most bytes of blob data stored; 0 means unlimited.", min: 0, max: 1024 ** 5 }),
+  "store.cache_max_bytes": size("64MiB", { doc: "Memory used by the LRU of hot small blobs; 0 disables it.", min: 0, max: 16 * GiB }),
+  "store.cache_max_blob": size("1MiB", { doc: "Largest blob kept in the LRU.", min: 0, max: 256 * MiB }),
+
+  "tuning.store_concurrency": int(4, { doc: "Concurrent blob imports.", min: 1, max: 1024 }),
+  "tuning.fetch_concurrency": int(32, { doc: "Concurrent blob reads served.", min: 1, max: 4096 }),
+  "tuning.pull_concurrency": int(4, { doc: "Concurrent pulls from peers.", min: 1, max: 1024 }),
+  "tuning.queue_timeout": duration("10s", { doc: "How long a caller waits for a free slot before resource_exhausted.", min: 0, max: 600_000 }),
+
+  "mediamtx.manage": oneOf(["child", "systemd", "external", "off"], "child", {
+    doc: "How MediaMTX runs: child (supervised by the node), systemd (own unit, watched), external (watched), off.",
+  }),
+  "mediamtx.binary": str("", { doc: "Path of the MediaMTX binary; empty looks in the installer's cache." }),
+} as const satisfies Record<string, Field<unknown>>;
+
+/** A config key such as "api.listen". */
+export type ConfigKey = keyof typeof schema;
+
+/** The value type of a config key. */
+export type ConfigValue<K extends ConfigKey> = (typeof schema)[K] extends Field<infer T> ? T : never;
+
+/** The effective config: every key with its typed value. */
+export type Config = { readonly [K in ConfigKey]: ConfigValue<K> };
+
+/** Env variable name of a key: "api.listen" -> "SLOWDRIP_API_LISTEN". */
+export function envName(key: string): string {
+  return `SLOWDRIP_${key.replace(/\./g, "_").toUpperCase()}`;
+}
+
+/** Every key in schema order. */
+export const configKeys = Object.keys(schema) as ConfigKey[];
+
+/** The built-in defaults as a Config. */
+export function defaults(): Config {
+  const out: Record<string, unknown> = {};
+  for (const k of configKeys) out[k] = structuredClone(schema[k].default);
+  return out as Config;
+}

@@ -1,0 +1,160 @@
+// The one listener: a TCP server that hands each connection to HTTP/1.1 or cleartext HTTP/2 (prior knowledge) by its preface.
+import { createServer as createHttp1Server, type Server as Http1Server } from "node:http";
+import { createServer as createHttp2Server, type Http2Server, type ServerHttp2Session } from "node:http2";
+import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from "node:net";
+import { once } from "node:events";
+import { Duplex } from "node:stream";
+import type { NodeHandlerFn } from "./types.ts";
+
+const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+const PREFACE_TIMEOUT_MS = 10_000;
+
+/** Options of the listener. */
+export interface ListenerOptions {
+  host: string;
+  port: number;
+  handler: NodeHandlerFn;
+  maxConnections: number;
+  /** Longest time a request may take to arrive completely (HTTP/1.1 requestTimeout). */
+  requestTimeoutMs: number;
+}
+
+/** A running listener. */
+export interface Listener {
+  readonly address: AddressInfo;
+  /** Base URL, e.g. "http://127.0.0.1:8080". */
+  readonly url: string;
+  /** Requests currently being answered. */
+  readonly inFlight: number;
+  /**
+   * Stops accepting, lets in-flight requests finish for up to `graceMs`, then closes every connection.
+   * Resolves once everything is closed.
+   */
+  close(graceMs: number): Promise<void>;
+}
+
+/**
+ * A duplex that replays the bytes already read from the socket, then relays the socket.
+ * node:http2 reads a net.Socket's native handle directly and would lose bytes that JS already consumed,
+ * so the HTTP/2 side gets this wrapper (it runs through node's JS stream adapter).
+ */
+function withHead(socket: Socket, head: Buffer): Duplex {
+  const d = new Duplex({
+    read() {
+      socket.resume();
+    },
+    write(chunk, encoding, cb) {
+      socket.write(chunk, encoding, cb);
+    },
+    final(cb) {
+      socket.end(cb);
+    },
+    destroy(err, cb) {
+      socket.destroy(err ?? undefined);
+      cb(err);
+    },
+  });
+  Object.defineProperties(d, {
+    remoteAddress: { get: () => socket.remoteAddress },
+    remotePort: { get: () => socket.remotePort },
+    remoteFamily: { get: () => socket.remoteFamily },
+    localAddress: { get: () => socket.localAddress },
+    localPort: { get: () => socket.localPort },
+  });
+  d.push(head);
+  socket.on("data", (c: Buffer) => {
+    if (!d.push(c)) socket.pause();
+  });
+  socket.once("end", () => d.push(null));
+  socket.once("error", (e) => d.destroy(e));
+  socket.once("close", () => d.destroy());
+  return d;
+}
+
+/** Starts the listener. */
+export async function startListener(opts: ListenerOptions): Promise<Listener> {
+  let inFlight = 0;
+  let closing = false;
+  let idle: (() => void) | undefined;
+  const track: NodeHandlerFn = (req, res) => {
+    inFlight++;
+    if (closing && "shouldKeepAlive" in res) res.shouldKeepAlive = false;
+    res.once("close", () => {
+      inFlight--;
+      if (inFlight === 0) idle?.();
+    });
+    opts.handler(req, res);
+  };
+
+  const h1: Http1Server = createHttp1Server({ requestTimeout: opts.requestTimeoutMs, headersTimeout: 30_000, keepAliveTimeout: 5_000 }, track as never);
+  const h2: Http2Server = createHttp2Server({ settings: { maxConcurrentStreams: 256 } }, track as never);
+  const sessions = new Set<ServerHttp2Session>();
+  h2.on("session", (s: ServerHttp2Session) => {
+    sessions.add(s);
+    s.once("close", () => sessions.delete(s));
+    if (closing) s.close();
+  });
+  const sockets = new Set<Socket>();
+
+  const route = (socket: Socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+    let buf = Buffer.alloc(0);
+    const timer = setTimeout(() => socket.destroy(), PREFACE_TIMEOUT_MS);
+    const onData = (chunk: Buffer) => {
+      buf = Buffer.concat([buf, chunk]);
+      const n = Math.min(buf.length, H2_PREFACE.length);
+      const isH2Prefix = buf.subarray(0, n).equals(H2_PREFACE.subarray(0, n));
+      if (isH2Prefix && n < H2_PREFACE.length) return; // need more bytes to decide
+      clearTimeout(timer);
+      socket.off("data", onData);
+      if (isH2Prefix) {
+        h2.emit("connection", withHead(socket, buf));
+      } else {
+        socket.pause();
+        socket.unshift(buf);
+        h1.emit("connection", socket);
+        socket.resume();
+      }
+    };
+    socket.on("data", onData);
+    socket.once("error", () => clearTimeout(timer));
+    socket.once("close", () => clearTimeout(timer));
+  };
+
+  const server: NetServer = createNetServer({ pauseOnConnect: false, noDelay: true }, route);
+  server.maxConnections = opts.maxConnections;
+  server.listen({ host: opts.host, port: opts.port });
+  await Promise.race([once(server, "listening"), once(server, "error").then(([e]) => Promise.reject(e))]);
+  const address = server.address() as AddressInfo;
+  const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
+
+  return {
+    address,
+    url: `http://${host}:${address.port}`,
+    get inFlight() {
+      return inFlight;
+    },
+    async close(graceMs: number) {
+      closing = true;
+      const closed = new Promise<void>((r) => server.close(() => r()));
+      h1.closeIdleConnections();
+      for (const s of sessions) s.close();
+      if (inFlight > 0) {
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, graceMs);
+          idle = () => {
+            clearTimeout(t);
+            resolve();
+          };
+        });
+      }
+      // Let the last responses flush before tearing down what is left.
+      await new Promise((r) => setTimeout(r, 50));
+      h1.closeAllConnections();
+      for (const s of sessions) s.destroy();
+      for (const s of sockets) s.destroy();
+      await closed;
+    },
+  };
+}

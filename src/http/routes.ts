@@ -1,0 +1,113 @@
+// Plain HTTP route table on the one listener: matching, 404/405, error mapping and per-route metrics.
+import type { Logger } from "../node/logger.ts";
+import type { NodeMetrics } from "../node/metrics.ts";
+import { writeHead, type NodeHandlerFn, type NodeRequest, type NodeResponse } from "./types.ts";
+
+/** What a route handler receives. */
+export interface HttpContext {
+  req: NodeRequest;
+  res: NodeResponse;
+  url: URL;
+  /** Capture groups of a RegExp route. */
+  params: string[];
+}
+
+/** One plain HTTP route. */
+export interface HttpRoute {
+  /** Metrics label, e.g. "/blobs/:hash". */
+  name: string;
+  methods: readonly string[];
+  /** Exact pathname, or a RegExp matched against the pathname (capture groups become params). */
+  path: string | RegExp;
+  /** Only answer requests from 127.0.0.0/8 or ::1 (MediaMTX hooks). */
+  loopbackOnly?: boolean;
+  handle(ctx: HttpContext): void | Promise<void>;
+}
+
+/** An HTTP answer for a domain error. */
+export interface HttpErrorAnswer {
+  status: number;
+  message: string;
+  headers?: Record<string, string>;
+}
+
+/** Maps a domain error to an HTTP answer, or undefined when it does not recognise it. */
+export type HttpErrorMapper = (err: unknown) => HttpErrorAnswer | undefined;
+
+/** Sends a JSON body with the status. */
+export function sendJson(res: NodeResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const data = Buffer.from(`${JSON.stringify(body)}\n`);
+  if (!res.headersSent) {
+    writeHead(res, status, { "content-type": "application/json", "content-length": String(data.length), "cache-control": "no-store", ...headers });
+  }
+  res.end(data);
+}
+
+/** Sends `{"error": message}` with the status. */
+export function sendError(res: NodeResponse, status: number, message: string, headers: Record<string, string> = {}): void {
+  sendJson(res, status, { error: message }, headers);
+}
+
+/** True for 127.0.0.0/8, ::1 and IPv4-mapped loopback. */
+export function isLoopback(addr: string | undefined): boolean {
+  if (!addr) return false;
+  return addr === "::1" || /^(::ffff:)?127\./.test(addr);
+}
+
+/** Builds the request handler for a route table. */
+export function routeHandler(routes: readonly HttpRoute[], deps: { metrics: NodeMetrics; log: Logger; mappers: readonly HttpErrorMapper[] }): NodeHandlerFn {
+  return (req, res) => {
+    const method = req.method ?? "GET";
+    let url: URL;
+    try {
+      url = new URL(req.url ?? "/", "http://node.invalid");
+    } catch {
+      sendError(res, 400, "malformed request URL");
+      return;
+    }
+    let route: HttpRoute | undefined;
+    let params: string[] = [];
+    let pathMatched = false;
+    for (const r of routes) {
+      let m: RegExpExecArray | null = null;
+      if (typeof r.path === "string" ? r.path === url.pathname : (m = r.path.exec(url.pathname)) !== null) {
+        pathMatched = true;
+        if (r.methods.includes(method) || (method === "OPTIONS" && r.methods.includes("OPTIONS"))) {
+          route = r;
+          params = m ? m.slice(1) : [];
+          break;
+        }
+      }
+    }
+    const label = route?.name ?? (pathMatched ? "method-not-allowed" : "unmatched");
+    res.once("finish", () => deps.metrics.httpRequests.inc({ route: label, method, status: String(res.statusCode) }));
+    if (!route) {
+      if (pathMatched) sendError(res, 405, `method ${method} not allowed`);
+      else sendError(res, 404, `no route for ${url.pathname}`);
+      return;
+    }
+    if (route.loopbackOnly && !isLoopback(req.socket?.remoteAddress)) {
+      sendError(res, 403, "this endpoint only answers loopback clients");
+      return;
+    }
+    const fail = (err: unknown) => {
+      for (const m of deps.mappers) {
+        const a = m(err);
+        if (a) {
+          if (res.headersSent) res.destroy();
+          else sendError(res, a.status, a.message, a.headers);
+          return;
+        }
+      }
+      deps.log.error({ err, route: route.name }, "unexpected error in HTTP handler");
+      if (res.headersSent) res.destroy();
+      else sendError(res, 500, "internal error");
+    };
+    try {
+      const p = route.handle({ req, res, url, params });
+      if (p) p.catch(fail);
+    } catch (err) {
+      fail(err);
+    }
+  };
+}

@@ -1,0 +1,69 @@
+// Ed25519 signing and verification (@noble/ed25519 with synchronous SHA-512), plus did:key encoding.
+import * as ed from "@noble/ed25519";
+import { sha512 } from "@noble/hashes/sha2.js";
+
+ed.hashes.sha512 = sha512;
+
+/** Derives the 32-byte public key of a 32-byte secret seed. */
+export function publicKeyOf(secret: Uint8Array): Uint8Array {
+  checkLen(secret, 32, "secret");
+  return ed.getPublicKey(secret);
+}
+
+/** Signs a message with a 32-byte secret seed; returns the 64-byte signature. */
+export function sign(message: Uint8Array, secret: Uint8Array): Uint8Array {
+  checkLen(secret, 32, "secret");
+  return ed.sign(message, secret);
+}
+
+/** Verifies a 64-byte signature; false for any malformed input rather than throwing. */
+export function verify(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean {
+  if (signature.length !== 64 || publicKey.length !== 32) return false;
+  try {
+    return ed.verify(signature, message, publicKey);
+  } catch {
+    return false;
+  }
+}
+
+/** Makes a fresh random 32-byte secret seed. */
+export function randomSecret(): Uint8Array {
+  return ed.utils.randomSecretKey();
+}
+
+const B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+
+/** Base58btc (Bitcoin alphabet) encoding. */
+export function base58btc(bytes: Uint8Array): string {
+  let zeros = 0;
+  while (zeros < bytes.length && bytes[zeros] === 0) zeros++;
+  const digits: number[] = [];
+  for (let i = zeros; i < bytes.length; i++) {
+    let carry = bytes[i]!;
+    for (let j = 0; j < digits.length; j++) {
+      carry += digits[j]! << 8;
+      digits[j] = carry % 58;
+      carry = (carry / 58) | 0;
+    }
+    while (carry > 0) {
+      digits.push(carry % 58);
+      carry = (carry / 58) | 0;
+    }
+  }
+  return "1".repeat(zeros) + digits.reverse().map((d) => B58[d]).join("");
+}
+
+/** did:key of an Ed25519 public key: multicodec 0xed 0x01 prefix, base58btc with the "z" multibase prefix. */
+export function didKey(publicKey: Uint8Array): string {
+  checkLen(publicKey, 32, "publicKey");
+  const buf = new Uint8Array(34);
+  buf[0] = 0xed;
+  buf[1] = 0x01;
+  buf.set(publicKey, 2);
+  return `did:key:z${base58btc(buf)}`;
+}
+
+function checkLen(b: Uint8Array, n: number, name: string): void {
+  if (!(b instanceof Uint8Array)) throw new TypeError(`${name} must be a Uint8Array`);
+  if (b.length !== n) throw new RangeError(`${name} must be ${n} bytes, got ${b.length}`);
+}

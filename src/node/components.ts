@@ -1,0 +1,5 @@
+// The components a full node runs, in start order. Each concern adds its factory here.
+import type { ComponentFactory } from "./node.ts";
+
+/** Factories used by `slowdrip run`. */
+export const components: ComponentFactory[] = [];
