@@ -1,0 +1,101 @@
+// Loader for the BLAKE3 WebAssembly module built from wasm/assembly: one instance per thread, typed raw exports.
+import { blake3WasmBase64 } from "./gen/blake3.wasm.ts";
+
+/** Raw exports of wasm/assembly/blake3.ts (pointers are byte offsets into `memory`). */
+export interface Blake3Exports {
+  memory: WebAssembly.Memory;
+  inPtr(): number;
+  outPtr(): number;
+  keyPtr(): number;
+  inCap(): number;
+  outCap(): number;
+  stateSize(): number;
+  statePtr(i: number): number;
+  hasherInit(st: number, flags: number, keyed: number): void;
+  hasherUpdate(st: number, ptr: number, len: number): void;
+  hasherPushSubtree(st: number, cv: number, chunks: bigint): void;
+  hasherCounter(st: number): bigint;
+  hasherChunkLen(st: number): number;
+  hasherFinalize(st: number, outLen: number, seek: bigint): void;
+  groupCVs(st: number, len: number, counter: bigint, log2Chunks: number): number;
+  parentLevel(st: number, n: number): number;
+  chunkCV(st: number, len: number, counter: bigint, root: number): void;
+  parentCV(st: number, root: number): void;
+  parentsRaw(st: number, count: number, extraFlags: number): void;
+}
+
+/** BLAKE3 domain flags. */
+export const FLAGS = {
+  CHUNK_START: 1,
+  CHUNK_END: 2,
+  PARENT: 4,
+  ROOT: 8,
+  KEYED_HASH: 16,
+  DERIVE_KEY_CONTEXT: 32,
+  DERIVE_KEY_MATERIAL: 64,
+} as const;
+
+/** One instantiated module plus cached views and fixed buffer addresses. */
+export interface Engine {
+  x: Blake3Exports;
+  mem: Uint8Array;
+  IN: number;
+  OUT: number;
+  KEY: number;
+  IN_CAP: number;
+  OUT_CAP: number;
+  /** State slot for one-shot work (always re-initialised before use). */
+  S0: number;
+  /** State slot shared by incremental hashers (swapped in and out). */
+  S1: number;
+  STATE_SIZE: number;
+  /** The incremental hasher whose state currently occupies S1. */
+  owner: { saveState(): void } | null;
+}
+
+let engine: Engine | null = null;
+let moduleCache: WebAssembly.Module | null = null;
+
+/** Decodes base64 without Node-only APIs. */
+function decodeBase64(b64: string): Uint8Array<ArrayBuffer> {
+  const bin = atob(b64);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+/** The raw module bytes (for handing to worker threads). */
+export function blake3WasmBytes(): Uint8Array<ArrayBuffer> {
+  return decodeBase64(blake3WasmBase64);
+}
+
+/** The compiled module (compiled once per thread). */
+export function blake3Module(): WebAssembly.Module {
+  moduleCache ??= new WebAssembly.Module(blake3WasmBytes());
+  return moduleCache;
+}
+
+/** Returns this thread's engine, instantiating the module on first use. */
+export function getEngine(): Engine {
+  if (engine) return engine;
+  const instance = new WebAssembly.Instance(blake3Module(), { env: { abort: wasmAbort } });
+  const x = instance.exports as unknown as Blake3Exports;
+  engine = {
+    x,
+    mem: new Uint8Array(x.memory.buffer),
+    IN: x.inPtr(),
+    OUT: x.outPtr(),
+    KEY: x.keyPtr(),
+    IN_CAP: x.inCap(),
+    OUT_CAP: x.outCap(),
+    S0: x.statePtr(0),
+    S1: x.statePtr(1),
+    STATE_SIZE: x.stateSize(),
+    owner: null,
+  };
+  return engine;
+}
+
+function wasmAbort(): never {
+  throw new Error("blake3 wasm module aborted");
+}

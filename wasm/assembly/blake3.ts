@@ -1,0 +1,319 @@
+// BLAKE3 core in AssemblyScript: incremental hasher state machine, SIMD subtree hashing and tree helpers for Bao/Merkle.
+// Memory layout is static: JS copies input into IN, reads results from OUT; hasher states live in fixed slots.
+import { compress, compressXof, hash4 } from "./kernels";
+
+const CHUNK_LEN: u32 = 1024;
+const CHUNK_START: u32 = 1;
+const CHUNK_END: u32 = 2;
+const PARENT: u32 = 4;
+const ROOT: u32 = 8;
+
+/** Input buffer size: JS feeds at most this many bytes per call. */
+const IN_CAP: usize = 1 << 20;
+/** Output buffer size (XOF output, CV arrays). */
+const OUT_CAP: usize = 1 << 20;
+/** Largest subtree hashed in one go (chunks); its chunk CVs fit in SCRATCH. */
+const MAX_SUBTREE_CHUNKS: u64 = 1024;
+
+const IN: usize = memory.data(<i32>IN_CAP, 64);
+const OUT: usize = memory.data(<i32>OUT_CAP, 64);
+const SCRATCH: usize = memory.data(<i32>(MAX_SUBTREE_CHUNKS * 32), 64);
+const KEY: usize = memory.data(32, 16);
+const TMP_CV: usize = memory.data(32, 16);
+const TMP_BLOCK: usize = memory.data(64, 16);
+const TMP_OUT: usize = memory.data(64, 16);
+const IV_WORDS: usize = memory.data<u32>([
+  0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
+]);
+
+// Hasher state layout (bytes).
+const S_KEY: usize = 0; // 8 words
+const S_FLAGS: usize = 32;
+const S_BLOCKS: usize = 36; // blocks compressed in the current chunk
+const S_BUFLEN: usize = 40;
+const S_STACKLEN: usize = 44;
+const S_COUNTER: usize = 48; // u64 chunk counter
+const S_CV: usize = 64; // current chunk chaining value
+const S_BUF: usize = 96; // 64-byte block buffer
+const S_STACK: usize = 160; // 54 x 32-byte CV stack
+const STATE_SIZE: usize = 2048;
+const STATE_SLOTS: i32 = 2;
+const STATES: usize = memory.data(<i32>STATE_SIZE * STATE_SLOTS, 64);
+
+export function inPtr(): usize { return IN; }
+export function outPtr(): usize { return OUT; }
+export function keyPtr(): usize { return KEY; }
+export function inCap(): usize { return IN_CAP; }
+export function outCap(): usize { return OUT_CAP; }
+export function stateSize(): usize { return STATE_SIZE; }
+export function statePtr(i: i32): usize { return STATES + <usize>i * STATE_SIZE; }
+
+// ---------------------------------------------------------------- chunk and tree primitives
+
+/** CV (or root output parameters) of one chunk of `len` bytes (0..1024) at `ptr`; writes 32 bytes to out. */
+function chunkCVInto(key: usize, flags: u32, ptr: usize, len: u32, counter: u64, out: usize, root: bool): void {
+  memory.copy(TMP_CV, key, 32);
+  let blocks: u32 = len == 0 ? 1 : (len + 63) >> 6;
+  for (let b: u32 = 0; b + 1 < blocks; b++) {
+    compress(TMP_CV, ptr + (<usize>b << 6), 64, counter, flags | (b == 0 ? CHUNK_START : 0), TMP_CV);
+  }
+  const last = blocks - 1;
+  const lastLen = len - (last << 6);
+  memory.fill(TMP_BLOCK, 0, 64);
+  memory.copy(TMP_BLOCK, ptr + (<usize>last << 6), lastLen);
+  const f = flags | (last == 0 ? CHUNK_START : 0) | CHUNK_END | (root ? ROOT : 0);
+  compress(TMP_CV, TMP_BLOCK, lastLen, root ? 0 : counter, f, out);
+}
+
+/** Pairs up `n` CVs at `src` into parent CVs at `dst` (may equal src); an odd last CV is carried up. Returns the new count. */
+function reduceLevel(key: usize, flags: u32, src: usize, n: u32, dst: usize): u32 {
+  const pairs = n >> 1;
+  let i: u32 = 0;
+  for (; i + 4 <= pairs; i += 4) {
+    hash4(src + (<usize>i << 6), 64, 1, key, 0, false, flags | PARENT, 0, 0, dst + (<usize>i << 5));
+  }
+  for (; i < pairs; i++) {
+    compress(key, src + (<usize>i << 6), 64, 0, flags | PARENT, dst + (<usize>i << 5));
+  }
+  if (n & 1) {
+    memory.copy(dst + (<usize>pairs << 5), src + (<usize>(n - 1) << 5), 32);
+    return pairs + 1;
+  }
+  return pairs;
+}
+
+/** Chunk CVs of `len` bytes at ptr (chunks from `counter`) into dst; the last chunk may be partial. Returns the chunk count. */
+function chunkCVs(key: usize, flags: u32, ptr: usize, len: usize, counter: u64, dst: usize): u32 {
+  const full = <u32>(len >> 10);
+  let i: u32 = 0;
+  for (; i + 4 <= full; i += 4) {
+    hash4(ptr + (<usize>i << 10), CHUNK_LEN, 16, key, counter + i, true, flags, CHUNK_START, CHUNK_END, dst + (<usize>i << 5));
+  }
+  for (; i < full; i++) chunkCVInto(key, flags, ptr + (<usize>i << 10), CHUNK_LEN, counter + i, dst + (<usize>i << 5), false);
+  const rest = <u32>(len & 1023);
+  if (rest > 0) {
+    chunkCVInto(key, flags, ptr + (<usize>full << 10), rest, counter + full, dst + (<usize>full << 5), false);
+    return full + 1;
+  }
+  return full;
+}
+
+/** Non-root CV of the left-complete subtree over `len` bytes (1..1 MiB) at ptr, first chunk `counter`; written to out. */
+function subtreeCVInto(key: usize, flags: u32, ptr: usize, len: usize, counter: u64, out: usize): void {
+  let n = chunkCVs(key, flags, ptr, len, counter, SCRATCH);
+  while (n > 1) n = reduceLevel(key, flags, SCRATCH, n, SCRATCH);
+  memory.copy(out, SCRATCH, 32);
+}
+
+// ---------------------------------------------------------------- incremental hasher
+
+/** Resets state `st`; uses the key at KEY when keyed, else the IV. */
+export function hasherInit(st: usize, flags: u32, keyed: bool): void {
+  memory.fill(st, 0, STATE_SIZE);
+  memory.copy(st + S_KEY, keyed ? KEY : IV_WORDS, 32);
+  memory.copy(st + S_CV, st + S_KEY, 32);
+  store<u32>(st, flags, S_FLAGS);
+}
+
+/** Lazy merge: reduces the CV stack to popcount(chunksBefore) complete subtrees. Returns the new length. */
+function mergeStack(st: usize, chunksBefore: u64): u32 {
+  const key = st + S_KEY;
+  const flags = load<u32>(st, S_FLAGS);
+  let len = load<u32>(st, S_STACKLEN);
+  const target = <u32>popcnt<u64>(chunksBefore);
+  while (len > target) {
+    const left = st + S_STACK + (<usize>(len - 2) << 5);
+    compress(key, left, 64, 0, flags | PARENT, left);
+    len--;
+  }
+  store<u32>(st, len, S_STACKLEN);
+  return len;
+}
+
+function pushCV(st: usize, cv: usize, chunksBefore: u64): void {
+  const len = mergeStack(st, chunksBefore);
+  memory.copy(st + S_STACK + (<usize>len << 5), cv, 32);
+  store<u32>(st, len + 1, S_STACKLEN);
+}
+
+function resetChunk(st: usize, counter: u64): void {
+  memory.copy(st + S_CV, st + S_KEY, 32);
+  store<u64>(st, counter, S_COUNTER);
+  store<u32>(st, 0, S_BLOCKS);
+  store<u32>(st, 0, S_BUFLEN);
+  memory.fill(st + S_BUF, 0, 64);
+}
+
+/** Absorbs `len` bytes at `ptr`. */
+export function hasherUpdate(st: usize, ptr: usize, len: usize): void {
+  const key = st + S_KEY;
+  const flags = load<u32>(st, S_FLAGS);
+  while (len > 0) {
+    let blocks = load<u32>(st, S_BLOCKS);
+    let bufLen = load<u32>(st, S_BUFLEN);
+    const counter = load<u64>(st, S_COUNTER);
+    const chunkLen = (blocks << 6) + bufLen;
+    if (chunkLen == CHUNK_LEN) {
+      // The chunk is full and more input follows: it is not the root.
+      compress(st + S_CV, st + S_BUF, 64, counter, flags | CHUNK_END, st + S_CV);
+      pushCV(st, st + S_CV, counter);
+      resetChunk(st, counter + 1);
+      continue;
+    }
+    if (chunkLen == 0 && len > <usize>CHUNK_LEN) {
+      // Whole aligned subtrees, keeping at least one byte for the chunk state.
+      let n: u64 = 1;
+      while (n < MAX_SUBTREE_CHUNKS && (counter & (n * 2 - 1)) == 0 && (n * 2) << 10 < <u64>len) n *= 2;
+      const bytes = <usize>(n << 10);
+      if (n == 1) chunkCVInto(key, flags, ptr, CHUNK_LEN, counter, TMP_OUT, false);
+      else subtreeCVInto(key, flags, ptr, bytes, counter, TMP_OUT);
+      pushCV(st, TMP_OUT, counter);
+      store<u64>(st, counter + n, S_COUNTER);
+      ptr += bytes;
+      len -= bytes;
+      continue;
+    }
+    if (bufLen == 64) {
+      compress(st + S_CV, st + S_BUF, 64, counter, flags | (blocks == 0 ? CHUNK_START : 0), st + S_CV);
+      blocks++;
+      store<u32>(st, blocks, S_BLOCKS);
+      bufLen = 0;
+      memory.fill(st + S_BUF, 0, 64);
+    }
+    // Blocks 0..14 straight from the input when more input follows them.
+    while (bufLen == 0 && blocks < 15 && len > 64) {
+      compress(st + S_CV, ptr, 64, counter, flags | (blocks == 0 ? CHUNK_START : 0), st + S_CV);
+      blocks++;
+      ptr += 64;
+      len -= 64;
+    }
+    store<u32>(st, blocks, S_BLOCKS);
+    let take = <usize>(64 - bufLen);
+    if (take > len) take = len;
+    memory.copy(st + S_BUF + bufLen, ptr, take);
+    store<u32>(st, bufLen + <u32>take, S_BUFLEN);
+    ptr += take;
+    len -= take;
+  }
+  // The chunk state holds input now, so nothing on the stack can be the root: merge fully (simplifies finalize).
+  if (hasherChunkLen(st) > 0) mergeStack(st, load<u64>(st, S_COUNTER));
+}
+
+/** Pushes the CV of a complete aligned subtree of `chunks` chunks (hashed elsewhere); the chunk state must be empty. */
+export function hasherPushSubtree(st: usize, cv: usize, chunks: u64): void {
+  const counter = load<u64>(st, S_COUNTER);
+  pushCV(st, cv, counter);
+  resetChunk(st, counter + chunks);
+}
+
+/** Chunk counter of the state (chunks absorbed before the current chunk). */
+export function hasherCounter(st: usize): u64 {
+  return load<u64>(st, S_COUNTER);
+}
+
+/** Bytes buffered in the current chunk. */
+export function hasherChunkLen(st: usize): u32 {
+  return (load<u32>(st, S_BLOCKS) << 6) + load<u32>(st, S_BUFLEN);
+}
+
+/** Writes `outLen` bytes of the root output (starting at 64-byte output block `seek`) to OUT. State is unchanged. */
+export function hasherFinalize(st: usize, outLen: usize, seek: u64): void {
+  const key = st + S_KEY;
+  const flags = load<u32>(st, S_FLAGS);
+  const blocks = load<u32>(st, S_BLOCKS);
+  const bufLen = load<u32>(st, S_BUFLEN);
+  const chunkLen = (blocks << 6) + bufLen;
+  let n = load<u32>(st, S_STACKLEN);
+  // Root output parameters: input CV in TMP_CV, block in TMP_BLOCK.
+  let blockLen: u32;
+  let outFlags: u32;
+  if (n == 0 || chunkLen > 0) {
+    memory.copy(TMP_CV, st + S_CV, 32);
+    memory.copy(TMP_BLOCK, st + S_BUF, 64);
+    blockLen = bufLen;
+    outFlags = flags | (blocks == 0 ? CHUNK_START : 0) | CHUNK_END;
+    if (n > 0) {
+      // Chaining value of the last chunk, then fold the stack.
+      compress(TMP_CV, TMP_BLOCK, blockLen, load<u64>(st, S_COUNTER), outFlags, TMP_OUT);
+      memory.copy(TMP_BLOCK, st + S_STACK + (<usize>(n - 1) << 5), 32);
+      memory.copy(TMP_BLOCK + 32, TMP_OUT, 32);
+      n--;
+      memory.copy(TMP_CV, key, 32);
+      blockLen = 64;
+      outFlags = flags | PARENT;
+    }
+  } else {
+    memory.copy(TMP_BLOCK, st + S_STACK + (<usize>(n - 2) << 5), 64);
+    n -= 2;
+    memory.copy(TMP_CV, key, 32);
+    blockLen = 64;
+    outFlags = flags | PARENT;
+  }
+  while (n > 0) {
+    compress(TMP_CV, TMP_BLOCK, blockLen, 0, outFlags, TMP_OUT);
+    memory.copy(TMP_BLOCK, st + S_STACK + (<usize>(n - 1) << 5), 32);
+    memory.copy(TMP_BLOCK + 32, TMP_OUT, 32);
+    n--;
+  }
+  rootOutput(blockLen, outFlags, outLen, seek);
+}
+
+/** Extendable output from TMP_CV/TMP_BLOCK into OUT. */
+function rootOutput(blockLen: u32, outFlags: u32, outLen: usize, seek: u64): void {
+  let pos: usize = 0;
+  let block = seek;
+  while (pos < outLen) {
+    compressXof(TMP_CV, TMP_BLOCK, blockLen, block, outFlags | ROOT, TMP_OUT);
+    let take = outLen - pos;
+    if (take > 64) take = 64;
+    memory.copy(OUT + pos, TMP_OUT, take);
+    pos += take;
+    block++;
+  }
+}
+
+// ---------------------------------------------------------------- tree helpers (Bao, compact outboards, multi-core)
+
+/**
+ * Hashes IN[0..len) as consecutive groups of 2^log2Chunks chunks starting at chunk `counter` (aligned), with the key and
+ * flags of state `st`; writes one non-root 32-byte CV per group to OUT (the last group may be partial). Returns the count.
+ */
+export function groupCVs(st: usize, len: usize, counter: u64, log2Chunks: u32): u32 {
+  const key = st + S_KEY;
+  const flags = load<u32>(st, S_FLAGS);
+  const groupBytes: usize = <usize>1 << (log2Chunks + 10);
+  let g: u32 = 0;
+  for (let off: usize = 0; off < len; off += groupBytes) {
+    let bytes = len - off;
+    if (bytes > groupBytes) bytes = groupBytes;
+    const c = counter + (<u64>off >> 10);
+    if (log2Chunks == 0) chunkCVInto(key, flags, IN + off, <u32>bytes, c, OUT + (<usize>g << 5), false);
+    else subtreeCVInto(key, flags, IN + off, bytes, c, OUT + (<usize>g << 5));
+    g++;
+  }
+  return g;
+}
+
+/** Reduces `n` CVs in IN to their parents in OUT (odd last carried). Returns the new count. */
+export function parentLevel(st: usize, n: u32): u32 {
+  return reduceLevel(st + S_KEY, load<u32>(st, S_FLAGS), IN, n, OUT);
+}
+
+/** CV of one chunk IN[0..len) with chunk counter `counter`, or its root hash when root; 32 bytes to OUT. */
+export function chunkCV(st: usize, len: u32, counter: u64, root: bool): void {
+  chunkCVInto(st + S_KEY, load<u32>(st, S_FLAGS), IN, len, counter, OUT, root);
+}
+
+/** Parent CV of the 64-byte block IN[0..64), or the root hash when root; 32 bytes to OUT. */
+export function parentCV(st: usize, root: bool): void {
+  compress(st + S_KEY, IN, 64, 0, load<u32>(st, S_FLAGS) | PARENT | (root ? ROOT : 0), OUT);
+}
+
+/** Hashes `count` 64-byte blocks in IN as parents with the given domain flags (Merkle), 4 at a time; CVs to OUT. */
+export function parentsRaw(st: usize, count: u32, extraFlags: u32): void {
+  const key = st + S_KEY;
+  const flags = load<u32>(st, S_FLAGS) | extraFlags;
+  let i: u32 = 0;
+  for (; i + 4 <= count; i += 4) hash4(IN + (<usize>i << 6), 64, 1, key, 0, false, flags, 0, 0, OUT + (<usize>i << 5));
+  for (; i < count; i++) compress(key, IN + (<usize>i << 6), 64, 0, flags, OUT + (<usize>i << 5));
+}
