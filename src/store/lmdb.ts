@@ -198,9 +198,41 @@ class LmdbBackend implements StoreBackend {
     return { ...this.#usage };
   }
 
+  /** Counts what is on disk: chunk entries, the chunks committed blobs need, staging records, and summed sizes. */
+  audit(): StoreAudit {
+    let chunkEntries = 0;
+    for (const _ of this.#chunks.getKeys()) chunkEntries++;
+    let expectedChunks = 0;
+    let bytes = 0;
+    let blobs = 0;
+    for (const { value } of this.#blobs.getRange()) {
+      expectedChunks += Math.ceil(value.size / value.chunkSize);
+      bytes += value.size;
+      blobs++;
+    }
+    let staging = 0;
+    for (const _ of this.#imports.getKeys()) staging++;
+    return { chunkEntries, expectedChunks, staging, bytes, blobs, usage: this.usage() };
+  }
+
   async close(): Promise<void> {
     if (this.#ownsRoot) await this.#root.close();
   }
+}
+
+/** On-disk consistency figures (see LmdbBlobStore.audit). */
+export interface StoreAudit {
+  /** Chunk records present. */
+  chunkEntries: number;
+  /** Chunk records the committed blobs need; equal to chunkEntries when nothing leaked (and no import is running). */
+  expectedChunks: number;
+  /** Unfinished imports recorded. */
+  staging: number;
+  /** Sum of committed blob sizes and their count, recomputed from the meta records. */
+  bytes: number;
+  blobs: number;
+  /** The persistent counters, which must agree with bytes/blobs. */
+  usage: Usage;
 }
 
 /** Options of the LMDB store: either a directory (opened and owned) or an already opened root database. */
@@ -224,5 +256,13 @@ export class LmdbBlobStore extends ChunkedBlobStore {
     const backend = new LmdbBackend(db, root === undefined);
     super(backend, options);
     this.swept = backend.swept;
+    this.#backend = backend;
+  }
+
+  readonly #backend: LmdbBackend;
+
+  /** Scans the database and reports whether chunks, metas and counters agree (an fsck for tests and operators). */
+  audit(): StoreAudit {
+    return this.#backend.audit();
   }
 }
