@@ -1,0 +1,112 @@
+// Identity: keypair creation and checks, did:key, admin token, backup/restore round trip, damaged archives refused.
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync, chmodSync, readdirSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { gunzipSync, gzipSync } from "node:zlib";
+import { describe, expect, it } from "vitest";
+import { applyBackup, createBackup, readBackup, BackupError } from "./backup.ts";
+import { base58btc, didKey, sign, verify } from "./ed25519.ts";
+import { IdentityError, loadOrCreateAdminToken, loadOrCreateIdentity, readIdentity } from "./identity.ts";
+import { unhex } from "./hex.ts";
+
+const tmp = () => mkdtempSync(join(tmpdir(), "slowdrip-id-"));
+
+describe("keypair", () => {
+  it("is created once with mode 0600 and reloaded with the same id", () => {
+    const d = tmp();
+    const a = loadOrCreateIdentity(d);
+    expect(a.created).toBe(true);
+    expect(statSync(join(d, "keypair")).mode & 0o777).toBe(0o600);
+    expect(a.identity.nodeId).toMatch(/^[0-9a-f]{64}$/);
+    const b = loadOrCreateIdentity(d);
+    expect(b.created).toBe(false);
+    expect(b.identity.nodeId).toBe(a.identity.nodeId);
+    const msg = new TextEncoder().encode("hello");
+    expect(verify(sign(msg, b.identity.secretKey), msg, a.identity.publicKey)).toBe(true);
+  });
+  it("refuses a group-readable or inconsistent keypair", () => {
+    const d = tmp();
+    loadOrCreateIdentity(d);
+    chmodSync(join(d, "keypair"), 0o644);
+    expect(() => loadOrCreateIdentity(d)).toThrow(/must not be readable by group or others/);
+    chmodSync(join(d, "keypair"), 0o600);
+    const doc = JSON.parse(readFileSync(join(d, "keypair"), "utf8"));
+    doc.public = "00".repeat(32);
+    writeFileSync(join(d, "keypair"), JSON.stringify(doc), { mode: 0o600 });
+    expect(() => readIdentity(d)).toThrow(IdentityError);
+    expect(() => readIdentity(d)).toThrow(/does not match/);
+  });
+  it("did:key uses the ed25519-pub multicodec and base58btc", () => {
+    // The example DID of the did:key method specification and the raw public key it encodes.
+    const pub = unhex("2e6fcce36701dc791488e0d0b1745cc1e33a4c1c9fcc41c63bd343dbbe0970e6");
+    expect(didKey(pub)).toBe("did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK");
+    expect(base58btc(new Uint8Array([0, 0, 1]))).toBe("112");
+  });
+});
+
+describe("admin token", () => {
+  it("is 64 hex chars, mode 0600, stable across loads", () => {
+    const d = tmp();
+    const t = loadOrCreateAdminToken(d);
+    expect(t).toMatch(/^[0-9a-f]{64}$/);
+    expect(statSync(join(d, "admin.token")).mode & 0o777).toBe(0o600);
+    expect(loadOrCreateAdminToken(d)).toBe(t);
+  });
+});
+
+describe("backup and restore", () => {
+  it("round trip keeps the node id and token", async () => {
+    const src = tmp();
+    const { identity } = loadOrCreateIdentity(src);
+    const token = loadOrCreateAdminToken(src);
+    const out = tmp();
+    const { path } = await createBackup(src, out, new Date("2026-11-21T10:20:30.456Z"));
+    expect(path).toBe(join(out, "slowdrip-backup-20261121T102030Z.tar.gz"));
+    const dst = tmp();
+    loadOrCreateIdentity(dst); // a different identity gets overwritten
+    applyBackup(await readBackup(path), dst);
+    expect(readIdentity(dst).nodeId).toBe(identity.nodeId);
+    expect(loadOrCreateAdminToken(dst)).toBe(token);
+    expect(statSync(join(dst, "keypair")).mode & 0o777).toBe(0o600);
+  });
+
+  async function damaged(mutate: (gz: Buffer) => Buffer): Promise<unknown> {
+    const src = tmp();
+    loadOrCreateIdentity(src);
+    const { path } = await createBackup(src, tmp());
+    writeFileSync(path, mutate(readFileSync(path)));
+    try {
+      await readBackup(path);
+    } catch (err) {
+      return err;
+    }
+    return undefined;
+  }
+  const flipInTar = (gz: Buffer, find: string) => {
+    const tar = gunzipSync(gz);
+    const i = tar.indexOf(find);
+    if (i < 0) throw new Error(`${find} not in archive`);
+    tar[i + find.length + 2] ^= 0x01;
+    return gzipSync(tar);
+  };
+  it.each([
+    ["truncated", (gz: Buffer) => gz.subarray(0, gz.length >> 1)],
+    ["flipped gzip byte", (gz: Buffer) => { const c = Buffer.from(gz); c[c.length - 12]! ^= 0xff; return c; }],
+    ["garbage", () => Buffer.from("not an archive at all")],
+    ["keypair content changed (checksum)", (gz: Buffer) => flipInTar(gz, '"secret":"')],
+  ])("refuses a damaged archive: %s", async (_name, mutate) => {
+    const err = await damaged(mutate);
+    expect(err).toBeInstanceOf(BackupError);
+    expect((err as Error).message).toMatch(/damaged archive|not a slowdrip backup/);
+  });
+  it("a refused archive changes nothing in the data dir", async () => {
+    const d = tmp();
+    const before = loadOrCreateIdentity(d).identity.nodeId;
+    const bad = join(tmp(), "bad.tar.gz");
+    writeFileSync(bad, "garbage");
+    await expect(readBackup(bad)).rejects.toThrow(BackupError);
+    expect(readIdentity(d).nodeId).toBe(before);
+    expect(readdirSync(d).sort()).toEqual(["keypair"]);
+    expect(existsSync(join(d, "admin.token"))).toBe(false);
+  });
+});
