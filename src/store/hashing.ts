@@ -1,6 +1,7 @@
 // The hashing the store needs while importing: BLAKE3 hash plus compact Bao outboard in one streaming pass.
-// TEMPORARY: until src/wasm lands, BLAKE3 comes from hash-wasm and the outboard is empty.
-import { createBLAKE3 } from "hash-wasm";
+// The BLAKE3 core is the project's WASM module (src/wasm). Until its compact outboard builder lands, the stored
+// outboard is empty (outboardSize 0).
+import { createHasher, isBlobId as wasmIsBlobId, toHex as wasmToHex } from "../wasm/index.ts";
 
 /** Streaming builder: feed bytes, then get hash, compact outboard and size. */
 export interface OutboardBuilder {
@@ -15,9 +16,8 @@ export interface BlobHashing {
 
 /** The project's hashing core. */
 export const defaultHashing: BlobHashing = {
-  async newBuilder() {
-    const h = await createBLAKE3(256);
-    h.init();
+  newBuilder() {
+    const h = createHasher();
     let size = 0;
     return {
       update(data: Uint8Array) {
@@ -25,20 +25,14 @@ export const defaultHashing: BlobHashing = {
         size += data.byteLength;
       },
       finish() {
-        return { hash: h.digest("binary"), outboard: new Uint8Array(0), size };
+        return { hash: h.digest(32), outboard: new Uint8Array(0), size };
       },
     };
   },
 };
 
-const HEX = /^[0-9a-f]{64}$/;
-
-/** True for 64 lowercase hex characters. */
-export function isBlobId(s: unknown): s is string {
-  return typeof s === "string" && HEX.test(s);
-}
+/** True for 64 lowercase hex characters (a BLAKE3-256 blob id). */
+export const isBlobId: (s: unknown) => s is string = wasmIsBlobId;
 
 /** Lowercase hex of bytes. */
-export function toHex(b: Uint8Array): string {
-  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("hex");
-}
+export const toHex: (b: Uint8Array) => string = wasmToHex;

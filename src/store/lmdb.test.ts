@@ -15,12 +15,12 @@ runBlobStoreContract("lmdb", async (options) => {
   const dir = mkdtempSync(join(tmpdir(), "slowdrip-store-"));
   dirs.push(dir);
   const path = join(dir, "db");
-  const store = new LmdbBlobStore({ ...options, path });
+  const store = await LmdbBlobStore.open({ ...options, path });
   return {
     store,
     reopen: async () => {
       await store.close();
-      return new LmdbBlobStore({ ...options, path });
+      return LmdbBlobStore.open({ ...options, path });
     },
   };
 });

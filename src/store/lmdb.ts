@@ -11,7 +11,8 @@
 // writes chunks, then one transaction writes the meta + outboard, drops the `imports` record and updates `usage`.
 // A kill at any point leaves at most an `imports` record with some chunks: open() deletes both. Nothing is counted
 // in `usage` until the commit transaction, so no space leaks.
-import { open, type Database, type RootDatabase } from "lmdb";
+import type { Database, RootDatabase } from "lmdb";
+import { openLmdb } from "./lmdb-native.ts";
 import { ChunkedBlobStore, type ImportSink, type StoreBackend, type StoreOptions } from "./chunked-store.ts";
 import type { BlobMeta } from "./types.ts";
 
@@ -235,31 +236,44 @@ export interface StoreAudit {
   usage: Usage;
 }
 
-/** Options of the LMDB store: either a directory (opened and owned) or an already opened root database. */
+/** Options of the LMDB store over an opened environment. */
 export interface LmdbStoreOptions extends StoreOptions {
-  /** LMDB environment directory (normally `<data_dir>/db`). */
-  path?: string;
-  /** An opened root database to share (the caller closes it). */
-  root?: RootDatabase;
+  /** The opened root database of the environment (normally `<data_dir>/db`). */
+  root: RootDatabase;
+  /** Close `root` when the store closes (set by LmdbBlobStore.open). */
+  closeRoot?: boolean;
 }
 
 /** The node's persistent blob store on LMDB. */
 export class LmdbBlobStore extends ChunkedBlobStore {
   /** Unfinished imports (and their chunks) removed when the store was opened. */
   readonly swept: { imports: number; chunks: number };
+  readonly #backend: LmdbBackend;
 
+  /** Opens (creating if needed) the LMDB environment at `path` and the store in it; closing the store closes it. */
+  static async open(options: StoreOptions & { path: string }): Promise<LmdbBlobStore> {
+    if (options === null || typeof options !== "object") throw new TypeError("LmdbBlobStore.open needs an options object");
+    if (typeof options.path !== "string" || options.path === "") throw new TypeError("LmdbBlobStore.open needs a non-empty `path`");
+    const { path, ...rest } = options;
+    const root = await openLmdb({ path, maxDbs: 16, compression: false });
+    try {
+      return new LmdbBlobStore({ ...rest, root, closeRoot: true });
+    } catch (err) {
+      await root.close();
+      throw err;
+    }
+  }
+
+  /** Uses an opened environment (shared with other components unless `closeRoot`). */
   constructor(options: LmdbStoreOptions) {
-    if (options === null || typeof options !== "object") throw new TypeError("LmdbBlobStore needs an options object");
-    const { path, root } = options;
-    if (root === undefined && (typeof path !== "string" || path === "")) throw new TypeError("LmdbBlobStore needs `path` or `root`");
-    const db = root ?? open({ path: path as string, maxDbs: 16, compression: false });
-    const backend = new LmdbBackend(db, root === undefined);
+    if (options === null || typeof options !== "object" || !options.root || typeof options.root.openDB !== "function") {
+      throw new TypeError("LmdbBlobStore needs `root`, an opened lmdb root database (or use LmdbBlobStore.open)");
+    }
+    const backend = new LmdbBackend(options.root, options.closeRoot === true);
     super(backend, options);
     this.swept = backend.swept;
     this.#backend = backend;
   }
-
-  readonly #backend: LmdbBackend;
 
   /** Scans the database and reports whether chunks, metas and counters agree (an fsck for tests and operators). */
   audit(): StoreAudit {

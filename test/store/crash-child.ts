@@ -6,7 +6,7 @@ import { generate } from "./gen.ts";
 const [path, sizeArg, seedArg] = process.argv.slice(2);
 const size = Number(sizeArg);
 const seed = Number(seedArg);
-const store = new LmdbBlobStore({ path: path as string });
+const store = await LmdbBlobStore.open({ path: path as string });
 process.stdout.write(`open swept=${store.swept.imports}/${store.swept.chunks}\n`);
 let next = 0;
 const source = generate(seed, size, 256 * 1024, (sent) => {

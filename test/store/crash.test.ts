@@ -56,10 +56,10 @@ describe("LMDB store crash safety", () => {
     for (const point of kills) {
       const what = `kill at ${point}`;
       const run = await runChild(path, BIG, 2, (line) =>
-        point === "committing" ? line === "committing" : line.startsWith("progress ") && Number(line.split(" ")[1]) >= point,
+        point === "committing" ? line === "committing" : line.startsWith("progress ") && Number(line.split(" ")[1]) >= Number(point),
       );
       expect(run.signal, what).toBe("SIGKILL");
-      const store = new LmdbBlobStore({ path });
+      const store = await LmdbBlobStore.open({ path });
       try {
         const audit = store.audit();
         expect(audit.staging, what).toBe(0);
@@ -89,7 +89,7 @@ describe("LMDB store crash safety", () => {
     const done = ok.lines.at(-1)!.split(" ");
     expect(done[0]).toBe("done");
     expect(done.slice(2)).toEqual([String(BIG), "true"]);
-    const store = new LmdbBlobStore({ path });
+    const store = await LmdbBlobStore.open({ path });
     try {
       expect(store.usage()).toMatchObject({ bytesUsed: SMALL + BIG, blobCount: 2 });
       const audit = store.audit();

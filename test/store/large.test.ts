@@ -24,7 +24,7 @@ describe("1 GiB blob", () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it("imports and reads back random ranges with constant memory", { timeout: 600_000 }, async () => {
-    const store = new LmdbBlobStore({ path: join(dir, "db") });
+    const store = await LmdbBlobStore.open({ path: join(dir, "db") });
     try {
       globalThis.gc?.();
       const start = rssAnon();
