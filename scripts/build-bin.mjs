@@ -20,7 +20,7 @@ import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
-import { basename, dirname, isAbsolute, join, relative, resolve } from "node:path";
+import { basename, dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 
@@ -226,4 +226,5 @@ if (native && opts.entry === undefined) {
   if (info.version !== pkg.version || info.node !== `v${nodeVersion}`) fail(`${output} reports ${v.stdout.trim()}`);
 }
 const size = (statSync(output).size / 2 ** 20).toFixed(1);
-console.log(`build-bin: ${isAbsolute(output) ? relative(root, output) : output} (linux-${arch}, node ${nodeVersion}, lmdb ${lmdbVersion} ${addonName}, ${size} MiB)`);
+const shown = relative(root, output).startsWith("..") ? output : relative(root, output);
+console.log(`build-bin: ${shown} (linux-${arch}, node ${nodeVersion}, lmdb ${lmdbVersion} ${addonName}, ${size} MiB)`);

@@ -1,0 +1,161 @@
+// The single executable: built by scripts/build-bin.mjs, run alone in an empty directory (no node_modules, no node).
+import { spawn, spawnSync } from "node:child_process";
+import fs from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+const root = path.resolve(".");
+const pkg = JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8")) as { version: string; devDependencies: { node: string } };
+
+let tmp: string;
+let binDir: string;
+let bin: string;
+let check: string;
+
+/** Runs scripts/build-bin.mjs (what `npm run build:bin` runs after the regular build) on the pinned runtime. */
+function buildBin(args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(root, "scripts/build-bin.mjs"), ...args], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (out += d.toString()));
+    child.on("error", reject);
+    child.on("exit", (code) => (code === 0 ? resolve() : reject(new Error(`build-bin ${args.join(" ")} exited ${code}:\n${out}`))));
+  });
+}
+
+/** Environment of a machine without Node: no node_modules/.bin on PATH, a fresh HOME, nothing inherited. */
+function bareEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return { PATH: "/usr/bin:/bin", HOME: path.join(tmp, "home"), ...extra };
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.on("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+beforeAll(async () => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), "slowdrip-bin-"));
+  fs.mkdirSync(path.join(tmp, "home"));
+  binDir = path.join(tmp, "app");
+  bin = path.join(binDir, "slowdrip");
+  check = path.join(tmp, "check", "sea-lmdb-check");
+  // The second binary bundles test/fixtures/sea-lmdb-check.ts with the same build (same lmdb embedding), so the
+  // addon is exercised even while `run` does not open the store.
+  await Promise.all([buildBin(["--output", bin]), buildBin(["--entry", "test/fixtures/sea-lmdb-check.ts", "--output", check])]);
+}, 300_000);
+
+afterAll(() => {
+  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+describe("dist/slowdrip single executable", () => {
+  it("is one self-contained file", () => {
+    expect(fs.readdirSync(binDir)).toEqual(["slowdrip"]);
+    const head = Buffer.alloc(20);
+    const fd = fs.openSync(bin, "r");
+    fs.readSync(fd, head, 0, 20, 0);
+    fs.closeSync(fd);
+    expect(head.subarray(0, 4).toString("latin1")).toBe("\x7fELF");
+    expect(fs.statSync(bin).mode & 0o111).not.toBe(0);
+  });
+
+  it("prints its version from an empty directory, on the pinned runtime, without the SEA warning", () => {
+    const cwd = fs.mkdtempSync(path.join(tmp, "cwd-"));
+    const r = spawnSync(bin, ["version", "--json"], { cwd, env: bareEnv(), encoding: "utf8" });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toBe("");
+    expect(JSON.parse(r.stdout)).toEqual({ version: pkg.version, node: `v${pkg.devDependencies.node}`, arch: os.arch() });
+    const human = spawnSync(bin, ["version"], { cwd, env: bareEnv(), encoding: "utf8" });
+    expect(human.stdout).toContain(`slowdrip ${pkg.version}`);
+  });
+
+  it("fails with a one-line reason on an unknown command", () => {
+    const r = spawnSync(bin, ["no-such-command"], { cwd: tmp, env: bareEnv(), encoding: "utf8" });
+    expect(r.status).not.toBe(0);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    expect(r.stderr).toContain("no-such-command");
+  });
+
+  it("runs a node that answers /healthz and exits 0 on SIGTERM", async () => {
+    const cwd = fs.mkdtempSync(path.join(tmp, "cwd-"));
+    const dataDir = path.join(tmp, "data");
+    const port = await freePort();
+    const child = spawn(bin, ["run", "--data-dir", dataDir, "--listen", `127.0.0.1:${port}`], { cwd, env: bareEnv(), stdio: ["ignore", "pipe", "pipe"] });
+    let output = "";
+    child.stdout.on("data", (d: Buffer) => (output += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (output += d.toString()));
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on("exit", (code, signal) => resolve({ code, signal })));
+    try {
+      let status = 0;
+      for (let i = 0; i < 150 && status !== 200 && child.exitCode === null; i++) {
+        status = await fetch(`http://127.0.0.1:${port}/healthz`).then(
+          (r) => r.status,
+          () => 0,
+        );
+        if (status !== 200) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(status, `no 200 from /healthz; output:\n${output}`).toBe(200);
+      expect(fs.existsSync(path.join(dataDir, "keypair")), "identity created in --data-dir").toBe(true);
+    } finally {
+      child.kill("SIGTERM");
+    }
+    const { code, signal } = await exited;
+    expect({ code, signal }, output).toEqual({ code: 0, signal: null });
+  });
+});
+
+describe("lmdb inside the single executable", () => {
+  it("loads the embedded addon, writes, compresses and reads back, then reuses the extracted copy", () => {
+    const cwd = fs.mkdtempSync(path.join(tmp, "cwd-"));
+    const db = path.join(tmp, "lmdb");
+    const first = spawnSync(check, [db], { cwd, env: bareEnv(), encoding: "utf8" });
+    expect(first.status, first.stderr).toBe(0);
+    expect(JSON.parse(first.stdout)).toEqual({ bytes: [1, 2, 3, 255], textOk: true, count: 2 });
+
+    const nativeDir = path.join(tmp, "home", ".cache", "slowdrip", "native");
+    const files = fs.readdirSync(nativeDir);
+    expect(files).toHaveLength(1);
+    expect(files[0]).toMatch(/^lmdb-[0-9a-f]{16}\.node$/);
+    const addon = path.join(nativeDir, files[0]!);
+    expect(fs.statSync(addon).mode & 0o777).toBe(0o500);
+    const ino = fs.statSync(addon).ino;
+
+    const again = spawnSync(check, [db], { cwd, env: bareEnv(), encoding: "utf8" });
+    expect(again.status, again.stderr).toBe(0);
+    expect(JSON.parse(again.stdout)).toEqual({ bytes: [1, 2, 3, 255], textOk: true, count: 2 });
+    expect(fs.statSync(addon).ino).toBe(ino);
+  });
+
+  it("extracts into systemd's CACHE_DIRECTORY when set", () => {
+    const cache = path.join(tmp, "var-cache-slowdrip");
+    fs.mkdirSync(cache, { mode: 0o700 });
+    const r = spawnSync(check, [path.join(tmp, "lmdb2")], { cwd: tmp, env: bareEnv({ CACHE_DIRECTORY: cache }), encoding: "utf8" });
+    expect(r.status, r.stderr).toBe(0);
+    expect(fs.readdirSync(path.join(cache, "native"))).toHaveLength(1);
+  });
+
+  it("fails with a clear error when no cache directory is usable", () => {
+    const open = path.join(tmp, "world-writable");
+    const inTmp = path.join(open, `slowdrip-${process.getuid!()}`);
+    fs.mkdirSync(inTmp, { recursive: true });
+    fs.chmodSync(open, 0o777);
+    fs.chmodSync(inTmp, 0o777);
+    const r = spawnSync(check, [path.join(tmp, "lmdb3")], {
+      cwd: tmp,
+      env: { PATH: "/usr/bin:/bin", CACHE_DIRECTORY: open, TMPDIR: open },
+      encoding: "utf8",
+    });
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain("cannot load native addon lmdb.node");
+    expect(r.stderr).toContain("writable by group or others");
+  });
+});
