@@ -52,7 +52,7 @@ export function squeeze(e: Engine, st: number, length: number): Uint8Array {
   const { x, mem, OUT, OUT_CAP } = e;
   for (let pos = 0; pos < length; pos += OUT_CAP) {
     const n = Math.min(OUT_CAP, length - pos);
-    x.hasherFinalize(st, n, BigInt(pos / 64));
+    x.hasherFinalize(st, n, pos / 64);
     out.set(mem.subarray(OUT, OUT + n), pos);
   }
   return out;
@@ -61,6 +61,11 @@ export function squeeze(e: Engine, st: number, length: number): Uint8Array {
 function oneShot(flags: number, key: Uint8Array | null, data: Uint8Array, length: number): Uint8Array {
   const e = getEngine();
   if (key) e.mem.set(key, e.KEY);
+  if (data.length <= e.IN_CAP && length <= e.OUT_CAP) {
+    e.mem.set(data, e.IN);
+    e.x.hashOneShot(e.S0, flags, key ? 1 : 0, data.length, length);
+    return e.mem.slice(e.OUT, e.OUT + length);
+  }
   e.x.hasherInit(e.S0, flags, key ? 1 : 0);
   absorb(e, e.S0, data);
   return squeeze(e, e.S0, length);

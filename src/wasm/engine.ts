@@ -13,13 +13,14 @@ export interface Blake3Exports {
   statePtr(i: number): number;
   hasherInit(st: number, flags: number, keyed: number): void;
   hasherUpdate(st: number, ptr: number, len: number): void;
-  hasherPushSubtree(st: number, cv: number, chunks: bigint): void;
-  hasherCounter(st: number): bigint;
+  hasherPushSubtree(st: number, cv: number, chunks: number): void;
+  hasherCounter(st: number): number;
   hasherChunkLen(st: number): number;
-  hasherFinalize(st: number, outLen: number, seek: bigint): void;
-  groupCVs(st: number, len: number, counter: bigint, log2Chunks: number): number;
+  hasherFinalize(st: number, outLen: number, seek: number): void;
+  hashOneShot(st: number, flags: number, keyed: number, len: number, outLen: number): void;
+  groupCVs(st: number, len: number, counter: number, log2Chunks: number): number;
   parentLevel(st: number, n: number): number;
-  chunkCV(st: number, len: number, counter: bigint, root: number): void;
+  chunkCV(st: number, len: number, counter: number, root: number): void;
   parentCV(st: number, root: number): void;
   parentsRaw(st: number, count: number, extraFlags: number): void;
 }

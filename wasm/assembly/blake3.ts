@@ -109,7 +109,7 @@ function subtreeCVInto(key: usize, flags: u32, ptr: usize, len: usize, counter: 
 
 /** Resets state `st`; uses the key at KEY when keyed, else the IV. */
 export function hasherInit(st: usize, flags: u32, keyed: bool): void {
-  memory.fill(st, 0, STATE_SIZE);
+  memory.fill(st, 0, S_STACK);
   memory.copy(st + S_KEY, keyed ? KEY : IV_WORDS, 32);
   memory.copy(st + S_CV, st + S_KEY, 32);
   store<u32>(st, flags, S_FLAGS);
@@ -200,15 +200,16 @@ export function hasherUpdate(st: usize, ptr: usize, len: usize): void {
 }
 
 /** Pushes the CV of a complete aligned subtree of `chunks` chunks (hashed elsewhere); the chunk state must be empty. */
-export function hasherPushSubtree(st: usize, cv: usize, chunks: u64): void {
+export function hasherPushSubtree(st: usize, cv: usize, chunksF: f64): void {
+  const chunks = <u64>chunksF;
   const counter = load<u64>(st, S_COUNTER);
   pushCV(st, cv, counter);
   resetChunk(st, counter + chunks);
 }
 
 /** Chunk counter of the state (chunks absorbed before the current chunk). */
-export function hasherCounter(st: usize): u64 {
-  return load<u64>(st, S_COUNTER);
+export function hasherCounter(st: usize): f64 {
+  return <f64>load<u64>(st, S_COUNTER);
 }
 
 /** Bytes buffered in the current chunk. */
@@ -217,7 +218,8 @@ export function hasherChunkLen(st: usize): u32 {
 }
 
 /** Writes `outLen` bytes of the root output (starting at 64-byte output block `seek`) to OUT. State is unchanged. */
-export function hasherFinalize(st: usize, outLen: usize, seek: u64): void {
+export function hasherFinalize(st: usize, outLen: usize, seekF: f64): void {
+  const seek = <u64>seekF;
   const key = st + S_KEY;
   const flags = load<u32>(st, S_FLAGS);
   const blocks = load<u32>(st, S_BLOCKS);
@@ -278,7 +280,8 @@ function rootOutput(blockLen: u32, outFlags: u32, outLen: usize, seek: u64): voi
  * Hashes IN[0..len) as consecutive groups of 2^log2Chunks chunks starting at chunk `counter` (aligned), with the key and
  * flags of state `st`; writes one non-root 32-byte CV per group to OUT (the last group may be partial). Returns the count.
  */
-export function groupCVs(st: usize, len: usize, counter: u64, log2Chunks: u32): u32 {
+export function groupCVs(st: usize, len: usize, counterF: f64, log2Chunks: u32): u32 {
+  const counter = <u64>counterF;
   const key = st + S_KEY;
   const flags = load<u32>(st, S_FLAGS);
   const groupBytes: usize = <usize>1 << (log2Chunks + 10);
@@ -300,7 +303,8 @@ export function parentLevel(st: usize, n: u32): u32 {
 }
 
 /** CV of one chunk IN[0..len) with chunk counter `counter`, or its root hash when root; 32 bytes to OUT. */
-export function chunkCV(st: usize, len: u32, counter: u64, root: bool): void {
+export function chunkCV(st: usize, len: u32, counterF: f64, root: bool): void {
+  const counter = <u64>counterF;
   chunkCVInto(st + S_KEY, load<u32>(st, S_FLAGS), IN, len, counter, OUT, root);
 }
 
@@ -316,4 +320,11 @@ export function parentsRaw(st: usize, count: u32, extraFlags: u32): void {
   let i: u32 = 0;
   for (; i + 4 <= count; i += 4) hash4(IN + (<usize>i << 6), 64, 1, key, 0, false, flags, 0, 0, OUT + (<usize>i << 5));
   for (; i < count; i++) compress(key, IN + (<usize>i << 6), 64, 0, flags, OUT + (<usize>i << 5));
+}
+
+/** One-shot: hashes IN[0..len) in slot `st` (flags, key at KEY when keyed) and writes outLen (<= OUT_CAP) bytes to OUT. */
+export function hashOneShot(st: usize, flags: u32, keyed: bool, len: usize, outLen: usize): void {
+  hasherInit(st, flags, keyed);
+  hasherUpdate(st, IN, len);
+  hasherFinalize(st, outLen, 0);
 }
