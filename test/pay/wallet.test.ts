@@ -1,0 +1,128 @@
+// Wallet against real nutshell mints: mint, send, receive, melt, double spend, trust list, fees.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Wallet as CashuWallet } from "@cashu/cashu-ts";
+import { startMints, stopMints, type TestMint } from "../peers/mints.ts";
+import { tempWallet, type TempDb } from "./helpers.ts";
+import type { PayWallet } from "../../src/pay/wallet.ts";
+import { TokenError, UntrustedMintError } from "../../src/pay/errors.ts";
+
+let mints: TestMint[] = [];
+let feeMints: TestMint[] = [];
+const dbs: TempDb[] = [];
+let A = "";
+let B = "";
+let F = "";
+
+async function wallet(trust: string[]): Promise<PayWallet> {
+  const { wallet, db } = await tempWallet(trust);
+  dbs.push(db);
+  return wallet;
+}
+
+beforeAll(async () => {
+  [mints, feeMints] = await Promise.all([startMints(2), startMints(1, { feePpk: 100 })]);
+  A = mints[0]!.url;
+  B = mints[1]!.url;
+  F = feeMints[0]!.url;
+});
+
+afterAll(async () => {
+  for (const d of dbs) await d.close();
+  await stopMints([...mints, ...feeMints]);
+});
+
+describe("wallet (real nutshell mints)", () => {
+  it("mints after the quote is paid, and keeps proofs per mint", async () => {
+    const w = await wallet([A, B]);
+    const op = await w.mint(A, 100);
+    expect(op.state).toBe("done");
+    expect(op.mintQuote?.quote).toBeTruthy();
+    await w.mint(B, 7);
+    expect(w.balances()).toEqual({ [A]: 100, [B]: 7 });
+    const led = w.ledger.list();
+    expect(led.map((e) => [e.direction, e.kind, e.amount, e.mint])).toEqual([
+      ["in", "mint", 100, A],
+      ["in", "mint", 7, B],
+    ]);
+    expect(await w.checkProofs(A)).toEqual({ unspent: 100, pending: 0, spent: 0 });
+  });
+
+  it("refuses to mint at an untrusted mint", async () => {
+    const w = await wallet([A]);
+    await expect(w.mint(B, 5)).rejects.toBeInstanceOf(UntrustedMintError);
+  });
+
+  it("sends an exact amount and the receiver redeems it at the mint", async () => {
+    const alice = await wallet([A]);
+    const bob = await wallet([A]);
+    await alice.mint(A, 64);
+    const s = await alice.send(21, { mint: A });
+    expect(s.token.startsWith("cashuB")).toBe(true);
+    expect(alice.balance(A)).toBe(64 - 21);
+    const r = await bob.receive(s.token);
+    expect(r).toMatchObject({ mint: A, amount: 21, fee: 0, credited: 21 });
+    expect(bob.balance(A)).toBe(21);
+    // The redeemed proofs are fresh: the old token is spent at the mint.
+    const carol = await wallet([A]);
+    await expect(carol.receive(s.token)).rejects.toMatchObject({ code: "already-spent" });
+    expect(carol.balance(A)).toBe(0);
+    // The same token presented again to the same wallet is refused before the mint is asked.
+    await expect(bob.receive(s.token)).rejects.toMatchObject({ code: "already-spent" });
+    expect(bob.balance(A)).toBe(21);
+  });
+
+  it("refuses tokens from untrusted mints, in other units, and garbage", async () => {
+    const alice = await wallet([A, B]);
+    await alice.mint(B, 10);
+    const t = (await alice.send(4, { mint: B })).token;
+    const bob = await wallet([A]);
+    await expect(bob.receive(t)).rejects.toMatchObject({ code: "untrusted-mint" });
+    await expect(bob.receive("cashuBgarbage")).rejects.toBeInstanceOf(TokenError);
+    await expect(bob.receive("hello")).rejects.toMatchObject({ code: "bad-token" });
+    await expect(bob.receive(t, { expect: { mints: [A] } })).rejects.toMatchObject({ code: "untrusted-mint" });
+    expect(bob.balances()).toEqual({});
+  });
+
+  it("melts: pays another mint's invoice, balance falls by amount plus fee, change comes back", async () => {
+    const w = await wallet([A, B]);
+    await w.mint(A, 200);
+    const q = await new CashuWallet(B).createMintQuoteBolt11(50).catch(async () => {
+      const cw = new CashuWallet(B);
+      await cw.loadMint();
+      return cw.createMintQuoteBolt11(50);
+    });
+    const op = await w.melt(A, q.request);
+    expect(op.state).toBe("done");
+    const spent = 200 - w.balance(A);
+    expect(spent).toBe(50 + (op.fee ?? 0));
+    expect(op.fee).toBeLessThanOrEqual(op.meltQuote!.feeReserve);
+    const out = w.ledger.list().filter((e) => e.direction === "out");
+    expect(out).toHaveLength(1);
+    expect(out[0]).toMatchObject({ kind: "melt", amount: spent, mint: A });
+  });
+
+  it("with input fees, send includes the receiver's fee so the receiver nets the exact amount", async () => {
+    const alice = await wallet([F]);
+    const bob = await wallet([F]);
+    await alice.mint(F, 100);
+    const s = await alice.send(10, { mint: F });
+    const r = await bob.receive(s.token, { expect: { minCredited: 10 } });
+    expect(r.credited).toBe(10);
+    expect(r.fee).toBeGreaterThan(0);
+    expect(bob.balance(F)).toBe(10);
+    // Alice paid the token plus her own split fee.
+    expect(100 - alice.balance(F)).toBe(r.amount + s.fee);
+  });
+
+  it("refuses an underpaying token and leaves balances unchanged", async () => {
+    const alice = await wallet([A]);
+    const bob = await wallet([A]);
+    await alice.mint(A, 20);
+    const s = await alice.send(5, { mint: A });
+    await expect(bob.receive(s.token, { expect: { minCredited: 6 } })).rejects.toMatchObject({ code: "underpaid" });
+    expect(bob.balance(A)).toBe(0);
+    // Not redeemed: still spendable by someone else.
+    const carol = await wallet([A]);
+    expect((await carol.receive(s.token)).credited).toBe(5);
+  });
+});

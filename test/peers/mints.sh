@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# Test peer: real Cashu mints (nutshell, FakeWallet Lightning backend) on loopback ports, managed by PID.
+#
+#   mints.sh install                      install nutshell into the cached venv, print the venv path
+#   mints.sh start DIR N [FEE_PPK]        start N independent mints under DIR, print one URL per line
+#   mints.sh stop DIR                     stop the mints started under DIR (by the PIDs it wrote)
+#
+# Each mint gets its own empty working directory (nutshell reads .env from the cwd and ~/.cashu),
+# its own database, a random private key and a free port on 127.0.0.1. FakeWallet settles mint
+# quotes and pays melt invoices by itself, so no Lightning node is needed.
+set -euo pipefail
+
+NUTSHELL_VERSION=0.19.2
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/slowdrip"
+VENV="$CACHE/nutshell-$NUTSHELL_VERSION"
+
+die() { echo "mints.sh: $*" >&2; exit 1; }
+
+find_python() {
+  local c
+  for c in python3.12 python3.11 python3.10 python3 /root/.pyenv/versions/3.12*/bin/python3 /root/.pyenv/versions/3.11*/bin/python3; do
+    if command -v "$c" >/dev/null 2>&1 && "$c" -c 'import sys, venv; sys.exit(0 if (3, 10) <= sys.version_info[:2] < (3, 13) else 1)' 2>/dev/null; then
+      command -v "$c"; return 0
+    fi
+  done
+  return 1
+}
+
+install() {
+  mkdir -p "$CACHE"
+  # Several test files may start mints at once: one installer at a time.
+  exec 9>"$CACHE/nutshell-$NUTSHELL_VERSION.lock"
+  flock 9
+  if [[ -x "$VENV/bin/mint" && -f "$VENV/.complete" ]]; then flock -u 9; echo "$VENV"; return 0; fi
+  local py; py="$(find_python)" || die "need Python 3.10-3.12 with the venv module (apt-get install python3 python3-venv)"
+  rm -rf "$VENV"
+  "$py" -m venv "$VENV" >&2
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check "cashu==$NUTSHELL_VERSION" -c "$HERE/nutshell-constraints.txt" >&2 \
+    || { rm -rf "$VENV"; die "pip install cashu==$NUTSHELL_VERSION failed"; }
+  touch "$VENV/.complete"
+  flock -u 9
+  echo "$VENV"
+}
+
+free_port() {
+  "$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+wait_ready() { # url pid log
+  "$VENV/bin/python" - "$1" "$2" "$3" <<'PY'
+import os, sys, time, urllib.request
+url, pid, log = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+deadline = time.time() + 60
+while time.time() < deadline:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        sys.stderr.write(f"mint {url} exited during startup; last log lines:\n")
+        sys.stderr.write("".join(open(log).readlines()[-20:]))
+        sys.exit(1)
+    try:
+        with urllib.request.urlopen(url + "/v1/info", timeout=2) as r:
+            if r.status == 200:
+                sys.exit(0)
+    except Exception:
+        pass
+    time.sleep(0.2)
+sys.stderr.write(f"mint {url} did not answer /v1/info within 60 s\n")
+sys.exit(1)
+PY
+}
+
+start() {
+  local dir="$1" n="$2" fee="${3:-0}"
+  [[ "$n" =~ ^[0-9]+$ && "$n" -ge 1 && "$n" -le 16 ]] || die "N must be 1..16"
+  [[ "$fee" =~ ^[0-9]+$ ]] || die "FEE_PPK must be a non-negative integer"
+  install >/dev/null
+  mkdir -p "$dir"
+  local i urls=()
+  for ((i = 0; i < n; i++)); do
+    local m="$dir/mint-$i"
+    rm -rf "$m"; mkdir -p "$m/work" "$m/db"
+    local port key url
+    port="$(free_port)"
+    key="$("$VENV/bin/python" -c 'import secrets; print(secrets.token_hex(32))')"
+    url="http://127.0.0.1:$port"
+    (
+      cd "$m/work"
+      exec env -i PATH="$VENV/bin:/usr/bin:/bin" HOME="$m/work" LANG=C.UTF-8 \
+        MINT_BACKEND_BOLT11_SAT=FakeWallet \
+        MINT_LISTEN_HOST=127.0.0.1 MINT_LISTEN_PORT="$port" \
+        MINT_PRIVATE_KEY="$key" MINT_DATABASE="$m/db" \
+        MINT_INPUT_FEE_PPK="$fee" \
+        FAKEWALLET_BRR=true FAKEWALLET_DELAY_INCOMING_PAYMENT=0 FAKEWALLET_DELAY_OUTGOING_PAYMENT=0 \
+        MINT_INFO_NAME="slowdrip test mint $i" \
+        "$VENV/bin/mint" --host 127.0.0.1 --port "$port" >"$m/log" 2>&1 </dev/null
+    ) &
+    echo $! >"$m/pid"
+    echo "$url" >"$m/url"
+    urls+=("$url")
+  done
+  for ((i = 0; i < n; i++)); do
+    wait_ready "$(cat "$dir/mint-$i/url")" "$(cat "$dir/mint-$i/pid")" "$dir/mint-$i/log" || { stop "$dir"; exit 1; }
+  done
+  printf '%s\n' "${urls[@]}"
+}
+
+stop() {
+  local dir="$1" f pid
+  for f in "$dir"/mint-*/pid; do
+    [[ -f "$f" ]] || continue
+    pid="$(cat "$f")"
+    if kill -0 "$pid" 2>/dev/null; then
+      kill -TERM "$pid" 2>/dev/null || true
+      for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+    rm -f "$f"
+  done
+}
+
+case "${1:-}" in
+  install) install ;;
+  start) [[ $# -ge 3 ]] || die "usage: mints.sh start DIR N [FEE_PPK]"; start "$2" "$3" "${4:-0}" ;;
+  stop) [[ $# -ge 2 ]] || die "usage: mints.sh stop DIR"; stop "$2" ;;
+  *) die "usage: mints.sh install | start DIR N [FEE_PPK] | stop DIR" ;;
+esac

@@ -1,0 +1,72 @@
+// Test helper: starts real nutshell mints through test/peers/mints.sh and stops them by PID.
+import { execFile } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const script = fileURLToPath(new URL("./mints.sh", import.meta.url));
+
+/** One running test mint. */
+export interface TestMint {
+  url: string;
+  pid: number;
+  /** Stops this mint (SIGTERM, then SIGKILL) and waits until it has exited. */
+  stop(): Promise<void>;
+}
+
+/** Options for {@link startMints}. */
+export interface StartMintsOptions {
+  /** Input fee per 1000 proofs for every keyset (nutshell MINT_INPUT_FEE_PPK); default 0. */
+  feePpk?: number;
+}
+
+function run(args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile("bash", [script, ...args], { timeout: 600_000, maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`mints.sh ${args[0]} failed: ${stderr || err.message}`, { cause: err }));
+      else resolve(stdout);
+    });
+  });
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function stopPid(pid: number): Promise<void> {
+  if (!alive(pid)) return;
+  try { process.kill(pid, "SIGTERM"); } catch { /* already gone */ }
+  for (let i = 0; i < 50 && alive(pid); i++) await new Promise((r) => setTimeout(r, 100));
+  if (alive(pid)) try { process.kill(pid, "SIGKILL"); } catch { /* already gone */ }
+}
+
+/** Installs nutshell if needed (cached venv) and starts `n` independent mints on free loopback ports. */
+export async function startMints(n: number, opts: StartMintsOptions = {}): Promise<TestMint[]> {
+  const dir = mkdtempSync(join(tmpdir(), "slowdrip-mints-"));
+  const out = await run(["start", dir, String(n), String(opts.feePpk ?? 0)]);
+  const urls = out.trim().split("\n").filter(Boolean);
+  if (urls.length !== n) throw new Error(`mints.sh start printed ${urls.length} URLs, expected ${n}`);
+  let running = n;
+  return urls.map((url, i) => {
+    const pid = Number(readFileSync(join(dir, `mint-${i}`, "pid"), "utf8").trim());
+    return {
+      url,
+      pid,
+      async stop() {
+        await stopPid(pid);
+        if (--running === 0) rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  });
+}
+
+/** Stops every mint in the list (safe to call with mints already stopped). */
+export async function stopMints(mints: readonly TestMint[] | undefined): Promise<void> {
+  await Promise.all((mints ?? []).map((m) => m.stop()));
+}
