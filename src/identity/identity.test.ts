@@ -86,7 +86,7 @@ describe("backup and restore", () => {
     const tar = gunzipSync(gz);
     const i = tar.indexOf(find);
     if (i < 0) throw new Error(`${find} not in archive`);
-    tar[i + find.length + 2] ^= 0x01;
+    tar[i + find.length + 2]! ^= 0x01;
     return gzipSync(tar);
   };
   it.each([
