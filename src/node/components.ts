@@ -1,5 +1,8 @@
 // The components a full node runs, in start order. Each concern adds its factory here.
 import type { ComponentFactory } from "./node.ts";
+import { storeComponent } from "./store.ts";
 
 /** Factories used by `slowdrip run`. */
-export const components: ComponentFactory[] = [];
+export const components: ComponentFactory[] = [
+  storeComponent,
+];

@@ -1,0 +1,209 @@
+// /blobs routes: GET/HEAD /blobs/<hash> with single byte ranges, PUT /blobs upload (admin token), CORS. Thin over store/.
+import { once } from "node:events";
+import type { ServerResponse } from "node:http";
+import { bearerToken, tokenMatches } from "../rpc/auth.ts";
+import {
+  BusyError,
+  CorruptBlobError,
+  HashMismatchError,
+  ImportAbortedError,
+  InvalidHashError,
+  NotFoundError,
+  PinnedError,
+  RangeNotSatisfiableError,
+  SizeMismatchError,
+  StoreError,
+  StoreFullError,
+} from "../store/errors.ts";
+import { isBlobId } from "../store/hashing.ts";
+import type { BlobStore } from "../store/types.ts";
+import { sendError, sendJson, type HttpErrorAnswer, type HttpErrorMapper, type HttpRoute } from "./routes.ts";
+import { writeHead, type NodeRequest, type NodeResponse } from "./types.ts";
+
+/** What the blob routes need. */
+export interface BlobRoutesDeps {
+  store: BlobStore;
+  /** The admin token uploads must present. */
+  adminToken: () => string;
+  /** api.max_body_size: largest upload accepted. */
+  maxBodySize: number;
+}
+
+const CORS: Record<string, string> = {
+  "access-control-allow-origin": "*",
+  "access-control-expose-headers": "content-length, content-range, accept-ranges, etag, content-type",
+};
+
+/** Store errors as HTTP answers. */
+export const storeHttpError: HttpErrorMapper = (err): HttpErrorAnswer | undefined => {
+  if (!(err instanceof StoreError)) return undefined;
+  const a = (status: number, headers?: Record<string, string>): HttpErrorAnswer => ({ status, message: err.message, headers: { ...CORS, ...headers } });
+  if (err instanceof InvalidHashError || err instanceof SizeMismatchError || err instanceof ImportAbortedError) return a(400);
+  if (err instanceof NotFoundError) return a(404);
+  if (err instanceof HashMismatchError || err instanceof PinnedError) return a(409);
+  if (err instanceof StoreFullError) return a(507);
+  if (err instanceof BusyError) return a(503, { "retry-after": "1" });
+  if (err instanceof RangeNotSatisfiableError) return a(416, { "content-range": `bytes */${err.size}` });
+  if (err instanceof CorruptBlobError) return a(500);
+  return a(503);
+};
+
+/** Result of parsing a Range header against a size. */
+export type RangeChoice = { kind: "full" } | { kind: "range"; start: number; end: number } | { kind: "unsatisfiable" };
+
+/**
+ * Interprets a Range header (RFC 9110 §14). One `bytes=` range is honoured; a multi-range request or a header we
+ * cannot parse is ignored and the full body is sent (allowed by the RFC; documented behaviour); a range that starts
+ * at or past the end, or a zero-length suffix, is unsatisfiable (416).
+ */
+export function chooseRange(header: string | undefined, size: number): RangeChoice {
+  if (header === undefined || header.length > 256) return { kind: "full" };
+  const m = /^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$/i.exec(header);
+  if (!m || (m[1] === "" && m[2] === "")) return { kind: "full" };
+  const [, a = "", b = ""] = m;
+  if (a === "") {
+    const n = Number(b);
+    if (!Number.isSafeInteger(n)) return { kind: "full" };
+    if (n === 0 || size === 0) return { kind: "unsatisfiable" };
+    return { kind: "range", start: Math.max(0, size - n), end: size - 1 };
+  }
+  const start = Number(a);
+  const end = b === "" ? size - 1 : Number(b);
+  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || end < start) return { kind: "full" };
+  if (start >= size) return { kind: "unsatisfiable" };
+  return { kind: "range", start, end: Math.min(end, size - 1) };
+}
+
+function header(req: NodeRequest, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v.join(",") : v;
+}
+
+async function serveBlob(deps: BlobRoutesDeps, req: NodeRequest, res: NodeResponse, hash: string): Promise<void> {
+  if (!isBlobId(hash)) throw new InvalidHashError(hash);
+  const meta = await deps.store.stat(hash);
+  const etag = `"${hash}"`;
+  const common: Record<string, string> = {
+    ...CORS,
+    etag,
+    "cache-control": "public, max-age=31536000, immutable",
+    "accept-ranges": "bytes",
+    "content-type": "application/octet-stream",
+  };
+  const inm = header(req, "if-none-match");
+  if (inm !== undefined && inm.split(",").some((t) => t.trim() === etag || t.trim() === "*")) {
+    writeHead(res, 304, common);
+    res.end();
+    return;
+  }
+  const ifRange = header(req, "if-range");
+  const rangeHeader = ifRange !== undefined && ifRange.trim() !== etag ? undefined : header(req, "range");
+  const choice = chooseRange(rangeHeader, meta.size);
+  if (choice.kind === "unsatisfiable") throw new RangeNotSatisfiableError(hash, 0, 0, meta.size);
+  const [start, end] = choice.kind === "range" ? [choice.start, choice.end] : [0, meta.size - 1];
+  const length = end - start + 1;
+  const status = choice.kind === "range" ? 206 : 200;
+  const headers: Record<string, string> = { ...common, "content-length": String(Math.max(0, length)) };
+  if (status === 206) headers["content-range"] = `bytes ${start}-${end}/${meta.size}`;
+  if (req.method === "HEAD" || length <= 0) {
+    writeHead(res, status, headers);
+    res.end();
+    return;
+  }
+  const gone = new AbortController();
+  const onClose = () => {
+    if (!res.writableFinished) gone.abort(new Error("client went away"));
+  };
+  res.once("close", onClose);
+  const s = await deps.store.read(hash, start, length, { signal: gone.signal });
+  try {
+    writeHead(res, status, headers);
+    for await (const piece of s) {
+      if (gone.signal.aborted) break;
+      if (!(res as ServerResponse).write(piece)) await Promise.race([once(res, "drain"), once(res, "close")]);
+    }
+    if (!gone.signal.aborted) res.end();
+  } finally {
+    s.release();
+    res.off("close", onClose);
+  }
+}
+
+class BodyTooLargeError extends Error {}
+
+async function* limitedBody(req: NodeRequest, max: number): AsyncGenerator<Uint8Array> {
+  let n = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    n += chunk.byteLength;
+    if (n > max) throw new BodyTooLargeError(`request body over api.max_body_size (${max} bytes)`);
+    yield chunk;
+  }
+}
+
+async function putBlob(deps: BlobRoutesDeps, req: NodeRequest, res: NodeResponse): Promise<void> {
+  // Every early answer closes the connection: the rest of the body is not read.
+  const refuse = (status: number, message: string, headers: Record<string, string> = {}) => {
+    sendError(res, status, message, { ...CORS, connection: "close", ...headers });
+    req.resume();
+  };
+  const token = bearerToken(header(req, "authorization"));
+  if (token === undefined) return refuse(401, 'uploads need "Authorization: Bearer <admin token>" (from <data_dir>/admin.token)', { "www-authenticate": "Bearer" });
+  if (!tokenMatches(token, deps.adminToken())) return refuse(401, "admin token is not valid", { "www-authenticate": "Bearer" });
+  const expected = header(req, "x-blake3");
+  if (expected !== undefined && !isBlobId(expected.trim())) return refuse(400, new InvalidHashError(expected).message);
+  const cl = header(req, "content-length");
+  let size: number | undefined;
+  if (cl !== undefined) {
+    size = Number(cl);
+    if (!/^\d+$/.test(cl) || !Number.isSafeInteger(size)) return refuse(400, `malformed Content-Length ${JSON.stringify(cl)}`);
+    if (size > deps.maxBodySize) return refuse(413, `body of ${size} bytes is over api.max_body_size (${deps.maxBodySize} bytes)`);
+  }
+  const gone = new AbortController();
+  const onClose = () => {
+    if (!req.complete) gone.abort(new Error("client disconnected during upload"));
+  };
+  res.once("close", onClose);
+  try {
+    const r = await deps.store.import(limitedBody(req, deps.maxBodySize), {
+      ...(expected !== undefined ? { expectedHash: expected.trim() } : {}),
+      ...(size !== undefined ? { size } : {}),
+      source: "upload",
+      signal: gone.signal,
+    });
+    sendJson(res, r.created ? 201 : 200, { hash: r.hash, size: r.size }, { ...CORS, location: `/blobs/${r.hash}` });
+  } catch (err) {
+    if (gone.signal.aborted) return; // nobody is listening
+    if (err instanceof ImportAbortedError && err.cause instanceof BodyTooLargeError) return refuse(413, err.cause.message);
+    const a = storeHttpError(err);
+    if (!a) throw err;
+    if (req.complete) sendError(res, a.status, a.message, a.headers);
+    else refuse(a.status, a.message, a.headers);
+  } finally {
+    res.off("close", onClose);
+  }
+}
+
+/** The /blobs routes. */
+export function blobRoutes(deps: BlobRoutesDeps): HttpRoute[] {
+  if (!deps?.store) throw new TypeError("blobRoutes needs a store");
+  const preflight = (methods: string) => ({ res }: { res: NodeResponse }) => {
+    writeHead(res, 204, {
+      ...CORS,
+      "access-control-allow-methods": methods,
+      "access-control-allow-headers": "range, if-range, if-none-match, authorization, content-type, x-blake3",
+      "access-control-max-age": "86400",
+    });
+    res.end();
+  };
+  return [
+    {
+      name: "/blobs/:hash",
+      methods: ["GET", "HEAD"],
+      path: /^\/blobs\/([^/]*)$/,
+      handle: ({ req, res, params }) => serveBlob(deps, req, res, params[0] ?? ""),
+    },
+    { name: "/blobs/:hash", methods: ["OPTIONS"], path: /^\/blobs\/([^/]*)$/, handle: preflight("GET, HEAD, OPTIONS") },
+    { name: "/blobs", methods: ["PUT"], path: "/blobs", handle: ({ req, res }) => putBlob(deps, req, res) },
+    { name: "/blobs", methods: ["OPTIONS"], path: "/blobs", handle: preflight("PUT, OPTIONS") },
+  ];
+}

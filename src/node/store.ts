@@ -1,0 +1,50 @@
+// The store component: opens the LMDB blob store under <data_dir>/db and adds StorageService, /blobs, metrics, readiness.
+import { join } from "node:path";
+import { blobRoutes, storeHttpError } from "../http/blobs.ts";
+import { storageService, storeRpcError } from "../rpc/storage.ts";
+import { LmdbBlobStore } from "../store/lmdb.ts";
+import { registerStoreMetrics } from "../store/metrics.ts";
+import type { Component, NodeContext } from "./node.ts";
+
+/** Opens the blob store and describes what it adds to the node. */
+export async function storeComponent(ctx: NodeContext): Promise<Component> {
+  const { config, readiness, log } = ctx;
+  readiness.register("store", { required: true, detail: "opening" });
+  const path = join(ctx.dataDir, "db");
+  let store: LmdbBlobStore;
+  try {
+    store = await LmdbBlobStore.open({
+      path,
+      maxStorage: config["store.max_storage"],
+      limits: {
+        store: config["tuning.store_concurrency"],
+        fetch: config["tuning.fetch_concurrency"],
+        pull: config["tuning.pull_concurrency"],
+        queueTimeoutMs: config["tuning.queue_timeout"],
+      },
+      cache: { maxBytes: config["store.cache_max_bytes"], maxBlob: config["store.cache_max_blob"] },
+    });
+  } catch (err) {
+    readiness.set("store", false, `cannot open ${path}: ${err instanceof Error ? err.message : String(err)}`);
+    throw err;
+  }
+  if (store.swept.imports > 0) log.warn({ ...store.swept, path }, "removed unfinished imports left by an earlier crash");
+  registerStoreMetrics(ctx.metrics.registry, store);
+  const u = store.usage();
+  readiness.set("store", true, `open: ${u.blobCount} blobs, ${u.bytesUsed} bytes${u.maxBytes ? ` of ${u.maxBytes}` : ""}`);
+  return {
+    name: "store",
+    services: [storageService({ store, maxMessageSize: config["api.max_message_size"] })],
+    routes: blobRoutes({ store, adminToken: () => ctx.adminToken, maxBodySize: config["api.max_body_size"] }),
+    rpcErrors: [storeRpcError],
+    httpErrors: [storeHttpError],
+    storageTotals: () => {
+      const x = store.usage();
+      return { bytesUsed: x.bytesUsed, bytesMax: x.maxBytes, blobCount: x.blobCount };
+    },
+    async stop() {
+      readiness.set("store", false, "closed");
+      await store.close();
+    },
+  };
+}
