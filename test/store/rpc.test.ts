@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { create } from "@bufbuild/protobuf";
-import { StorageService, StoreRequestSchema, type StoreRequest } from "../../src/gen/slowdrip/v1/storage_pb.ts";
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { StorageService, StoreHeaderSchema, StoreRequestSchema, type StoreRequest } from "../../src/gen/slowdrip/v1/storage_pb.ts";
 import { NodeService } from "../../src/gen/slowdrip/v1/node_pb.ts";
 import type { RunningNode } from "../../src/node/node.ts";
 import { storeComponent } from "../../src/node/store.ts";
@@ -15,8 +16,8 @@ let node: RunningNode;
 let client: Client<typeof StorageService>;
 let admin: { headers: Record<string, string> };
 
-async function* upload(data: Uint8Array, header: Partial<StoreRequest["header"]> = {}, piece = 100_000): AsyncGenerator<StoreRequest> {
-  yield create(StoreRequestSchema, { header: { ...header } });
+async function* upload(data: Uint8Array, header: MessageInitShape<typeof StoreHeaderSchema> = {}, piece = 100_000): AsyncGenerator<StoreRequest> {
+  yield create(StoreRequestSchema, { header });
   for (const p of pieces(data, piece)) yield create(StoreRequestSchema, { data: p });
 }
 
