@@ -1,45 +1,19 @@
 // The single executable: built by scripts/build-bin.mjs, run alone in an empty directory (no node_modules, no node).
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-
-const root = path.resolve(".");
-const pkg = JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8")) as { version: string; devDependencies: { node: string } };
+import { buildBin, ELF_MACHINE, elfMachine, PKG as pkg, runAndProbe } from "./helpers/sea.ts";
 
 let tmp: string;
 let binDir: string;
 let bin: string;
 let check: string;
 
-/** Runs scripts/build-bin.mjs (what `npm run build:bin` runs after the regular build) on the pinned runtime. */
-function buildBin(args: string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(root, "scripts/build-bin.mjs"), ...args], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (out += d.toString()));
-    child.on("error", reject);
-    child.on("exit", (code) => (code === 0 ? resolve() : reject(new Error(`build-bin ${args.join(" ")} exited ${code}:\n${out}`))));
-  });
-}
-
 /** Environment of a machine without Node: no node_modules/.bin on PATH, a fresh HOME, nothing inherited. */
 function bareEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   return { PATH: "/usr/bin:/bin", HOME: path.join(tmp, "home"), ...extra };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 beforeAll(async () => {
@@ -60,11 +34,7 @@ afterAll(() => {
 describe("dist/slowdrip single executable", () => {
   it("is one self-contained file", () => {
     expect(fs.readdirSync(binDir)).toEqual(["slowdrip"]);
-    const head = Buffer.alloc(20);
-    const fd = fs.openSync(bin, "r");
-    fs.readSync(fd, head, 0, 20, 0);
-    fs.closeSync(fd);
-    expect(head.subarray(0, 4).toString("latin1")).toBe("\x7fELF");
+    expect(elfMachine(bin)).toBe(ELF_MACHINE[os.arch() as keyof typeof ELF_MACHINE]);
     expect(fs.statSync(bin).mode & 0o111).not.toBe(0);
   });
 
@@ -88,28 +58,10 @@ describe("dist/slowdrip single executable", () => {
   it("runs a node that answers /healthz and exits 0 on SIGTERM", async () => {
     const cwd = fs.mkdtempSync(path.join(tmp, "cwd-"));
     const dataDir = path.join(tmp, "data");
-    const port = await freePort();
-    const child = spawn(bin, ["run", "--data-dir", dataDir, "--listen", `127.0.0.1:${port}`], { cwd, env: bareEnv(), stdio: ["ignore", "pipe", "pipe"] });
-    let output = "";
-    child.stdout.on("data", (d: Buffer) => (output += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (output += d.toString()));
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on("exit", (code, signal) => resolve({ code, signal })));
-    try {
-      let status = 0;
-      for (let i = 0; i < 150 && status !== 200 && child.exitCode === null; i++) {
-        status = await fetch(`http://127.0.0.1:${port}/healthz`).then(
-          (r) => r.status,
-          () => 0,
-        );
-        if (status !== 200) await new Promise((r) => setTimeout(r, 100));
-      }
-      expect(status, `no 200 from /healthz; output:\n${output}`).toBe(200);
-      expect(fs.existsSync(path.join(dataDir, "keypair")), "identity created in --data-dir").toBe(true);
-    } finally {
-      child.kill("SIGTERM");
-    }
-    const { code, signal } = await exited;
-    expect({ code, signal }, output).toEqual({ code: 0, signal: null });
+    const r = await runAndProbe(bin, [], { cwd, env: bareEnv(), dataDir });
+    expect(r.healthz, `no 200 from /healthz; output:\n${r.output}`).toBe(200);
+    expect(fs.existsSync(path.join(dataDir, "keypair")), "identity created in --data-dir").toBe(true);
+    expect({ code: r.code, signal: r.signal }, r.output).toEqual({ code: 0, signal: null });
   });
 });
 

@@ -1,0 +1,67 @@
+// The arm64 single executable, cross-built on x64 (`build-bin.mjs --arch arm64`) and run under qemu-user emulation.
+// Needs the Debian packages qemu-user, libc6-arm64-cross, libstdc++6-arm64-cross and libatomic1-arm64-cross
+// (installed by .ci/run); the arm64 runtime and lmdb prebuild are fetched by the build script with `npm pack`.
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { buildBin, ELF_MACHINE, elfMachine, PKG, runAndProbe } from "./helpers/sea.ts";
+
+const QEMU = "qemu-aarch64";
+const SYSROOT = "/usr/aarch64-linux-gnu";
+
+let tmp: string;
+let bin: string;
+let check: string;
+
+function bareEnv(): NodeJS.ProcessEnv {
+  return { PATH: "/usr/bin:/bin", HOME: path.join(tmp, "home") };
+}
+
+function emulate(file: string, args: string[]) {
+  return spawnSync(QEMU, ["-L", SYSROOT, file, ...args], { cwd: tmp, env: bareEnv(), encoding: "utf8", timeout: 120_000 });
+}
+
+beforeAll(async () => {
+  const probe = spawnSync(QEMU, ["-version"], { encoding: "utf8" });
+  if (probe.error || !fs.existsSync(path.join(SYSROOT, "lib/libstdc++.so.6"))) {
+    throw new Error(`${QEMU} and an arm64 sysroot in ${SYSROOT} are required (apt-get install qemu-user libc6-arm64-cross libstdc++6-arm64-cross libatomic1-arm64-cross)`);
+  }
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), "slowdrip-bin-arm64-"));
+  fs.mkdirSync(path.join(tmp, "home"));
+  bin = path.join(tmp, "app", "slowdrip");
+  check = path.join(tmp, "check", "sea-lmdb-check");
+  await buildBin(["--arch", "arm64", "--output", bin]);
+  await buildBin(["--arch", "arm64", "--entry", "test/fixtures/sea-lmdb-check.ts", "--output", check]);
+}, 600_000);
+
+afterAll(() => {
+  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+describe("arm64 single executable (qemu-user)", () => {
+  it("is an aarch64 ELF executable", () => {
+    expect(elfMachine(bin)).toBe(ELF_MACHINE.arm64);
+    expect(elfMachine(check)).toBe(ELF_MACHINE.arm64);
+  });
+
+  it("prints its version on the pinned arm64 runtime", () => {
+    const r = emulate(bin, ["version", "--json"]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ version: PKG.version, node: `v${PKG.devDependencies.node}`, arch: "arm64" });
+  });
+
+  it("loads the embedded arm64 lmdb addon", () => {
+    const r = emulate(check, [path.join(tmp, "lmdb")]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ bytes: [1, 2, 3, 255], textOk: true, count: 2 });
+  });
+
+  it("runs a node that answers /healthz and exits 0 on SIGTERM", async () => {
+    const dataDir = path.join(tmp, "data");
+    const r = await runAndProbe(QEMU, ["-L", SYSROOT, bin], { cwd: tmp, env: bareEnv(), dataDir, waitMs: 60_000 });
+    expect(r.healthz, `no 200 from /healthz; output:\n${r.output}`).toBe(200);
+    expect({ code: r.code, signal: r.signal }, r.output).toEqual({ code: 0, signal: null });
+  });
+});

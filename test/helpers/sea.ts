@@ -1,0 +1,87 @@
+// Test helpers for the single executable: build it with scripts/build-bin.mjs, run it bare, probe a running node.
+import { spawn, type ChildProcess } from "node:child_process";
+import fs from "node:fs";
+import net from "node:net";
+import path from "node:path";
+
+export const ROOT = path.join(import.meta.dirname, "../..");
+export const PKG = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")) as { version: string; devDependencies: { node: string } };
+
+/** ELF e_machine values of the architectures build-bin.mjs produces. */
+export const ELF_MACHINE = { x64: 62, arm64: 183 } as const;
+
+/** Runs scripts/build-bin.mjs (what `npm run build:bin` runs after the regular build) on the pinned runtime. */
+export function buildBin(args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(ROOT, "scripts/build-bin.mjs"), ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (out += d.toString()));
+    child.on("error", reject);
+    child.on("exit", (code) => (code === 0 ? resolve() : reject(new Error(`build-bin ${args.join(" ")} exited ${code}:\n${out}`))));
+  });
+}
+
+/** The ELF e_machine field of a file, or -1 when it is not ELF. */
+export function elfMachine(file: string): number {
+  const head = Buffer.alloc(20);
+  const fd = fs.openSync(file, "r");
+  try {
+    fs.readSync(fd, head, 0, 20, 0);
+  } finally {
+    fs.closeSync(fd);
+  }
+  return head.readUInt32BE(0) === 0x7f454c46 ? head.readUInt16LE(18) : -1;
+}
+
+/** A free loopback TCP port. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.on("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Result of starting `run`, probing /healthz and stopping the process with SIGTERM. */
+export interface RunProbe {
+  healthz: number;
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  output: string;
+}
+
+/**
+ * Spawns `command args... run --data-dir D --listen 127.0.0.1:<port>`, polls /healthz until 200 (at most `waitMs`),
+ * sends SIGTERM and waits for the exit.
+ */
+export async function runAndProbe(command: string, prefix: string[], opts: { cwd: string; env: NodeJS.ProcessEnv; dataDir: string; waitMs?: number }): Promise<RunProbe> {
+  const port = await freePort();
+  const child: ChildProcess = spawn(command, [...prefix, "run", "--data-dir", opts.dataDir, "--listen", `127.0.0.1:${port}`], {
+    cwd: opts.cwd,
+    env: opts.env,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  child.stdout!.on("data", (d: Buffer) => (output += d.toString()));
+  child.stderr!.on("data", (d: Buffer) => (output += d.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on("exit", (code, signal) => resolve({ code, signal })));
+  let healthz = 0;
+  try {
+    const deadline = Date.now() + (opts.waitMs ?? 15_000);
+    while (healthz !== 200 && child.exitCode === null && Date.now() < deadline) {
+      healthz = await fetch(`http://127.0.0.1:${port}/healthz`).then(
+        (r) => r.status,
+        () => 0,
+      );
+      if (healthz !== 200) await new Promise((r) => setTimeout(r, 100));
+    }
+  } finally {
+    child.kill("SIGTERM");
+  }
+  const { code, signal } = await exited;
+  return { healthz, code, signal, output };
+}
