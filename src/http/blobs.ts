@@ -68,7 +68,7 @@ export function chooseRange(header: string | undefined, size: number): RangeChoi
     return { kind: "range", start: Math.max(0, size - n), end: size - 1 };
   }
   const start = Number(a);
-  const end = b === "" ? size - 1 : Number(b);
+  const end = b === "" ? Number.MAX_SAFE_INTEGER : Number(b);
   if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || end < start) return { kind: "full" };
   if (start >= size) return { kind: "unsatisfiable" };
   return { kind: "range", start, end: Math.min(end, size - 1) };
