@@ -249,7 +249,7 @@ export class PayWallet {
   }
 
   /** Runs a mint call with a timeout, wrapping failures in MintCallError. */
-  private async call<T>(mint: string, what: string, opId: string | undefined, fn: () => Promise<T>): Promise<T> {
+  async call<T>(mint: string, what: string, opId: string | undefined, fn: () => Promise<T>): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
     try {
       return await Promise.race([
@@ -441,6 +441,7 @@ export class PayWallet {
       );
       if (res.signatures.length !== od.length) throw new Error(`mint returned ${res.signatures.length} signatures for ${od.length} outputs`);
       proofs = od.map((o, i) => o.toProof(res.signatures[i]!, w.getKeyset(res.signatures[i]!.id)));
+      crashPoint(crashOp, "mint-sent");
     } catch (e) {
       // Maybe the mint signed before we crashed or lost the answer: the quote is ISSUED, our outputs are restorable.
       const q = await this.call(mq.mint, "check mint quote", op.id, () => w.checkMintQuoteBolt11(mq.quote));
@@ -498,6 +499,8 @@ export class PayWallet {
       this.commit(Object.assign(op, { state: "aborted", error: `fee reserve ${fee} above cap ${opts.maxFee}` }));
       throw new PayError("fee-cap", `fee reserve ${fee} sat is above the cap of ${opts.maxFee} sat`);
     }
+    // The caller asked to pay: from here a restart pays it too.
+    this.commit(Object.assign(op, { state: "paying" }));
     return this.completeMelt(op.id);
   }
 
@@ -686,7 +689,9 @@ export class PayWallet {
         w.mint.swap({ inputs: inputs.map(wireProof), outputs: od.map((o) => o.blindedMessage) }),
       );
       if (res.signatures.length !== od.length) throw new Error(`mint returned ${res.signatures.length} signatures for ${od.length} outputs`);
-      return od.map((o, i) => o.toProof(res.signatures[i]!, w.getKeyset(res.signatures[i]!.id)));
+      const proofs = od.map((o, i) => o.toProof(res.signatures[i]!, w.getKeyset(res.signatures[i]!.id)));
+      crashPoint(op.kind, "swap-sent");
+      return proofs;
     } catch (e) {
       // Find out what happened before deciding.
       const st = await this.states(w, op.mint, op.id, inputs);
@@ -852,7 +857,8 @@ export class PayWallet {
         if (op.state === "quoted" || op.state === "minting") await this.runMintPhase(op, "mint", "done");
         return op;
       case "melt":
-        if (op.state === "melting") await this.runMeltPhase(op, "melt", "done");
+        // `quoted` waits for an explicit completeMelt; `paying` and `melting` were already under way.
+        if (op.state === "paying" || op.state === "melting") await this.runMeltPhase(op, "melt", "done");
         return op;
       case "send":
         if (op.state === "exact") this.finishExactSend(op);

@@ -55,10 +55,13 @@ export async function startMints(n: number, opts: StartMintsOptions = {}): Promi
   let running = n;
   return urls.map((url, i) => {
     const pid = Number(readFileSync(join(dir, `mint-${i}`, "pid"), "utf8").trim());
+    let stopped = false;
     return {
       url,
       pid,
       async stop() {
+        if (stopped) return;
+        stopped = true;
         await stopPid(pid);
         if (--running === 0) rmSync(dir, { recursive: true, force: true });
       },
