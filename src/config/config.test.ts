@@ -79,6 +79,7 @@ describe("validation errors name the field and the allowed range", () => {
     ["api.shutdown_timeout", "2m", /api\.shutdown_timeout.*100ms to 1m/],
     ["api.public_status", "maybe", /api\.public_status.*true or false/],
     ["node.public_endpoint", "ftp://x", /node\.public_endpoint.*http\(s\) URL/],
+    ["node.operator_keys", "abc", /node\.operator_keys.*item 0/],
     ["mediamtx.manage", "docker", /mediamtx\.manage.*child, systemd, external, off/],
   ];
   it.each(bad)("%s = %j", (key, value, re) => {

@@ -1,9 +1,10 @@
 // The config schema: every key, its default, its allowed range and its documentation, in one place.
-import { bool, duration, hostPort, int, oneOf, size, str, type Field } from "./fields.ts";
+import { bool, duration, hostPort, int, list, oneOf, size, str, type Field } from "./fields.ts";
 
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
 const KiB = 1024;
+const HEX64 = /^[0-9a-f]{64}$/;
 
 /**
  * Every config key, named `section.key` (env `SLOWDRIP_SECTION_KEY`). Defaults here are the only defaults:
@@ -19,6 +20,13 @@ export const schema = {
     doc: "URL peers should use to reach this node (e.g. http://203.0.113.5:8080); empty when not advertised.",
     pattern: /^$|^https?:\/\/[^\s/]+(\/[^\s]*)?$/,
     patternDoc: "empty or an http(s) URL",
+  }),
+  "node.operator_keys": list([], {
+    doc: "Ed25519 public keys (64 lowercase hex) of operators whose signed requests count as admin calls.",
+    item: (s) => {
+      if (!HEX64.test(s)) throw new RangeError("not 64 lowercase hex characters");
+    },
+    itemDoc: "64-hex Ed25519 public keys",
   }),
 
   "api.listen": hostPort("127.0.0.1:8080", { doc: "Address of the one HTTP listener (Connect, gRPC, gRPC-Web, admin HTTP).", flag: "listen" }),

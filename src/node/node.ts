@@ -6,7 +6,8 @@ import { loadOrCreateAdminToken, loadOrCreateIdentity, type Identity } from "../
 import { adminRoutes } from "../http/admin.ts";
 import { startListener, type Listener } from "../http/listener.ts";
 import { routeHandler, type HttpErrorMapper, type HttpRoute } from "../http/routes.ts";
-import { authInterceptor, type Access } from "../rpc/auth.ts";
+import { authInterceptor } from "../rpc/auth.ts";
+import { NonceCache } from "../identity/request-signing.ts";
 import { errorBoundary, type ErrorMapper } from "../rpc/errors.ts";
 import { metricsInterceptor } from "../rpc/metrics.ts";
 import { nodeService } from "../rpc/node.ts";
@@ -52,6 +53,8 @@ export interface NodeContext {
   metrics: NodeMetrics;
   /** Aborted when the node begins to stop. */
   signal: AbortSignal;
+  /** Replay cache shared by every check of signed requests (RPC and HTTP). */
+  nonces: NonceCache;
 }
 
 /** Builds a component; the node calls these in order at start. */
@@ -67,7 +70,8 @@ export async function startNode(config: Config, log: Logger, factories: Componen
   const readiness = new Readiness();
   const metrics = new NodeMetrics();
   const stopping = new AbortController();
-  const ctx: NodeContext = { config, dataDir, identity, adminToken, log, readiness, metrics, signal: stopping.signal };
+  const nonces = new NonceCache();
+  const ctx: NodeContext = { config, dataDir, identity, adminToken, log, readiness, metrics, signal: stopping.signal, nonces };
 
   readiness.register("api", { required: true, detail: "starting" });
   const components: Component[] = [];
@@ -93,6 +97,7 @@ export async function startNode(config: Config, log: Logger, factories: Componen
     ...components.flatMap((c) => c.services ?? []),
   ];
   const policy = accessPolicy(services);
+  const operatorKeys: ReadonlySet<string> = new Set(config["node.operator_keys"]);
   const routes = [...adminRoutes({ readiness, metrics, nodeId: identity.nodeId }), ...components.flatMap((c) => c.routes ?? [])];
   const fallback = routeHandler(routes, { metrics, log, mappers: components.flatMap((c) => c.httpErrors ?? []) });
   const handler = rpcHandler({
@@ -100,7 +105,7 @@ export async function startNode(config: Config, log: Logger, factories: Componen
     interceptors: [
       metricsInterceptor(metrics),
       errorBoundary(components.flatMap((c) => c.rpcErrors ?? []), log),
-      authInterceptor(policy as ReadonlyMap<string, Access>, () => adminToken),
+      authInterceptor({ policy, adminToken: () => adminToken, operatorKeys: () => operatorKeys, nonces }),
     ],
     maxMessageSize: config["api.max_message_size"],
     maxTimeoutMs: config["api.request_timeout"],

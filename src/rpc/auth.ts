@@ -1,12 +1,25 @@
-// Access control for RPCs: every method has a declared access level; control calls need the admin bearer token.
+// Access control for RPCs: every method declares who may call it; admin calls need the bearer token or an operator signature.
 import { createHash, timingSafeEqual } from "node:crypto";
-import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import { toBinary } from "@bufbuild/protobuf";
+import { Code, ConnectError, createContextKey, type Interceptor } from "@connectrpc/connect";
+import { hasSignature, SignatureError, verifyRequest, type NonceCache } from "../identity/request-signing.ts";
 
-/** Who may call a method: anyone, anyone allowed by the read policy, or the admin. */
-export type Access = "public" | "read" | "admin";
+/** Who may call a method: anyone; anyone the read policy allows; a node with a valid signed request; the admin. */
+export type Access = "public" | "read" | "peer" | "admin";
 
 /** Access level per "package.Service/Method". Methods not listed are refused. */
 export type AccessPolicy = ReadonlyMap<string, Access>;
+
+/** Who is calling, as established by the auth interceptor; handlers read it from the context. */
+export interface Caller {
+  /** Node id of a verified signed request. */
+  nodeId: string | undefined;
+  /** True for the admin token or an operator key's signature. */
+  admin: boolean;
+}
+
+/** Context key under which the interceptor stores the Caller. */
+export const callerKey = createContextKey<Caller>({ nodeId: undefined, admin: false }, { description: "slowdrip caller" });
 
 const digest = (s: string) => createHash("sha256").update(s).digest();
 
@@ -23,18 +36,52 @@ export function bearerToken(header: string | null | undefined): string | undefin
   return m ? m[1] : undefined;
 }
 
-/** Interceptor enforcing the policy. `readAllowed` decides "read" methods (public by default). */
-export function authInterceptor(policy: AccessPolicy, adminToken: () => string, readAllowed: () => boolean = () => true): Interceptor {
+/** What the interceptor needs. */
+export interface AuthOptions {
+  policy: AccessPolicy;
+  adminToken: () => string;
+  /** Node ids (hex public keys) whose signed requests count as admin. */
+  operatorKeys: () => ReadonlySet<string>;
+  nonces: NonceCache;
+  /** Decides "read" methods for unsigned callers (public by default). */
+  readAllowed?: () => boolean;
+}
+
+/** Interceptor enforcing the policy and recording the Caller in the context. */
+export function authInterceptor(opts: AuthOptions): Interceptor {
   return (next) => async (req) => {
     const key = `${req.service.typeName}/${req.method.name}`;
-    const access = policy.get(key);
+    const access = opts.policy.get(key);
     if (access === undefined) throw new ConnectError(`method ${key} has no access policy`, Code.PermissionDenied);
-    if (access === "public" || (access === "read" && readAllowed())) return next(req);
-    const token = bearerToken(req.header.get("authorization"));
-    if (token === undefined) {
-      throw new ConnectError(`${req.method.name} is a control call: send "Authorization: Bearer <admin token>" (from <data_dir>/admin.token)`, Code.Unauthenticated);
+    const get = (name: string) => req.header.get(name) ?? undefined;
+
+    let nodeId: string | undefined;
+    if (hasSignature(get)) {
+      const body = req.stream ? undefined : toBinary(req.method.input, req.message);
+      try {
+        nodeId = verifyRequest(get, { method: "POST", path: `/${key}`, ...(body ? { body } : {}) }, opts.nonces);
+      } catch (err) {
+        if (err instanceof SignatureError) {
+          throw new ConnectError(`signed request refused (${err.reason}): ${err.message}`, err.reason === "busy" ? Code.ResourceExhausted : Code.Unauthenticated);
+        }
+        throw err;
+      }
     }
-    if (!tokenMatches(token, adminToken())) throw new ConnectError("admin token is not valid", Code.Unauthenticated);
-    return next(req);
+    const token = bearerToken(req.header.get("authorization"));
+    const tokenOk = token !== undefined && tokenMatches(token, opts.adminToken());
+    if (token !== undefined && !tokenOk) throw new ConnectError("admin token is not valid", Code.Unauthenticated);
+    const admin = tokenOk || (nodeId !== undefined && opts.operatorKeys().has(nodeId));
+    req.contextValues.set(callerKey, { nodeId, admin });
+
+    if (access === "public" || admin) return next(req);
+    if (access === "read" && (opts.readAllowed?.() ?? true)) return next(req);
+    if (access === "peer") {
+      if (nodeId !== undefined) return next(req);
+      throw new ConnectError(`${req.method.name} is a peer call: sign the request with the node key (x-slowdrip-* headers)`, Code.Unauthenticated);
+    }
+    throw new ConnectError(
+      `${req.method.name} is a control call: send "Authorization: Bearer <admin token>" (from <data_dir>/admin.token) or sign it with an operator key`,
+      Code.Unauthenticated,
+    );
   };
 }
