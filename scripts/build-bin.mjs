@@ -1,24 +1,30 @@
 // Build dist/slowdrip: one Node single-executable application (pinned runtime + bundled app + lmdb's native addon).
 //
-// usage: node scripts/build-bin.mjs [--arch x64|arm64] [--output FILE]
+// usage: node scripts/build-bin.mjs [--arch x64|arm64] [--output FILE] [--keep-symbols]
+//        (npm run build:bin runs scripts/build.mjs first, which generates the wasm modules the bundle embeds)
 //
-// 1. esbuild bundles src/main.ts with every dependency (lmdb included) into one ES module, build/sea/<arch>/slowdrip.mjs.
-//    lmdb's addon loader (node-gyp-build-optional-packages) is replaced by loadLmdbAddon() from src/store/lmdb-native.ts,
-//    msgpackr's optional native extension is left out (msgpackr falls back to pure JS), and lmdb's compression
-//    dictionary is inlined.
+// 1. esbuild bundles src/main.ts with every dependency (lmdb included) into one ES module (the SEA entry uses
+//    "mainFormat": "module", so main.ts keeps its top-level await). lmdb's addon loader
+//    (node-gyp-build-optional-packages) is replaced by loadLmdbAddon() from src/store/lmdb-native.ts, msgpackr's
+//    optional native extension is left out (msgpackr falls back to pure JS), and lmdb's compression dictionary is
+//    inlined. Nothing in the bundle may read files from beside its sources: in the executable, import.meta.url is
+//    the executable itself.
 // 2. The lmdb prebuild that node-gyp-build would pick for the target (node.abi<N>.glibc.node, else node.napi.glibc.node)
 //    is embedded as the SEA asset "lmdb.node"; at first use it is written to a private cache dir and dlopen'ed.
-// 3. `node --build-sea` (Node >= 25.5, run on the pinned runtime) injects bundle + asset into a copy of the runtime.
+// 3. A copy of the runtime is stripped of its symbol table (unless --keep-symbols), then `node --build-sea`
+//    (Node >= 25.5, run on the pinned host runtime) injects bundle + asset into it, with the V8 code cache for the
+//    host arch and without the experimental-feature warning.
 //
 // Runtimes and prebuilds: for the host arch they come from node_modules (the `node` package pinned in package.json and
 // @lmdb/lmdb-linux-<arch>). For another arch (arm64 on an x64 box) they are fetched once with `npm pack`
 // (node-linux-<arch>@<pinned version>, @lmdb/lmdb-linux-<arch>@<lmdb version>, checked against package-lock.json's
 // integrity when it lists the package) into ${XDG_CACHE_HOME:-~/.cache}/slowdrip/sea/, and the code cache is turned off
-// (V8 code cache is not portable across architectures). The output for another arch is dist/slowdrip-linux-<arch>.
+// (V8 code cache is not portable across architectures). The output for another arch is dist/slowdrip-linux-<arch>;
+// stripping it needs the cross binutils (Debian: binutils-aarch64-linux-gnu).
 import { build } from "esbuild";
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, closeSync, copyFileSync, existsSync, openSync, readSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { basename, dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -39,12 +45,14 @@ const { values: opts } = parseArgs({
     output: { type: "string" },
     // For tests: bundle another entry point instead of src/main.ts (the version smoke test is skipped).
     entry: { type: "string" },
+    // Keep the runtime's symbol table (about 33 MiB) for perf/gdb; by default it is stripped.
+    "keep-symbols": { type: "boolean", default: false },
     help: { type: "boolean", short: "h" },
   },
   strict: true,
 });
 if (opts.help) {
-  console.log("usage: node scripts/build-bin.mjs [--arch x64|arm64] [--output FILE]");
+  console.log("usage: node scripts/build-bin.mjs [--arch x64|arm64] [--output FILE] [--keep-symbols]");
   process.exit(0);
 }
 if (process.platform !== "linux") fail(`only Linux executables are built (this is ${process.platform})`);
@@ -111,14 +119,21 @@ if (native) {
   prebuildDir = npmPackage(`@lmdb/lmdb-linux-${arch}`, lmdbVersion);
 }
 if (!existsSync(targetNode)) fail(`target runtime ${targetNode} is missing`);
-const elfMachine = (file) => {
-  const b = readFileSync(file).subarray(0, 20);
-  if (b.readUInt32BE(0) !== 0x7f454c46) return -1;
-  return b.readUInt16LE(18);
-};
+/** ELF e_machine of a file (62 x86-64, 183 aarch64), -1 if not ELF. */
+function elfMachine(file) {
+  const b = Buffer.alloc(20);
+  const fd = openSync(file, "r");
+  try {
+    readSync(fd, b, 0, 20, 0);
+  } finally {
+    closeSync(fd);
+  }
+  return b.readUInt32BE(0) === 0x7f454c46 ? b.readUInt16LE(18) : -1;
+}
 if (elfMachine(targetNode) !== ARCHES[arch].elfMachine) fail(`${targetNode} is not a linux-${arch} ELF executable`);
 
 // The addon node-gyp-build would choose on the target: same ABI first, else N-API; glibc (the npm runtime is glibc).
+// Host and target run the same Node version, so the host's ABI number is the target's.
 const abi = spawnSync(hostNode, ["-p", "process.versions.modules"], { encoding: "utf8" }).stdout.trim();
 const files = readdirSync(prebuildDir);
 const addonName = [`node.abi${abi}.glibc.node`, `node.abi${abi}.node`, "node.napi.glibc.node", "node.napi.node"].find((f) => files.includes(f));
@@ -190,10 +205,21 @@ await build({
 
 // 2 + 3. Assemble and inject.
 copyFileSync(addon, join(work, ASSET));
+// The npm runtime ships with its full symbol table; strip a copy (N-API symbols live in .dynsym and stay).
+let runtime = targetNode;
+if (!opts["keep-symbols"]) {
+  const triplet = { x64: "x86_64-linux-gnu", arm64: "aarch64-linux-gnu" }[arch];
+  const tools = [`${triplet}-strip`, ...(native ? ["strip"] : [])];
+  runtime = join(work, "node");
+  copyFileSync(targetNode, runtime);
+  chmodSync(runtime, 0o755);
+  const ok = tools.some((tool) => spawnSync(tool, ["--strip-all", runtime], { stdio: "ignore" }).status === 0);
+  if (!ok) fail(`cannot strip the linux-${arch} runtime with ${tools.join(" or ")} (Debian: binutils${native ? "" : `-${triplet}`}); or pass --keep-symbols`);
+}
 const config = {
   main: bundle,
   mainFormat: "module",
-  executable: targetNode,
+  executable: runtime,
   output: join(work, "slowdrip"),
   disableExperimentalSEAWarning: true,
   // The snapshot cannot hold an ES module entry; the code cache is V8- and CPU-specific, so only for the host arch.

@@ -1,6 +1,7 @@
 // The arm64 single executable, cross-built on x64 (`build-bin.mjs --arch arm64`) and run under qemu-user emulation.
-// Needs the Debian packages qemu-user, libc6-arm64-cross, libstdc++6-arm64-cross and libatomic1-arm64-cross
-// (installed by .ci/run); the arm64 runtime and lmdb prebuild are fetched by the build script with `npm pack`.
+// Needs the Debian packages qemu-user, libc6-arm64-cross, libstdc++6-arm64-cross, libatomic1-arm64-cross and
+// binutils-aarch64-linux-gnu (installed by .ci/run); the arm64 runtime and lmdb prebuild are fetched by the build
+// script with `npm pack` (registry access, about 50 MB, cached in ~/.cache/slowdrip/sea).
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
@@ -26,7 +27,7 @@ function emulate(file: string, args: string[]) {
 beforeAll(async () => {
   const probe = spawnSync(QEMU, ["-version"], { encoding: "utf8" });
   if (probe.error || !fs.existsSync(path.join(SYSROOT, "lib/libstdc++.so.6"))) {
-    throw new Error(`${QEMU} and an arm64 sysroot in ${SYSROOT} are required (apt-get install qemu-user libc6-arm64-cross libstdc++6-arm64-cross libatomic1-arm64-cross)`);
+    throw new Error(`${QEMU} and an arm64 sysroot in ${SYSROOT} are required (apt-get install qemu-user libc6-arm64-cross libstdc++6-arm64-cross libatomic1-arm64-cross binutils-aarch64-linux-gnu)`);
   }
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), "slowdrip-bin-arm64-"));
   fs.mkdirSync(path.join(tmp, "home"));
