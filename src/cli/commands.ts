@@ -1,6 +1,7 @@
 // The command table: one line per command; each command lives in its own file.
 import type { Command } from "./command.ts";
 import { versionCommand } from "./version.ts";
+import { blobCommand } from "./blob.ts";
 import { configCommand } from "./config.ts";
 import { runCommand } from "./run.ts";
 import { statusCommand } from "./status.ts";
@@ -10,6 +11,7 @@ import { backupCommand, restoreCommand } from "./backup.ts";
 export const commands: Command[] = [
   runCommand,
   statusCommand,
+  blobCommand,
   keygenCommand,
   backupCommand,
   restoreCommand,
