@@ -30,8 +30,8 @@ for (const m of modules) {
       "-O3", "--converge", "--noAssert",
       "--runtime", "stub",
       "--enable", "simd",
-      "--initialMemory", "48",
-      "--maximumMemory", "48",
+      "--initialMemory", "80",
+      "--maximumMemory", "80",
     ],
     {},
   );

@@ -23,6 +23,11 @@ export interface Blake3Exports {
   chunkCV(st: number, len: number, counter: number, root: number): void;
   parentCV(st: number, root: number): void;
   parentsRaw(st: number, count: number, extraFlags: number): void;
+  baoSubtree(st: number, len: number, counter: number): number;
+  baoVerifySubtree(st: number, encLen: number, dataLen: number, counter: number): number;
+  cvOutPtr(): number;
+  cvExpectPtr(): number;
+  dataPtr(): number;
 }
 
 /** BLAKE3 domain flags. */
@@ -50,6 +55,9 @@ export interface Engine {
   /** State slot shared by incremental hashers (swapped in and out). */
   S1: number;
   STATE_SIZE: number;
+  CV_OUT: number;
+  CV_EXPECT: number;
+  DATA: number;
   /** The incremental hasher whose state currently occupies S1. */
   owner: { saveState(): void } | null;
 }
@@ -92,6 +100,9 @@ export function getEngine(): Engine {
     S0: x.statePtr(0),
     S1: x.statePtr(1),
     STATE_SIZE: x.stateSize(),
+    CV_OUT: x.cvOutPtr(),
+    CV_EXPECT: x.cvExpectPtr(),
+    DATA: x.dataPtr(),
     owner: null,
   };
   return engine;

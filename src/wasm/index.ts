@@ -2,3 +2,9 @@
 export { blake3, blake3Hex, keyedHash, deriveKey, Blake3Hasher, createHasher, createKeyedHasher, createDeriveKeyHasher } from "./blake3.ts";
 export type { HashOptions } from "./blake3.ts";
 export { toHex, fromHex, isBlobId } from "./hex.ts";
+export {
+  baoEncode, baoOutboard, baoSliceFromCombined, baoSliceFromOutboard, baoDecode, baoVerifySlice, baoVerifyOutboard,
+  BaoSliceDecoder, decodeSliceStream, BaoVerifyError, baoOutboardSize, baoEncodedSize,
+} from "./bao.ts";
+export type { BaoFailure } from "./bao.ts";
+export { CompactOutboardBuilder, compactOutboardSize, baoSliceFromCompact, GROUP_LEN } from "./compact.ts";

@@ -15,7 +15,15 @@ const OUT_CAP: usize = 1 << 20;
 /** Largest subtree hashed in one go (chunks); its chunk CVs fit in SCRATCH. */
 const MAX_SUBTREE_CHUNKS: u64 = 1024;
 
-const IN: usize = memory.data(<i32>IN_CAP, 64);
+/** IN is a little larger than IN_CAP so a combined Bao subtree (1 MiB data + its parents) fits. */
+const IN: usize = memory.data(<i32>(IN_CAP + 65536), 64);
+/** De-interleaved subtree data for Bao verification. */
+const DATA: usize = memory.data(<i32>IN_CAP, 64);
+/** All tree levels of one subtree (up to 2 x 1024 CVs). */
+const LEVELS: usize = memory.data(<i32>(MAX_SUBTREE_CHUNKS * 64 + 64), 64);
+const LEVEL_OFF: usize = memory.data(16 * 4, 16);
+const CV_OUT: usize = memory.data(32, 16);
+const CV_EXPECT: usize = memory.data(32, 16);
 const OUT: usize = memory.data(<i32>OUT_CAP, 64);
 const SCRATCH: usize = memory.data(<i32>(MAX_SUBTREE_CHUNKS * 32), 64);
 const KEY: usize = memory.data(32, 16);
@@ -277,25 +285,105 @@ function rootOutput(blockLen: u32, outFlags: u32, outLen: usize, seek: u64): voi
 // ---------------------------------------------------------------- tree helpers (Bao, compact outboards, multi-core)
 
 /**
- * Hashes IN[0..len) as consecutive groups of 2^log2Chunks chunks starting at chunk `counter` (aligned), with the key and
- * flags of state `st`; writes one non-root 32-byte CV per group to OUT (the last group may be partial). Returns the count.
+ * Hashes IN[0..len) (len <= 1 MiB) as consecutive groups of 2^log2Chunks chunks starting at chunk `counter` (aligned to the
+ * group size), with the key and flags of state `st`; writes one non-root 32-byte CV per group to OUT (the last group may be
+ * partial). Returns the group count.
  */
 export function groupCVs(st: usize, len: usize, counterF: f64, log2Chunks: u32): u32 {
   const counter = <u64>counterF;
   const key = st + S_KEY;
   const flags = load<u32>(st, S_FLAGS);
-  const groupBytes: usize = <usize>1 << (log2Chunks + 10);
-  let g: u32 = 0;
-  for (let off: usize = 0; off < len; off += groupBytes) {
-    let bytes = len - off;
-    if (bytes > groupBytes) bytes = groupBytes;
-    const c = counter + (<u64>off >> 10);
-    if (log2Chunks == 0) chunkCVInto(key, flags, IN + off, <u32>bytes, c, OUT + (<usize>g << 5), false);
-    else subtreeCVInto(key, flags, IN + off, bytes, c, OUT + (<usize>g << 5));
-    g++;
-  }
-  return g;
+  let n = chunkCVs(key, flags, IN, len, counter, SCRATCH);
+  // Pairing never crosses an aligned group boundary below the group level, so whole-array levels give the group CVs.
+  for (let l: u32 = 0; l < log2Chunks && n > 1; l++) n = reduceLevel(key, flags, SCRATCH, n, SCRATCH);
+  memory.copy(OUT, SCRATCH, <usize>n << 5);
+  return n;
 }
+
+let emitPos: usize = 0;
+
+function emitPreorder(s: u32, n: u32): void {
+  if (n <= 1) return;
+  const k = <u32>(31 - clz<u32>(n - 1));
+  const src = LEVELS + <usize>load<u32>(LEVEL_OFF + (<usize>k << 2)) + (<usize>(s >> (k + 1)) << 6);
+  memory.copy(OUT + emitPos, src, 64);
+  emitPos += 64;
+  emitPreorder(s, 1 << k);
+  emitPreorder(s + (1 << k), n - (1 << k));
+}
+
+/** Builds all levels of the subtree over `len` bytes at `src` into LEVELS; returns the chunk count. Root CV to CV_OUT. */
+function buildLevels(key: usize, flags: u32, src: usize, len: usize, counter: u64): u32 {
+  const n0 = chunkCVs(key, flags, src, len, counter, LEVELS);
+  let off: u32 = 0;
+  let n = n0;
+  let l = 0;
+  store<u32>(LEVEL_OFF, 0);
+  while (n > 1) {
+    const next = off + (n << 5);
+    n = reduceLevel(key, flags, LEVELS + off, n, LEVELS + next);
+    l++;
+    store<u32>(LEVEL_OFF + (<usize>l << 2), next);
+    off = next;
+  }
+  memory.copy(CV_OUT, LEVELS + off, 32);
+  return n0;
+}
+
+/**
+ * Bao outboard of one subtree: IN[0..len) (len <= 1 MiB, chunk `counter` aligned; a perfect subtree or the input's tail).
+ * Writes its parent nodes in pre-order to OUT, the subtree's non-root CV to CV_OUT; returns the bytes written.
+ */
+export function baoSubtree(st: usize, len: usize, counterF: f64): u32 {
+  const n0 = buildLevels(st + S_KEY, load<u32>(st, S_FLAGS), IN, len, <u64>counterF);
+  emitPos = 0;
+  emitPreorder(0, n0);
+  return <u32>emitPos;
+}
+
+/**
+ * Verifies a combined Bao encoding of one whole non-root subtree held in IN[0..encLen): `dataLen` content bytes from chunk
+ * `counter` (a perfect subtree or the input's tail, at most 1 MiB). True when every parent and the subtree CV (against the
+ * 32 bytes at CV_EXPECT) match; the content is then in DATA.
+ */
+export function baoVerifySubtree(st: usize, encLen: usize, dataLen: usize, counterF: f64): bool {
+  if (dataLen == 0 || dataLen > IN_CAP) return false;
+  const chunks = <u32>((dataLen + 1023) >> 10);
+  if (encLen != <usize>(chunks - 1) * 64 + dataLen) return false;
+  // De-interleave the pre-order layout: chunk data to DATA, parents to the front of OUT.
+  emitPos = 0;
+  dePos = 0;
+  deinterleave(0, chunks, dataLen);
+  const got = emitPos;
+  const n0 = buildLevels(st + S_KEY, load<u32>(st, S_FLAGS), DATA, dataLen, <u64>counterF);
+  if (memory.compare(CV_OUT, CV_EXPECT, 32) != 0) return false;
+  // Re-emit the expected parents after the extracted ones and compare.
+  emitPreorder(0, n0);
+  return emitPos - got == got && memory.compare(OUT, OUT + got, got) == 0;
+}
+
+let dePos: usize = 0;
+
+function deinterleave(s: u32, n: u32, dataLen: usize): void {
+  if (n <= 1) {
+    const off = <usize>s << 10;
+    let bytes = dataLen - off;
+    if (bytes > 1024) bytes = 1024;
+    memory.copy(DATA + off, IN + dePos, bytes);
+    dePos += bytes;
+    return;
+  }
+  memory.copy(OUT + emitPos, IN + dePos, 64);
+  emitPos += 64;
+  dePos += 64;
+  const k = <u32>(31 - clz<u32>(n - 1));
+  deinterleave(s, 1 << k, dataLen);
+  deinterleave(s + (1 << k), n - (1 << k), dataLen);
+}
+
+export function cvOutPtr(): usize { return CV_OUT; }
+export function cvExpectPtr(): usize { return CV_EXPECT; }
+export function dataPtr(): usize { return DATA; }
 
 /** Reduces `n` CVs in IN to their parents in OUT (odd last carried). Returns the new count. */
 export function parentLevel(st: usize, n: u32): u32 {
