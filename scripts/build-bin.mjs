@@ -150,10 +150,19 @@ const bundle = join(work, "slowdrip.mjs");
 const shim = join(root, "src/store/lmdb-native.ts");
 const inside = (file, pkgName) => file.replaceAll("\\", "/").includes(`/node_modules/${pkgName}/`);
 
+/** Project sources that locate files relative to themselves: those files are not inside the executable. */
+const besideSources = [];
+
 /** esbuild plugin: makes lmdb loadable from inside the single executable. */
 const seaPlugin = {
   name: "slowdrip-sea",
   setup(b) {
+    b.onLoad({ filter: /[\\/]src[\\/].*\.ts$/ }, (args) => {
+      if (args.path.includes("node_modules") || /\.test\.ts$/.test(args.path)) return undefined;
+      const src = readFileSync(args.path, "utf8");
+      if (/import\.meta\.(url|dirname|filename)|__dirname|__filename/.test(src)) besideSources.push(relative(root, args.path));
+      return undefined;
+    });
     b.onResolve({ filter: /^node-gyp-build-optional-packages$/ }, (args) => {
       if (!inside(args.importer, "lmdb")) {
         return { errors: [{ text: `${args.importer} loads a native addon through node-gyp-build; only lmdb's addon is embedded (extend scripts/build-bin.mjs)` }] };
@@ -202,6 +211,10 @@ await build({
   plugins: [seaPlugin],
   logLevel: "warning",
 });
+
+for (const f of besideSources) {
+  console.warn(`build-bin: warning: ${f} finds files relative to its own location; in the executable import.meta.url is the executable itself, so embed such files (e.g. as a generated .ts module)`);
+}
 
 // 2 + 3. Assemble and inject.
 copyFileSync(addon, join(work, ASSET));

@@ -10,6 +10,7 @@ let tmp: string;
 let binDir: string;
 let bin: string;
 let check: string;
+let buildOutput: string;
 
 /** Environment of a machine without Node: no node_modules/.bin on PATH, a fresh HOME, nothing inherited. */
 function bareEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
@@ -24,7 +25,7 @@ beforeAll(async () => {
   check = path.join(tmp, "check", "sea-lmdb-check");
   // The second binary bundles test/fixtures/sea-lmdb-check.ts with the same build (same lmdb embedding), so the
   // addon is exercised even while `run` does not open the store.
-  await Promise.all([buildBin(["--output", bin]), buildBin(["--entry", "test/fixtures/sea-lmdb-check.ts", "--output", check])]);
+  [buildOutput] = await Promise.all([buildBin(["--output", bin]), buildBin(["--entry", "test/fixtures/sea-lmdb-check.ts", "--output", check])]);
 }, 300_000);
 
 afterAll(() => {
@@ -36,6 +37,10 @@ describe("dist/slowdrip single executable", () => {
     expect(fs.readdirSync(binDir)).toEqual(["slowdrip"]);
     expect(elfMachine(bin)).toBe(ELF_MACHINE[os.arch() as keyof typeof ELF_MACHINE]);
     expect(fs.statSync(bin).mode & 0o111).not.toBe(0);
+  });
+
+  it("bundles no source that looks for files beside itself (they would be missing from the executable)", () => {
+    expect(buildOutput.split("\n").filter((l) => l.includes("warning"))).toEqual([]);
   });
 
   it("prints its version from an empty directory, on the pinned runtime, without the SEA warning", () => {

@@ -10,15 +10,15 @@ export const PKG = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "
 /** ELF e_machine values of the architectures build-bin.mjs produces. */
 export const ELF_MACHINE = { x64: 62, arm64: 183 } as const;
 
-/** Runs scripts/build-bin.mjs (what `npm run build:bin` runs after the regular build) on the pinned runtime. */
-export function buildBin(args: string[]): Promise<void> {
+/** Runs scripts/build-bin.mjs (what `npm run build:bin` runs after the regular build) on the pinned runtime; resolves to its output. */
+export function buildBin(args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [path.join(ROOT, "scripts/build-bin.mjs"), ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     child.stdout.on("data", (d: Buffer) => (out += d.toString()));
     child.stderr.on("data", (d: Buffer) => (out += d.toString()));
     child.on("error", reject);
-    child.on("exit", (code) => (code === 0 ? resolve() : reject(new Error(`build-bin ${args.join(" ")} exited ${code}:\n${out}`))));
+    child.on("exit", (code) => (code === 0 ? resolve(out) : reject(new Error(`build-bin ${args.join(" ")} exited ${code}:\n${out}`))));
   });
 }
 
