@@ -1,0 +1,53 @@
+// Plain counters of the payment layer (402s, decisions, sats earned/spent per service) for the node to export.
+
+/** A counter keyed by a label set, e.g. { service: "content-download", kind: "paid" }. */
+export class LabeledCounter {
+  readonly name: string;
+  readonly help: string;
+  readonly labels: readonly string[];
+  private readonly values = new Map<string, { labels: Record<string, string>; value: number }>();
+
+  constructor(name: string, help: string, labels: readonly string[]) {
+    this.name = name;
+    this.help = help;
+    this.labels = labels;
+  }
+
+  /** Adds `n` (default 1) to the series with these labels. */
+  inc(labels: Record<string, string>, n = 1): void {
+    if (!Number.isFinite(n) || n < 0) throw new RangeError("counter increment must be a non-negative number");
+    const key = this.labels.map((l) => labels[l] ?? "").join("\u0000");
+    const cur = this.values.get(key);
+    if (cur) cur.value += n;
+    else this.values.set(key, { labels: Object.fromEntries(this.labels.map((l) => [l, labels[l] ?? ""])), value: n });
+  }
+
+  /** Current value of one series (0 when never incremented). */
+  get(labels: Record<string, string>): number {
+    return this.values.get(this.labels.map((l) => labels[l] ?? "").join("\u0000"))?.value ?? 0;
+  }
+
+  /** Every series. */
+  series(): Array<{ labels: Record<string, string>; value: number }> {
+    return [...this.values.values()].map((v) => ({ labels: { ...v.labels }, value: v.value }));
+  }
+}
+
+/** All payment counters of one node. */
+export class PayCounters {
+  /** Gate decisions by service and kind (free, serve, payment-required, bad-request, unavailable). */
+  readonly decisions = new LabeledCounter("slowdrip_pay_decisions_total", "Gate decisions by service and kind.", ["service", "kind", "reason"]);
+  /** 402 answers sent, by service. */
+  readonly paymentRequired = new LabeledCounter("slowdrip_pay_402_total", "Payment-required answers sent, by service.", ["service"]);
+  /** Sats earned by service (redeemed payments). */
+  readonly earned = new LabeledCounter("slowdrip_pay_earned_sats_total", "Sats earned, by service and mint.", ["service", "mint"]);
+  /** Sats spent by service (auto-pay, swaps). */
+  readonly spent = new LabeledCounter("slowdrip_pay_spent_sats_total", "Sats spent, by service and mint.", ["service", "mint"]);
+  /** Auto-pay fetcher decisions by outcome. */
+  readonly fetch = new LabeledCounter("slowdrip_pay_fetch_decisions_total", "Auto-pay fetcher decisions by outcome and reason.", ["outcome", "reason"]);
+
+  /** Every counter, for exporting. */
+  all(): LabeledCounter[] {
+    return [this.decisions, this.paymentRequired, this.earned, this.spent, this.fetch];
+  }
+}

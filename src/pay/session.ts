@@ -1,0 +1,168 @@
+// Metered sessions: a prepaid allotment (bytes, or viewing time for live-view) drawn down by the meter, kept in LMDB.
+import { randomBytes } from "node:crypto";
+import type { Database, RootDatabase } from "lmdb";
+import type { MeterUnit, ServiceName } from "./pricing.ts";
+
+/** One session. Byte sessions count `left` down; time sessions are valid until `validUntil`. */
+export interface SessionRecord {
+  id: string;
+  service: ServiceName;
+  unit: MeterUnit;
+  /** Who paid (verified peer id or client address). */
+  client: string;
+  mint: string;
+  /** Sats paid into this session. */
+  paid: number;
+  /** Allotment bought (bytes or ms). */
+  total: number;
+  /** Bytes left (byte sessions). */
+  left: number;
+  /** Bytes actually sent so far. */
+  used: number;
+  createdAt: number;
+  lastUsedAt: number;
+  /** Time sessions end here; byte sessions expire when idle for the TTL. */
+  validUntil: number;
+}
+
+/** A public view of a session (no secrets: the id is the bearer credential, shown only to its owner). */
+export type SessionView = Omit<SessionRecord, "id"> & { idPrefix: string };
+
+const ID_RE = /^[A-Za-z0-9_-]{22,64}$/;
+
+/** True for strings shaped like a session id (bounded, URL-safe). */
+export function isSessionId(s: string): boolean {
+  return ID_RE.test(s);
+}
+
+/** Sessions in memory with write-through to the `pay.sessions` sub-database, bounded in count. */
+export class SessionStore {
+  readonly db: Database<SessionRecord, string>;
+  private readonly map = new Map<string, SessionRecord>();
+  private readonly ttlMs: number;
+  private readonly maxSessions: number;
+  private readonly now: () => number;
+
+  constructor(root: RootDatabase, opts: { ttlMs: number; maxSessions?: number; now?: () => number }) {
+    if (!Number.isSafeInteger(opts.ttlMs) || opts.ttlMs <= 0) throw new RangeError("ttlMs must be a positive integer");
+    this.db = root.openDB<SessionRecord, string>({ name: "pay.sessions" });
+    this.ttlMs = opts.ttlMs;
+    this.maxSessions = opts.maxSessions ?? 100_000;
+    this.now = opts.now ?? Date.now;
+    for (const { key, value } of this.db.getRange({})) {
+      if (this.live(value)) this.map.set(key, value);
+      else this.db.removeSync(key);
+    }
+  }
+
+  private live(s: SessionRecord): boolean {
+    const t = this.now();
+    if (s.unit === "ms") return t < s.validUntil;
+    return s.left > 0 && t - s.lastUsedAt < this.ttlMs;
+  }
+
+  private stopped = false;
+
+  private save(s: SessionRecord): void {
+    if (!this.stopped) void this.db.put(s.id, s);
+  }
+
+  /** Stops writing (before the LMDB environment closes) and waits for pending writes. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.db.flushed;
+  }
+
+  /** Opens a session after a payment. Evicts the least recently used session when full. */
+  open(init: { service: ServiceName; unit: MeterUnit; client: string; mint: string; paid: number; total: number }): SessionRecord {
+    if (this.map.size >= this.maxSessions) this.sweep();
+    if (this.map.size >= this.maxSessions) {
+      let oldest: SessionRecord | undefined;
+      for (const s of this.map.values()) if (!oldest || s.lastUsedAt < oldest.lastUsedAt) oldest = s;
+      if (oldest) this.close(oldest.id);
+    }
+    const t = this.now();
+    const s: SessionRecord = {
+      id: randomBytes(24).toString("base64url"),
+      ...init,
+      left: init.unit === "byte" ? init.total : 0,
+      used: 0,
+      createdAt: t,
+      lastUsedAt: t,
+      validUntil: init.unit === "ms" ? t + init.total : t + this.ttlMs,
+    };
+    this.map.set(s.id, s);
+    this.save(s);
+    return s;
+  }
+
+  /** A live session, or undefined (unknown, used up or expired). */
+  get(id: string): SessionRecord | undefined {
+    const s = this.map.get(id);
+    if (!s) return undefined;
+    if (!this.live(s)) return undefined;
+    return s;
+  }
+
+  /** Takes `bytes` from a byte session before sending; false when it holds fewer. Time sessions always succeed while valid. */
+  reserve(id: string, bytes: number): boolean {
+    const s = this.get(id);
+    if (!s) return false;
+    s.lastUsedAt = this.now();
+    if (s.unit === "ms") {
+      this.save(s);
+      return true;
+    }
+    if (s.left < bytes) return false;
+    s.left -= bytes;
+    this.save(s);
+    return true;
+  }
+
+  /** Settles a reservation: `sent` of the `reserved` bytes went out; the rest goes back to the session. */
+  settle(id: string, reserved: number, sent: number): void {
+    const s = this.map.get(id);
+    if (!s) return;
+    const used = Math.max(0, Math.min(sent, reserved));
+    if (s.unit === "byte") s.left += reserved - used;
+    s.used += Math.max(0, sent);
+    this.save(s);
+  }
+
+  /** Removes a session. */
+  close(id: string): void {
+    this.map.delete(id);
+    if (!this.stopped) void this.db.remove(id);
+  }
+
+  /** Drops expired and used-up sessions; returns how many. */
+  sweep(): number {
+    let n = 0;
+    for (const s of [...this.map.values()]) {
+      if (!this.live(s)) {
+        this.close(s.id);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /** Live sessions (bounded by `limit`). */
+  list(limit = 1000): SessionView[] {
+    const out: SessionView[] = [];
+    for (const s of this.map.values()) {
+      if (!this.live(s)) continue;
+      const { id, ...rest } = s;
+      out.push({ ...rest, idPrefix: id.slice(0, 6) });
+      if (out.length >= limit) break;
+    }
+    return out;
+  }
+
+  /** Number of live sessions. */
+  count(): number {
+    let n = 0;
+    for (const s of this.map.values()) if (this.live(s)) n++;
+    return n;
+  }
+}

@@ -1,0 +1,232 @@
+// The 402 flow over HTTP against real nutshell mints: pay per MiB, double spend, bad tokens, sessions, a plain client.
+// The HTTP server here is a small node:http server that calls the real gate binding (src/http/paygate.ts).
+import { createServer, type Server } from "node:http";
+import { randomBytes } from "node:crypto";
+import type { AddressInfo } from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Wallet as CashuWallet, decodePaymentRequest, getEncodedToken, getTokenMetadata, type Proof } from "@cashu/cashu-ts";
+import { startMints, stopMints, type TestMint } from "../peers/mints.ts";
+import { tempWallet, type TempDb } from "./helpers.ts";
+import { chooseRange } from "../../src/http/blobs.ts";
+import { gateRead } from "../../src/http/paygate.ts";
+import { Gate } from "../../src/pay/gate.ts";
+import { MiB, Pricing } from "../../src/pay/pricing.ts";
+import { SessionStore } from "../../src/pay/session.ts";
+import { PayCounters } from "../../src/pay/counters.ts";
+import type { PayWallet } from "../../src/pay/wallet.ts";
+
+let mints: TestMint[] = [];
+let A = "";
+let B = "";
+const dbs: TempDb[] = [];
+const servers: Server[] = [];
+const gates: Gate[] = [];
+const blob = randomBytes(8 * MiB);
+const PRICE_PER_MIB = 2;
+
+interface TestNode {
+  url: string;
+  wallet: PayWallet;
+  gate: Gate;
+  counters: PayCounters;
+}
+
+async function startNode(accept: string[]): Promise<TestNode> {
+  const { wallet, db } = await tempWallet(accept);
+  dbs.push(db);
+  const counters = new PayCounters();
+  const pricing = new Pricing({ enabled: true, trustedMints: accept, contentDownload: PRICE_PER_MIB, headerMax: 8 * 1024 });
+  const gate = new Gate({ pricing, wallet, sessions: new SessionStore(db.root, { ttlMs: 3_600_000 }), counters });
+  gates.push(gate);
+  const server = createServer((req, res) => {
+    const url = new URL(req.url ?? "/", "http://x");
+    const choice = chooseRange(req.headers.range, blob.length);
+    if (choice.kind === "unsatisfiable") {
+      res.writeHead(416).end();
+      return;
+    }
+    const [start, end] = choice.kind === "range" ? [choice.start, choice.end] : [0, blob.length - 1];
+    gateRead(gate, req, res, url, { service: "content-download", bytes: end - start + 1 })
+      .then((ok) => {
+        if (!ok) return;
+        res.writeHead(choice.kind === "range" ? 206 : 200, { "content-length": String(end - start + 1), "content-type": "application/octet-stream" });
+        for (let o = start; o <= end; o += 64 * 1024) res.write(blob.subarray(o, Math.min(end + 1, o + 64 * 1024)));
+        res.end();
+      })
+      .catch((e) => {
+        res.writeHead(500).end(String(e));
+      });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  servers.push(server);
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/blobs/big`, wallet, gate, counters };
+}
+
+async function fundedClient(mint: string, amount: number, trust: string[] = [mint]): Promise<PayWallet> {
+  const { wallet, db } = await tempWallet(trust);
+  dbs.push(db);
+  await wallet.mint(mint, amount);
+  return wallet;
+}
+
+async function get(url: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: Headers; body: Buffer }> {
+  const r = await fetch(url, { headers });
+  return { status: r.status, headers: r.headers, body: Buffer.from(await r.arrayBuffer()) };
+}
+
+beforeAll(async () => {
+  mints = await startMints(2);
+  A = mints[0]!.url;
+  B = mints[1]!.url;
+});
+
+afterAll(async () => {
+  for (const s of servers) s.closeAllConnections();
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  for (const g of gates) await g.sessions.stop();
+  for (const d of dbs) await d.close();
+  await stopMints(mints);
+});
+
+describe("HTTP 402 gate (NUT-24) against real mints", () => {
+  it("pay per MiB: 402, pay, bytes; node balance rises by the price, ledger has the entry", async () => {
+    const node = await startNode([A]);
+    const client = await fundedClient(A, 100);
+    const first = await get(node.url);
+    expect(first.status).toBe(402);
+    const creq = first.headers.get("x-cashu")!;
+    expect(creq.startsWith("creqA")).toBe(true);
+    const pr = decodePaymentRequest(creq);
+    expect(pr.amount?.toNumber()).toBe(8 * PRICE_PER_MIB);
+    expect(pr.unit).toBe("sat");
+    expect(pr.mints).toEqual([A]);
+    const pay = await client.send(pr.amount!.toNumber(), { mint: A, ctx: { service: "content-download" } });
+    const paid = await get(node.url, { "x-cashu": pay.token });
+    expect(paid.status).toBe(200);
+    expect(paid.body.equals(blob)).toBe(true);
+    expect(node.wallet.balance(A)).toBe(16);
+    expect(100 - client.balance(A)).toBe(16 + pay.fee);
+    const led = node.wallet.ledger.list();
+    expect(led).toHaveLength(1);
+    expect(led[0]).toMatchObject({ direction: "in", kind: "payment", service: "content-download", amount: 16, mint: A, bytes: 8 * MiB });
+    expect(led[0]!.peer).toBe("127.0.0.1");
+    expect(node.counters.paymentRequired.get({ service: "content-download" })).toBe(1);
+    expect(node.counters.earned.get({ service: "content-download", mint: A })).toBe(16);
+  });
+
+  it("double spend: the same token is accepted at most once, also across two nodes", async () => {
+    const n1 = await startNode([A]);
+    const n2 = await startNode([A]);
+    const client = await fundedClient(A, 100);
+    const token = (await client.send(16, { mint: A })).token;
+    const ok = await get(n1.url, { "x-cashu": token });
+    expect(ok.status).toBe(200);
+    const again = await get(n1.url, { "x-cashu": token });
+    expect(again.status).toBe(400);
+    expect(again.headers.get("x-reason")).toBe("already-spent");
+    expect(again.body.length).toBeLessThan(1024);
+    const other = await get(n2.url, { "x-cashu": token });
+    expect(other.status).toBe(400);
+    expect(other.headers.get("x-reason")).toBe("already-spent");
+    expect(n1.wallet.balance(A)).toBe(16);
+    expect(n2.wallet.balance(A)).toBe(0);
+  });
+
+  it("bad tokens get 400 with a reason, no bytes, and change nothing", async () => {
+    const node = await startNode([A]);
+    const client = await fundedClient(A, 100, [A, B]);
+    await client.mint(B, 50);
+    const cases: Array<{ name: string; header: string; reason: string }> = [];
+    const fromB = (await client.send(16, { mint: B })).token;
+    cases.push({ name: "wrong mint", header: fromB, reason: "wrong-mint" });
+    const good = await client.send(16, { mint: A });
+    const decoded = getTokenMetadata(good.token);
+    expect(decoded.unit).toBe("sat");
+    // Same proofs, labelled with another unit.
+    const { wallet: probe, db } = await tempWallet([A]);
+    dbs.push(db);
+    const proofs = (await probe.cashu(A)).decodeToken(good.token).proofs as Proof[];
+    cases.push({ name: "wrong unit", header: getEncodedToken({ mint: A, unit: "usd", proofs }), reason: "wrong-unit" });
+    const small = (await client.send(5, { mint: A })).token;
+    cases.push({ name: "underpaid", header: small, reason: "underpaid" });
+    cases.push({ name: "garbage", header: "cashuBthis-is-not-a-token", reason: "bad-token" });
+    cases.push({ name: "not a token", header: "hello", reason: "bad-token" });
+    cases.push({ name: "oversized header", header: "cashuB" + "A".repeat(10_000), reason: "header-too-large" });
+    const before = client.balances();
+    for (const c of cases) {
+      const r = await get(node.url, { "x-cashu": c.header });
+      expect(r.status, c.name).toBe(400);
+      expect(r.headers.get("x-reason"), c.name).toBe(c.reason);
+      expect(r.headers.get("content-type"), c.name).toBe("application/json");
+      expect(r.body.length, c.name).toBeLessThan(2048);
+    }
+    expect(node.wallet.balances(), "node balance unchanged").toEqual({});
+    expect(node.wallet.ledger.list(), "no ledger entry").toEqual([]);
+    // The refused tokens were never redeemed: their owner can still take them back.
+    for (const t of [fromB, good.token, small]) expect((await client.receive(t)).credited).toBeGreaterThan(0);
+    expect(client.balances()).toEqual({ [A]: before[A]! + 16 + 5, [B]: before[B]! + 16 });
+  });
+
+  it("sessions: a 10 MiB allotment serves 10 MiB across several requests, then 402", async () => {
+    const node = await startNode([A]);
+    const client = await fundedClient(A, 100);
+    const ask = await get(node.url, { range: "bytes=0-4194303", "x-session-request": String(10 * MiB) });
+    expect(ask.status).toBe(402);
+    const pr = decodePaymentRequest(ask.headers.get("x-cashu")!);
+    expect(pr.amount?.toNumber()).toBe(10 * PRICE_PER_MIB);
+    const token = (await client.send(pr.amount!.toNumber(), { mint: A })).token;
+    const r1 = await get(node.url, { range: "bytes=0-4194303", "x-cashu": token, "x-session-request": String(10 * MiB) });
+    expect(r1.status).toBe(206);
+    expect(r1.body.equals(blob.subarray(0, 4 * MiB))).toBe(true);
+    const sid = r1.headers.get("x-session")!;
+    expect(Number(r1.headers.get("x-session-remaining"))).toBe(6 * MiB);
+    const r2 = await get(node.url, { range: `bytes=${4 * MiB}-${8 * MiB - 1}`, "x-session": sid });
+    expect(r2.status).toBe(206);
+    expect(r2.body.equals(blob.subarray(4 * MiB, 8 * MiB))).toBe(true);
+    const r3 = await get(node.url, { range: `bytes=0-${2 * MiB - 1}`, "x-session": sid });
+    expect(r3.status).toBe(206);
+    expect(r3.body.length).toBe(2 * MiB);
+    expect(Number(r3.headers.get("x-session-remaining"))).toBe(0);
+    const r4 = await get(node.url, { range: "bytes=0-0", "x-session": sid });
+    expect(r4.status).toBe(402);
+    expect(r4.headers.get("x-cashu")?.startsWith("creqA")).toBe(true);
+    expect(node.wallet.balance(A)).toBe(20);
+    const s = node.gate.sessions.list();
+    expect(s).toHaveLength(0);
+  });
+
+  it("a token from an untrusted mint is refused", async () => {
+    const node = await startNode([A]);
+    const client = await fundedClient(B, 50);
+    const token = (await client.send(16, { mint: B })).token;
+    const r = await get(node.url, { "x-cashu": token });
+    expect(r.status).toBe(400);
+    expect(r.headers.get("x-reason")).toBe("wrong-mint");
+    expect(node.wallet.balances()).toEqual({});
+  });
+
+  it("a plain cashu-ts client completes the 402 flow using only the headers", async () => {
+    const node = await startNode([A]);
+    // Everything below is the client's own code: cashu-ts only, no SlowDrip modules.
+    const first = await fetch(node.url);
+    expect(first.status).toBe(402);
+    await first.arrayBuffer();
+    const req = decodePaymentRequest(first.headers.get("x-cashu")!);
+    const mint = req.mints![0]!;
+    const w = new CashuWallet(mint, { unit: req.unit ?? "sat" });
+    await w.loadMint();
+    const q = await w.createMintQuoteBolt11(50);
+    let state = (await w.checkMintQuoteBolt11(q.quote)).state;
+    for (let i = 0; i < 40 && state !== "PAID"; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      state = (await w.checkMintQuoteBolt11(q.quote)).state;
+    }
+    const proofs = await w.mintProofsBolt11(50, q.quote);
+    const { send } = await w.send(req.amount!, proofs, { includeFees: true });
+    const token = getEncodedToken({ mint, unit: req.unit ?? "sat", proofs: send });
+    const paid = await fetch(node.url, { headers: { "X-Cashu": token } });
+    expect(paid.status).toBe(200);
+    expect(Buffer.from(await paid.arrayBuffer()).equals(blob)).toBe(true);
+    expect(node.wallet.balance(A)).toBe(req.amount!.toNumber());
+  });
+});
