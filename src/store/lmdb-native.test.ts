@@ -1,10 +1,11 @@
 // Unit tests for the native-addon extraction used by the single executable (real lmdb prebuild, real dlopen).
+import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { dlopenAddon, extractNativeAddon, loadLmdbAddon, NativeAddonError, nativeCacheDirs } from "./lmdb-native.ts";
+import { dlopenAddon, extractNativeAddon, loadLmdbAddon, loadNativeAddon, NativeAddonError, nativeCacheDirs } from "./lmdb-native.ts";
 
 const prebuild = path.resolve("node_modules/@lmdb/lmdb-linux-" + os.arch() + "/node.napi.glibc.node");
 const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
@@ -122,6 +123,61 @@ describe("extractNativeAddon", () => {
     const bogus = path.join(tmp, "bogus.node");
     fs.writeFileSync(bogus, "nope");
     expect(() => dlopenAddon(bogus)).toThrow(NativeAddonError);
+  });
+});
+
+describe("loadNativeAddon", () => {
+  const bytes = new Uint8Array(fs.readFileSync(prebuild));
+
+  // A hardened host mounts /tmp (or /home) noexec: the copy is written but cannot be mapped executable. This mounts a
+  // real noexec tmpfs, which needs root (the CI machine runs as root).
+  it("passes over a directory on a noexec mount and loads from the next one", () => {
+    const noexec = path.join(tmp, "noexec");
+    fs.mkdirSync(noexec);
+    const m = spawnSync("mount", ["-t", "tmpfs", "-o", "noexec,mode=0700,size=16m", "tmpfs", noexec], { encoding: "utf8" });
+    expect(m.status, `mounting a noexec tmpfs needs root: ${m.stderr}`).toBe(0);
+    try {
+      const good = path.join(tmp, "good");
+      const addon = loadNativeAddon("lmdb.node", bytes, [noexec, good]) as { Env?: unknown };
+      expect(typeof addon.Env).toBe("function");
+      expect(fs.readdirSync(path.join(noexec, "native"))).toHaveLength(1);
+      expect(fs.readdirSync(path.join(good, "native"))).toHaveLength(1);
+      const none = (() => {
+        try {
+          loadNativeAddon("lmdb.node", bytes, [noexec]);
+        } catch (e) {
+          return e;
+        }
+      })();
+      expect(none).toBeInstanceOf(NativeAddonError);
+      expect((none as NativeAddonError).tried[0]).toContain(`${noexec}: `);
+      expect((none as NativeAddonError).tried[0]).toContain("noexec");
+    } finally {
+      const u = spawnSync("umount", ["--lazy", noexec], { encoding: "utf8" });
+      expect(u.status, `umount ${noexec}: ${u.stderr}`).toBe(0);
+    }
+  });
+
+  it("names every directory and the remedy when no copy loads", () => {
+    const junk = new TextEncoder().encode("not a shared object");
+    const a = path.join(tmp, "a");
+    const b = path.join(tmp, "b");
+    try {
+      loadNativeAddon("junk.node", junk, [a, b]);
+      expect.unreachable("loading junk should fail");
+    } catch (e) {
+      expect(e).toBeInstanceOf(NativeAddonError);
+      const tried = (e as NativeAddonError).tried;
+      expect(tried).toHaveLength(3);
+      expect(tried[0]).toContain(`${a}: `);
+      expect(tried[1]).toContain(`${b}: `);
+      expect(tried[2]).toContain("CACHE_DIRECTORY");
+    }
+  });
+
+  it("checks its arguments", () => {
+    expect(() => loadNativeAddon("lmdb.node", bytes, [])).toThrow(TypeError);
+    expect(() => loadNativeAddon("bad name", bytes, [tmp])).toThrow(TypeError);
   });
 });
 

@@ -130,6 +130,32 @@ export function dlopenAddon(file: string): unknown {
 }
 
 /**
+ * Writes `bytes` out (see extractNativeAddon) and dlopens it, directory by directory: a directory whose copy cannot
+ * be loaded (a noexec mount, say) is passed over for the next one.
+ * @throws NativeAddonError naming every directory tried and why it failed.
+ */
+export function loadNativeAddon(name: string, bytes: Uint8Array, dirs: readonly string[]): unknown {
+  if (!Array.isArray(dirs) || dirs.length === 0) throw new TypeError("at least one cache directory is required");
+  const tried: string[] = [];
+  for (const dir of dirs) {
+    let file: string;
+    try {
+      file = extractNativeAddon(name, bytes, [dir]);
+    } catch (err) {
+      if (!(err instanceof NativeAddonError)) throw err;
+      tried.push(...err.tried);
+      continue;
+    }
+    try {
+      return dlopenAddon(file);
+    } catch (err) {
+      tried.push(`${dir}: ${(err as NativeAddonError).tried?.[0] ?? String(err)} (is it on a noexec mount?)`);
+    }
+  }
+  throw new NativeAddonError(name, [...tried, "set CACHE_DIRECTORY or XDG_CACHE_HOME to a private directory on an exec-allowed filesystem"]);
+}
+
+/**
  * Stand-in for `node-gyp-build-optional-packages` inside the single executable: lmdb calls it with its package dir
  * and expects the addon's exports. The addon comes from the executable's `lmdb.node` asset, written out to a cache
  * dir (see nativeCacheDirs) and loaded with process.dlopen. Outside a single executable this is never bundled in.
@@ -144,7 +170,7 @@ export function loadLmdbAddon(_packageDir?: string): unknown {
   } catch (err) {
     throw new NativeAddonError(LMDB_ADDON_ASSET, ["the executable has no embedded lmdb addon"], { cause: err });
   }
-  return dlopenAddon(extractNativeAddon(LMDB_ADDON_ASSET, bytes, nativeCacheDirs()));
+  return loadNativeAddon(LMDB_ADDON_ASSET, bytes, nativeCacheDirs());
 }
 
 /**
