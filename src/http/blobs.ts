@@ -1,5 +1,4 @@
 // /blobs routes: GET/HEAD /blobs/<hash> with single byte ranges, PUT /blobs upload (admin token), CORS. Thin over store/.
-import { once } from "node:events";
 import type { ServerResponse } from "node:http";
 import { bearerToken, tokenMatches } from "../rpc/auth.ts";
 import {
@@ -79,6 +78,19 @@ function header(req: NodeRequest, name: string): string | undefined {
   return Array.isArray(v) ? v.join(",") : v;
 }
 
+/** Resolves when the response can take more bytes or has closed; leaves no listeners behind. */
+function drained(res: NodeResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off("drain", done);
+      res.off("close", done);
+      resolve();
+    };
+    res.on("drain", done);
+    res.on("close", done);
+  });
+}
+
 async function serveBlob(deps: BlobRoutesDeps, req: NodeRequest, res: NodeResponse, hash: string): Promise<void> {
   if (!isBlobId(hash)) throw new InvalidHashError(hash);
   const meta = await deps.store.stat(hash);
@@ -120,7 +132,7 @@ async function serveBlob(deps: BlobRoutesDeps, req: NodeRequest, res: NodeRespon
     writeHead(res, status, headers);
     for await (const piece of s) {
       if (gone.signal.aborted) break;
-      if (!(res as ServerResponse).write(piece)) await Promise.race([once(res, "drain"), once(res, "close")]);
+      if (!(res as ServerResponse).write(piece)) await drained(res);
     }
     if (!gone.signal.aborted) res.end();
   } finally {

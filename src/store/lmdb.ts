@@ -124,13 +124,19 @@ class LmdbBackend implements StoreBackend {
       },
       commit: async (meta, outboard) => {
         finished = true;
-        await settle();
+        // The commit transaction is queued right behind the chunk writes (LMDB applies async writes in call order),
+        // so a small import costs one commit, not two. It checks that every chunk landed before making the blob
+        // visible; if one is missing (a failed write) it discards the import instead.
+        const expected = Math.ceil(meta.size / meta.chunkSize);
+        const writes = pending.splice(0);
         const stored: StoredMeta = { ...meta, cid };
-        return this.#root.transaction(() => {
-          if (this.#blobs.get(meta.hash) !== undefined) {
-            for (const k of this.#chunkKeys(cid)) this.#chunks.remove(k);
+        const outcome = this.#root.transaction((): "created" | "existing" | "incomplete" => {
+          const keys = this.#chunkKeys(cid);
+          const exists = this.#blobs.get(meta.hash) !== undefined;
+          if (exists || keys.length !== expected) {
+            for (const k of keys) this.#chunks.remove(k);
             this.#imports.remove(cid);
-            return false;
+            return exists ? "existing" : "incomplete";
           }
           const u = (this.#state.get("usage") as Usage | undefined) ?? { bytesUsed: 0, blobCount: 0 };
           const next = { bytesUsed: u.bytesUsed + meta.size, blobCount: u.blobCount + 1 };
@@ -139,8 +145,15 @@ class LmdbBackend implements StoreBackend {
           this.#imports.remove(cid);
           this.#state.put("usage", next);
           this.#usage = next;
-          return true;
+          return "created";
         });
+        const settled = await Promise.allSettled(writes);
+        const result = await outcome;
+        if (result === "incomplete") {
+          const failed = settled.find((r): r is PromiseRejectedResult => r.status === "rejected");
+          throw new Error(`import of ${meta.hash} lost chunk writes; nothing stored`, { cause: failed?.reason });
+        }
+        return result === "created";
       },
       abort: async () => {
         finished = true;

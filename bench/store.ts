@@ -1,0 +1,214 @@
+// Blob store bench: import vs raw lmdb + hashing, HTTP GET vs bare node:http, FetchBlob RPC, random 4 KiB reads.
+// Run: npm run bench -- store   (figures also in bench/results/store.json, keyed by row and column)
+import { randomFillSync } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { Agent, createServer, get, request } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createClient } from "@connectrpc/connect";
+import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
+import { open } from "lmdb";
+import { loadConfig } from "../src/config/load.ts";
+import { StorageService } from "../src/gen/slowdrip/v1/storage_pb.ts";
+import { createLogger } from "../src/node/logger.ts";
+import { startNode } from "../src/node/node.ts";
+import { storeComponent } from "../src/node/store.ts";
+import { LmdbBlobStore } from "../src/store/lmdb.ts";
+import { createHasher } from "../src/wasm/index.ts";
+
+const KiB = 1024;
+const MiB = 1024 * 1024;
+const dir = mkdtempSync(join(tmpdir(), "slowdrip-bench-store-"));
+const mbps = (bytes: number, ms: number) => bytes / 1e6 / (ms / 1000);
+const random = (n: number) => randomFillSync(new Uint8Array(n));
+
+type Row = Record<string, number | string>;
+const rows: Record<string, Row> = {};
+
+// ---------- Import: ours vs raw lmdb puts of the same bytes + our hashing ----------
+
+async function rawBound(blobs: Uint8Array[], path: string): Promise<number> {
+  const root = open({ path, compression: false });
+  const db = root.openDB<Buffer, Buffer>({ name: "chunks", encoding: "binary", keyEncoding: "binary" });
+  const t0 = performance.now();
+  let id = 0;
+  for (const b of blobs) {
+    const h = createHasher();
+    h.update(b);
+    h.digest(32);
+    let last: Promise<unknown> = Promise.resolve();
+    for (let i = 0, c = 0; i < b.length; i += 256 * KiB, c++) {
+      const key = Buffer.alloc(12);
+      key.writeUInt32BE(id, 4);
+      key.writeUInt32BE(c, 8);
+      last = db.put(key, b.subarray(i, i + 256 * KiB) as Buffer);
+    }
+    await last; // committed, like an import
+    id++;
+  }
+  const ms = performance.now() - t0;
+  await root.close();
+  return ms;
+}
+
+async function ours(blobs: Uint8Array[], path: string): Promise<number> {
+  const store = await LmdbBlobStore.open({ path });
+  const t0 = performance.now();
+  for (const b of blobs) {
+    const pieces: Uint8Array[] = [];
+    for (let i = 0; i < b.length; i += 64 * KiB) pieces.push(b.subarray(i, i + 64 * KiB));
+    await store.import(pieces, { size: b.length });
+  }
+  const ms = performance.now() - t0;
+  await store.close();
+  return ms;
+}
+
+for (const [label, size, count] of [["256 KiB", 256 * KiB, 384], ["4 MiB", 4 * MiB, 24]] as const) {
+  const blobs = Array.from({ length: count }, () => random(size));
+  const total = size * count;
+  let bestRaw = Infinity;
+  let bestOurs = Infinity;
+  for (let round = 0; round < 2; round++) {
+    bestRaw = Math.min(bestRaw, await rawBound(blobs, join(dir, `raw-${label}-${round}`)));
+    bestOurs = Math.min(bestOurs, await ours(blobs, join(dir, `ours-${label}-${round}`)));
+    rmSync(join(dir, `raw-${label}-${round}`), { recursive: true, force: true });
+    rmSync(join(dir, `ours-${label}-${round}`), { recursive: true, force: true });
+  }
+  const o = mbps(total, bestOurs);
+  const r = mbps(total, bestRaw);
+  rows[`import ${label} blobs`] = { ours_MBps: o, anchor_MBps: r, anchor: "raw lmdb puts + BLAKE3", ratio: o / r, target: "≥ 0.7×" };
+}
+
+// ---------- HTTP GET and FetchBlob over loopback ----------
+
+const BLOB = 64 * MiB;
+const payload = random(BLOB);
+const { config } = loadConfig({
+  flags: { "api.listen": "127.0.0.1:0", "node.data_dir": join(dir, "node"), "node.log_level": "silent", "api.max_body_size": "256MiB" },
+});
+const node = await startNode(config, createLogger("silent"), [storeComponent]);
+const file = join(dir, "payload.bin");
+writeFileSync(file, payload);
+const hash: string = await new Promise((resolve, reject) => {
+  const req = request(`${node.url}/blobs`, { method: "PUT", headers: { authorization: `Bearer ${node.adminToken}`, "content-length": String(BLOB) } }, (res) => {
+    let body = "";
+    res.on("data", (d) => (body += d));
+    res.on("end", () => (res.statusCode === 201 ? resolve(JSON.parse(body).hash) : reject(new Error(`upload: ${res.statusCode} ${body}`))));
+  });
+  req.on("error", reject);
+  req.end(payload);
+});
+
+const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+function httpGet(url: string, headers: Record<string, string> = {}): Promise<number> {
+  return new Promise((resolve, reject) => {
+    get(url, { agent, headers }, (res) => {
+      let n = 0;
+      res.on("data", (d: Buffer) => (n += d.length));
+      res.on("end", () => resolve(n));
+      res.on("error", reject);
+    }).on("error", reject);
+  });
+}
+
+async function bestOf<T>(runs: number, fn: () => Promise<T>): Promise<number> {
+  let best = Infinity;
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    await fn();
+    best = Math.min(best, performance.now() - t0);
+  }
+  return best;
+}
+
+const bare = createServer((req, res) => {
+  res.writeHead(200, { "content-type": "application/octet-stream", "content-length": String(BLOB) });
+  let at = 0;
+  const pump = () => {
+    while (at < BLOB) {
+      const piece = payload.subarray(at, at + 256 * KiB);
+      at += piece.length;
+      if (!res.write(piece)) return void res.once("drain", pump);
+    }
+    res.end();
+  };
+  pump();
+});
+await new Promise<void>((r) => bare.listen(0, "127.0.0.1", () => r()));
+const bareUrl = `http://127.0.0.1:${(bare.address() as AddressInfo).port}/`;
+
+const oursGet = await bestOf(5, async () => {
+  const n = await httpGet(`${node.url}/blobs/${hash}`);
+  if (n !== BLOB) throw new Error(`GET returned ${n} bytes`);
+});
+const bareGet = await bestOf(5, () => httpGet(bareUrl));
+const httpMBps = mbps(BLOB, oursGet);
+const bareMBps = mbps(BLOB, bareGet);
+rows["HTTP GET 64 MiB"] = { ours_MBps: httpMBps, anchor_MBps: bareMBps, anchor: "bare node:http from memory", ratio: httpMBps / bareMBps, target: "≥ 0.8×" };
+
+for (const [label, transport] of [
+  ["FetchBlob RPC (Connect, HTTP/1.1)", createConnectTransport({ baseUrl: node.url, httpVersion: "1.1" })],
+  ["FetchBlob RPC (gRPC, HTTP/2)", createGrpcTransport({ baseUrl: node.url })],
+] as const) {
+  const client = createClient(StorageService, transport);
+  const ms = await bestOf(5, async () => {
+    let n = 0;
+    for await (const m of client.fetchBlob({ hash })) n += m.data.byteLength;
+    if (n !== BLOB) throw new Error(`FetchBlob returned ${n} bytes`);
+  });
+  const v = mbps(BLOB, ms);
+  rows[label] = { ours_MBps: v, anchor_MBps: bareMBps, anchor: "bare node:http from memory", ratio: v / bareMBps, target: "≥ 150 MB/s and ≥ 0.15×" };
+}
+
+// ---------- Random 4 KiB range reads ----------
+
+const N_HTTP = 3000;
+const t1 = performance.now();
+for (let i = 0; i < N_HTTP; i++) {
+  const off = Math.floor(Math.random() * (BLOB - 4 * KiB));
+  await httpGet(`${node.url}/blobs/${hash}`, { range: `bytes=${off}-${off + 4 * KiB - 1}` });
+}
+const httpRps = N_HTTP / ((performance.now() - t1) / 1000);
+await node.stop();
+bare.close();
+agent.destroy();
+
+const store = await LmdbBlobStore.open({ path: join(dir, "node", "db"), cache: { maxBytes: 0 } });
+const N = 50_000;
+const t2 = performance.now();
+for (let i = 0; i < N; i++) {
+  const off = Math.floor(Math.random() * (BLOB - 4 * KiB));
+  const r = await store.read(hash, off, 4 * KiB);
+  for await (const _ of r) void _;
+}
+const apiRps = N / ((performance.now() - t2) / 1000);
+await store.close();
+rows["random 4 KiB reads (store API)"] = { ours_ops_per_s: apiRps };
+rows["random 4 KiB reads (HTTP Range, keep-alive)"] = { ours_ops_per_s: httpRps };
+
+rmSync(dir, { recursive: true, force: true });
+
+// ---------- Report ----------
+
+const fmt = (v: number | string | undefined) => (typeof v === "number" ? (v >= 100 ? v.toFixed(0) : v.toFixed(2)) : (v ?? ""));
+const header = ["row", "ours", "anchor", "ratio", "target", "anchor is"];
+const table = Object.entries(rows).map(([name, r]) => [
+  name,
+  r.ours_MBps !== undefined ? `${fmt(r.ours_MBps)} MB/s` : `${fmt(r.ours_ops_per_s)} /s`,
+  r.anchor_MBps !== undefined ? `${fmt(r.anchor_MBps)} MB/s` : "",
+  r.ratio !== undefined ? `${fmt(r.ratio)}×` : "",
+  String(r.target ?? ""),
+  String(r.anchor ?? ""),
+]);
+const widths = header.map((h, i) => Math.max(h.length, ...table.map((t) => t[i]!.length)));
+const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(" | ")} |`;
+console.log(line(header));
+console.log(`|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`);
+for (const t of table) console.log(line(t));
+console.log(
+  "\nnote: import ratio = ours / (raw lmdb puts of the same 256 KiB chunks + WASM BLAKE3, committed per blob);",
+  "HTTP and RPC ratios = ours / bare node:http serving the same 64 MiB from memory; loopback, best of 5.",
+);
+writeFileSync(join(process.cwd(), "bench", "results", "store.json"), `${JSON.stringify({ bench: "store", date: new Date().toISOString(), node: process.version, rows }, null, 2)}\n`);
