@@ -156,7 +156,7 @@ async function fromGoProxy(version, work, out, env) {
   cpSync(info.Dir, src, { recursive: true });
   run("chmod", ["-R", "u+w", src]);
 
-  writeFileSync(join(src, "internal/core/VERSION"), version + "\n");
+  writeFileSync(join(src, "internal/core/VERSION"), version);
 
   const hlsDir = join(src, "internal/servers/hls");
   const hlsVersion = readFileSync(join(hlsDir, "hlsjsdownloader/VERSION"), "utf8").trim().replace(/^v/, "");
