@@ -1,65 +1,25 @@
 // The 402 flow over HTTP against real nutshell mints: pay per MiB, double spend, bad tokens, sessions, a plain client.
-// The HTTP server here is a small node:http server that calls the real gate binding (src/http/paygate.ts).
-import { createServer, type Server } from "node:http";
+// The HTTP server is a small node:http server (test/pay/helpers.ts) that calls the real gate binding (src/http/paygate.ts).
 import { randomBytes } from "node:crypto";
-import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Wallet as CashuWallet, decodePaymentRequest, getEncodedToken, getTokenMetadata, type Proof } from "@cashu/cashu-ts";
 import { startMints, stopMints, type TestMint } from "../peers/mints.ts";
-import { tempWallet, type TempDb } from "./helpers.ts";
-import { chooseRange } from "../../src/http/blobs.ts";
-import { gateRead } from "../../src/http/paygate.ts";
-import { Gate } from "../../src/pay/gate.ts";
-import { MiB, Pricing } from "../../src/pay/pricing.ts";
-import { SessionStore } from "../../src/pay/session.ts";
-import { PayCounters } from "../../src/pay/counters.ts";
+import { startGatedServer, tempWallet, type GatedServer, type TempDb } from "./helpers.ts";
+import { MiB } from "../../src/pay/pricing.ts";
 import type { PayWallet } from "../../src/pay/wallet.ts";
 
 let mints: TestMint[] = [];
 let A = "";
 let B = "";
 const dbs: TempDb[] = [];
-const servers: Server[] = [];
-const gates: Gate[] = [];
+const servers: GatedServer[] = [];
 const blob = randomBytes(8 * MiB);
 const PRICE_PER_MIB = 2;
 
-interface TestNode {
-  url: string;
-  wallet: PayWallet;
-  gate: Gate;
-  counters: PayCounters;
-}
-
-async function startNode(accept: string[]): Promise<TestNode> {
-  const { wallet, db } = await tempWallet(accept);
-  dbs.push(db);
-  const counters = new PayCounters();
-  const pricing = new Pricing({ enabled: true, trustedMints: accept, contentDownload: PRICE_PER_MIB, headerMax: 8 * 1024 });
-  const gate = new Gate({ pricing, wallet, sessions: new SessionStore(db.root, { ttlMs: 3_600_000 }), counters });
-  gates.push(gate);
-  const server = createServer((req, res) => {
-    const url = new URL(req.url ?? "/", "http://x");
-    const choice = chooseRange(req.headers.range, blob.length);
-    if (choice.kind === "unsatisfiable") {
-      res.writeHead(416).end();
-      return;
-    }
-    const [start, end] = choice.kind === "range" ? [choice.start, choice.end] : [0, blob.length - 1];
-    gateRead(gate, req, res, url, { service: "content-download", bytes: end - start + 1 })
-      .then((ok) => {
-        if (!ok) return;
-        res.writeHead(choice.kind === "range" ? 206 : 200, { "content-length": String(end - start + 1), "content-type": "application/octet-stream" });
-        for (let o = start; o <= end; o += 64 * 1024) res.write(blob.subarray(o, Math.min(end + 1, o + 64 * 1024)));
-        res.end();
-      })
-      .catch((e) => {
-        res.writeHead(500).end(String(e));
-      });
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  servers.push(server);
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/blobs/big`, wallet, gate, counters };
+async function startNode(accept: string[]): Promise<GatedServer> {
+  const n = await startGatedServer({ accept, blob, pricePerMiB: PRICE_PER_MIB });
+  servers.push(n);
+  return n;
 }
 
 async function fundedClient(mint: string, amount: number, trust: string[] = [mint]): Promise<PayWallet> {
@@ -81,9 +41,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const s of servers) s.closeAllConnections();
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  for (const g of gates) await g.sessions.stop();
+  for (const s of servers) await s.close();
   for (const d of dbs) await d.close();
   await stopMints(mints);
 });
