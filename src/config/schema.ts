@@ -50,6 +50,37 @@ export const schema = {
     doc: "How MediaMTX runs: child (supervised by the node), systemd (own unit, watched), external (watched), off.",
   }),
   "mediamtx.binary": str("", { doc: "Path of the MediaMTX binary; empty looks in the installer's cache." }),
+  "pay.enabled": bool(false, { doc: "Charge for blob and segment reads (HTTP 402 / NUT-24); when false every read is free." }),
+  "pay.trusted_mints": list([], {
+    doc: "Cashu mints (http(s) URLs) whose tokens are accepted and that the wallet may receive from or swap into.",
+    item: (s) => {
+      if (!/^https?:\/\/[^\s/]+(\/[^\s]*)?$/.test(s)) throw new RangeError("not an http(s) URL");
+    },
+    itemDoc: "http(s) mint URLs",
+  }),
+  "pay.pricing.content_download": int(1, { doc: "Sats per MiB of blob reads (service content-download).", min: 0, max: 1_000_000_000 }),
+  "pay.pricing.relay_bandwidth": int(1, { doc: "Sats per MiB of relayed bytes (service relay-bandwidth).", min: 0, max: 1_000_000_000 }),
+  "pay.pricing.live_view": int(1, { doc: "Sats per minute of live viewing (service live-view).", min: 0, max: 1_000_000_000 }),
+  "pay.free_allowance": size("0", { doc: "Bytes each client may read free per UTC day before paying; 0 means none.", min: 0, max: 1024 ** 4 }),
+  "pay.free_peers": list([], {
+    doc: "Node ids (64 lowercase hex Ed25519 keys) whose signed requests are free.",
+    item: (s) => {
+      if (!HEX64.test(s)) throw new RangeError("not 64 lowercase hex characters");
+    },
+    itemDoc: "64-hex node ids",
+  }),
+  "pay.free_paths": list([], {
+    doc: "Path prefixes that are always free (e.g. /live/updates/).",
+    item: (s) => {
+      if (!s.startsWith("/")) throw new RangeError("must start with /");
+    },
+    itemDoc: "path prefixes starting with /",
+  }),
+  "pay.session_default": size("64MiB", { doc: "Allotment sold when a client asks for a session without naming a size.", min: 1, max: 1024 ** 4 }),
+  "pay.session_max": size("16GiB", { doc: "Largest allotment one payment may buy.", min: 1, max: 1024 ** 4 }),
+  "pay.session_ttl": duration("24h", { doc: "Idle byte sessions expire after this long.", min: 60_000, max: 30 * 86_400_000 }),
+  "pay.live_view_minutes": int(10, { doc: "Minutes of live viewing sold when a client names none.", min: 1, max: 10_080 }),
+  "pay.header_max": size("8KiB", { doc: "Largest X-Cashu / session header accepted.", min: 1 * KiB, max: 64 * KiB }),
 } as const satisfies Record<string, Field<unknown>>;
 
 /** A config key such as "api.listen". */

@@ -148,7 +148,9 @@ export class Gate {
 
     let wanted: number;
     const sr = req.sessionRequest;
-    if (sr !== undefined) {
+    if (sr !== undefined && (sr.trim() === "" || sr.trim() === "default")) {
+      wanted = price.unit === "byte" ? cfg.sessionDefault : cfg.liveViewDefaultMinutes * 60_000;
+    } else if (sr !== undefined) {
       if (sr.length > 20 || !/^\d+$/.test(sr.trim())) return { kind: "bad-request", reason: "bad-session-request", message: `${PAY_HEADERS.sessionRequest} must be a whole number` };
       const n = Number(sr.trim());
       wanted = price.unit === "byte" ? n : n * 60_000;
