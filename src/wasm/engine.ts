@@ -22,7 +22,9 @@ export interface Blake3Exports {
   parentLevel(st: number, n: number): number;
   chunkCV(st: number, len: number, counter: number, root: number): void;
   parentCV(st: number, root: number): void;
-  parentsRaw(st: number, count: number, extraFlags: number): void;
+  merkleLeaves(st: number, count: number): void;
+  merkleLevel(st: number, n: number): number;
+  merkleSubtree(leafSt: number, nodeSt: number, count: number): void;
   baoSubtree(st: number, len: number, counter: number): number;
   baoVerifySubtree(st: number, encLen: number, dataLen: number, counter: number): number;
   cvOutPtr(): number;

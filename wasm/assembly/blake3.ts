@@ -74,14 +74,14 @@ function chunkCVInto(key: usize, flags: u32, ptr: usize, len: u32, counter: u64,
 }
 
 /** Pairs up `n` CVs at `src` into parent CVs at `dst` (may equal src); an odd last CV is carried up. Returns the new count. */
-function reduceLevel(key: usize, flags: u32, src: usize, n: u32, dst: usize): u32 {
+function reduceLevel(key: usize, flags: u32, src: usize, n: u32, dst: usize, nodeFlags: u32 = PARENT): u32 {
   const pairs = n >> 1;
   let i: u32 = 0;
   for (; i + 4 <= pairs; i += 4) {
-    hash4(src + (<usize>i << 6), 64, 1, key, 0, false, flags | PARENT, 0, 0, dst + (<usize>i << 5));
+    hash4(src + (<usize>i << 6), 64, 1, key, 0, false, flags | nodeFlags, 0, 0, dst + (<usize>i << 5));
   }
   for (; i < pairs; i++) {
-    compress(key, src + (<usize>i << 6), 64, 0, flags | PARENT, dst + (<usize>i << 5));
+    compress(key, src + (<usize>i << 6), 64, 0, flags | nodeFlags, dst + (<usize>i << 5));
   }
   if (n & 1) {
     memory.copy(dst + (<usize>pairs << 5), src + (<usize>(n - 1) << 5), 32);
@@ -401,13 +401,46 @@ export function parentCV(st: usize, root: bool): void {
   compress(st + S_KEY, IN, 64, 0, load<u32>(st, S_FLAGS) | PARENT | (root ? ROOT : 0), OUT);
 }
 
-/** Hashes `count` 64-byte blocks in IN as parents with the given domain flags (Merkle), 4 at a time; CVs to OUT. */
-export function parentsRaw(st: usize, count: u32, extraFlags: u32): void {
+// Merkle: every leaf and node hash is one BLAKE3 keyed-hash compression (a single zero-padded block with
+// CHUNK_START | CHUNK_END | ROOT | KEYED_HASH), keyed by the state's key (the leaf key or the node key).
+const ONE_BLOCK: u32 = CHUNK_START | CHUNK_END | ROOT;
+const SPREAD: usize = memory.data(256, 64);
+
+/** Leaf hashes of `count` packed 32-byte leaves in IN, written packed to OUT. */
+export function merkleLeaves(st: usize, count: u32): void {
   const key = st + S_KEY;
-  const flags = load<u32>(st, S_FLAGS) | extraFlags;
+  const flags = load<u32>(st, S_FLAGS) | ONE_BLOCK;
   let i: u32 = 0;
-  for (; i + 4 <= count; i += 4) hash4(IN + (<usize>i << 6), 64, 1, key, 0, false, flags, 0, 0, OUT + (<usize>i << 5));
-  for (; i < count; i++) compress(key, IN + (<usize>i << 6), 64, 0, flags, OUT + (<usize>i << 5));
+  memory.fill(SPREAD, 0, 256);
+  for (; i + 4 <= count; i += 4) {
+    const src = IN + (<usize>i << 5);
+    v128.store(SPREAD, v128.load(src, 0), 0); v128.store(SPREAD, v128.load(src, 16), 16);
+    v128.store(SPREAD, v128.load(src, 32), 64); v128.store(SPREAD, v128.load(src, 48), 80);
+    v128.store(SPREAD, v128.load(src, 64), 128); v128.store(SPREAD, v128.load(src, 80), 144);
+    v128.store(SPREAD, v128.load(src, 96), 192); v128.store(SPREAD, v128.load(src, 112), 208);
+    hash4(SPREAD, 64, 1, key, 0, false, flags, 0, 0, OUT + (<usize>i << 5), 32);
+  }
+  for (; i < count; i++) {
+    memory.copy(SPREAD, IN + (<usize>i << 5), 32);
+    compress(key, SPREAD, 32, 0, flags, OUT + (<usize>i << 5));
+  }
+}
+
+/**
+ * Merkle root of the subtree over `count` packed leaves in IN (count <= 32768, a power of two or the tree's tail):
+ * leaf hashes with the key of state `leafSt`, nodes with the key of `nodeSt`; the 32-byte root goes to OUT.
+ */
+export function merkleSubtree(leafSt: usize, nodeSt: usize, count: u32): void {
+  merkleLeaves(leafSt, count);
+  const key = nodeSt + S_KEY;
+  const flags = load<u32>(nodeSt, S_FLAGS);
+  let n = count;
+  while (n > 1) n = reduceLevel(key, flags, OUT, n, OUT, ONE_BLOCK);
+}
+
+/** One Merkle level: `n` packed node hashes in IN paired into OUT (odd last carried up). Returns the new count. */
+export function merkleLevel(st: usize, n: u32): u32 {
+  return reduceLevel(st + S_KEY, load<u32>(st, S_FLAGS), IN, n, OUT, ONE_BLOCK);
 }
 
 /** One-shot: hashes IN[0..len) in slot `st` (flags, key at KEY when keyed) and writes outLen (<= OUT_CAP) bytes to OUT. */

@@ -148,9 +148,10 @@ export function compressXof(cv: usize, block: usize, blockLen: u32, counter: u64
 /**
  * Hashes four inputs at once (lane i starts at input + i*stride), each `blocks` full 64-byte blocks long, from the
  * key words at `key`. Lane i uses counter + (incCounter ? i : 0). The first block adds flagsStart, the last flagsEnd.
+ * Every block has length blockLen (64, or less for single zero-padded blocks).
  * Writes the four 32-byte chaining values to out, out+32, out+64, out+96.
  */
-export function hash4(input: usize, stride: usize, blocks: i32, key: usize, counter: u64, incCounter: bool, flags: u32, flagsStart: u32, flagsEnd: u32, out: usize): void {
+export function hash4(input: usize, stride: usize, blocks: i32, key: usize, counter: u64, incCounter: bool, flags: u32, flagsStart: u32, flagsEnd: u32, out: usize, blockLen: u32 = 64): void {
   let h0 = i32x4.splat(load<u32>(key, 0));
   let h1 = i32x4.splat(load<u32>(key, 4));
   let h2 = i32x4.splat(load<u32>(key, 8));
@@ -162,7 +163,7 @@ export function hash4(input: usize, stride: usize, blocks: i32, key: usize, coun
   const c0 = counter; const c1 = counter + (incCounter ? 1 : 0); const c2 = counter + (incCounter ? 2 : 0); const c3 = counter + (incCounter ? 3 : 0);
   let lo = i32x4.splat(<i32>c0); lo = i32x4.replace_lane(lo, 1, <i32>c1); lo = i32x4.replace_lane(lo, 2, <i32>c2); lo = i32x4.replace_lane(lo, 3, <i32>c3);
   let hi = i32x4.splat(<i32>(c0 >> 32)); hi = i32x4.replace_lane(hi, 1, <i32>(c1 >> 32)); hi = i32x4.replace_lane(hi, 2, <i32>(c2 >> 32)); hi = i32x4.replace_lane(hi, 3, <i32>(c3 >> 32));
-  const blen = i32x4.splat(64);
+  const blen = i32x4.splat(blockLen);
   const p0 = input; const p1 = input + stride; const p2 = input + 2 * stride; const p3 = input + 3 * stride;
   let w0 = i32x4.splat(0), w1 = i32x4.splat(0), w2 = i32x4.splat(0), w3 = i32x4.splat(0), w4 = i32x4.splat(0), w5 = i32x4.splat(0), w6 = i32x4.splat(0), w7 = i32x4.splat(0), w8 = i32x4.splat(0), w9 = i32x4.splat(0), w10 = i32x4.splat(0), w11 = i32x4.splat(0), w12 = i32x4.splat(0), w13 = i32x4.splat(0), w14 = i32x4.splat(0), w15 = i32x4.splat(0);
   for (let b = 0; b < blocks; b++) {
