@@ -74,7 +74,7 @@ function ensurePool(): Slot[] {
       if (m.error !== undefined || !m.cvs) w.reject(new Error(`hash worker failed: ${m.error ?? "no result"}`));
       else w.resolve(m.cvs);
     });
-    worker.on("error", (err) => failWorker(slot, err));
+    worker.on("error", (err: unknown) => failWorker(slot, err instanceof Error ? err : new Error(String(err))));
     worker.on("exit", (code) => failWorker(slot, new Error(`hash worker exited with code ${code}`)));
     slots.push(slot);
   }
