@@ -17,6 +17,7 @@ import {
 import { isBlobId } from "../store/hashing.ts";
 import type { BlobStore } from "../store/types.ts";
 import { sendError, sendJson, type HttpErrorAnswer, type HttpErrorMapper, type HttpRoute } from "./routes.ts";
+import type { ReadGate } from "./paygate.ts";
 import { writeHead, type NodeRequest, type NodeResponse } from "./types.ts";
 
 /** What the blob routes need. */
@@ -26,6 +27,8 @@ export interface BlobRoutesDeps {
   adminToken: () => string;
   /** api.max_body_size: largest upload accepted. */
   maxBodySize: number;
+  /** Payment gate for GETs with a body (HTTP 402, see paygate.ts); absent means every read is free. */
+  gate?: ReadGate;
 }
 
 const CORS: Record<string, string> = {
@@ -122,6 +125,7 @@ async function serveBlob(deps: BlobRoutesDeps, req: NodeRequest, res: NodeRespon
     res.end();
     return;
   }
+  if (deps.gate && !(await deps.gate(req, res, new URL(req.url ?? "/", "http://node.invalid"), { service: "content-download", bytes: length, headers: CORS }))) return;
   const gone = new AbortController();
   const onClose = () => {
     if (!res.writableFinished) gone.abort(new Error("client went away"));

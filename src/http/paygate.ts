@@ -91,3 +91,27 @@ export function meter(gate: Gate, res: NodeResponse, ticket: Ticket): void {
   res.once("finish", settle);
   res.once("close", settle);
 }
+
+/** A gate for one read, as used by routes: answers and returns false when the read must not proceed. */
+export type ReadGate = (req: NodeRequest, res: NodeResponse, url: URL, read: GatedRead) => Promise<boolean>;
+
+/**
+ * The route-facing gate. `verifyPeer` checks a signed request and returns the signer's node id (free_peers match on
+ * it); a request with a bad signature is refused with 400 and X-Reason bad-signature.
+ */
+export function readGate(gate: Gate, opts: { verifyPeer?: (req: NodeRequest, url: URL) => string | undefined } = {}): ReadGate {
+  return async (req, res, url, read) => {
+    if (read.peer === undefined && opts.verifyPeer) {
+      let peer: string | undefined;
+      try {
+        peer = opts.verifyPeer(req, url);
+      } catch (err) {
+        const message = err instanceof Error ? err.message : String(err);
+        sendJson(res, 400, { error: message, reason: "bad-signature" }, { ...(read.headers ?? {}), [PAY_HEADERS.reason]: "bad-signature" });
+        return false;
+      }
+      if (peer) read = { ...read, peer };
+    }
+    return gateRead(gate, req, res, url, read);
+  };
+}

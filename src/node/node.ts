@@ -6,6 +6,7 @@ import { loadOrCreateAdminToken, loadOrCreateIdentity, type Identity } from "../
 import { adminRoutes } from "../http/admin.ts";
 import { startListener, type Listener } from "../http/listener.ts";
 import { routeHandler, type HttpErrorMapper, type HttpRoute } from "../http/routes.ts";
+import type { ReadGate } from "../http/paygate.ts";
 import { authInterceptor } from "../rpc/auth.ts";
 import { NonceCache } from "../identity/request-signing.ts";
 import { errorBoundary, type ErrorMapper } from "../rpc/errors.ts";
@@ -55,6 +56,8 @@ export interface NodeContext {
   signal: AbortSignal;
   /** Replay cache shared by every check of signed requests (RPC and HTTP). */
   nonces: NonceCache;
+  /** Set by the pay component (which starts first): gates public blob/segment reads (HTTP 402). */
+  payGate?: ReadGate;
 }
 
 /** Builds a component; the node calls these in order at start. */

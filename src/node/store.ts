@@ -35,7 +35,7 @@ export async function storeComponent(ctx: NodeContext): Promise<Component> {
   return {
     name: "store",
     services: [storageService({ store, maxMessageSize: config["api.max_message_size"] })],
-    routes: blobRoutes({ store, adminToken: () => ctx.adminToken, maxBodySize: config["api.max_body_size"] }),
+    routes: blobRoutes({ store, adminToken: () => ctx.adminToken, maxBodySize: config["api.max_body_size"], ...(ctx.payGate ? { gate: ctx.payGate } : {}) }),
     rpcErrors: [storeRpcError],
     httpErrors: [storeHttpError],
     storageTotals: () => {

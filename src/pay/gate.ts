@@ -76,7 +76,7 @@ export interface GateOptions {
   sessions: SessionStore;
   counters?: PayCounters;
   logger?: PayLogger;
-  /** Mints accepted for payment; default: the wallet's trusted mints that are in pricing.trustedMints (or all trusted). */
+  /** Mints accepted for payment; default: the wallet's trusted mints. */
   acceptedMints?: () => string[];
   now?: () => number;
   /** Most clients tracked for the free allowance (LRU beyond). */
@@ -109,13 +109,8 @@ export class Gate {
     this.log = opts.logger;
     this.now = opts.now ?? Date.now;
     this.maxAllowanceClients = opts.maxAllowanceClients ?? 100_000;
-    this.acceptedMintsFn =
-      opts.acceptedMints ??
-      (() => {
-        const trusted = this.wallet.listMints().filter((m) => m.trusted).map((m) => m.url);
-        const cfg = this.pricing.config.trustedMints;
-        return cfg.length ? trusted.filter((m) => cfg.some((c) => c.replace(/\/+$/, "") === m)) : trusted;
-      });
+    // The wallet's trust list (seeded from pay.trusted_mints, changed by TrustMint/UntrustMint) is what we accept.
+    this.acceptedMintsFn = opts.acceptedMints ?? (() => this.wallet.listMints().filter((m) => m.trusted).map((m) => m.url));
   }
 
   /** Mints whose tokens this gate accepts now. */

@@ -1,0 +1,68 @@
+// The real node (store + pay components on the one listener) charging for /blobs reads against a real nutshell mint.
+import { randomBytes } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { decodePaymentRequest } from "@cashu/cashu-ts";
+import { startMints, stopMints, type TestMint } from "../peers/mints.ts";
+import { startTestNode } from "../helpers/node.ts";
+import { tempWallet, type TempDb } from "./helpers.ts";
+import { components } from "../../src/node/components.ts";
+import type { RunningNode } from "../../src/node/node.ts";
+import { MiB } from "../../src/pay/pricing.ts";
+
+let mints: TestMint[] = [];
+let A = "";
+let node: RunningNode;
+const dbs: TempDb[] = [];
+const blob = randomBytes(8 * MiB);
+let hash = "";
+
+beforeAll(async () => {
+  mints = await startMints(1);
+  A = mints[0]!.url;
+  node = await startTestNode({ "pay.enabled": "true", "pay.trusted_mints": A, "pay.pricing.content_download": "2" }, components);
+  const up = await fetch(`${node.url}/blobs`, { method: "PUT", body: blob, headers: { authorization: `Bearer ${node.adminToken}` } });
+  expect(up.status).toBe(201);
+  hash = ((await up.json()) as { hash: string }).hash;
+});
+
+afterAll(async () => {
+  await node?.stop();
+  for (const d of dbs) await d.close();
+  await stopMints(mints);
+});
+
+describe("node: paid /blobs reads (real mint)", () => {
+  it("GET without payment gets 402 with a NUT-18 request; HEAD stays free", async () => {
+    const head = await fetch(`${node.url}/blobs/${hash}`, { method: "HEAD" });
+    expect(head.status).toBe(200);
+    const r = await fetch(`${node.url}/blobs/${hash}`);
+    expect(r.status).toBe(402);
+    const body = (await r.json()) as { amount: number; mints: string[] };
+    expect(body.amount).toBe(16);
+    const pr = decodePaymentRequest(r.headers.get("x-cashu")!);
+    expect(pr.amount?.toNumber()).toBe(16);
+    expect(pr.mints).toEqual([A]);
+    expect(r.headers.get("access-control-expose-headers")).toContain("x-cashu");
+  });
+
+  it("pays per MiB: the node's balance and ledger grow by the price, metrics count it", async () => {
+    const { wallet: client, db } = await tempWallet([A]);
+    dbs.push(db);
+    await client.mint(A, 100);
+    const token = (await client.send(16, { mint: A })).token;
+    const r = await fetch(`${node.url}/blobs/${hash}`, { headers: { "x-cashu": token } });
+    expect(r.status).toBe(200);
+    expect(Buffer.from(await r.arrayBuffer()).equals(blob)).toBe(true);
+    expect(r.headers.get("x-session")).toBeTruthy();
+    expect(client.balance(A)).toBe(84);
+    const metrics = await (await fetch(`${node.url}/metrics`)).text();
+    expect(metrics).toMatch(/slowdrip_pay_402_total\{service="content-download"\} [1-9]/);
+    expect(metrics).toContain(`slowdrip_pay_earned_sats_total{service="content-download",mint="${A}"} 16`);
+    expect(metrics).toContain(`slowdrip_wallet_balance_sats{mint="${A}"} 16`);
+    expect(metrics).toMatch(/slowdrip_pay_sessions_open 0/);
+    // Same token again: refused, no bytes.
+    const again = await fetch(`${node.url}/blobs/${hash}`, { headers: { "x-cashu": token } });
+    expect(again.status).toBe(400);
+    expect(again.headers.get("x-reason")).toBe("already-spent");
+  });
+});
