@@ -7,7 +7,7 @@ import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
 import { configFlagOptions, configFlagUsage } from "../config/flags.ts";
 import { StorageService, StoreRequestSchema, type BlobInfo, type StoreRequest } from "../gen/slowdrip/v1/storage_pb.ts";
-import { createHasher, isBlobId } from "../wasm/index.ts";
+import { BaoVerifyError, createHasher, decodeSliceStream, fromHex, isBlobId } from "../wasm/index.ts";
 import { clientFlagOptions, clientFlagUsage, nodeClient, type NodeClient } from "./client.ts";
 import { CliError, type CliIO, type Command } from "./command.ts";
 
@@ -16,8 +16,9 @@ const USAGE = [
   "",
   "subcommands:",
   "  put FILE... [--pin] [--tag T]...   upload files; prints '<hash>  <file>' per file",
-  "  get HASH [-o FILE] [--range A-B]   download (to stdout without -o), verified against the hash;",
-  "                                     A-B is an inclusive byte range, e.g. 0-1023 or 1000- (to the end)",
+  "  get HASH [-o FILE] [--range A-B]   download (to stdout without -o), verified against the hash while it",
+  "                                     streams (ranges as Bao slices); A-B is an inclusive byte range, e.g.",
+  "                                     0-1023 or 1000- (to the end). With -o nothing is left behind on failure.",
   "  ls [--json]                        list every stored blob",
   "  stat HASH [--json]                 show a blob's metadata",
   "  rm HASH [--force]                  delete a blob (--force also deletes a pinned one)",
@@ -107,33 +108,66 @@ async function put(client: Client<typeof StorageService>, c: NodeClient, files: 
   return 0;
 }
 
-async function get(client: Client<typeof StorageService>, c: NodeClient, hash: string, io: CliIO, out: string | undefined, range: string | undefined): Promise<number> {
-  const want = range === undefined ? { offset: 0 } : parseRange(range);
-  // Verification: the whole blob is streamed and hashed; only the requested range is written. (Range proofs with
-  // Bao slices replace the full stream once the hashing core provides slice verification.)
-  const target = out === undefined ? undefined : resolve(io.cwd, out);
-  const part = target === undefined ? undefined : `${target}.part`;
-  const sink: NodeJS.WritableStream = part === undefined ? io.stdout : createWriteStream(part, { mode: 0o644 });
+/** Largest range fetched with one proof (the node's limit). */
+const PROOF_WINDOW = 16 * 1024 * 1024;
+
+/** Streams the whole blob, hashing it; yields the bytes. Throws if the hash does not match at the end. */
+async function* wholeVerified(client: Client<typeof StorageService>, c: NodeClient, hash: string): AsyncGenerator<Uint8Array> {
   const hasher = createHasher();
   let pos = 0;
   let size = -1;
-  const end = () => (want.length === undefined ? Number.MAX_SAFE_INTEGER : want.offset + want.length);
-  try {
-    for await (const m of client.fetchBlob({ hash }, c.callOptions)) {
-      if (m.info) {
-        size = Number(m.info.size);
-        if (want.offset >= size && !(size === 0 && want.offset === 0)) throw new CliError(`range starts at ${want.offset}, past the end of the ${size}-byte blob`);
+  for await (const m of client.fetchBlob({ hash }, c.callOptions)) {
+    if (m.info) size = Number(m.info.size);
+    hasher.update(m.data);
+    pos += m.data.byteLength;
+    yield m.data;
+  }
+  if (pos !== size) throw new CliError(`blob get: the node sent ${pos} bytes of a ${size}-byte blob`);
+  const got = hasher.digestHex();
+  if (got !== hash) throw new CliError(`blob get: verification failed: the bytes hash to ${got}, not ${hash}`);
+}
+
+/** Streams a range in windows of at most 16 MiB, each as a Bao slice verified against the hash as it arrives. */
+async function* rangeVerified(client: Client<typeof StorageService>, c: NodeClient, hash: string, offset: number, length: number | undefined): AsyncGenerator<Uint8Array> {
+  const root = fromHex(hash);
+  let at = offset;
+  let end = length === undefined ? undefined : offset + length;
+  do {
+    const win = Math.min(PROOF_WINDOW, (end ?? at + PROOF_WINDOW) - at);
+    const stream = client.fetchBlob({ hash, offset: BigInt(at), length: BigInt(win), withProof: true }, c.callOptions);
+    let served = win;
+    async function* slices(): AsyncGenerator<Uint8Array> {
+      for await (const m of stream) {
+        if (m.info) {
+          const size = Number(m.info.size);
+          end = Math.min(end ?? size, size);
+          served = Number(m.length);
+        }
+        yield m.baoSlice;
       }
-      const d = m.data;
-      hasher.update(d);
-      const from = Math.max(want.offset - pos, 0);
-      const to = Math.min(end() - pos, d.byteLength);
-      if (to > from && !sink.write(d.subarray(from, to))) await once(sink, "drain");
-      pos += d.byteLength;
     }
-    if (pos !== size) throw new CliError(`blob get: the node sent ${pos} bytes of a ${size}-byte blob`);
-    const got = hasher.digestHex();
-    if (got !== hash) throw new CliError(`blob get: verification failed: the bytes hash to ${got}, not ${hash}${part ? "; nothing written" : ""}`);
+    try {
+      for await (const piece of decodeSliceStream(root, slices(), at, win)) yield piece;
+    } catch (err) {
+      if (err instanceof BaoVerifyError) throw new CliError(`blob get: verification failed at byte ${at}: ${err.message}`);
+      throw err;
+    }
+    at += served;
+    if (served === 0) break;
+  } while (end !== undefined && at < end);
+}
+
+async function get(client: Client<typeof StorageService>, c: NodeClient, hash: string, io: CliIO, out: string | undefined, range: string | undefined): Promise<number> {
+  const target = out === undefined ? undefined : resolve(io.cwd, out);
+  const part = target === undefined ? undefined : `${target}.part`;
+  const sink: NodeJS.WritableStream = part === undefined ? io.stdout : createWriteStream(part, { mode: 0o644 });
+  // Whole blobs are hashed while they stream; ranges come as Bao slices, verified piece by piece.
+  const want = range === undefined ? undefined : parseRange(range);
+  const source = want === undefined ? wholeVerified(client, c, hash) : rangeVerified(client, c, hash, want.offset, want.length);
+  try {
+    for await (const piece of source) {
+      if (piece.byteLength > 0 && !sink.write(piece)) await once(sink, "drain");
+    }
     if (part !== undefined && target !== undefined) {
       (sink as NodeJS.WritableStream & { end(cb: () => void): void }).end(() => undefined);
       await once(sink, "close");
@@ -148,7 +182,7 @@ async function get(client: Client<typeof StorageService>, c: NodeClient, hash: s
         // nothing written yet
       }
     }
-    if (err instanceof CliError) throw err;
+    if (err instanceof CliError) throw new CliError(`${err.message}${part ? "; nothing written" : ""}`, err.exitCode);
     rpcFailure(err, c);
   }
   return 0;

@@ -33,16 +33,11 @@ import type { BlobMeta, BlobStore } from "../store/types.ts";
 import type { ErrorMapper } from "./errors.ts";
 import type { RpcService } from "./router.ts";
 
-/** Produces the standard Bao slice of a range (from the stored compact outboard), when the hashing core supports it. */
-export type BaoSlicer = (store: BlobStore, meta: BlobMeta, offset: number, length: number) => Promise<Uint8Array>;
-
 /** What StorageService needs. */
 export interface StorageServiceDeps {
   store: BlobStore;
   /** api.max_message_size: FetchBlob data messages stay well below it. */
   maxMessageSize: number;
-  /** Builds Bao slices for `with_proof`; without it such requests fail with unimplemented. */
-  baoSlice?: BaoSlicer;
 }
 
 /** Largest data payload per FetchBlob message. */
@@ -119,11 +114,32 @@ export function storageService(deps: StorageServiceDeps): RpcService {
     async *fetchBlob(req: FetchBlobRequest, ctx: HandlerContext): AsyncGenerator<FetchBlobResponse> {
       const offset = toSafe(req.offset, "offset");
       const length = req.length === undefined ? undefined : toSafe(req.length, "length");
-      if (req.withProof && !deps.baoSlice) throw new ConnectError("Bao slices are not available on this node", Code.Unimplemented);
+      if (req.withProof) {
+        // The slice carries the content itself; it is streamed in pieces under the message limit.
+        const meta = await store.stat(req.hash);
+        const len = Math.min(length ?? meta.size - offset, Math.max(0, meta.size - offset));
+        const release = await store.limits.fetch.acquire(ctx.signal);
+        let slice: Uint8Array;
+        try {
+          slice = await store.baoSlice(req.hash, offset, len);
+        } finally {
+          release();
+        }
+        const head = create(FetchBlobResponseSchema, { info: blobInfo(meta), offset: BigInt(offset), length: BigInt(len) });
+        for (let at = 0; at < slice.byteLength || at === 0; at += perMessage) {
+          const part = slice.subarray(at, Math.min(at + perMessage, slice.byteLength));
+          if (at === 0) {
+            head.baoSlice = part;
+            yield head;
+          } else {
+            yield create(FetchBlobResponseSchema, { baoSlice: part });
+          }
+        }
+        return;
+      }
       const s = await store.read(req.hash, offset, length, { signal: ctx.signal });
       try {
         const head = create(FetchBlobResponseSchema, { info: blobInfo(s.meta), offset: BigInt(s.offset), length: BigInt(s.length) });
-        if (req.withProof && deps.baoSlice) head.baoSlice = await deps.baoSlice(store, s.meta, s.offset, s.length);
         let pending: FetchBlobResponse | undefined = head;
         for await (const piece of s) {
           for (let at = 0; at < piece.byteLength; at += perMessage) {

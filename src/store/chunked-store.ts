@@ -31,6 +31,8 @@ import type {
 export const DEFAULT_CHUNK_SIZE = 256 * 1024;
 /** Largest accepted chunk size (LMDB values stay moderate). */
 export const MAX_CHUNK_SIZE = 16 * 1024 * 1024;
+/** Largest range a Bao slice is built for in one piece (the slice is held in memory). */
+export const MAX_PROOF_RANGE = 16 * 1024 * 1024;
 const MAX_TAGS = 64;
 const MAX_TAG_LENGTH = 128;
 const MAX_SOURCE_LENGTH = 256;
@@ -381,6 +383,46 @@ export class ChunkedBlobStore implements BlobStore {
   #loadWhole(meta: BlobMeta): Uint8Array {
     const out = new Uint8Array(meta.size);
     for (let i = 0; i * meta.chunkSize < meta.size; i++) out.set(this.#chunk(meta, i), i * meta.chunkSize);
+    return out;
+  }
+
+  /**
+   * The standard Bao slice proving [offset, offset+length) of a blob, rebuilt from the stored compact outboard and the
+   * chunks the range touches (each 16 KiB group is checked against the outboard). Ranges are limited to MAX_PROOF_RANGE.
+   */
+  async baoSlice(hash: string, offset: number, length: number): Promise<Uint8Array> {
+    this.#checkOpen();
+    checkHash(hash);
+    checkCount("offset", offset);
+    checkCount("length", length);
+    const meta = this.backend.getMeta(hash);
+    if (!meta) throw new NotFoundError(hash);
+    if (offset > meta.size || (offset === meta.size && meta.size > 0)) throw new RangeNotSatisfiableError(hash, offset, length, meta.size);
+    const len = Math.min(length, meta.size - offset);
+    if (len > MAX_PROOF_RANGE) throw new RangeError(`a proof covers at most ${MAX_PROOF_RANGE} bytes; asked for ${len}`);
+    const outboard = this.backend.getOutboard(hash);
+    if (!outboard) throw new NotFoundError(hash);
+    if (outboard.byteLength !== meta.outboardSize || meta.outboardSize === 0) {
+      throw new CorruptBlobError(hash, 0, `stored outboard has ${outboard.byteLength} bytes, expected ${meta.outboardSize}`);
+    }
+    const read = async (off: number, n: number) => this.#readRange(meta, off, n);
+    try {
+      return await this.#hashing.sliceFromCompact(meta.size, outboard, read, offset, len);
+    } catch (err) {
+      if (err instanceof StoreError) throw err;
+      throw new CorruptBlobError(hash, 0, `cannot build the Bao slice: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    }
+  }
+
+  #readRange(meta: BlobMeta, offset: number, length: number): Uint8Array {
+    const out = new Uint8Array(length);
+    const cs = meta.chunkSize;
+    for (let i = Math.floor(offset / cs); i * cs < offset + length; i++) {
+      const chunk = this.#chunk(meta, i);
+      const from = Math.max(offset - i * cs, 0);
+      const to = Math.min(offset + length - i * cs, chunk.byteLength);
+      out.set(chunk.subarray(from, to), i * cs + from - offset);
+    }
     return out;
   }
 

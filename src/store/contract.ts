@@ -13,6 +13,7 @@ import {
   StoreFullError,
 } from "./errors.ts";
 import type { StoreOptions } from "./chunked-store.ts";
+import { baoVerifySlice, compactOutboardSize, fromHex } from "../wasm/index.ts";
 import type { BlobStore } from "./types.ts";
 
 /** Deterministic pseudo-random bytes (xorshift32), so failures are reproducible. */
@@ -241,11 +242,24 @@ export function runBlobStoreContract(name: string, make: MakeStore): void {
       expect(again.created).toBe(true);
     });
 
-    it("keeps the outboard beside the blob", async () => {
-      const { store } = await mk();
-      const { hash } = await store.import([testBytes(100_000, 4)]);
+    it("keeps the compact outboard beside the blob and builds verifiable Bao slices from it", async () => {
+      const { store } = await mk({ chunkSize: 4096, cache: { maxBytes: 0 } });
+      const data = testBytes(200_000, 4);
+      const { hash } = await store.import(pieces(data, 5000));
       const ob = await store.outboard(hash);
-      expect(ob.byteLength).toBe((await store.stat(hash)).outboardSize);
+      expect(ob.byteLength).toBe(compactOutboardSize(200_000));
+      expect((await store.stat(hash)).outboardSize).toBe(ob.byteLength);
+      for (const [off, len] of [[0, 1], [16383, 2], [50_000, 100_000], [199_999, 1], [0, 200_000], [150_000, 90_000]] as const) {
+        const slice = await store.baoSlice(hash, off, len);
+        const proven = baoVerifySlice(fromHex(hash), slice, off, len);
+        expect(Buffer.from(proven).equals(Buffer.from(data.subarray(off, off + len))), `slice ${off}+${len}`).toBe(true);
+      }
+      const slice = await store.baoSlice(hash, 1000, 1000);
+      expect(() => baoVerifySlice(fromHex(refHash(testBytes(200_000, 5))), slice, 1000, 1000)).toThrow();
+      await expect(store.baoSlice(hash, 200_000, 1)).rejects.toBeInstanceOf(RangeNotSatisfiableError);
+      await expect(store.baoSlice(UNKNOWN, 0, 1)).rejects.toBeInstanceOf(NotFoundError);
+      const empty = await store.import([]);
+      expect((await store.outboard(empty.hash)).byteLength).toBe(compactOutboardSize(0));
     });
 
     it("concurrency limits queue callers, then refuse with BusyError after the timeout", async () => {

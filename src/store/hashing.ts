@@ -1,7 +1,6 @@
-// The hashing the store needs while importing: BLAKE3 hash plus compact Bao outboard in one streaming pass.
-// The BLAKE3 core is the project's WASM module (src/wasm). Until its compact outboard builder lands, the stored
-// outboard is empty (outboardSize 0).
-import { createHasher, isBlobId as wasmIsBlobId, toHex as wasmToHex } from "../wasm/index.ts";
+// The hashing the store needs: BLAKE3 hash plus compact Bao outboard in one streaming pass while importing, and
+// standard Bao slices rebuilt from the compact outboard when serving verifiable ranges. Backed by src/wasm.
+import { CompactOutboardBuilder, baoSliceFromCompact, isBlobId as wasmIsBlobId, toHex as wasmToHex } from "../wasm/index.ts";
 
 /** Streaming builder: feed bytes, then get hash, compact outboard and size. */
 export interface OutboardBuilder {
@@ -9,26 +8,33 @@ export interface OutboardBuilder {
   finish(): { hash: Uint8Array; outboard: Uint8Array; size: number };
 }
 
-/** Source of outboard builders; injectable so stores can be tested with any conforming implementation. */
+/** The hashing core as the store uses it; injectable so stores can be tested with any conforming implementation. */
 export interface BlobHashing {
   newBuilder(): OutboardBuilder | Promise<OutboardBuilder>;
+  /** Standard Bao slice of [start, start+len) from the compact outboard, reading content through `read`. */
+  sliceFromCompact(
+    size: number,
+    outboard: Uint8Array,
+    read: (offset: number, length: number) => Promise<Uint8Array>,
+    start: number,
+    len: number,
+  ): Promise<Uint8Array>;
 }
 
-/** The project's hashing core. */
+/** The project's WASM hashing core. */
 export const defaultHashing: BlobHashing = {
   newBuilder() {
-    const h = createHasher();
-    let size = 0;
+    const b = new CompactOutboardBuilder();
     return {
       update(data: Uint8Array) {
-        h.update(data);
-        size += data.byteLength;
+        b.update(data);
       },
       finish() {
-        return { hash: h.digest(32), outboard: new Uint8Array(0), size };
+        return b.finish();
       },
     };
   },
+  sliceFromCompact: baoSliceFromCompact,
 };
 
 /** True for 64 lowercase hex characters (a BLAKE3-256 blob id). */

@@ -115,6 +115,8 @@ export interface BlobStore {
   setTags(hash: string, tags: string[]): Promise<BlobMeta>;
   /** Removes every unpinned blob for which `select` returns true; returns the removed hashes. */
   gc(select: (meta: BlobMeta) => boolean): Promise<string[]>;
+  /** The standard Bao slice proving a range (at most 16 MiB), rebuilt from the compact outboard. */
+  baoSlice(hash: string, offset: number, length: number): Promise<Uint8Array>;
   /** The stored compact Bao outboard. */
   outboard(hash: string): Promise<Uint8Array>;
   usage(): StoreUsage;

@@ -171,10 +171,32 @@ export class Blake3Hasher {
     return this;
   }
 
-  /** Internal: the wasm state slot with this hasher's state loaded (for tree-level merges). */
-  activeState(): { e: Engine; st: number } {
+  /** The hasher's mode (domain flags and key), for hashing its subtrees elsewhere. */
+  mode(): { flags: number; key: Uint8Array | null } {
+    return { flags: this.#flags, key: this.#key ? this.#key.slice() : null };
+  }
+
+  /**
+   * Absorbs whole subtrees hashed elsewhere: `cvs` holds consecutive 32-byte non-root CVs of aligned subtrees of
+   * `chunksEach` chunks (a power of two). Only valid on a chunk boundary aligned to the subtree size, and more input must
+   * follow before `digest` (the last subtree cannot be the root).
+   */
+  pushSubtreeCVs(cvs: Uint8Array, chunksEach: number): this {
+    checkBytes(cvs, "Blake3Hasher.pushSubtreeCVs");
+    if (cvs.length % 32 !== 0) throw new RangeError("Blake3Hasher.pushSubtreeCVs: CVs must be 32 bytes each");
+    if (!Number.isInteger(chunksEach) || chunksEach < 1 || (chunksEach & (chunksEach - 1)) !== 0) {
+      throw new RangeError("Blake3Hasher.pushSubtreeCVs: chunksEach must be a power of two");
+    }
+    if (cvs.length === 0) return this;
     const e = this.#activate();
-    return { e, st: e.S1 };
+    if (e.x.hasherChunkLen(e.S1) !== 0 || e.x.hasherCounter(e.S1) % chunksEach !== 0) {
+      throw new RangeError("Blake3Hasher.pushSubtreeCVs: not on an aligned subtree boundary");
+    }
+    for (let i = 0; i < cvs.length; i += 32) {
+      e.mem.set(cvs.subarray(i, i + 32), e.IN);
+      e.x.hasherPushSubtree(e.S1, e.IN, chunksEach);
+    }
+    return this;
   }
 }
 

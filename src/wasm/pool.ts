@@ -3,7 +3,7 @@
 // so this works from the bundle and from a single executable. Idle workers are unref'd and never keep a process alive.
 import { Worker } from "node:worker_threads";
 import { availableParallelism } from "node:os";
-import { blake3, checkBytes } from "./blake3.ts";
+import { Blake3Hasher, blake3, checkBytes, createHasher } from "./blake3.ts";
 import { blake3Module, getEngine } from "./engine.ts";
 
 const MiB = 1 << 20;
@@ -23,7 +23,8 @@ parentPort.on("message", (job) => {
   try {
     const src = new Uint8Array(job.sab, job.off, job.len);
     const cvs = new Uint8Array(Math.ceil(job.len / MIB) * 32);
-    x.hasherInit(S0, 0, 0);
+    if (job.key) mem.set(job.key, x.keyPtr());
+    x.hasherInit(S0, job.flags, job.key ? 1 : 0);
     for (let off = 0, i = 0; off < job.len; off += MIB, i++) {
       const n = Math.min(MIB, job.len - off);
       mem.set(src.subarray(off, off + n), IN);
@@ -100,7 +101,14 @@ function finishJob(slot: Slot): void {
   if (slot.pending === 0) slot.worker.unref();
 }
 
-function runJob(slot: Slot, src: Uint8Array, counter: number, off: number): Promise<Uint8Array> {
+/** Hash mode of a job: BLAKE3 domain flags and the 32-byte key (null for the IV). */
+export interface HashMode {
+  flags: number;
+  key: Uint8Array | null;
+}
+const PLAIN: HashMode = { flags: 0, key: null };
+
+function runJob(slot: Slot, src: Uint8Array, counter: number, off: number, mode: HashMode): Promise<Uint8Array> {
   let sab: SharedArrayBuffer;
   if (src.buffer instanceof SharedArrayBuffer) {
     // Already shared: no copy.
@@ -114,15 +122,16 @@ function runJob(slot: Slot, src: Uint8Array, counter: number, off: number): Prom
   if (slot.pending++ === 0) slot.worker.ref(); // keep the process alive while a result is owed
   return new Promise((resolve, reject) => {
     waiting.set(id, { resolve, reject, slot });
-    slot.worker.postMessage({ id, sab, off, len: src.length, counter });
+    slot.worker.postMessage({ id, sab, off, len: src.length, counter, flags: mode.flags, key: mode.key });
   });
 }
 
 /** CVs of consecutive whole 1 MiB subtrees of `src` (first chunk `counter`), on this thread. */
-function localCVs(src: Uint8Array, counter: number): Uint8Array {
+function localCVs(src: Uint8Array, counter: number, mode: HashMode): Uint8Array {
   const e = getEngine();
   const cvs = new Uint8Array(Math.ceil(src.length / MiB) * 32);
-  e.x.hasherInit(e.S0, 0, 0);
+  if (mode.key) e.mem.set(mode.key, e.KEY);
+  e.x.hasherInit(e.S0, mode.flags, mode.key ? 1 : 0);
   for (let off = 0, i = 0; off < src.length; off += MiB, i++) {
     const n = Math.min(MiB, src.length - off);
     e.mem.set(src.subarray(off, off + n), e.IN);
@@ -133,6 +142,13 @@ function localCVs(src: Uint8Array, counter: number): Uint8Array {
 }
 
 let queue: Promise<unknown> = Promise.resolve();
+
+/** Runs `fn` after every earlier pool user finished (one user of the pool at a time). */
+function serialize<T>(fn: () => Promise<T>): Promise<T> {
+  const run = queue.then(fn);
+  queue = run.catch(() => undefined);
+  return run;
+}
 
 /**
  * BLAKE3-256 of `data`, using worker threads for inputs of 1 MiB or more (same digest as `blake3`). Calls are queued so
@@ -145,28 +161,67 @@ export function hashParallel(data: Uint8Array): Promise<Uint8Array> {
     return Promise.reject(e);
   }
   if (data.length < PARALLEL_THRESHOLD) return Promise.resolve(blake3(data));
-  const run = queue.then(() => hashLarge(data));
-  queue = run.catch(() => undefined);
-  return run;
+  return serialize(async () => {
+    const h = createHasher();
+    // Whole 1 MiB units strictly before the last byte go to subtrees; the tail (>= 1 byte) goes through the hasher.
+    const units = Math.floor((data.length - 1) / MiB);
+    h.pushSubtreeCVs(await unitCVs(data.subarray(0, units * MiB), 0, PLAIN), 1024);
+    h.update(data.subarray(units * MiB));
+    return h.digest();
+  });
+}
+
+/**
+ * Feeds a stream into `hasher` (any mode, nothing absorbed yet) hashing whole 1 MiB subtrees on the pool, 64 MiB at a
+ * time (bounded memory); returns the hasher for `digest`. Same result as `hasher.update` over every piece.
+ */
+export function hashStreamParallel(source: AsyncIterable<Uint8Array>, hasher: Blake3Hasher): Promise<Blake3Hasher> {
+  if (!(hasher instanceof Blake3Hasher)) return Promise.reject(new TypeError("hashStreamParallel: hasher must be a Blake3Hasher"));
+  return serialize(async () => {
+    const mode = hasher.mode();
+    const cap = 64 * MiB;
+    const buf = new Uint8Array(cap);
+    let len = 0;
+    let counter = 0;
+    for await (const piece of source) {
+      checkBytes(piece, "hashStreamParallel: stream piece");
+      for (let off = 0; off < piece.length; ) {
+        if (len === cap) {
+          // Full buffer and more input follows: none of it is the root.
+          hasher.pushSubtreeCVs(await unitCVs(buf, counter, mode), 1024);
+          counter += cap / 1024;
+          len = 0;
+        }
+        const take = Math.min(cap - len, piece.length - off);
+        buf.set(piece.subarray(off, off + take), len);
+        len += take;
+        off += take;
+      }
+    }
+    const units = len > 0 ? Math.floor((len - 1) / MiB) : 0;
+    if (units > 0) hasher.pushSubtreeCVs(await unitCVs(buf.subarray(0, units * MiB), counter, mode), 1024);
+    hasher.update(buf.subarray(units * MiB, len));
+    return hasher;
+  });
 }
 
 /** Units (MiB) a worker takes per job; jobs are pipelined so a worker starts while the next piece is copied. */
 const JOB_UNITS = 4;
 
-async function hashLarge(data: Uint8Array): Promise<Uint8Array> {
+/** CVs of the whole 1 MiB subtrees of `data` (length a multiple of 1 MiB, first chunk `counter`), across the pool. */
+async function unitCVs(data: Uint8Array, counter: number, mode: HashMode): Promise<Uint8Array> {
+  const units = data.length / MiB;
+  const cvs = new Uint8Array(units * 32);
+  if (units === 0) return cvs;
   const pool = ensurePool();
   const w = pool.length;
   // The calling thread also copies every worker's bytes into shared memory, so it takes a smaller share.
   const mainWeight = Math.max(0, 1 - 0.3 * w);
-  // Whole 1 MiB units strictly before the last byte go to subtrees; the tail (>= 1 byte) goes through the hasher.
-  const units = Math.floor((data.length - 1) / MiB);
-  const cvs = new Uint8Array(units * 32);
   const workerCap = ROUND_SHARE / MiB;
   for (let u0 = 0; u0 < units; ) {
     const left = units - u0;
     const full = Math.floor(workerCap * (w + mainWeight));
-    const scale = left >= full ? 1 : left / full;
-    const perWorker = Math.min(workerCap, Math.floor(workerCap * scale));
+    const perWorker = left >= full ? workerCap : Math.min(workerCap, Math.floor(left / (w + mainWeight)));
     const jobs: Promise<void>[] = [];
     let u = u0;
     for (const slot of pool) {
@@ -174,27 +229,17 @@ async function hashLarge(data: Uint8Array): Promise<Uint8Array> {
       for (let j = u; j < end; j += JOB_UNITS) {
         const n = Math.min(JOB_UNITS, end - j);
         const at = j;
-        jobs.push(runJob(slot, data.subarray(at * MiB, (at + n) * MiB), at * 1024, (at - u) * MiB).then((r) => cvs.set(r, at * 32)));
+        jobs.push(runJob(slot, data.subarray(at * MiB, (at + n) * MiB), counter + at * 1024, (at - u) * MiB, mode).then((r) => cvs.set(r, at * 32)));
       }
       u = end;
     }
     // The calling thread takes the rest of the round.
-    const mainEnd = Math.min(units, u + Math.max(left >= full ? Math.round(workerCap * mainWeight) : left - (u - u0), 0));
-    if (mainEnd > u) cvs.set(localCVs(data.subarray(u * MiB, mainEnd * MiB), u * 1024), u * 32);
+    const mainEnd = left >= full ? Math.min(units, u + Math.round(workerCap * mainWeight)) : u0 + left;
+    if (mainEnd > u) cvs.set(localCVs(data.subarray(u * MiB, mainEnd * MiB), counter + u * 1024, mode), u * 32);
     await Promise.all(jobs);
-    u0 = mainEnd > u ? mainEnd : u;
+    u0 = Math.max(u, mainEnd);
   }
-  const e = getEngine();
-  e.x.hasherInit(e.S0, 0, 0);
-  for (let i = 0; i < units; i++) {
-    e.mem.set(cvs.subarray(i * 32, i * 32 + 32), e.IN);
-    e.x.hasherPushSubtree(e.S0, e.IN, 1024);
-  }
-  const tail = data.subarray(units * MiB);
-  e.mem.set(tail, e.IN);
-  e.x.hasherUpdate(e.S0, e.IN, tail.length);
-  e.x.hasherFinalize(e.S0, 32, 0);
-  return e.mem.slice(e.OUT, e.OUT + 32);
+  return cvs;
 }
 
 /** Terminates the worker pool (it is re-created on the next large hash). */

@@ -2,7 +2,7 @@
 // @noble/hashes BLAKE3 all agree (seeded, so a failure names a reproducible case).
 import { afterAll, describe, expect, it } from "vitest";
 import { blake3 as nobleBlake3 } from "@noble/hashes/blake3.js";
-import { blake3, closeHashPool, createHasher, hashParallel, toHex } from "./index.ts";
+import { blake3, closeHashPool, createDeriveKeyHasher, createHasher, createKeyedHasher, deriveKey, hashParallel, hashStreamParallel, keyedHash, toHex } from "./index.ts";
 
 /** Small deterministic PRNG (mulberry32). */
 function rng(seed: number): () => number {
@@ -73,5 +73,19 @@ describe("BLAKE3 implementations agree", () => {
     expect(toHex(hb)).toBe(toHex(blake3(b)));
     expect(toHex(hs)).toBe(toHex(blake3(shared)));
     await expect(hashParallel("x" as unknown as Uint8Array)).rejects.toBeInstanceOf(TypeError);
+  });
+
+  it("streamed multi-core hashing matches in every mode, across 64 MiB buffer boundaries", async () => {
+    const r = rng(11);
+    const key = fill(32, r);
+    for (const n of [0, 5, 64 * MiB, 64 * MiB + 1, 70 * MiB + 12345]) {
+      const d = fill(n, r);
+      async function* pieces() {
+        for (let off = 0, step = 1; off < n; off += step, step = Math.min(step * 3 + 7, 9 * MiB)) yield d.subarray(off, off + step);
+      }
+      expect(toHex((await hashStreamParallel(pieces(), createHasher())).digest()), `plain ${n}`).toBe(toHex(blake3(d)));
+      expect(toHex((await hashStreamParallel(pieces(), createKeyedHasher(key))).digest(40)), `keyed ${n}`).toBe(toHex(keyedHash(key, d, { length: 40 })));
+      expect(toHex((await hashStreamParallel(pieces(), createDeriveKeyHasher("ctx"))).digest()), `derive ${n}`).toBe(toHex(deriveKey("ctx", d)));
+    }
   });
 });

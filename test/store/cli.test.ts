@@ -50,6 +50,24 @@ describe("slowdrip blob", () => {
     expect((await blob(["rm", th!])).code).toBe(0);
   });
 
+  it("a range over several 16 MiB proof windows is verified and exact", async () => {
+    const big = testBytes(40 * 1024 * 1024 + 5, 44);
+    writeFileSync(join(dir, "big.bin"), big);
+    const put = await blob(["put", "big.bin"]);
+    expect(put.code, put.stderr).toBe(0);
+    const h = refHash(big);
+    const r = await blob(["get", h, "--range", "1000-35000000", "-o", "big.out"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(readFileSync(join(dir, "big.out")).equals(Buffer.from(big.subarray(1000, 35_000_001)))).toBe(true);
+    const tail = await blob(["get", h, "--range", "16777000-", "-o", "big.tail"]);
+    expect(tail.code, tail.stderr).toBe(0);
+    expect(readFileSync(join(dir, "big.tail")).equals(Buffer.from(big.subarray(16_777_000)))).toBe(true);
+    const past = await blob(["get", h, "--range", `${big.length}-`]);
+    expect(past.code).toBe(1);
+    expect(past.stderr).toMatch(/OutOfRange/);
+    expect((await blob(["rm", h])).code).toBe(0);
+  });
+
   it("ls, stat, pin, rm (refused while pinned), unpin, rm", async () => {
     const ls = await blob(["ls"]);
     expect(ls.code).toBe(0);

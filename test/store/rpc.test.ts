@@ -10,6 +10,7 @@ import type { RunningNode } from "../../src/node/node.ts";
 import { storeComponent } from "../../src/node/store.ts";
 import { pieces, refHash, testBytes } from "../../src/store/contract.ts";
 import { startTestNode } from "../helpers/node.ts";
+import { baoVerifySlice, fromHex } from "../../src/wasm/index.ts";
 
 const MiB = 1024 * 1024;
 let node: RunningNode;
@@ -31,6 +32,10 @@ async function fetchAll(hash: string, offset = 0, length?: number): Promise<{ by
     parts.push(m.data);
   }
   return { bytes: Buffer.concat(parts), info, messages };
+}
+
+async function drain(it: AsyncIterable<unknown>): Promise<void> {
+  for await (const _ of it) void _;
 }
 
 async function code(p: Promise<unknown>): Promise<string> {
@@ -78,6 +83,23 @@ describe("StorageService", () => {
     const parts: Uint8Array[] = [];
     for await (const m of grpc.fetchBlob({ hash, offset: 1000n, length: 2_000_000n })) parts.push(m.data);
     expect(Buffer.concat(parts).equals(Buffer.from(data.subarray(1000, 2_001_000)))).toBe(true);
+  });
+
+  it("FetchBlob with_proof streams a Bao slice that verifies against the hash", async () => {
+    for (const [off, len] of [[0, 1000], [123_456, 2 * MiB], [data.length - 100, 100]] as const) {
+      const parts: Uint8Array[] = [];
+      let head: { offset: bigint; length: bigint } | undefined;
+      for await (const m of client.fetchBlob({ hash, offset: BigInt(off), length: BigInt(len), withProof: true })) {
+        head ??= m;
+        expect(m.data.byteLength).toBe(0);
+        parts.push(m.baoSlice);
+      }
+      expect([Number(head?.offset), Number(head?.length)]).toEqual([off, len]);
+      const proven = baoVerifySlice(fromHex(hash), Buffer.concat(parts), off, len);
+      expect(Buffer.from(proven).equals(Buffer.from(data.subarray(off, off + len))), `proof ${off}+${len}`).toBe(true);
+      expect(() => baoVerifySlice(fromHex(refHash(testBytes(10, 1))), Buffer.concat(parts), off, len)).toThrow();
+    }
+    expect(await code(drain(client.fetchBlob({ hash, offset: BigInt(data.length), withProof: true })))).toBe("OutOfRange");
   });
 
   it("Stat, List, Pin, Unpin, Delete", async () => {

@@ -217,7 +217,8 @@ export type FetchBlobRequest = Message<"slowdrip.v1.FetchBlobRequest"> & {
   length?: bigint | undefined;
 
   /**
-   * Also send the standard Bao slice of the range (in the first message).
+   * Send the standard Bao slice of the range (in bao_slice, instead of data) so the caller can verify it against the
+   * hash as it arrives; the range may then be at most 16 MiB.
    *
    * @generated from field: bool with_proof = 4;
    */
@@ -259,14 +260,14 @@ export type FetchBlobResponse = Message<"slowdrip.v1.FetchBlobResponse"> & {
   length: bigint;
 
   /**
-   * The next bytes of the range.
+   * The next bytes of the range (without with_proof).
    *
    * @generated from field: bytes data = 4;
    */
   data: Uint8Array;
 
   /**
-   * Standard Bao slice for the range, verifiable against the hash (first message only, when asked for).
+   * The next bytes of the standard Bao slice of the range (with with_proof): parents and content, verifiable against the hash.
    *
    * @generated from field: bytes bao_slice = 5;
    */
