@@ -7,6 +7,8 @@ import { runCommand } from "./run.ts";
 import { statusCommand } from "./status.ts";
 import { keygenCommand } from "./keygen.ts";
 import { backupCommand, restoreCommand } from "./backup.ts";
+import { hashCommand } from "./hash.ts";
+import { baoCommand } from "./bao.ts";
 
 export const commands: Command[] = [
   runCommand,
@@ -16,5 +18,7 @@ export const commands: Command[] = [
   backupCommand,
   restoreCommand,
   configCommand,
+  hashCommand,
+  baoCommand,
   versionCommand,
 ];
