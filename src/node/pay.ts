@@ -11,6 +11,7 @@ import { SessionStore } from "../pay/session.ts";
 import { registerSwap } from "../pay/swap.ts";
 import { PayWallet } from "../pay/wallet.ts";
 import { openLmdb } from "../store/lmdb-native.ts";
+import { paymentService, payRpcError, walletService } from "../rpc/wallet.ts";
 import type { Component, NodeContext } from "./node.ts";
 
 /** The `pay` config section as pricing options. */
@@ -78,6 +79,8 @@ export async function payComponent(ctx: NodeContext): Promise<Component & { pay:
   return {
     name: "pay",
     pay: { wallet, pricing, sessions, gate, counters },
+    services: [walletService({ wallet }), paymentService({ wallet, pricing, sessions, gate })],
+    rpcErrors: [payRpcError],
     async stop() {
       clearInterval(sweep);
       await resuming;

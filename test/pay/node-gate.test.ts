@@ -2,6 +2,9 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decodePaymentRequest } from "@cashu/cashu-ts";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { PaymentService, WalletService } from "../../src/gen/slowdrip/v1/wallet_pb.ts";
 import { startMints, stopMints, type TestMint } from "../peers/mints.ts";
 import { startTestNode } from "../helpers/node.ts";
 import { tempWallet, type TempDb } from "./helpers.ts";
@@ -64,5 +67,44 @@ describe("node: paid /blobs reads (real mint)", () => {
     const again = await fetch(`${node.url}/blobs/${hash}`, { headers: { "x-cashu": token } });
     expect(again.status).toBe(400);
     expect(again.headers.get("x-reason")).toBe("already-spent");
+  });
+
+  it("WalletService and PaymentService over RPC: admin-only wallet, public pricing, ledger and revenue", async () => {
+    const transport = createConnectTransport({ baseUrl: node.url, httpVersion: "1.1" });
+    const wallet = createClient(WalletService, transport);
+    const payments = createClient(PaymentService, transport);
+    const admin = { headers: { authorization: `Bearer ${node.adminToken}` } };
+    const denied = await wallet.balance({}).catch((e: unknown) => e);
+    expect(denied).toBeInstanceOf(ConnectError);
+    expect((denied as ConnectError).code).toBe(Code.Unauthenticated);
+    const pricing = await payments.getPricing({});
+    expect(pricing.enabled).toBe(true);
+    expect(pricing.acceptedMints).toEqual([A]);
+    expect(pricing.services.find((x) => x.service === "content-download")).toMatchObject({ rate: 2n, per: "MiB" });
+
+    const q = await wallet.mintQuote({ mint: A, amount: 50n }, admin);
+    expect(q.request.startsWith("lnbc")).toBe(true);
+    const m = await wallet.mint({ opId: q.opId }, admin);
+    expect(m.op?.state).toBe("done");
+    expect(m.minted).toBe(50n);
+    const bal = await wallet.balance({}, admin);
+    expect(bal.total).toBe(16n + 50n);
+    const sent = await wallet.send({ amount: 5n, mint: A }, admin);
+    expect(sent.token.startsWith("cashuB")).toBe(true);
+    const back = await wallet.receive({ token: sent.token }, admin);
+    expect(back.credited).toBe(5n);
+    const bad = await wallet.receive({ token: "cashuBnope" }, admin).catch((e: unknown) => e);
+    expect((bad as ConnectError).code).toBe(Code.InvalidArgument);
+    const untrusted = await wallet.mintQuote({ mint: "http://127.0.0.1:9", amount: 1n }, admin).catch((e: unknown) => e);
+    expect((untrusted as ConnectError).code).toBe(Code.FailedPrecondition);
+    const mintsList = await wallet.listMints({}, admin);
+    expect(mintsList.mints.map((x) => [x.mint, x.trusted])).toEqual([[A, true]]);
+
+    const ledger = await payments.ledger({}, admin);
+    expect(ledger.entries.find((e) => e.kind === "payment")).toMatchObject({ direction: "in", amount: 16n, service: "content-download", mint: A });
+    const rev = await payments.revenue({}, admin);
+    expect(rev.services.find((x) => x.service === "content-download")?.earned).toBe(16n);
+    const sessions = await payments.listSessions({}, admin);
+    expect(sessions.open).toBe(0);
   });
 });
