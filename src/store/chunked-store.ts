@@ -197,7 +197,8 @@ export class ChunkedBlobStore implements BlobStore {
       const builder = await this.#hashing.newBuilder();
       if (!known) sink = await this.backend.beginImport(this.chunkSize);
       const cs = this.chunkSize;
-      let buf = new Uint8Array(cs);
+      // Chunk buffers are allocated when bytes arrive for them, sized to the declared size when known (no tail copy).
+      let buf: Uint8Array | undefined;
       let fill = 0;
       let index = 0;
       try {
@@ -215,13 +216,14 @@ export class ChunkedBlobStore implements BlobStore {
           if (!sink) continue;
           let at = 0;
           while (at < piece.byteLength) {
-            const n = Math.min(cs - fill, piece.byteLength - at);
+            buf ??= new Uint8Array(declared === undefined ? cs : Math.min(cs, declared - index * cs));
+            const n = Math.min(buf.byteLength - fill, piece.byteLength - at);
             buf.set(piece.subarray(at, at + n), fill);
             fill += n;
             at += n;
-            if (fill === cs) {
+            if (fill === buf.byteLength) {
               const full = buf;
-              buf = new Uint8Array(cs);
+              buf = undefined;
               fill = 0;
               await sink.write(index++, full);
             }
@@ -233,7 +235,7 @@ export class ChunkedBlobStore implements BlobStore {
         throw new ImportAbortedError(received, reason, { cause: err });
       }
       if (declared !== undefined && received !== declared) throw new SizeMismatchError(declared, received);
-      if (sink && fill > 0) await sink.write(index++, buf.slice(0, fill));
+      if (sink && buf && fill > 0) await sink.write(index++, fill === buf.byteLength ? buf : buf.slice(0, fill));
       const { hash: hashBytes, outboard } = builder.finish();
       const hash = toHex(hashBytes);
       if (expectedHash !== undefined && hash !== expectedHash) throw new HashMismatchError(expectedHash, hash, received);
