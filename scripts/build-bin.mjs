@@ -21,12 +21,13 @@
 // integrity when it lists the package) into ${XDG_CACHE_HOME:-~/.cache}/slowdrip/sea/, and the code cache is turned off
 // (V8 code cache is not portable across architectures). The output for another arch is dist/slowdrip-linux-<arch>;
 // stripping it needs the cross binutils (Debian: binutils-aarch64-linux-gnu).
-import { build } from "esbuild";
+import { build, formatMessages } from "esbuild";
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { chmodSync, closeSync, copyFileSync, existsSync, openSync, readSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { basename, dirname, join, relative, resolve } from "node:path";
+import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 
@@ -148,6 +149,9 @@ rmSync(work, { recursive: true, force: true });
 mkdirSync(work, { recursive: true });
 const bundle = join(work, "slowdrip.mjs");
 const shim = join(root, "src/store/lmdb-native.ts");
+// Files whose direct eval is known to work in the bundle (CommonJS, so wrapped in a function scope where esbuild
+// keeps the names; covered by test/fixtures/sea-lmdb-check.ts). Any other direct eval fails the build.
+const DIRECT_EVAL_OK = ["node_modules/ordered-binary/dist/index.cjs"];
 const inside = (file, pkgName) => file.replaceAll("\\", "/").includes(`/node_modules/${pkgName}/`);
 
 /** Project sources that locate files relative to themselves: those files are not inside the executable. */
@@ -179,6 +183,13 @@ const seaPlugin = {
       contents: 'throw new Error("msgpackr-extract is not part of the single executable");\n',
       loader: "js",
     }));
+    // ordered-binary (lmdb's key codec) builds its string reader with a direct eval that closes over its module-level
+    // `position` and `finishUtf8`. Scope-hoisting its ES module renames those (other modules have a `position` too),
+    // and the eval'd reader then never advances: getRange loops until "Invalid array length". Its CommonJS build is
+    // wrapped in a function scope instead, where esbuild keeps the names that a direct eval can see.
+    b.onResolve({ filter: /^ordered-binary$/ }, (args) => ({
+      path: createRequire(args.importer).resolve("ordered-binary"),
+    }));
     // lmdb reads its compression dictionary from beside its sources; inline it instead.
     b.onLoad({ filter: /[\\/]node_modules[\\/]lmdb[\\/]open\.js$/ }, (args) => {
       const src = readFileSync(args.path, "utf8");
@@ -191,7 +202,7 @@ const seaPlugin = {
   },
 };
 
-await build({
+const result = await build({
   entryPoints: [entry],
   outfile: bundle,
   bundle: true,
@@ -209,8 +220,22 @@ await build({
     ].join("\n"),
   },
   plugins: [seaPlugin],
-  logLevel: "warning",
+  // Warnings (direct evals included, which esbuild otherwise hides inside node_modules) are vetted below.
+  logOverride: { "direct-eval": "warning" },
+  logLevel: "error",
 });
+const evalOk = (w) => {
+  const file = `/${(w.location?.file ?? "").replaceAll("\\", "/")}`;
+  return w.id === "direct-eval" && DIRECT_EVAL_OK.some((ok) => file.endsWith(`/${ok}`));
+};
+const warnings = result.warnings.filter((w) => !evalOk(w));
+if (warnings.length > 0) {
+  for (const line of await formatMessages(warnings, { kind: "warning", color: false })) console.warn(line);
+}
+const badEvals = warnings.filter((w) => w.id === "direct-eval");
+if (badEvals.length > 0) {
+  fail(`direct eval in ${badEvals.map((w) => w.location?.file).join(", ")}: bundling renames the names it can see; check it works in the executable, then list it in DIRECT_EVAL_OK`);
+}
 
 for (const f of besideSources) {
   console.warn(`build-bin: warning: ${f} finds files relative to its own location; in the executable import.meta.url is the executable itself, so embed such files (e.g. as a generated .ts module)`);

@@ -56,7 +56,7 @@ describe("arm64 single executable (qemu-user)", () => {
   it("loads the embedded arm64 lmdb addon", () => {
     const r = emulate(check, [path.join(tmp, "lmdb")]);
     expect(r.status, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout)).toEqual({ bytes: [1, 2, 3, 255], textOk: true, count: 2 });
+    expect(JSON.parse(r.stdout)).toEqual({ bytes: [1, 2, 3, 255], textOk: true, count: 3, range: [["a", 1], ["b-é", 2]], after: ["a"] });
   });
 
   it("runs a node that answers /healthz and exits 0 on SIGTERM", async () => {

@@ -60,23 +60,52 @@ describe("dist/slowdrip single executable", () => {
     expect(r.stderr).toContain("no-such-command");
   });
 
-  it("runs a node that answers /healthz and exits 0 on SIGTERM", async () => {
+  it("runs a node that answers /healthz, stores a blob in LMDB through its own CLI, and exits 0 on SIGTERM", async () => {
     const cwd = fs.mkdtempSync(path.join(tmp, "cwd-"));
     const dataDir = path.join(tmp, "data");
-    const r = await runAndProbe(bin, [], { cwd, env: bareEnv(), dataDir });
+    const file = path.join(cwd, "blob.bin");
+    const data = Buffer.alloc(600_000);
+    for (let i = 0; i < data.length; i++) data[i] = (i * 7 + (i >> 9)) & 0xff;
+    fs.writeFileSync(file, data);
+    const cli = (args: string[], url: string) => spawnSync(bin, ["blob", ...args, "--url", url, "--data-dir", dataDir], { cwd, env: bareEnv(), encoding: "utf8" });
+    let stored = "";
+    const r = await runAndProbe(bin, [], {
+      cwd,
+      env: bareEnv(),
+      dataDir,
+      whileUp: async (url) => {
+        const ready = await fetch(`${url}/readyz`);
+        expect(ready.status, await ready.clone().text()).toBe(200);
+        const put = cli(["put", file], url);
+        expect(put.status, put.stderr).toBe(0);
+        stored = put.stdout.split(/\s+/)[0]!;
+        expect(stored).toMatch(/^[0-9a-f]{64}$/);
+        const ls = cli(["ls"], url);
+        expect(ls.status, ls.stderr).toBe(0);
+        expect(ls.stdout).toContain(stored);
+        const out = path.join(cwd, "back.bin");
+        const get = cli(["get", stored, "-o", out], url);
+        expect(get.status, get.stderr).toBe(0);
+        expect(fs.readFileSync(out).equals(data)).toBe(true);
+      },
+    });
     expect(r.healthz, `no 200 from /healthz; output:\n${r.output}`).toBe(200);
+    expect(stored, r.output).not.toBe("");
     expect(fs.existsSync(path.join(dataDir, "keypair")), "identity created in --data-dir").toBe(true);
     expect({ code: r.code, signal: r.signal }, r.output).toEqual({ code: 0, signal: null });
   });
 });
 
+/** What test/fixtures/sea-lmdb-check.ts prints (the same as under plain Node with node_modules). */
+const LMDB_CHECK = { bytes: [1, 2, 3, 255], textOk: true, count: 3, range: [["a", 1], ["b-é", 2]], after: ["a"] };
+
 describe("lmdb inside the single executable", () => {
-  it("loads the embedded addon, writes, compresses and reads back, then reuses the extracted copy", () => {
+  it("loads the embedded addon, writes, compresses, reads and iterates, then reuses the extracted copy", () => {
     const cwd = fs.mkdtempSync(path.join(tmp, "cwd-"));
     const db = path.join(tmp, "lmdb");
     const first = spawnSync(check, [db], { cwd, env: bareEnv(), encoding: "utf8" });
     expect(first.status, first.stderr).toBe(0);
-    expect(JSON.parse(first.stdout)).toEqual({ bytes: [1, 2, 3, 255], textOk: true, count: 2 });
+    expect(JSON.parse(first.stdout)).toEqual(LMDB_CHECK);
 
     const nativeDir = path.join(tmp, "home", ".cache", "slowdrip", "native");
     const files = fs.readdirSync(nativeDir);
@@ -88,7 +117,7 @@ describe("lmdb inside the single executable", () => {
 
     const again = spawnSync(check, [db], { cwd, env: bareEnv(), encoding: "utf8" });
     expect(again.status, again.stderr).toBe(0);
-    expect(JSON.parse(again.stdout)).toEqual({ bytes: [1, 2, 3, 255], textOk: true, count: 2 });
+    expect(JSON.parse(again.stdout)).toEqual(LMDB_CHECK);
     expect(fs.statSync(addon).ino).toBe(ino);
   });
 

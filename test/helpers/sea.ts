@@ -56,9 +56,13 @@ export interface RunProbe {
 
 /**
  * Spawns `command args... run --data-dir D --listen 127.0.0.1:<port>`, polls /healthz until 200 (at most `waitMs`),
- * sends SIGTERM and waits for the exit.
+ * runs `whileUp` against the node, sends SIGTERM and waits for the exit.
  */
-export async function runAndProbe(command: string, prefix: string[], opts: { cwd: string; env: NodeJS.ProcessEnv; dataDir: string; waitMs?: number }): Promise<RunProbe> {
+export async function runAndProbe(
+  command: string,
+  prefix: string[],
+  opts: { cwd: string; env: NodeJS.ProcessEnv; dataDir: string; waitMs?: number; whileUp?: (url: string) => Promise<void> },
+): Promise<RunProbe> {
   const port = await freePort();
   const child: ChildProcess = spawn(command, [...prefix, "run", "--data-dir", opts.dataDir, "--listen", `127.0.0.1:${port}`], {
     cwd: opts.cwd,
@@ -79,6 +83,7 @@ export async function runAndProbe(command: string, prefix: string[], opts: { cwd
       );
       if (healthz !== 200) await new Promise((r) => setTimeout(r, 100));
     }
+    if (healthz === 200 && opts.whileUp) await opts.whileUp(`http://127.0.0.1:${port}`);
   } finally {
     child.kill("SIGTERM");
   }
