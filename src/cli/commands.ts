@@ -2,6 +2,7 @@
 import type { Command } from "./command.ts";
 import { versionCommand } from "./version.ts";
 import { blobCommand } from "./blob.ts";
+import { walletCommand } from "./wallet.ts";
 import { configCommand } from "./config.ts";
 import { runCommand } from "./run.ts";
 import { statusCommand } from "./status.ts";
@@ -14,6 +15,7 @@ export const commands: Command[] = [
   runCommand,
   statusCommand,
   blobCommand,
+  walletCommand,
   keygenCommand,
   backupCommand,
   restoreCommand,

@@ -1,0 +1,87 @@
+// `slowdrip wallet` end to end: the built CLI against a spawned `slowdrip run` node and two real nutshell mints.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { ChildProcess } from "node:child_process";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startMints, stopMints, type TestMint } from "../peers/mints.ts";
+import { runCli, spawnNode, tempDir } from "../helpers/node.ts";
+
+let mints: TestMint[] = [];
+let A = "";
+let B = "";
+let child: ChildProcess | undefined;
+let url = "";
+let token = "";
+
+async function wallet(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return runCli(["wallet", ...args, "--url", url, "--token", token]);
+}
+
+beforeAll(async () => {
+  mints = await startMints(2);
+  A = mints[0]!.url;
+  B = mints[1]!.url;
+  const dir = tempDir();
+  const n = await spawnNode(["--data-dir", dir, "--listen", "127.0.0.1:0", "--log-level", "info"], {
+    SLOWDRIP_PAY_ENABLED: "true",
+    SLOWDRIP_PAY_TRUSTED_MINTS: `${A},${B}`,
+  });
+  child = n.child;
+  url = n.url;
+  token = readFileSync(join(dir, "admin.token"), "utf8").trim();
+});
+
+afterAll(async () => {
+  if (child && child.exitCode === null) {
+    child.kill("SIGTERM");
+    await new Promise((r) => child!.once("exit", r));
+  }
+  await stopMints(mints);
+});
+
+describe("slowdrip wallet (CLI -> node -> real mints)", () => {
+  it("mint, balance, send, receive, swap, mints, ledger", async () => {
+    const m = await wallet("mint", "100", "--mint", A);
+    expect(m.code, m.stderr).toBe(0);
+    expect(m.stdout).toContain("minted 100 sat");
+    expect(m.stderr).toMatch(/lnbc/);
+    const bal = await wallet("balance");
+    expect(bal.stdout).toContain(`${A}  100 sat`);
+    expect(bal.stdout).toContain("total  100 sat");
+    const s = await wallet("send", "10", "--mint", A);
+    expect(s.code, s.stderr).toBe(0);
+    const tok = s.stdout.trim();
+    expect(tok.startsWith("cashuB")).toBe(true);
+    const r = await wallet("receive", tok);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain("received 10 sat");
+    const again = await wallet("receive", tok);
+    expect(again.code).not.toBe(0);
+    expect(again.stderr).toMatch(/already/);
+    const sw = await wallet("swap", "--from", A, "--to", B, "--amount", "20", "--max-fee", "10");
+    expect(sw.code, sw.stderr).toBe(0);
+    expect(sw.stdout).toMatch(/swap .*: done/);
+    const json = JSON.parse((await wallet("mints", "--json")).stdout) as Array<{ mint: string; balance: number; trusted: boolean }>;
+    const b = json.find((x) => x.mint === B)!;
+    expect(b.balance).toBe(20);
+    const a = json.find((x) => x.mint === A)!;
+    expect(100 - a.balance - 20).toBeLessThanOrEqual(10);
+    const capped = await wallet("swap", "--from", A, "--to", B, "--amount", "20", "--max-fee", "0");
+    expect(capped.code).not.toBe(0);
+    expect(capped.stderr).toMatch(/fee .* above the cap/);
+    const led = await wallet("ledger");
+    expect(led.stdout).toMatch(/\+100 sat {2}mint/);
+    expect(led.stdout).toMatch(/\+20 sat {2}swap/);
+    const bad = await wallet("send", "-5");
+    expect(bad.code).not.toBe(0);
+  });
+
+  it("refuses without the admin token, and an untrusted mint", async () => {
+    const r = await runCli(["wallet", "balance", "--url", url, "--token", "nope"]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/Unauthenticated/);
+    const u = await wallet("mint", "5", "--mint", "http://127.0.0.1:9");
+    expect(u.code).not.toBe(0);
+    expect(u.stderr).toMatch(/not trusted/);
+  });
+});
