@@ -1,0 +1,304 @@
+// Segment ingest: hash (BLAKE3 via the store, SHA-256 via WebCrypto), store and pin, append to the rendition's manifest,
+// sign MANIFEST_ROOT under the creator's delegation, keep a live window (unpinning what leaves it), persist.
+import { EventEmitter } from "node:events";
+import {
+  MANIFEST_LIMITS,
+  MerkleFrontier,
+  segmentLeaf,
+  signAnnounce,
+  signManifest,
+  type AnnounceBody,
+  type ManifestBody,
+  type SegmentEntry,
+  type SignedAnnounce,
+  type SignedDelegation,
+  type SignedManifest,
+} from "./manifest.ts";
+import type { ManifestPersistence } from "./persist.ts";
+import { bytesOf, hexOf, publicKeyHex } from "./signing.ts";
+
+/** The narrow view of the blob store the ingest needs (BlobStore satisfies it). */
+export interface SegmentStore {
+  import(source: Iterable<Uint8Array>, options?: { pin?: boolean; source?: string; tags?: string[] }): Promise<{ hash: string; size: number }>;
+  pin(hash: string): Promise<unknown>;
+  unpin(hash: string): Promise<unknown>;
+}
+
+/** Emitted ("sealed") after a segment's manifest state is signed and saved. */
+export interface SegmentSealed {
+  stream: string;
+  rendition: string;
+  entry: SegmentEntry;
+  version: number;
+  root: string;
+  /** Unix ms when the signed manifest became available. */
+  at: number;
+}
+
+export interface IngestOptions {
+  store: SegmentStore;
+  persistence: ManifestPersistence;
+  /** The node's 32-byte secret seed (signs MANIFEST_ROOT). */
+  nodeSecret: Uint8Array;
+  /** The delegation for a stream (exact or "*"), or null when none is configured. */
+  delegationFor: (stream: string) => SignedDelegation | null;
+  /** The creator's secret when this node holds it (default setup: node key = creator); signs STREAM_ANNOUNCE. */
+  creatorSecret?: Uint8Array;
+  /** Segments kept in the live window. Default 12. */
+  windowSegments?: number;
+  /** Paths whose segments stay pinned after leaving the window (recording). */
+  keepRecording?: (stream: string) => boolean;
+  /** Rendition name. Default "source". */
+  rendition?: string;
+  /** Origins and trackers advertised in STREAM_ANNOUNCE. */
+  origins?: string[];
+  trackers?: string[];
+  /** Largest segment accepted. Default 64 MiB. */
+  maxSegmentBytes?: number;
+  /** Clock (Unix ms); tests may pin it. */
+  now?: () => number;
+}
+
+/** Why a segment could not be ingested. */
+export class IngestError extends Error {
+  readonly stream: string;
+  readonly code: "too-large" | "bad-duration" | "no-delegation" | "delegation-expired" | "bad-stream";
+  constructor(stream: string, code: IngestError["code"], message: string, options?: { cause?: unknown }) {
+    super(`stream '${stream}': ${message}`, options);
+    this.name = "IngestError";
+    this.stream = stream;
+    this.code = code;
+  }
+}
+
+interface RenditionState {
+  all: MerkleFrontier;
+  windowBase: MerkleFrontier;
+  window: SegmentEntry[];
+  version: number;
+  targetDuration: number;
+  ended: boolean;
+  discNext: boolean;
+  signed: SignedManifest | null;
+}
+
+const STREAM_NAME = /^[A-Za-z0-9._~-][A-Za-z0-9._~\/-]{0,255}$/;
+
+/** Turns finished segments into signed manifests. Emits "sealed" (SegmentSealed) and "error" is never emitted. */
+export class StreamIngest extends EventEmitter {
+  readonly #o: Required<Omit<IngestOptions, "creatorSecret">> & { creatorSecret?: Uint8Array };
+  readonly #node: string;
+  readonly #states = new Map<string, RenditionState>();
+  readonly #queues = new Map<string, Promise<unknown>>();
+
+  constructor(opts: IngestOptions) {
+    super();
+    if (!(opts.nodeSecret instanceof Uint8Array) || opts.nodeSecret.length !== 32) throw new TypeError("nodeSecret must be a 32-byte seed");
+    const windowSegments = opts.windowSegments ?? 12;
+    if (!Number.isInteger(windowSegments) || windowSegments < 1 || windowSegments > MANIFEST_LIMITS.maxSegments) {
+      throw new RangeError(`windowSegments must be in 1-${MANIFEST_LIMITS.maxSegments}`);
+    }
+    const maxSegmentBytes = opts.maxSegmentBytes ?? 64 * 1024 * 1024;
+    if (!Number.isInteger(maxSegmentBytes) || maxSegmentBytes < 1 || maxSegmentBytes > MANIFEST_LIMITS.maxSegmentBytes) {
+      throw new RangeError(`maxSegmentBytes must be in 1-${MANIFEST_LIMITS.maxSegmentBytes}`);
+    }
+    this.#o = {
+      windowSegments,
+      keepRecording: () => false,
+      rendition: "source",
+      origins: [],
+      trackers: [],
+      now: () => Date.now(),
+      ...opts,
+      maxSegmentBytes,
+    };
+    this.#node = publicKeyHex(opts.nodeSecret);
+  }
+
+  /** The node's public key (hex). */
+  get nodeKey(): string {
+    return this.#node;
+  }
+
+  /** The rendition this ingest writes. */
+  get rendition(): string {
+    return this.#o.rendition;
+  }
+
+  /** Serialises work per stream so appends never interleave. */
+  #serial<T>(stream: string, f: () => Promise<T>): Promise<T> {
+    const prev = this.#queues.get(stream) ?? Promise.resolve();
+    const next = prev.then(f, f);
+    const tail = next.catch(() => undefined);
+    this.#queues.set(stream, tail);
+    void tail.then(() => {
+      if (this.#queues.get(stream) === tail) this.#queues.delete(stream);
+    });
+    return next;
+  }
+
+  async #state(stream: string): Promise<RenditionState> {
+    const have = this.#states.get(stream);
+    if (have) return have;
+    const saved = await this.#o.persistence.load(stream, this.#o.rendition);
+    let st: RenditionState;
+    if (saved) {
+      const m = saved.signed.manifest;
+      st = {
+        all: new MerkleFrontier(m.count, saved.allPeaks.map((p, i) => bytesOf(p, 32, `peak ${i}`))),
+        windowBase: new MerkleFrontier(m.base, m.peaks.map((p, i) => bytesOf(p, 32, `peak ${i}`))),
+        window: m.segments.slice(),
+        version: m.version,
+        targetDuration: m.targetDuration,
+        ended: m.ended,
+        // Timestamps restart after a node restart too.
+        discNext: true,
+        signed: saved.signed,
+      };
+    } else {
+      st = { all: new MerkleFrontier(), windowBase: new MerkleFrontier(), window: [], version: 0, targetDuration: 1, ended: false, discNext: false, signed: null };
+    }
+    this.#states.set(stream, st);
+    return st;
+  }
+
+  #delegation(stream: string, at: number): SignedDelegation {
+    const d = this.#o.delegationFor(stream);
+    if (!d) throw new IngestError(stream, "no-delegation", "no delegation lets this node sign manifests for it");
+    const s = d.statement;
+    const t = Math.floor(at / 1000);
+    if (s.node !== this.#node) throw new IngestError(stream, "no-delegation", `the delegation names node ${s.node}, this node is ${this.#node}`);
+    if (t < s.notBefore || t >= s.notAfter) {
+      throw new IngestError(stream, "delegation-expired", `the delegation is valid ${new Date(s.notBefore * 1000).toISOString()} - ${new Date(s.notAfter * 1000).toISOString()}`);
+    }
+    return d;
+  }
+
+  async #signAndSave(stream: string, st: RenditionState): Promise<SignedManifest> {
+    const at = this.#o.now();
+    const d = this.#delegation(stream, at);
+    const body: ManifestBody = {
+      type: "MANIFEST_ROOT",
+      v: 1,
+      stream,
+      rendition: this.#o.rendition,
+      creator: d.statement.creator,
+      node: this.#node,
+      version: st.version + 1,
+      issuedAt: at,
+      base: st.windowBase.size,
+      peaks: st.windowBase.peaks().map(hexOf),
+      count: st.all.size,
+      root: hexOf(st.all.root()),
+      targetDuration: st.targetDuration,
+      ended: st.ended,
+      segments: st.window.slice(),
+    };
+    const signed = signManifest(body, d, this.#o.nodeSecret);
+    await this.#o.persistence.save(stream, this.#o.rendition, { signed, allPeaks: st.all.peaks().map(hexOf), discNext: st.discNext });
+    st.version = body.version;
+    st.signed = signed;
+    return signed;
+  }
+
+  /**
+   * Ingests one finished segment of `stream` lasting `durationMs`: stores and pins it, appends it, drops what leaves the
+   * live window (unpinned unless the path keeps a recording), signs and saves the manifest, emits "sealed".
+   */
+  ingestSegment(stream: string, bytes: Uint8Array, durationMs: number): Promise<SegmentSealed> {
+    if (typeof stream !== "string" || !STREAM_NAME.test(stream) || stream.includes("..")) {
+      return Promise.reject(new IngestError(String(stream), "bad-stream", "stream names are 1-256 chars of [A-Za-z0-9._~/-]"));
+    }
+    if (!(bytes instanceof Uint8Array) || bytes.byteLength === 0 || bytes.byteLength > this.#o.maxSegmentBytes) {
+      return Promise.reject(new IngestError(stream, "too-large", `segment of ${bytes?.byteLength} bytes is outside 1-${this.#o.maxSegmentBytes}`));
+    }
+    const dur = Math.round(durationMs);
+    if (!Number.isFinite(durationMs) || dur < 1 || dur > MANIFEST_LIMITS.maxSegmentMs) {
+      return Promise.reject(new IngestError(stream, "bad-duration", `duration ${durationMs} ms is outside 1-${MANIFEST_LIMITS.maxSegmentMs}`));
+    }
+    return this.#serial(stream, async () => {
+      // Check the delegation before storing anything.
+      this.#delegation(stream, this.#o.now());
+      const st = await this.#state(stream);
+      const [sha, stored] = await Promise.all([
+        crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>),
+        this.#o.store.import([bytes], { pin: true, source: "segment", tags: [`live:${stream}`] }),
+      ]);
+      const entry: SegmentEntry = {
+        seq: st.all.size,
+        duration: dur,
+        blake3: stored.hash,
+        sha256: hexOf(new Uint8Array(sha)),
+        size: stored.size,
+        disc: st.discNext && st.all.size > 0,
+      };
+      st.all.append(segmentLeaf(entry));
+      st.window.push(entry);
+      st.discNext = false;
+      st.ended = false;
+      st.targetDuration = Math.max(st.targetDuration, Math.ceil(dur / 1000));
+      const dropped: SegmentEntry[] = [];
+      while (st.window.length > this.#o.windowSegments) {
+        const old = st.window.shift()!;
+        st.windowBase.append(segmentLeaf(old));
+        dropped.push(old);
+      }
+      const signed = await this.#signAndSave(stream, st);
+      if (!this.#o.keepRecording(stream)) {
+        for (const old of dropped) {
+          // A blob still listed elsewhere in the window (identical bytes) stays pinned.
+          if (st.window.some((e) => e.blake3 === old.blake3)) continue;
+          await this.#o.store.unpin(old.blake3).catch(() => undefined);
+        }
+      }
+      const sealed: SegmentSealed = { stream, rendition: this.#o.rendition, entry, version: signed.manifest.version, root: signed.manifest.root, at: this.#o.now() };
+      this.emit("sealed", sealed);
+      return sealed;
+    });
+  }
+
+  /** Marks that the next segment of `stream` restarts timestamps (the publisher left). */
+  markDiscontinuity(stream: string): Promise<void> {
+    return this.#serial(stream, async () => {
+      const st = await this.#state(stream);
+      st.discNext = true;
+    });
+  }
+
+  /** Marks the stream ended (HLS EXT-X-ENDLIST) and re-signs; a new segment reopens it. */
+  end(stream: string): Promise<SignedManifest | null> {
+    return this.#serial(stream, async () => {
+      const st = await this.#state(stream);
+      if (st.all.size === 0 || st.ended) return st.signed;
+      st.ended = true;
+      st.discNext = true;
+      return this.#signAndSave(stream, st);
+    });
+  }
+
+  /** The latest signed manifest of `stream` (loaded from persistence after a restart), or null. */
+  async manifest(stream: string): Promise<SignedManifest | null> {
+    if (typeof stream !== "string" || !STREAM_NAME.test(stream) || stream.includes("..")) return null;
+    return this.#serial(stream, async () => (await this.#state(stream)).signed);
+  }
+
+  /** STREAM_ANNOUNCE for `stream`, signed with the creator key this node holds; null when it holds none. */
+  async announce(stream: string, title = stream): Promise<SignedAnnounce | null> {
+    const sm = await this.manifest(stream);
+    if (!sm || !this.#o.creatorSecret) return null;
+    const creator = publicKeyHex(this.#o.creatorSecret);
+    if (creator !== sm.manifest.creator) return null;
+    const body: AnnounceBody = {
+      type: "STREAM_ANNOUNCE",
+      v: 1,
+      stream,
+      title,
+      creator,
+      renditions: [{ name: this.#o.rendition, playlist: "index.m3u8", manifest: "manifest.json" }],
+      origins: this.#o.origins.slice(),
+      trackers: this.#o.trackers.slice(),
+      issuedAt: Math.floor(this.#o.now() / 1000),
+    };
+    return signAnnounce(body, this.#o.creatorSecret);
+  }
+}
