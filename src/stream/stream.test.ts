@@ -199,7 +199,7 @@ describe("verifier tampering", () => {
       ["one segment byte", (file, body) => {
         if (file !== `${target}.ts`) return body;
         const b = body.slice();
-        b[100] ^= 1;
+        b[100] = b[100]! ^ 1;
         return b;
       }, "segment-blake3"],
       ["one manifest entry (duration)", editManifest((sm) => { sm.manifest.segments[1]!.duration += 1; }), "merkle-root"],
