@@ -48,12 +48,14 @@ const { values: opts } = parseArgs({
     entry: { type: "string" },
     // Keep the runtime's symbol table (about 33 MiB) for perf/gdb; by default it is stripped.
     "keep-symbols": { type: "boolean", default: false },
+    // For the start-up bench: leave out the V8 code cache even for the host arch.
+    "no-code-cache": { type: "boolean", default: false },
     help: { type: "boolean", short: "h" },
   },
   strict: true,
 });
 if (opts.help) {
-  console.log("usage: node scripts/build-bin.mjs [--arch x64|arm64] [--output FILE] [--keep-symbols]");
+  console.log("usage: node scripts/build-bin.mjs [--arch x64|arm64] [--output FILE] [--keep-symbols] [--no-code-cache]");
   process.exit(0);
 }
 if (process.platform !== "linux") fail(`only Linux executables are built (this is ${process.platform})`);
@@ -262,7 +264,7 @@ const config = {
   disableExperimentalSEAWarning: true,
   // The snapshot cannot hold an ES module entry; the code cache is V8- and CPU-specific, so only for the host arch.
   useSnapshot: false,
-  useCodeCache: native,
+  useCodeCache: native && !opts["no-code-cache"],
   assets: { [ASSET]: join(work, ASSET) },
 };
 const configFile = join(work, "sea-config.json");
