@@ -149,6 +149,11 @@ if (elfMachine(addon) !== ARCHES[arch].elfMachine) fail(`${addon} is not a linux
 const work = join(root, "build/sea", `${basename(output)}-${arch}-${process.pid}`);
 rmSync(work, { recursive: true, force: true });
 mkdirSync(work, { recursive: true });
+// The work dir holds a 100+ MiB runtime copy: remove it however the build ends, unless --build-sea needs inspecting.
+let keepWork = false;
+process.on("exit", () => {
+  if (!keepWork) rmSync(work, { recursive: true, force: true });
+});
 const bundle = join(work, "slowdrip.mjs");
 const shim = join(root, "src/store/lmdb-native.ts");
 // Files whose direct eval is known to work in the bundle (CommonJS, so wrapped in a function scope where esbuild
@@ -270,7 +275,10 @@ const config = {
 const configFile = join(work, "sea-config.json");
 writeFileSync(configFile, `${JSON.stringify(config, null, 2)}\n`);
 const r = spawnSync(hostNode, ["--build-sea", configFile], { cwd: work, stdio: "inherit" });
-if (r.status !== 0) fail(`node --build-sea failed (exit ${r.status}); inputs kept in ${work}`);
+if (r.status !== 0) {
+  keepWork = true;
+  fail(`node --build-sea failed (exit ${r.status}); inputs kept in ${work}`);
+}
 if (elfMachine(config.output) !== ARCHES[arch].elfMachine) fail(`${config.output} is not a linux-${arch} ELF executable`);
 
 mkdirSync(dirname(output), { recursive: true });
@@ -278,7 +286,6 @@ const tmpOut = `${output}.tmp-${process.pid}`;
 copyFileSync(config.output, tmpOut);
 chmodSync(tmpOut, 0o755);
 renameSync(tmpOut, output);
-rmSync(work, { recursive: true, force: true });
 
 // Smoke test on the host arch: the binary must run without node_modules next to it.
 if (native && opts.entry === undefined) {
