@@ -2,8 +2,9 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll } from "vitest";
-import { runBlobStoreContract } from "./contract.ts";
+import { afterAll, describe, expect, it } from "vitest";
+import type { StoreBackend } from "./chunked-store.ts";
+import { runBlobStoreContract, testBytes } from "./contract.ts";
 import { LmdbBlobStore } from "./lmdb.ts";
 
 const dirs: string[] = [];
@@ -23,4 +24,37 @@ runBlobStoreContract("lmdb", async (options) => {
       return LmdbBlobStore.open({ ...options, path });
     },
   };
+});
+
+describe("LMDB range reads", () => {
+  it("touch only the chunks the range overlaps", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "slowdrip-store-"));
+    dirs.push(dir);
+    const store = await LmdbBlobStore.open({ path: join(dir, "db"), chunkSize: 64 * 1024, cache: { maxBytes: 0 } });
+    try {
+      const data = testBytes(1024 * 1024, 3);
+      const { hash } = await store.import([data]);
+      const backend = (store as unknown as { backend: StoreBackend }).backend;
+      const touched: number[] = [];
+      const original = backend.getChunk.bind(backend);
+      backend.getChunk = (meta, index) => {
+        touched.push(index);
+        return original(meta, index);
+      };
+      const cases: [number, number, number[]][] = [
+        [0, 10, [0]],
+        [65_535, 2, [0, 1]],
+        [300_000, 100_000, [4, 5, 6]],
+        [1024 * 1024 - 1, 1, [15]],
+      ];
+      for (const [off, len, chunks] of cases) {
+        touched.length = 0;
+        const got = await store.readAll(hash, off, len);
+        expect(Buffer.from(got).equals(Buffer.from(data.subarray(off, off + len))), `range ${off}+${len}`).toBe(true);
+        expect(touched, `range ${off}+${len}`).toEqual(chunks);
+      }
+    } finally {
+      await store.close();
+    }
+  });
 });

@@ -204,3 +204,26 @@ describe("StorageService", () => {
     expect(text).toMatch(/^slowdrip_store_cache_hits_total \d+$/m);
   });
 });
+
+describe("StorageService concurrency limits", () => {
+  let busy: RunningNode;
+  afterAll(() => busy?.stop());
+
+  it("a full store limit makes callers wait up to tuning.queue_timeout, then resource_exhausted", async () => {
+    busy = await startTestNode({ "tuning.store_concurrency": "1", "tuning.queue_timeout": "200ms" }, [storeComponent]);
+    const c = createClient(StorageService, createConnectTransport({ baseUrl: busy.url, httpVersion: "1.1" }));
+    const auth = { headers: { authorization: `Bearer ${busy.adminToken}` } };
+    let go!: () => void;
+    const gate = new Promise<void>((r) => (go = r));
+    async function* held(): AsyncGenerator<StoreRequest> {
+      yield create(StoreRequestSchema, { header: {}, data: testBytes(1000, 51) });
+      await gate;
+    }
+    const first = c.store(held(), auth);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(await code(c.store(upload(testBytes(10, 52)), auth))).toBe("ResourceExhausted");
+    go();
+    expect((await first).size).toBe(1000n);
+    expect(await code(c.store(upload(testBytes(10, 52)), auth))).toBe("ok");
+  });
+});
