@@ -1,0 +1,105 @@
+// Segment-complete hook: parses MediaMTX's runOnRecordSegmentComplete post, reads the finished file safely from the
+// record directory, hands it to the stream ingest and deletes it.
+import { lstat, open, realpath, unlink } from "node:fs/promises";
+import { sep } from "node:path";
+import type { SegmentSealed, StreamIngest } from "../stream/ingest.ts";
+
+/** One "segment finished" notice. */
+export interface SegmentNotice {
+  /** MediaMTX path name (the stream id). */
+  path: string;
+  /** Absolute file path of the finished MPEG-TS segment. */
+  file: string;
+  durationMs: number;
+}
+
+/** A hook post that cannot be acted on; `status` is the HTTP answer. */
+export class SegmentHookError extends Error {
+  readonly status: number;
+  constructor(status: number, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "SegmentHookError";
+    this.status = status;
+  }
+}
+
+/** Largest hook body (three form fields). */
+export const MAX_SEGMENT_HOOK_BODY = 8 * 1024;
+
+/** Parses the form body `path=..&segment=..&duration=..` (seconds, decimal) posted by the hook command. */
+export function parseSegmentHook(body: string | Uint8Array): SegmentNotice {
+  const size = typeof body === "string" ? body.length : body.byteLength;
+  if (size > MAX_SEGMENT_HOOK_BODY) throw new SegmentHookError(413, `hook body of ${size} bytes exceeds ${MAX_SEGMENT_HOOK_BODY}`);
+  const text = typeof body === "string" ? body : new TextDecoder().decode(body);
+  const f = new URLSearchParams(text);
+  const path = f.get("path") ?? "";
+  const file = f.get("segment") ?? "";
+  const dur = Number(f.get("duration"));
+  if (!path || path.length > 256) throw new SegmentHookError(400, "path must be 1-256 chars");
+  if (!file.startsWith("/") || file.length > 4096) throw new SegmentHookError(400, "segment must be an absolute file path");
+  if (!Number.isFinite(dur) || dur < 0 || dur > 600) throw new SegmentHookError(400, `duration '${f.get("duration")}' is not 0-600 seconds`);
+  return { path, file, durationMs: Math.round(dur * 1000) };
+}
+
+export interface SegmentIntakeOptions {
+  ingest: StreamIngest;
+  /** The record directory rendered into mediamtx.yml; files elsewhere are refused. */
+  recordDir: string;
+  /** Largest segment file read. Default 64 MiB. */
+  maxBytes?: number;
+  /** Delete the file after ingest (default true; the blob store holds the bytes). */
+  deleteAfter?: boolean;
+}
+
+/** Reads finished segment files and ingests them; one instance per node. */
+export class SegmentIntake {
+  readonly #o: Required<SegmentIntakeOptions>;
+  #root: string | null = null;
+
+  constructor(opts: SegmentIntakeOptions) {
+    if (!opts.recordDir.startsWith("/")) throw new TypeError("recordDir must be absolute");
+    this.#o = { maxBytes: 64 * 1024 * 1024, deleteAfter: true, ...opts };
+    if (!Number.isInteger(this.#o.maxBytes) || this.#o.maxBytes < 1 || this.#o.maxBytes > 256 * 1024 * 1024) throw new RangeError("maxBytes must be in 1-268435456");
+  }
+
+  async #rootDir(): Promise<string> {
+    if (!this.#root) this.#root = await realpath(this.#o.recordDir);
+    return this.#root;
+  }
+
+  /** Handles one notice: verifies the file lies under the record dir and is a regular file, ingests it, deletes it. */
+  async handle(n: SegmentNotice): Promise<SegmentSealed> {
+    const root = await this.#rootDir().catch((e) => {
+      throw new SegmentHookError(500, `record directory ${this.#o.recordDir} is not readable`, { cause: e });
+    });
+    let real: string;
+    try {
+      real = await realpath(n.file);
+    } catch (e) {
+      throw new SegmentHookError(404, `segment file ${n.file} does not exist`, { cause: e });
+    }
+    if (!real.startsWith(root + sep)) throw new SegmentHookError(403, `segment file ${n.file} is outside the record directory`);
+    const st = await lstat(real);
+    if (!st.isFile()) throw new SegmentHookError(403, `segment ${n.file} is not a regular file`);
+    if (st.size > this.#o.maxBytes) throw new SegmentHookError(413, `segment ${n.file} is ${st.size} bytes, over ${this.#o.maxBytes}`);
+    const fh = await open(real, "r");
+    let bytes: Uint8Array;
+    try {
+      const buf = new Uint8Array(st.size);
+      let off = 0;
+      while (off < st.size) {
+        const { bytesRead } = await fh.read(buf, off, st.size - off, off);
+        if (bytesRead === 0) break;
+        off += bytesRead;
+      }
+      bytes = buf.subarray(0, off);
+    } finally {
+      await fh.close();
+    }
+    try {
+      return await this.#o.ingest.ingestSegment(n.path, bytes, n.durationMs);
+    } finally {
+      if (this.#o.deleteAfter) await unlink(real).catch(() => undefined);
+    }
+  }
+}
