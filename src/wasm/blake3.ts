@@ -36,13 +36,13 @@ function checkKey(key: unknown, what: string): Uint8Array {
   return key;
 }
 
-/** Feeds `data` through the input buffer into state `st`. */
-export function absorb(e: Engine, st: number, data: Uint8Array): void {
+/** Feeds `data` through the input buffer into state `st`; `more` promises input after `data` (one-shot callers: false). */
+export function absorb(e: Engine, st: number, data: Uint8Array, more = false): void {
   const { x, mem, IN, IN_CAP } = e;
   for (let off = 0; off < data.length; off += IN_CAP) {
     const n = Math.min(IN_CAP, data.length - off);
     mem.set(data.subarray(off, off + n), IN);
-    x.hasherUpdate(st, IN, n);
+    x.hasherUpdate(st, IN, n, more || off + n < data.length ? 1 : 0);
   }
 }
 

@@ -12,7 +12,7 @@ export interface Blake3Exports {
   stateSize(): number;
   statePtr(i: number): number;
   hasherInit(st: number, flags: number, keyed: number): void;
-  hasherUpdate(st: number, ptr: number, len: number): void;
+  hasherUpdate(st: number, ptr: number, len: number, more: number): void;
   hasherPushSubtree(st: number, cv: number, chunks: number): void;
   hasherCounter(st: number): number;
   hasherChunkLen(st: number): number;

@@ -152,8 +152,8 @@ function resetChunk(st: usize, counter: u64): void {
   memory.fill(st + S_BUF, 0, 64);
 }
 
-/** Absorbs `len` bytes at `ptr`. */
-export function hasherUpdate(st: usize, ptr: usize, len: usize): void {
+/** Absorbs `len` bytes at `ptr`; `more` promises that more input follows before finalization (allows whole subtrees). */
+export function hasherUpdate(st: usize, ptr: usize, len: usize, more: bool): void {
   const key = st + S_KEY;
   const flags = load<u32>(st, S_FLAGS);
   while (len > 0) {
@@ -168,10 +168,10 @@ export function hasherUpdate(st: usize, ptr: usize, len: usize): void {
       resetChunk(st, counter + 1);
       continue;
     }
-    if (chunkLen == 0 && len > <usize>CHUNK_LEN) {
-      // Whole aligned subtrees, keeping at least one byte for the chunk state.
+    if (chunkLen == 0 && (len > <usize>CHUNK_LEN || (more && len == <usize>CHUNK_LEN))) {
+      // Whole aligned subtrees, keeping at least one byte for the chunk state unless more input is promised.
       let n: u64 = 1;
-      while (n < MAX_SUBTREE_CHUNKS && (counter & (n * 2 - 1)) == 0 && (n * 2) << 10 < <u64>len) n *= 2;
+      while (n < MAX_SUBTREE_CHUNKS && (counter & (n * 2 - 1)) == 0 && ((n * 2) << 10 < <u64>len || (more && (n * 2) << 10 == <u64>len))) n *= 2;
       const bytes = <usize>(n << 10);
       if (n == 1) chunkCVInto(key, flags, ptr, CHUNK_LEN, counter, TMP_OUT, false);
       else subtreeCVInto(key, flags, ptr, bytes, counter, TMP_OUT);
@@ -204,7 +204,7 @@ export function hasherUpdate(st: usize, ptr: usize, len: usize): void {
     len -= take;
   }
   // The chunk state holds input now, so nothing on the stack can be the root: merge fully (simplifies finalize).
-  if (hasherChunkLen(st) > 0) mergeStack(st, load<u64>(st, S_COUNTER));
+  if (hasherChunkLen(st) > 0 || more) mergeStack(st, load<u64>(st, S_COUNTER));
 }
 
 /** Pushes the CV of a complete aligned subtree of `chunks` chunks (hashed elsewhere); the chunk state must be empty. */
@@ -446,6 +446,6 @@ export function merkleLevel(st: usize, n: u32): u32 {
 /** One-shot: hashes IN[0..len) in slot `st` (flags, key at KEY when keyed) and writes outLen (<= OUT_CAP) bytes to OUT. */
 export function hashOneShot(st: usize, flags: u32, keyed: bool, len: usize, outLen: usize): void {
   hasherInit(st, flags, keyed);
-  hasherUpdate(st, IN, len);
+  hasherUpdate(st, IN, len, false);
   hasherFinalize(st, outLen, 0);
 }
