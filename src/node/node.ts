@@ -7,6 +7,7 @@ import { adminRoutes } from "../http/admin.ts";
 import { startListener, type Listener } from "../http/listener.ts";
 import { routeHandler, type HttpErrorMapper, type HttpRoute } from "../http/routes.ts";
 import type { ReadGate } from "../http/paygate.ts";
+import type { RpcReadGate } from "../rpc/paygate.ts";
 import { authInterceptor } from "../rpc/auth.ts";
 import { NonceCache } from "../identity/request-signing.ts";
 import { errorBoundary, type ErrorMapper } from "../rpc/errors.ts";
@@ -58,6 +59,8 @@ export interface NodeContext {
   nonces: NonceCache;
   /** Set by the pay component (which starts first): gates public blob/segment reads (HTTP 402). */
   payGate?: ReadGate;
+  /** Set by the pay component: gates paid RPC reads (resource_exhausted + PaymentRequired detail). */
+  rpcPayGate?: RpcReadGate;
 }
 
 /** Builds a component; the node calls these in order at start. */

@@ -12,6 +12,7 @@ import { registerSwap } from "../pay/swap.ts";
 import { PayWallet } from "../pay/wallet.ts";
 import { openLmdb } from "../store/lmdb-native.ts";
 import { paymentService, payRpcError, walletService } from "../rpc/wallet.ts";
+import { rpcReadGate } from "../rpc/paygate.ts";
 import type { Component, NodeContext } from "./node.ts";
 
 /** The `pay` config section as pricing options. */
@@ -63,6 +64,7 @@ export async function payComponent(ctx: NodeContext): Promise<Component & { pay:
       return hasSignature(get) ? verifyRequest(get, { method: req.method ?? "GET", path: url.pathname }, ctx.nonces) : undefined;
     },
   });
+  ctx.rpcPayGate = rpcReadGate(gate);
   registerPayMetrics(ctx, { wallet, sessions, counters });
   readiness.set("pay", true, pricing.config.enabled ? `charging; ${wallet.listMints().filter((m) => m.trusted).length} trusted mints` : "free (pay.enabled is false)");
 

@@ -5,6 +5,14 @@ import { storageService, storeRpcError } from "../rpc/storage.ts";
 import { LmdbBlobStore } from "../store/lmdb.ts";
 import { registerStoreMetrics } from "../store/metrics.ts";
 import type { Component, NodeContext } from "./node.ts";
+import type { RpcService } from "../rpc/router.ts";
+import { gateFetchBlob } from "../rpc/paygate.ts";
+
+/** StorageService with FetchBlob behind the pay gate, when the pay component set one. */
+function gatedStorage(svc: RpcService, ctx: NodeContext, store: LmdbBlobStore): RpcService {
+  if (!ctx.rpcPayGate) return svc;
+  return { ...svc, impl: gateFetchBlob(svc.impl as Parameters<typeof gateFetchBlob>[0], ctx.rpcPayGate, store) };
+}
 
 /** Opens the blob store and describes what it adds to the node. */
 export async function storeComponent(ctx: NodeContext): Promise<Component> {
@@ -34,7 +42,7 @@ export async function storeComponent(ctx: NodeContext): Promise<Component> {
   readiness.set("store", true, `open: ${u.blobCount} blobs, ${u.bytesUsed} bytes${u.maxBytes ? ` of ${u.maxBytes}` : ""}`);
   return {
     name: "store",
-    services: [storageService({ store, maxMessageSize: config["api.max_message_size"] })],
+    services: [gatedStorage(storageService({ store, maxMessageSize: config["api.max_message_size"] }), ctx, store)],
     routes: blobRoutes({ store, adminToken: () => ctx.adminToken, maxBodySize: config["api.max_body_size"], ...(ctx.payGate ? { gate: ctx.payGate } : {}) }),
     rpcErrors: [storeRpcError],
     httpErrors: [storeHttpError],

@@ -4,7 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decodePaymentRequest } from "@cashu/cashu-ts";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
-import { PaymentService, WalletService } from "../../src/gen/slowdrip/v1/wallet_pb.ts";
+import { PaymentRequiredSchema, PaymentService, WalletService } from "../../src/gen/slowdrip/v1/wallet_pb.ts";
+import { StorageService } from "../../src/gen/slowdrip/v1/storage_pb.ts";
 import { startMints, stopMints, type TestMint } from "../peers/mints.ts";
 import { startTestNode } from "../helpers/node.ts";
 import { tempWallet, type TempDb } from "./helpers.ts";
@@ -106,5 +107,43 @@ describe("node: paid /blobs reads (real mint)", () => {
     expect(rev.services.find((x) => x.service === "content-download")?.earned).toBe(16n);
     const sessions = await payments.listSessions({}, admin);
     expect(sessions.open).toBe(0);
+  });
+
+  it("RPC reads: resource_exhausted with a PaymentRequired detail, then the token in metadata pays; admin reads free", async () => {
+    const storage = createClient(StorageService, createConnectTransport({ baseUrl: node.url, httpVersion: "1.1" }));
+    const read = async (headers: Record<string, string> = {}, range: { offset?: bigint; length?: bigint } = {}) => {
+      const parts: Uint8Array[] = [];
+      let header: Headers | undefined;
+      for await (const m of storage.fetchBlob({ hash, ...range }, { headers, onHeader: (h) => (header = h) })) parts.push(m.data);
+      return { bytes: Buffer.concat(parts), header };
+    };
+    const err = await read().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConnectError);
+    const ce = err as ConnectError;
+    expect(ce.code).toBe(Code.ResourceExhausted);
+    const [detail] = ce.findDetails(PaymentRequiredSchema);
+    expect(detail?.amount).toBe(16n);
+    expect(detail?.mints).toEqual([A]);
+    expect(decodePaymentRequest(detail!.request).amount?.toNumber()).toBe(16);
+    expect(ce.metadata.get("x-cashu")).toBe(detail!.request);
+
+    const { wallet: client, db } = await tempWallet([A]);
+    dbs.push(db);
+    await client.mint(A, 40);
+    // A session of 8 MiB paid over RPC, used by two 4 MiB reads, then exhausted.
+    const token = (await client.send(16, { mint: A })).token;
+    const r1 = await read({ "x-cashu": token }, { offset: 0n, length: BigInt(4 * MiB) });
+    expect(r1.bytes.equals(blob.subarray(0, 4 * MiB))).toBe(true);
+    const sid = r1.header?.get("x-session");
+    expect(sid).toBeTruthy();
+    const r2 = await read({ "x-session": sid! }, { offset: BigInt(4 * MiB), length: BigInt(4 * MiB) });
+    expect(r2.bytes.equals(blob.subarray(4 * MiB))).toBe(true);
+    const r3 = await read({ "x-session": sid! }, { offset: 0n, length: 1n }).catch((e: unknown) => e);
+    expect((r3 as ConnectError).code).toBe(Code.ResourceExhausted);
+    const bad = await read({ "x-cashu": "cashuBgarbage" }).catch((e: unknown) => e);
+    expect((bad as ConnectError).code).toBe(Code.InvalidArgument);
+    expect((bad as ConnectError).metadata.get("x-reason")).toBe("bad-token");
+    const admin = await read({ authorization: `Bearer ${node.adminToken}` });
+    expect(admin.bytes.equals(blob)).toBe(true);
   });
 });
