@@ -1,11 +1,10 @@
 // `slowdrip hash`: b3sum-style BLAKE3 of files or stdin (multi-core for large inputs), optionally writing a Bao outboard.
-import { createReadStream } from "node:fs";
-import { readFile, stat, writeFile } from "node:fs/promises";
+import { open, readFile, stat, writeFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { CliError, type Command } from "./command.ts";
 import {
-  baoOutboard, createDeriveKeyHasher, createHasher, createKeyedHasher, fromHex, hashStreamParallel, toHex,
+  baoOutboard, createDeriveKeyHasher, createHasher, createKeyedHasher, fromHex, hashReaderParallel, hashStreamParallel, toHex,
   type Blake3Hasher,
 } from "../wasm/index.ts";
 
@@ -71,8 +70,18 @@ export const hashCommand: Command = {
           io.stdout.write(`${toHex(hash)}  ${file}\n`);
           continue;
         }
-        const source = path ? createReadStream(path, { highWaterMark: 1 << 20 }) : io.stdin;
-        const h = await hashStreamParallel(source as AsyncIterable<Uint8Array>, newHasher());
+        let h: Blake3Hasher;
+        if (path) {
+          // Read straight into the pool's shared buffer.
+          const fh = await open(path, "r");
+          try {
+            h = await hashReaderParallel(async (into) => (await fh.read(into, 0, into.length, null)).bytesRead, newHasher());
+          } finally {
+            await fh.close();
+          }
+        } else {
+          h = await hashStreamParallel(io.stdin as AsyncIterable<Uint8Array>, newHasher());
+        }
         io.stdout.write(`${toHex(h.digest(length))}  ${file}\n`);
       } catch (err) {
         if (err instanceof CliError) throw err;

@@ -10,4 +10,4 @@ export type { BaoFailure } from "./bao.ts";
 export { CompactOutboardBuilder, compactOutboardSize, baoSliceFromCompact, GROUP_LEN } from "./compact.ts";
 export { merkleRoot, merkleProof, verifyMerkleProof, MerkleBuilder, MerkleTree, merkleLeafHash, merkleNodeHash } from "./merkle.ts";
 export type { MerkleProof } from "./merkle.ts";
-export { hashParallel, hashStreamParallel, closeHashPool, hashPoolSize, PARALLEL_THRESHOLD } from "./pool.ts";
+export { hashParallel, hashStreamParallel, hashReaderParallel, closeHashPool, hashPoolSize, PARALLEL_THRESHOLD } from "./pool.ts";

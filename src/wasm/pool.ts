@@ -176,27 +176,58 @@ export function hashParallel(data: Uint8Array): Promise<Uint8Array> {
  * time (bounded memory); returns the hasher for `digest`. Same result as `hasher.update` over every piece.
  */
 export function hashStreamParallel(source: AsyncIterable<Uint8Array>, hasher: Blake3Hasher): Promise<Blake3Hasher> {
-  if (!(hasher instanceof Blake3Hasher)) return Promise.reject(new TypeError("hashStreamParallel: hasher must be a Blake3Hasher"));
+  let it: AsyncIterator<Uint8Array> | null = null;
+  let pending: Uint8Array | null = null;
+  // Copies stream pieces into the shared buffer the pool hashes from.
+  const read = async (into: Uint8Array): Promise<number> => {
+    it ??= source[Symbol.asyncIterator]();
+    let n = 0;
+    while (n < into.length) {
+      if (!pending || pending.length === 0) {
+        const r = await it.next();
+        if (r.done) break;
+        checkBytes(r.value, "hashStreamParallel: stream piece");
+        pending = r.value;
+        continue;
+      }
+      const take = Math.min(into.length - n, pending.length);
+      into.set(pending.subarray(0, take), n);
+      pending = pending.subarray(take);
+      n += take;
+    }
+    return n;
+  };
+  return hashReaderParallel(read, hasher);
+}
+
+/**
+ * Like hashStreamParallel, but `read(into)` fills a shared buffer directly (e.g. FileHandle.read) and returns the bytes
+ * written, 0 at the end; the workers hash straight from that buffer, with no copy.
+ */
+export function hashReaderParallel(read: (into: Uint8Array) => Promise<number>, hasher: Blake3Hasher): Promise<Blake3Hasher> {
+  if (!(hasher instanceof Blake3Hasher)) return Promise.reject(new TypeError("hashReaderParallel: hasher must be a Blake3Hasher"));
+  if (typeof read !== "function") return Promise.reject(new TypeError("hashReaderParallel: read must be a function"));
   return serialize(async () => {
     const mode = hasher.mode();
     const cap = 64 * MiB;
-    const buf = new Uint8Array(cap);
+    const buf = new Uint8Array(new SharedArrayBuffer(cap));
     let len = 0;
     let counter = 0;
-    for await (const piece of source) {
-      checkBytes(piece, "hashStreamParallel: stream piece");
-      for (let off = 0; off < piece.length; ) {
-        if (len === cap) {
-          // Full buffer and more input follows: none of it is the root.
-          hasher.pushSubtreeCVs(await unitCVs(buf, counter, mode), 1024);
-          counter += cap / 1024;
-          len = 0;
-        }
-        const take = Math.min(cap - len, piece.length - off);
-        buf.set(piece.subarray(off, off + take), len);
-        len += take;
-        off += take;
+    for (;;) {
+      if (len === cap) {
+        // A full buffer: hash all of it only if more input follows (the last subtree may not be the root).
+        const extra = new Uint8Array(1);
+        const got = await read(extra);
+        if (got === 0) break;
+        hasher.pushSubtreeCVs(await unitCVs(buf, counter, mode), 1024);
+        counter += cap / 1024;
+        buf[0] = extra[0]!;
+        len = 1;
       }
+      const n = await read(buf.subarray(len));
+      if (!Number.isInteger(n) || n < 0 || n > cap - len) throw new RangeError(`hashReaderParallel: read returned ${n}`);
+      if (n === 0) break;
+      len += n;
     }
     const units = len > 0 ? Math.floor((len - 1) / MiB) : 0;
     if (units > 0) hasher.pushSubtreeCVs(await unitCVs(buf.subarray(0, units * MiB), counter, mode), 1024);
