@@ -2,6 +2,7 @@
 // @noble/hashes BLAKE3 all agree (seeded, so a failure names a reproducible case).
 import { afterAll, describe, expect, it } from "vitest";
 import { blake3 as nobleBlake3 } from "@noble/hashes/blake3.js";
+import { createBLAKE3 } from "hash-wasm";
 import { blake3, closeHashPool, createDeriveKeyHasher, createHasher, createKeyedHasher, deriveKey, hashParallel, hashStreamParallel, keyedHash, toHex } from "./index.ts";
 
 /** Small deterministic PRNG (mulberry32). */
@@ -87,5 +88,21 @@ describe("BLAKE3 implementations agree", () => {
       expect(toHex((await hashStreamParallel(pieces(), createKeyedHasher(key))).digest(40)), `keyed ${n}`).toBe(toHex(keyedHash(key, d, { length: 40 })));
       expect(toHex((await hashStreamParallel(pieces(), createDeriveKeyHasher("ctx"))).digest()), `derive ${n}`).toBe(toHex(deriveKey("ctx", d)));
     }
+  });
+
+  it("1 GiB streamed through one hasher (bounded memory) matches hash-wasm", async () => {
+    const ref = await createBLAKE3();
+    ref.init();
+    const h = createHasher();
+    const block = fill(MiB + 333, rng(99));
+    let total = 0;
+    for (let i = 0; total < 1024 * MiB; i++) {
+      block[i % block.length] ^= i & 255; // vary the content
+      const piece = block.subarray(0, Math.min(block.length, 1024 * MiB - total));
+      h.update(piece);
+      ref.update(piece);
+      total += piece.length;
+    }
+    expect(h.digestHex()).toBe(ref.digest("hex"));
   });
 });
