@@ -42,13 +42,15 @@ export class SessionStore {
   private readonly ttlMs: number;
   private readonly maxSessions: number;
   private readonly now: () => number;
+  private readonly flushMs: number;
 
-  constructor(root: RootDatabase, opts: { ttlMs: number; maxSessions?: number; now?: () => number }) {
+  constructor(root: RootDatabase, opts: { ttlMs: number; maxSessions?: number; now?: () => number; flushMs?: number }) {
     if (!Number.isSafeInteger(opts.ttlMs) || opts.ttlMs <= 0) throw new RangeError("ttlMs must be a positive integer");
     this.db = root.openDB<SessionRecord, string>({ name: "pay.sessions" });
     this.ttlMs = opts.ttlMs;
     this.maxSessions = opts.maxSessions ?? 100_000;
     this.now = opts.now ?? Date.now;
+    this.flushMs = opts.flushMs ?? 1000;
     for (const { key, value } of this.db.getRange({})) {
       if (this.live(value)) this.map.set(key, value);
       else this.db.removeSync(key);
@@ -62,13 +64,34 @@ export class SessionStore {
   }
 
   private stopped = false;
+  private readonly dirty = new Set<string>();
+  private flushTimer: NodeJS.Timeout | undefined;
 
+  /**
+   * Marks a session for writing. Writes are batched (at most one per session per `flushMs`) so that metering costs no
+   * LMDB write per request; a crash loses at most the last interval of metering, in the client's favour.
+   */
   private save(s: SessionRecord): void {
-    if (!this.stopped) void this.db.put(s.id, s);
+    if (this.stopped) return;
+    this.dirty.add(s.id);
+    this.flushTimer ??= setTimeout(() => this.flush(), this.flushMs);
+    this.flushTimer.unref?.();
   }
 
-  /** Stops writing (before the LMDB environment closes) and waits for pending writes. */
+  /** Writes every changed session now. */
+  flush(): void {
+    clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    for (const id of this.dirty) {
+      const s = this.map.get(id);
+      if (s) void this.db.put(id, s);
+    }
+    this.dirty.clear();
+  }
+
+  /** Writes pending changes and stops writing (before the LMDB environment closes). */
   async stop(): Promise<void> {
+    this.flush();
     this.stopped = true;
     await this.db.flushed;
   }
@@ -92,7 +115,8 @@ export class SessionStore {
       validUntil: init.unit === "ms" ? t + init.total : t + this.ttlMs,
     };
     this.map.set(s.id, s);
-    this.save(s);
+    // A paid session is written at once: it holds the client's money.
+    if (!this.stopped) void this.db.put(s.id, s);
     return s;
   }
 
@@ -132,6 +156,7 @@ export class SessionStore {
   /** Removes a session. */
   close(id: string): void {
     this.map.delete(id);
+    this.dirty.delete(id);
     if (!this.stopped) void this.db.remove(id);
   }
 
