@@ -39,9 +39,9 @@ const R16 = "2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13";
 const R8 = "1, 2, 3, 0, 5, 6, 7, 4, 9, 10, 11, 8, 13, 14, 15, 12";
 const gSimd = (a, b, c, d, x, y) =>
   [
-    `  v${a} = i32x4.add(i32x4.add(v${a}, v${b}), ${x}); v${d} = v128.xor(v${d}, v${a}); v${d} = i8x16.shuffle(v${d}, v${d}, ${R16});`,
+    `  v${a} = i32x4.add(i32x4.add(v${a}, ${x}), v${b}); v${d} = v128.xor(v${d}, v${a}); v${d} = i8x16.shuffle(v${d}, v${d}, ${R16});`,
     `  v${c} = i32x4.add(v${c}, v${d}); v${b} = v128.xor(v${b}, v${c}); v${b} = v128.or(i32x4.shr_u(v${b}, 12), i32x4.shl(v${b}, 20));`,
-    `  v${a} = i32x4.add(i32x4.add(v${a}, v${b}), ${y}); v${d} = v128.xor(v${d}, v${a}); v${d} = i8x16.shuffle(v${d}, v${d}, ${R8});`,
+    `  v${a} = i32x4.add(i32x4.add(v${a}, ${y}), v${b}); v${d} = v128.xor(v${d}, v${a}); v${d} = i8x16.shuffle(v${d}, v${d}, ${R8});`,
     `  v${c} = i32x4.add(v${c}, v${d}); v${b} = v128.xor(v${b}, v${c}); v${b} = v128.or(i32x4.shr_u(v${b}, 7), i32x4.shl(v${b}, 25));`,
   ].join("\n");
 
@@ -65,9 +65,9 @@ function pick(words) {
 }
 const gRow = (x, y) =>
   [
-    `  r0 = i32x4.add(i32x4.add(r0, r1), ${x}); r3 = v128.xor(r3, r0); r3 = i8x16.shuffle(r3, r3, ${R16});`,
+    `  r0 = i32x4.add(i32x4.add(r0, ${x}), r1); r3 = v128.xor(r3, r0); r3 = i8x16.shuffle(r3, r3, ${R16});`,
     `  r2 = i32x4.add(r2, r3); r1 = v128.xor(r1, r2); r1 = v128.or(i32x4.shr_u(r1, 12), i32x4.shl(r1, 20));`,
-    `  r0 = i32x4.add(i32x4.add(r0, r1), ${y}); r3 = v128.xor(r3, r0); r3 = i8x16.shuffle(r3, r3, ${R8});`,
+    `  r0 = i32x4.add(i32x4.add(r0, ${y}), r1); r3 = v128.xor(r3, r0); r3 = i8x16.shuffle(r3, r3, ${R8});`,
     `  r2 = i32x4.add(r2, r3); r1 = v128.xor(r1, r2); r1 = v128.or(i32x4.shr_u(r1, 7), i32x4.shl(r1, 25));`,
   ].join("\n");
 lines.push(`/** Compresses one 64-byte block at \`block\` from the chaining value at \`cv\`; writes 32 (or 64 when full) bytes to out (may alias). */`);
@@ -77,19 +77,38 @@ lines.push(`  const H0 = v128.load(cv, 0); const H1 = v128.load(cv, 16);`);
 lines.push(`  let r0 = H0; let r1 = H1;`);
 lines.push(`  let r2 = v128.load(IV_VEC);`);
 lines.push(`  let r3 = i64x2.splat(counter); r3 = i32x4.replace_lane(r3, 2, blockLen); r3 = i32x4.replace_lane(r3, 3, flags);`);
+// Message vectors: each round needs four vectors of scheduled words. Build each with one two-source shuffle from any
+// vector already computed in this compression (the loaded M0..M3 or an earlier round's vectors) when possible.
+const pool = [0, 1, 2, 3].map((k) => ({ name: `M${k}`, words: [4 * k, 4 * k + 1, 4 * k + 2, 4 * k + 3] }));
+function build(name, words) {
+  for (const p of pool) {
+    for (const q of pool) {
+      const lanes = words.map((w) => {
+        const i = p.words.indexOf(w);
+        if (i >= 0) return i;
+        const j = q.words.indexOf(w);
+        return j >= 0 ? 4 + j : -1;
+      });
+      if (lanes.every((l) => l >= 0)) {
+        pool.push({ name, words });
+        return `i32x4.shuffle(${p.name}, ${q.name}, ${lanes.join(", ")})`;
+      }
+    }
+  }
+  pool.push({ name, words });
+  return pick(words);
+}
 for (let r = 0; r < 7; r++) {
   const sc = schedule[r];
   lines.push(`  // round ${r}`);
-  lines.push(`  {`);
-  lines.push(`  const x = ${pick([sc[0], sc[2], sc[4], sc[6]])};`);
-  lines.push(`  const y = ${pick([sc[1], sc[3], sc[5], sc[7]])};`);
-  lines.push(gRow("x", "y"));
+  lines.push(`  const x${r} = ${build(`x${r}`, [sc[0], sc[2], sc[4], sc[6]])};`);
+  lines.push(`  const y${r} = ${build(`y${r}`, [sc[1], sc[3], sc[5], sc[7]])};`);
+  lines.push(gRow(`x${r}`, `y${r}`));
   lines.push(`  r1 = i32x4.shuffle(r1, r1, 1, 2, 3, 0); r2 = i32x4.shuffle(r2, r2, 2, 3, 0, 1); r3 = i32x4.shuffle(r3, r3, 3, 0, 1, 2);`);
-  lines.push(`  const z = ${pick([sc[8], sc[10], sc[12], sc[14]])};`);
-  lines.push(`  const w = ${pick([sc[9], sc[11], sc[13], sc[15]])};`);
-  lines.push(gRow("z", "w"));
+  lines.push(`  const z${r} = ${build(`z${r}`, [sc[8], sc[10], sc[12], sc[14]])};`);
+  lines.push(`  const w${r} = ${build(`w${r}`, [sc[9], sc[11], sc[13], sc[15]])};`);
+  lines.push(gRow(`z${r}`, `w${r}`));
   lines.push(`  r1 = i32x4.shuffle(r1, r1, 3, 0, 1, 2); r2 = i32x4.shuffle(r2, r2, 2, 3, 0, 1); r3 = i32x4.shuffle(r3, r3, 1, 2, 3, 0);`);
-  lines.push(`  }`);
 }
 lines.push(`  v128.store(out, v128.xor(r0, r2), 0); v128.store(out, v128.xor(r1, r3), 16);`);
 lines.push(`  if (full) { v128.store(out, v128.xor(r2, H0), 32); v128.store(out, v128.xor(r3, H1), 48); }`);
