@@ -9,8 +9,10 @@ import { MiB } from "../../src/pay/pricing.ts";
 import type { PayWallet } from "../../src/pay/wallet.ts";
 
 let mints: TestMint[] = [];
+let feeMints: TestMint[] = [];
 let A = "";
 let B = "";
+let F = "";
 const dbs: TempDb[] = [];
 const servers: GatedServer[] = [];
 const blob = randomBytes(8 * MiB);
@@ -35,15 +37,16 @@ async function get(url: string, headers: Record<string, string> = {}): Promise<{
 }
 
 beforeAll(async () => {
-  mints = await startMints(2);
+  [mints, feeMints] = await Promise.all([startMints(2), startMints(1, { feePpk: 100 })]);
   A = mints[0]!.url;
   B = mints[1]!.url;
+  F = feeMints[0]!.url;
 });
 
 afterAll(async () => {
   for (const s of servers) await s.close();
   for (const d of dbs) await d.close();
-  await stopMints(mints);
+  await stopMints([...mints, ...feeMints]);
 });
 
 describe("HTTP 402 gate (NUT-24) against real mints", () => {
@@ -70,6 +73,24 @@ describe("HTTP 402 gate (NUT-24) against real mints", () => {
     expect(led[0]!.peer).toBe("127.0.0.1");
     expect(node.counters.paymentRequired.get({ service: "content-download" })).toBe(1);
     expect(node.counters.earned.get({ service: "content-download", mint: A })).toBe(16);
+  });
+
+  it("pay per MiB at a mint with input fees: the node nets exactly the price, the client pays price plus fees", async () => {
+    const node = await startNode([F]);
+    const client = await fundedClient(F, 100);
+    const first = await get(node.url);
+    const pr = decodePaymentRequest(first.headers.get("x-cashu")!);
+    expect(pr.mints).toEqual([F]);
+    const pay = await client.send(pr.amount!.toNumber(), { mint: F });
+    const paid = await get(node.url, { "x-cashu": pay.token });
+    expect(paid.status).toBe(200);
+    expect(paid.body.equals(blob)).toBe(true);
+    expect(node.wallet.balance(F)).toBe(16);
+    const spent = 100 - client.balance(F);
+    expect(spent).toBeGreaterThan(16);
+    const fees = client.ledger.list().filter((e) => e.direction === "out").reduce((s, e) => s + e.amount, 0) - 16;
+    expect(spent).toBe(16 + fees);
+    expect(node.wallet.ledger.list()).toMatchObject([{ direction: "in", amount: 16, mint: F, service: "content-download" }]);
   });
 
   it("double spend: the same token is accepted at most once, also across two nodes", async () => {
