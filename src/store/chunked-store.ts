@@ -66,8 +66,11 @@ export interface ImportSink {
 /** The primitive operations a storage backend provides. */
 export interface StoreBackend {
   getMeta(hash: string): BlobMeta | undefined;
-  /** One stored chunk (a stable copy), or undefined if missing. */
-  getChunk(meta: BlobMeta, index: number): Uint8Array | undefined;
+  /**
+   * Bytes [from, min(to, length)) of one stored chunk plus the chunk's stored length, or undefined if it is missing.
+   * With `stable` the bytes are the caller's to keep; otherwise they may be a view that the next read overwrites.
+   */
+  readChunk(meta: BlobMeta, index: number, from: number, to: number, stable: boolean): { length: number; bytes: Uint8Array } | undefined;
   getOutboard(hash: string): Uint8Array | undefined;
   beginImport(chunkSize: number): Promise<ImportSink>;
   /** Read-modify-write of a meta record; returns the new record, or undefined if absent. */
@@ -364,28 +367,24 @@ export class ChunkedBlobStore implements BlobStore {
     const end = offset + length;
     for (let i = Math.floor(offset / cs); i * cs < end; i++) {
       signal?.throwIfAborted();
-      const chunk = this.#chunk(meta, i);
-      const from = Math.max(offset - i * cs, 0);
-      const to = Math.min(end - i * cs, chunk.byteLength);
-      yield from === 0 && to === chunk.byteLength ? chunk : chunk.subarray(from, to);
+      // Only the part of the chunk inside the range is copied out.
+      yield this.#chunk(meta, i, Math.max(offset - i * cs, 0), end - i * cs, true);
     }
   }
 
-  #chunk(meta: BlobMeta, i: number): Uint8Array {
-    const chunk = this.backend.getChunk(meta, i);
+  #chunk(meta: BlobMeta, i: number, from: number, to: number, stable: boolean): Uint8Array {
+    const got = this.backend.readChunk(meta, i, from, to, stable);
     const want = Math.min(meta.chunkSize, meta.size - i * meta.chunkSize);
-    if (!chunk) {
+    if (!got) {
       if (!this.backend.getMeta(meta.hash)) throw new NotFoundError(meta.hash);
       throw new CorruptBlobError(meta.hash, i, "chunk missing");
     }
-    if (chunk.byteLength !== want) throw new CorruptBlobError(meta.hash, i, `chunk has ${chunk.byteLength} bytes, expected ${want}`);
-    return chunk;
+    if (got.length !== want) throw new CorruptBlobError(meta.hash, i, `chunk has ${got.length} bytes, expected ${want}`);
+    return got.bytes;
   }
 
   #loadWhole(meta: BlobMeta): Uint8Array {
-    const out = new Uint8Array(meta.size);
-    for (let i = 0; i * meta.chunkSize < meta.size; i++) out.set(this.#chunk(meta, i), i * meta.chunkSize);
-    return out;
+    return this.#readRange(meta, 0, meta.size);
   }
 
   /**
@@ -420,10 +419,8 @@ export class ChunkedBlobStore implements BlobStore {
     const out = new Uint8Array(length);
     const cs = meta.chunkSize;
     for (let i = Math.floor(offset / cs); i * cs < offset + length; i++) {
-      const chunk = this.#chunk(meta, i);
       const from = Math.max(offset - i * cs, 0);
-      const to = Math.min(offset + length - i * cs, chunk.byteLength);
-      out.set(chunk.subarray(from, to), i * cs + from - offset);
+      out.set(this.#chunk(meta, i, from, offset + length - i * cs, false), i * cs + from - offset);
     }
     return out;
   }

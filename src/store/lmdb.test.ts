@@ -36,10 +36,10 @@ describe("LMDB range reads", () => {
       const { hash } = await store.import([data]);
       const backend = (store as unknown as { backend: StoreBackend }).backend;
       const touched: number[] = [];
-      const original = backend.getChunk.bind(backend);
-      backend.getChunk = (meta, index) => {
+      const original = backend.readChunk.bind(backend);
+      backend.readChunk = (meta, index, from, to, stable) => {
         touched.push(index);
-        return original(meta, index);
+        return original(meta, index, from, to, stable);
       };
       const cases: [number, number, number[]][] = [
         [0, 10, [0]],

@@ -93,10 +93,16 @@ class LmdbBackend implements StoreBackend {
     return this.#blobs.get(hash);
   }
 
-  getChunk(meta: BlobMeta, index: number): Uint8Array | undefined {
+  readChunk(meta: BlobMeta, index: number, from: number, to: number, stable: boolean): { length: number; bytes: Uint8Array } | undefined {
     const cid = (meta as StoredMeta).cid ?? this.#blobs.get(meta.hash)?.cid;
     if (cid === undefined) return undefined;
-    return this.#chunks.getBinary(chunkKey(cid, index));
+    // getBinaryFast reads into lmdb's shared buffer (valid until the next read); only the wanted part is copied out.
+    const shared = this.#chunks.getBinaryFast(chunkKey(cid, index));
+    if (shared === undefined) return undefined;
+    const length = shared.length; // lmdb sets length to the value size; byteLength is the shared buffer's
+    const end = Math.min(to, length);
+    const bytes = stable ? Uint8Array.prototype.slice.call(shared, from, end) : shared.subarray(from, end);
+    return { length, bytes };
   }
 
   getOutboard(hash: string): Uint8Array | undefined {

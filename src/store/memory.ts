@@ -17,8 +17,10 @@ class MemoryBackend implements StoreBackend {
     return e && { ...e.meta, tags: [...e.meta.tags] };
   }
 
-  getChunk(meta: BlobMeta, index: number): Uint8Array | undefined {
-    return this.#blobs.get(meta.hash)?.chunks[index];
+  readChunk(meta: BlobMeta, index: number, from: number, to: number): { length: number; bytes: Uint8Array } | undefined {
+    // Stored chunks are never written again, so views are stable.
+    const c = this.#blobs.get(meta.hash)?.chunks[index];
+    return c && { length: c.byteLength, bytes: from === 0 && to >= c.byteLength ? c : c.subarray(from, Math.min(to, c.byteLength)) };
   }
 
   getOutboard(hash: string): Uint8Array | undefined {
