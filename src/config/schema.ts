@@ -5,6 +5,8 @@ const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
 const KiB = 1024;
 const HEX64 = /^[0-9a-f]{64}$/;
+const LISTEN = /^$|^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]*):\d{1,5}$/;
+const LISTEN_DOC = 'empty, or [HOST]:PORT (e.g. ":1935", "127.0.0.1:8554")';
 
 /**
  * Every config key, named `section.key` (env `SLOWDRIP_SECTION_KEY`). Defaults here are the only defaults:
@@ -50,6 +52,28 @@ export const schema = {
     doc: "How MediaMTX runs: child (supervised by the node), systemd (own unit, watched), external (watched), off.",
   }),
   "mediamtx.binary": str("", { doc: "Path of the MediaMTX binary; empty looks in the installer's cache." }),
+  "mediamtx.auth": oneOf(["http", "jwks"], "http", {
+    doc: "http: MediaMTX asks the node's loopback hook for every publish/read; jwks: MediaMTX verifies the node's JWTs itself.",
+  }),
+  "mediamtx.jwks_url": str("", {
+    doc: "JWKS URL for jwks mode; empty uses the node's own /.well-known/jwks.json.",
+    pattern: /^$|^https?:\/\/[^\s]+$/,
+    patternDoc: "empty or an http(s) URL",
+  }),
+  "mediamtx.api": hostPort("127.0.0.1:9997", { doc: "MediaMTX control API address (loopback)." }),
+  "mediamtx.metrics": hostPort("127.0.0.1:9998", { doc: "MediaMTX Prometheus metrics address (loopback)." }),
+  "mediamtx.rtmp": str(":1935", { doc: "RTMP listener; empty disables it.", pattern: LISTEN, patternDoc: LISTEN_DOC }),
+  "mediamtx.rtsp": str(":8554", { doc: "RTSP listener (TCP transport); empty disables it.", pattern: LISTEN, patternDoc: LISTEN_DOC }),
+  "mediamtx.srt": str(":8890", { doc: "SRT listener (UDP); empty disables it.", pattern: LISTEN, patternDoc: LISTEN_DOC }),
+  "mediamtx.webrtc": str(":8889", { doc: "WebRTC WHIP/WHEP HTTP listener; empty disables it.", pattern: LISTEN, patternDoc: LISTEN_DOC }),
+  "mediamtx.webrtc_udp": str(":8189", { doc: "WebRTC ICE UDP listener (needed when WebRTC is on).", pattern: LISTEN, patternDoc: LISTEN_DOC }),
+  "mediamtx.hls": str("", { doc: "MediaMTX's own HLS listener (the node serves the signed origin at /live/); empty disables it.", pattern: LISTEN, patternDoc: LISTEN_DOC }),
+  "mediamtx.segment_duration": duration("2s", { doc: "Target segment length; segments are cut at the next key frame after it.", min: 500, max: 60_000 }),
+  "live.window_segments": int(12, { doc: "Segments listed in each live manifest and playlist; older ones are unpinned.", min: 1, max: 2048 }),
+  "live.open_read_paths": list([], { doc: "MediaMTX paths anyone may read without a token (exact names, or ~regex).", itemDoc: "path names or ~regex" }),
+  "live.keep_recording": list([], { doc: "Paths whose segments stay pinned after leaving the live window (exact names, or ~regex).", itemDoc: "path names or ~regex" }),
+  "live.delegation": str("", { doc: "File with the creator's delegation (slowdrip creator delegate); empty: the node key acts as the creator." }),
+  "live.trackers": list([], { doc: "WebTorrent tracker URLs named in STREAM_ANNOUNCE.", itemDoc: "tracker URLs" }),
   "pay.enabled": bool(false, { doc: "Charge for blob and segment reads (HTTP 402 / NUT-24); when false every read is free." }),
   "pay.trusted_mints": list([], {
     doc: "Cashu mints (http(s) URLs) whose tokens are accepted and that the wallet may receive from or swap into.",

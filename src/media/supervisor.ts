@@ -1,7 +1,7 @@
 // MediaMTX supervisor: runs it as a child (restart with back-off, stop on exit) or only watches an external/systemd one.
 import { spawn, type ChildProcess } from "node:child_process";
 import { EventEmitter } from "node:events";
-import { accessSync, constants } from "node:fs";
+import { accessSync, constants, existsSync } from "node:fs";
 import type { MediaMtxApi } from "./api.ts";
 
 /** How MediaMTX runs (config key mediamtx.manage). */
@@ -42,7 +42,14 @@ export interface SupervisorOptions {
   stopTimeoutMs?: number;
   /** Receives MediaMTX's output lines (bounded to 4 KiB each). */
   onLog?: (line: string) => void;
+  /**
+   * Make the kernel kill the child when the node dies, even by SIGKILL (setpriv --pdeathsig, util-linux). Default true
+   * on Linux when /usr/bin/setpriv exists.
+   */
+  killWithParent?: boolean;
 }
+
+const SETPRIV = "/usr/bin/setpriv";
 
 const INSTALL_HINT = "MediaMTX binary not installed: run `npm run mediamtx:install` and set mediamtx.binary (env SLOWDRIP_MEDIAMTX_BINARY) to the path it prints";
 const MAX_LINE = 4096;
@@ -53,7 +60,7 @@ const MAX_LINE = 4096;
  */
 export class MediaSupervisor extends EventEmitter {
   readonly mode: ManageMode;
-  readonly #opts: Required<Omit<SupervisorOptions, "binary" | "configPath" | "cwd" | "onLog">> & SupervisorOptions;
+  readonly #opts: Required<Omit<SupervisorOptions, "binary" | "configPath" | "cwd" | "onLog" | "killWithParent">> & SupervisorOptions;
   #state: MediaState = "stopped";
   #detail = "not started";
   #child: ChildProcess | null = null;
@@ -66,6 +73,7 @@ export class MediaSupervisor extends EventEmitter {
   #stableTimer: NodeJS.Timeout | null = null;
   #probeAbort: AbortController | null = null;
   #lastLines: string[] = [];
+  #lastError: string | null = null;
   readonly #onProcessExit = () => {
     this.#child?.kill("SIGKILL");
   };
@@ -170,9 +178,13 @@ export class MediaSupervisor extends EventEmitter {
       return;
     }
     this.#lastLines = [];
+    this.#lastError = null;
     let child: ChildProcess;
     try {
-      child = spawn(this.#opts.binary as string, [this.#opts.configPath as string], {
+      const direct = [this.#opts.binary as string, this.#opts.configPath as string];
+      const guard = (this.#opts.killWithParent ?? true) && process.platform === "linux" && existsSync(SETPRIV);
+      const [cmd, ...args] = guard ? [SETPRIV, "--pdeathsig", "KILL", "--", ...direct] : direct;
+      child = spawn(cmd!, args, {
         cwd: this.#opts.cwd,
         stdio: ["ignore", "pipe", "pipe"],
       });
@@ -213,6 +225,7 @@ export class MediaSupervisor extends EventEmitter {
 
   #line(line: string): void {
     const l = line.slice(0, MAX_LINE);
+    if (/"level":"ERR"|^ERR\b|^\S+ \S+ ERR /.test(l)) this.#lastError = l;
     this.#lastLines.push(l);
     if (this.#lastLines.length > 5) this.#lastLines.shift();
     this.#opts.onLog?.(l);
@@ -227,7 +240,8 @@ export class MediaSupervisor extends EventEmitter {
       return;
     }
     const why = error ?? `exited with ${signal ? `signal ${signal}` : `code ${code}`}`;
-    const tail = this.#lastLines.length > 0 ? `; last output: ${this.#lastLines[this.#lastLines.length - 1]}` : "";
+    const last = this.#lastError ?? this.#lastLines[this.#lastLines.length - 1];
+    const tail = last ? `; ${this.#lastError ? "error" : "last output"}: ${last}` : "";
     const delay = Math.min(this.#opts.maxBackoffMs, this.#opts.initialBackoffMs * 2 ** this.#failures);
     this.#failures++;
     this.#restarts++;

@@ -1,5 +1,6 @@
 // The components a full node runs, in start order. Each concern adds its factory here.
 import type { ComponentFactory } from "./node.ts";
+import { mediaComponent } from "./media.ts";
 import { payComponent } from "./pay.ts";
 import { storeComponent } from "./store.ts";
 
@@ -7,4 +8,5 @@ import { storeComponent } from "./store.ts";
 export const components: ComponentFactory[] = [
   payComponent,
   storeComponent,
+  mediaComponent,
 ];

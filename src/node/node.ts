@@ -8,6 +8,7 @@ import { startListener, type Listener } from "../http/listener.ts";
 import { routeHandler, type HttpErrorMapper, type HttpRoute } from "../http/routes.ts";
 import type { ReadGate } from "../http/paygate.ts";
 import type { RpcReadGate } from "../rpc/paygate.ts";
+import type { BlobStore } from "../store/types.ts";
 import { authInterceptor } from "../rpc/auth.ts";
 import { NonceCache } from "../identity/request-signing.ts";
 import { errorBoundary, type ErrorMapper } from "../rpc/errors.ts";
@@ -41,6 +42,8 @@ export interface Component {
   rpcErrors?: ErrorMapper[];
   httpErrors?: HttpErrorMapper[];
   storageTotals?: () => { bytesUsed: number; bytesMax: number; blobCount: number };
+  /** Called once the listener is up, with its URL (e.g. to start MediaMTX with hooks pointing at it). */
+  afterListen?(url: string): Promise<void> | void;
   stop?(): Promise<void> | void;
 }
 
@@ -61,6 +64,8 @@ export interface NodeContext {
   payGate?: ReadGate;
   /** Set by the pay component: gates paid RPC reads (resource_exhausted + PaymentRequired detail). */
   rpcPayGate?: RpcReadGate;
+  /** Set by the store component: the blob store (the live edge stores segments in it). */
+  store?: BlobStore;
 }
 
 /** Builds a component; the node calls these in order at start. */
@@ -128,6 +133,13 @@ export async function startNode(config: Config, log: Logger, factories: Componen
     throw err;
   }
   readiness.set("api", true, `listening on ${listener.url}`);
+  for (const c of components) {
+    try {
+      await c.afterListen?.(listener.url);
+    } catch (err) {
+      log.error({ err, component: c.name }, "component failed after the listener started");
+    }
+  }
   log.info({ node_id: identity.nodeId, url: listener.url, data_dir: dataDir }, "node started");
 
   let stopped: Promise<void> | undefined;

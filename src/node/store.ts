@@ -37,6 +37,7 @@ export async function storeComponent(ctx: NodeContext): Promise<Component> {
     throw err;
   }
   if (store.swept.imports > 0) log.warn({ ...store.swept, path }, "removed unfinished imports left by an earlier crash");
+  ctx.store = store;
   registerStoreMetrics(ctx.metrics.registry, store);
   const u = store.usage();
   readiness.set("store", true, `open: ${u.blobCount} blobs, ${u.bytesUsed} bytes${u.maxBytes ? ` of ${u.maxBytes}` : ""}`);

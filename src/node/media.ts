@@ -1,0 +1,228 @@
+// The live-edge component: renders mediamtx.yml, supervises/watches MediaMTX, ingests segments into signed manifests,
+// serves hooks, JWKS and the /live/ origin, StreamService, readiness and per-path metrics.
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { Counter, Gauge, Histogram } from "prom-client";
+import { splitHostPort } from "../config/fields.ts";
+import type { Config } from "../config/schema.ts";
+import { liveRoutes } from "../http/live.ts";
+import { unhex } from "../identity/hex.ts";
+import { MediaMtxApi } from "../media/api.ts";
+import type { AuthPolicy } from "../media/auth.ts";
+import { loadTemplate, renderMediamtxConfig, type MediaMtxOptions } from "../media/config.ts";
+import { jwksDocument, permissionCovers } from "../media/jwt.ts";
+import { SegmentIntake } from "../media/segments.ts";
+import { MediaSupervisor, type ManageMode, type MediaStatus } from "../media/supervisor.ts";
+import { MediaWatcher, type MediaEvent } from "../media/watcher.ts";
+import { streamService } from "../rpc/stream.ts";
+import { StreamIngest, type SegmentSealed } from "../stream/ingest.ts";
+import { checkDelegationShape, signDelegation, verifyDelegation, type SignedDelegation } from "../stream/manifest.ts";
+import { FileManifestStore } from "../stream/persist.ts";
+import type { Component, NodeContext } from "./node.ts";
+
+/** The MediaMTX release the installer pins (scripts/mediamtx-install.mjs PINNED_VERSION). */
+export const MEDIAMTX_VERSION = "v1.21.0";
+
+/** Where `npm run mediamtx:install` puts the binary. */
+export function installedBinaryPath(env: NodeJS.ProcessEnv = process.env): string {
+  const base = env.XDG_CACHE_HOME && env.XDG_CACHE_HOME.length > 0 ? env.XDG_CACHE_HOME : join(homedir(), ".cache");
+  return join(base, "slowdrip", "mediamtx", MEDIAMTX_VERSION, "mediamtx");
+}
+
+const listen = (v: string): string | null => (v === "" ? null : v);
+
+/** MediaMTX render options from the node config and the node's listener URL. */
+export function mediamtxOptions(config: Config, nodeUrl: string, dataDir: string): MediaMtxOptions {
+  const u = new URL(nodeUrl);
+  const host = u.hostname === "[::1]" || u.hostname === "::1" ? "[::1]" : "127.0.0.1";
+  const hookBase = `http://${host}:${u.port}`;
+  const jwksUrl = config["mediamtx.jwks_url"] || `${hookBase}/.well-known/jwks.json`;
+  return {
+    apiAddress: config["mediamtx.api"],
+    metricsAddress: config["mediamtx.metrics"],
+    auth: config["mediamtx.auth"] === "jwks" ? { mode: "jwks", jwksUrl } : { mode: "http", hookUrl: `${hookBase}/hooks/mediamtx/auth` },
+    rtmp: listen(config["mediamtx.rtmp"]),
+    rtsp: listen(config["mediamtx.rtsp"]),
+    hls: listen(config["mediamtx.hls"]),
+    webrtc: listen(config["mediamtx.webrtc"]),
+    webrtcUdpAddress: config["mediamtx.webrtc_udp"],
+    srt: listen(config["mediamtx.srt"]),
+    recordDir: join(dataDir, "mediamtx", "segments"),
+    segmentSeconds: config["mediamtx.segment_duration"] / 1000,
+    segmentHookUrl: `${hookBase}/hooks/mediamtx/segment`,
+  };
+}
+
+/** Loads a delegation file and checks it names this node and verifies under its creator. */
+export function loadDelegation(file: string, nodeKey: string): SignedDelegation {
+  const d = JSON.parse(readFileSync(file, "utf8")) as SignedDelegation;
+  checkDelegationShape(d?.statement);
+  verifyDelegation(d, d.statement.creator);
+  if (d.statement.node !== nodeKey) throw new RangeError(`${file}: the delegation is for node ${d.statement.node}, this node is ${nodeKey}`);
+  return d;
+}
+
+/** Builds the live-edge component. */
+export async function mediaComponent(ctx: NodeContext): Promise<Component> {
+  const { config, log, readiness, identity } = ctx;
+  const store = ctx.store;
+  if (!store) throw new Error("the media component needs the store component to start first");
+  const mode = config["mediamtx.manage"] as ManageMode;
+  const nodeKey = identity.nodeId;
+
+  // Who may sign manifests: a creator's delegation file, or the node key acting as the creator.
+  let selfDelegation: SignedDelegation | null = null;
+  const external = config["live.delegation"] ? loadDelegation(config["live.delegation"], nodeKey) : null;
+  const delegationFor = (stream: string): SignedDelegation | null => {
+    if (external) return external.statement.stream === "*" || external.statement.stream === stream ? external : null;
+    const now = Math.floor(Date.now() / 1000);
+    if (!selfDelegation || selfDelegation.statement.notAfter - now < 86_400) {
+      selfDelegation = signDelegation(
+        { type: "STREAM_DELEGATION", v: 1, stream: "*", creator: nodeKey, node: nodeKey, notBefore: now - 300, notAfter: now + 365 * 86_400 },
+        identity.secretKey,
+      );
+    }
+    return selfDelegation;
+  };
+  if (external) log.info({ creator: external.statement.creator, stream: external.statement.stream, until: new Date(external.statement.notAfter * 1000).toISOString() }, "live: signing manifests under the creator's delegation");
+
+  const keep = config["live.keep_recording"];
+  const ingest = new StreamIngest({
+    store,
+    persistence: new FileManifestStore(join(ctx.dataDir, "manifests")),
+    nodeSecret: identity.secretKey,
+    ...(external ? {} : { creatorSecret: identity.secretKey }),
+    delegationFor,
+    windowSegments: config["live.window_segments"],
+    keepRecording: (stream) => keep.some((p) => permissionCovers({ action: "read", path: p }, "read", stream)),
+    origins: config["node.public_endpoint"] ? [config["node.public_endpoint"]] : [],
+    trackers: config["live.trackers"],
+  });
+  const recordDir = join(ctx.dataDir, "mediamtx", "segments");
+  mkdirSync(recordDir, { recursive: true });
+  const intake = new SegmentIntake({ ingest, recordDir });
+
+  const trusted = () => [identity.publicKey, ...config["node.operator_keys"].map((k) => unhex(k, 32))];
+  const policy = (): AuthPolicy => ({ trustedKeys: trusted(), openReadPaths: config["live.open_read_paths"] });
+
+  // Metrics.
+  const reg = ctx.metrics.registry;
+  const mtxUp = new Gauge({ name: "slowdrip_mediamtx_up", help: "1 when MediaMTX answers its API.", registers: [reg] });
+  const mtxRestarts = new Counter({ name: "slowdrip_mediamtx_restarts_total", help: "MediaMTX child restarts.", registers: [reg] });
+  const pathAvailable = new Gauge({ name: "slowdrip_live_path_available", help: "1 while a path has a publisher.", labelNames: ["path"], registers: [reg] });
+  const pathReaders = new Gauge({ name: "slowdrip_live_path_readers", help: "Readers of a path.", labelNames: ["path"], registers: [reg] });
+  const pathIn = new Gauge({ name: "slowdrip_live_path_inbound_bytes", help: "Bytes MediaMTX received on a path.", labelNames: ["path"], registers: [reg] });
+  const pathOut = new Gauge({ name: "slowdrip_live_path_outbound_bytes", help: "Bytes MediaMTX sent on a path.", labelNames: ["path"], registers: [reg] });
+  const segments = new Counter({ name: "slowdrip_live_segments_total", help: "Segments ingested and signed.", labelNames: ["path"], registers: [reg] });
+  const segBytes = new Counter({ name: "slowdrip_live_segment_bytes_total", help: "Segment bytes ingested.", labelNames: ["path"], registers: [reg] });
+  const authDecisions = new Counter({ name: "slowdrip_live_auth_total", help: "MediaMTX hook auth decisions.", labelNames: ["action", "result"], registers: [reg] });
+  const ingestSeconds = new Histogram({
+    name: "slowdrip_live_ingest_seconds",
+    help: "From the segment notice to the signed manifest listing it.",
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1, 2],
+    registers: [reg],
+  });
+  const MAX_METRIC_PATHS = 256;
+  const metricPaths = new Set<string>();
+  const labelOk = (p: string) => metricPaths.has(p) || (metricPaths.size < MAX_METRIC_PATHS && metricPaths.add(p) !== undefined);
+
+  const api = new MediaMtxApi({ baseUrl: `http://${config["mediamtx.api"]}` });
+  const mtxDir = join(ctx.dataDir, "mediamtx");
+  const configPath = join(mtxDir, "mediamtx.yml");
+  const binary = config["mediamtx.binary"] || installedBinaryPath();
+  const supervisor = new MediaSupervisor({
+    mode,
+    api,
+    binary,
+    configPath,
+    cwd: mtxDir,
+    onLog: (line) => {
+      let msg = line;
+      let level = "INF";
+      try {
+        const j = JSON.parse(line) as { level?: string; message?: string };
+        msg = j.message ?? line;
+        level = j.level ?? level;
+      } catch {
+        /* plain text line */
+      }
+      if (level === "ERR") log.error({ mediamtx: msg }, "mediamtx");
+      else if (level === "WAR") log.warn({ mediamtx: msg }, "mediamtx");
+      else log.debug({ mediamtx: msg }, "mediamtx");
+    },
+  });
+  const watcher = new MediaWatcher({ api, pollMs: 1000 });
+  readiness.register("mediamtx", { required: false, detail: mode === "off" ? "mediamtx.manage is off" : "waiting for the listener" });
+  supervisor.on("state", (s: MediaStatus) => {
+    readiness.set("mediamtx", s.state === "ready", `${s.mode}: ${s.state}: ${s.detail}`);
+    mtxUp.set(s.state === "ready" ? 1 : 0);
+    if (s.state === "not-installed") log.warn({ binary }, s.detail);
+    else log.info({ state: s.state, detail: s.detail }, "mediamtx state");
+  });
+  supervisor.on("exit", () => mtxRestarts.inc());
+  watcher.on("event", (e: MediaEvent) => {
+    log.info(e, "live event");
+    if (e.type === "path-unavailable") {
+      void ingest.end(e.path).catch((err: unknown) => log.warn({ err, path: e.path }, "live: could not end the manifest"));
+      if (labelOk(e.path)) pathAvailable.set({ path: e.path }, 0);
+    } else if (e.type === "path-available" && labelOk(e.path)) {
+      pathAvailable.set({ path: e.path }, 1);
+    }
+  });
+  watcher.on("snapshot", (snap: { ok: boolean; paths: { name: string; readers: unknown[]; inboundBytes: number; outboundBytes: number }[] }) => {
+    if (!snap.ok) return;
+    for (const p of snap.paths) {
+      if (!labelOk(p.name)) continue;
+      pathReaders.set({ path: p.name }, p.readers.length);
+      pathIn.set({ path: p.name }, p.inboundBytes);
+      pathOut.set({ path: p.name }, p.outboundBytes);
+    }
+  });
+  ingest.on("sealed", (s: SegmentSealed) => {
+    if (labelOk(s.stream)) {
+      segments.inc({ path: s.stream });
+      segBytes.inc({ path: s.stream }, s.entry.size);
+    }
+  });
+  const timedIntake = {
+    handle: async (n: Parameters<SegmentIntake["handle"]>[0]) => {
+      const t = process.hrtime.bigint();
+      const r = await intake.handle(n);
+      ingestSeconds.observe(Number(process.hrtime.bigint() - t) / 1e9);
+      return r;
+    },
+  } as SegmentIntake;
+
+  return {
+    name: "media",
+    services: [streamService({ watcher, ingest, supervisor, signal: ctx.signal })],
+    routes: liveRoutes({
+      ingest,
+      intake: timedIntake,
+      store,
+      policy,
+      jwks: () => jwksDocument(trusted()),
+      log,
+      onAuth: (allowed, action) => authDecisions.inc({ action, result: allowed ? "allow" : "deny" }),
+    }),
+    afterListen(url: string) {
+      if (mode === "off") {
+        readiness.set("mediamtx", false, "mediamtx.manage is off");
+        return;
+      }
+      if (mode === "child" || mode === "systemd") {
+        // systemd/slowdrip-mediamtx.service reads the same rendered file.
+        mkdirSync(mtxDir, { recursive: true });
+        writeFileSync(configPath, renderMediamtxConfig(loadTemplate(), mediamtxOptions(config, url, ctx.dataDir)), { mode: 0o600 });
+        if (mode === "child" && !existsSync(binary)) log.warn({ binary }, "MediaMTX is not installed: run `npm run mediamtx:install`, then set mediamtx.binary (SLOWDRIP_MEDIAMTX_BINARY) to the path it prints; the node runs without live streaming until then");
+      }
+      supervisor.start();
+      watcher.start();
+    },
+    async stop() {
+      watcher.stop();
+      await supervisor.stop();
+    },
+  };
+}
