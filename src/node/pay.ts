@@ -76,7 +76,14 @@ export async function payComponent(ctx: NodeContext): Promise<Component & { pay:
     },
     (err: unknown) => log.warn({ err }, "wallet: resume failed"),
   );
-  const sweep = setInterval(() => sessions.sweep(), 60_000);
+  let resumeRunning: Promise<unknown> = resuming;
+  const sweep = setInterval(() => {
+    sessions.sweep();
+    // Operations waiting on a payment or a mint that was down are retried in the background.
+    if (wallet.listOps({ unfinished: true, limit: 1 }).length > 0) {
+      resumeRunning = resumeRunning.then(() => wallet.resume()).catch((err: unknown) => log.warn({ err }, "wallet: background resume failed"));
+    }
+  }, 60_000);
   sweep.unref();
   return {
     name: "pay",
@@ -85,7 +92,7 @@ export async function payComponent(ctx: NodeContext): Promise<Component & { pay:
     rpcErrors: [payRpcError],
     async stop() {
       clearInterval(sweep);
-      await resuming;
+      await resumeRunning;
       await sessions.stop();
       readiness.set("pay", false, "closed");
       await root.close();

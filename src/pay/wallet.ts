@@ -410,18 +410,25 @@ export class PayWallet {
    * Mint phase shared by mint and swap: waits for the quote to be paid, stores outputs, asks for signatures, credits
    * the proofs and moves the op to `finalState`. Resumable at every step.
    */
-  async runMintPhase(op: OpRecord, crashOp: string, finalState: string): Promise<void> {
+  async runMintPhase(op: OpRecord, crashOp: string, finalState: string, waitMs = this.quoteWaitMs): Promise<void> {
     const mq = op.mintQuote;
     if (!mq) throw new OpStateError(op.id, `operation ${op.id} has no mint quote`);
     const w = await this.cashu(mq.mint);
     if (!op.mintOutputs) {
-      const deadline = Date.now() + this.quoteWaitMs;
+      const deadline = Date.now() + waitMs;
       let q = await this.call(mq.mint, "check mint quote", op.id, () => w.checkMintQuoteBolt11(mq.quote));
       while (q.state === MintQuoteState.UNPAID && Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 250));
         q = await this.call(mq.mint, "check mint quote", op.id, () => w.checkMintQuoteBolt11(mq.quote));
       }
-      if (q.state === MintQuoteState.UNPAID) throw new OpPendingError(op.id, op.state, `mint quote ${mq.quote} at ${mq.mint} is not paid yet`);
+      if (q.state === MintQuoteState.UNPAID) {
+        if (mq.expiry !== null && mq.expiry > 0 && mq.expiry * 1000 < Date.now() && op.kind === "mint") {
+          // Expired unpaid: nothing was paid, nothing to claim.
+          this.commit(Object.assign(op, { state: "aborted", error: `mint quote ${mq.quote} expired unpaid` }));
+          throw new OpStateError(op.id, `mint quote ${mq.quote} at ${mq.mint} expired unpaid`);
+        }
+        throw new OpPendingError(op.id, op.state, `mint quote ${mq.quote} at ${mq.mint} is not paid yet`);
+      }
       if (q.state === MintQuoteState.ISSUED) {
         // We never sent outputs for this quote, so someone else claimed it.
         this.commit(Object.assign(op, { state: "failed", error: `mint quote ${mq.quote} was issued to other outputs` }));
@@ -854,7 +861,8 @@ export class PayWallet {
     this.log.info({ op: op.id, kind: op.kind, state: op.state }, "resuming operation");
     switch (op.kind) {
       case "mint":
-        if (op.state === "quoted" || op.state === "minting") await this.runMintPhase(op, "mint", "done");
+        // Resume checks an unpaid quote once instead of waiting for it.
+        if (op.state === "quoted" || op.state === "minting") await this.runMintPhase(op, "mint", "done", 0);
         return op;
       case "melt":
         // `quoted` waits for an explicit completeMelt; `paying` and `melting` were already under way.
