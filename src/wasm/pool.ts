@@ -236,6 +236,9 @@ export function hashReaderParallel(read: (into: Uint8Array) => Promise<number>, 
   });
 }
 
+/** Share the calling thread gives up per worker for copying that worker's input (tuned on 2 cores). */
+const MAIN_COPY_PENALTY = Number(globalThis.process?.env?.SLOWDRIP_POOL_COPY_PENALTY ?? 0.3);
+
 /** Units (MiB) a worker takes per job; jobs are pipelined so a worker starts while the next piece is copied. */
 const JOB_UNITS = 4;
 
@@ -246,8 +249,24 @@ async function unitCVs(data: Uint8Array, counter: number, mode: HashMode): Promi
   if (units === 0) return cvs;
   const pool = ensurePool();
   const w = pool.length;
+  if (data.buffer instanceof SharedArrayBuffer) {
+    // Shared input: the workers read it in place, so every thread takes an equal share in one round.
+    const share = Math.ceil(units / (w + 1));
+    const jobs: Promise<void>[] = [];
+    let u = 0;
+    for (const slot of pool) {
+      const n = Math.min(share, units - u);
+      if (n <= 0) break;
+      const at = u;
+      jobs.push(runJob(slot, data.subarray(at * MiB, (at + n) * MiB), counter + at * 1024, 0, mode).then((r) => cvs.set(r, at * 32)));
+      u += n;
+    }
+    if (u < units) cvs.set(localCVs(data.subarray(u * MiB), counter + u * 1024, mode), u * 32);
+    await Promise.all(jobs);
+    return cvs;
+  }
   // The calling thread also copies every worker's bytes into shared memory, so it takes a smaller share.
-  const mainWeight = Math.max(0, 1 - 0.3 * w);
+  const mainWeight = Math.max(0, 1 - MAIN_COPY_PENALTY * w);
   const workerCap = ROUND_SHARE / MiB;
   for (let u0 = 0; u0 < units; ) {
     const left = units - u0;
