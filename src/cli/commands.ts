@@ -10,6 +10,9 @@ import { keygenCommand } from "./keygen.ts";
 import { backupCommand, restoreCommand } from "./backup.ts";
 import { hashCommand } from "./hash.ts";
 import { baoCommand } from "./bao.ts";
+import { tokenCommand } from "./token.ts";
+import { creatorCommand } from "./creator.ts";
+import { streamCommand } from "./stream.ts";
 
 export const commands: Command[] = [
   runCommand,
@@ -22,5 +25,8 @@ export const commands: Command[] = [
   configCommand,
   hashCommand,
   baoCommand,
+  tokenCommand,
+  creatorCommand,
+  streamCommand,
   versionCommand,
 ];

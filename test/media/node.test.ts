@@ -1,0 +1,176 @@
+// The live edge on the real node (dist/slowdrip.mjs): MediaMTX as a child, CLI tokens, hook auth with logged reasons,
+// signed origin verified by `slowdrip stream verify` (and its tampering failures), StreamService, restart persistence.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ROOT, ensureFfmpeg, freePort, installMediamtx, rtmpPublishArgs, runCapture, runFfmpeg, startServer, until } from "./peers.ts";
+
+const NODE = join(ROOT, "node_modules/.bin/node");
+const BIN = join(ROOT, "dist/slowdrip.mjs");
+let dir = "";
+let env: NodeJS.ProcessEnv = {};
+let node: ChildProcess | null = null;
+let logs = "";
+let url = "";
+let rtmp = 0;
+let ffmpeg = "";
+
+async function startNodeProcess(): Promise<void> {
+  logs = "";
+  node = spawn(NODE, [BIN, "run", "--data-dir", join(dir, "data")], { env, stdio: ["ignore", "pipe", "pipe"] });
+  node.stdout!.setEncoding("utf8").on("data", (c: string) => (logs += c));
+  node.stderr!.setEncoding("utf8").on("data", (c: string) => (logs += c));
+  await until(async () => {
+    const r = await fetch(`${url}/readyz`).catch(() => null);
+    if (!r) return false;
+    const j = (await r.json()) as { components: { name: string; ready: boolean }[] };
+    return j.components.find((c) => c.name === "mediamtx")?.ready;
+  }, 30_000, "node and MediaMTX ready");
+}
+
+async function stopNodeProcess(): Promise<void> {
+  if (!node || node.exitCode !== null) return;
+  const exited = new Promise((r) => node!.once("exit", r));
+  node.kill("SIGTERM");
+  await exited;
+}
+
+const cli = (args: string[]) => runCapture(NODE, [BIN, ...args], 60_000);
+
+beforeAll(async () => {
+  const binary = installMediamtx();
+  ffmpeg = ensureFfmpeg();
+  dir = mkdtempSync(join(tmpdir(), "slowdrip-node-live-"));
+  const port = await freePort();
+  rtmp = await freePort();
+  url = `http://127.0.0.1:${port}`;
+  env = {
+    ...process.env,
+    SLOWDRIP_API_LISTEN: `127.0.0.1:${port}`,
+    SLOWDRIP_MEDIAMTX_BINARY: binary,
+    SLOWDRIP_MEDIAMTX_API: `127.0.0.1:${await freePort()}`,
+    SLOWDRIP_MEDIAMTX_METRICS: `127.0.0.1:${await freePort()}`,
+    SLOWDRIP_MEDIAMTX_RTMP: `127.0.0.1:${rtmp}`,
+    SLOWDRIP_MEDIAMTX_RTSP: `127.0.0.1:${await freePort()}`,
+    SLOWDRIP_MEDIAMTX_SRT: "",
+    SLOWDRIP_MEDIAMTX_WEBRTC: "",
+    SLOWDRIP_MEDIAMTX_SEGMENT_DURATION: "1s",
+    SLOWDRIP_LIVE_WINDOW_SEGMENTS: "6",
+  };
+  await startNodeProcess();
+}, 900_000);
+
+afterAll(async () => {
+  await stopNodeProcess();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+async function nodeId(): Promise<string> {
+  const r = await fetch(`${url}/.well-known/jwks.json`);
+  expect(r.status).toBe(200);
+  const j = (await r.json()) as { keys: { kty: string; crv: string; x: string }[] };
+  expect(j.keys[0]).toMatchObject({ kty: "OKP", crv: "Ed25519" });
+  return Buffer.from(j.keys[0]!.x, "base64url").toString("hex");
+}
+
+describe("live edge on the node", () => {
+  it("refuses an RTMP publish without a token and logs why", async () => {
+    const run = runFfmpeg(rtmpPublishArgs(`rtmp://127.0.0.1:${rtmp}/live/denied`, { seconds: 3 }), ffmpeg);
+    expect(await run.exited).not.toBe(0);
+    await until(() => /mediamtx auth: denied/.test(logs) && /no token for publish on 'live\/denied'/.test(logs), 5000, "denial logged with its reason");
+  });
+
+  it("publishes with a CLI token; segments are ingested; `stream verify` passes; ffprobe reads the origin", async () => {
+    const tok = await cli(["token", "issue", "--action", "publish", "--path", "live/n", "--ttl", "10m", "--data-dir", join(dir, "data")]);
+    expect(tok.code, tok.stderr).toBe(0);
+    const run = runFfmpeg(rtmpPublishArgs(`rtmp://127.0.0.1:${rtmp}/live/n?token=${tok.stdout.trim()}`), ffmpeg);
+    try {
+      await until(async () => {
+        const r = await fetch(`${url}/live/live/n/manifest.json`);
+        if (r.status !== 200) return false;
+        const j = (await r.json()) as { manifest: { count: number } };
+        return j.manifest.count >= 6;
+      }, 40_000, "6 segments in the manifest");
+      const paths = await fetch(`${url}/slowdrip.v1.StreamService/ListPaths`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
+      const pj = (await paths.json()) as { paths: { name: string; available: boolean; segments: string }[]; mediamtxState: string };
+      expect(pj.mediamtxState).toBe("ready");
+      const p = pj.paths.find((x) => x.name === "live/n");
+      expect(p?.available).toBe(true);
+      expect(Number(p?.segments)).toBeGreaterThanOrEqual(6);
+    } finally {
+      await run.stop();
+    }
+    const creator = await nodeId();
+    const v = await cli(["stream", "verify", `${url}/live/live/n/index.m3u8`, "--creator", creator]);
+    expect(v.code, v.stderr).toBe(0);
+    expect(v.stdout).toMatch(/^ok: stream 'live\/n'/);
+    const probe = await runCapture("ffprobe", ["-v", "error", "-show_entries", "stream=codec_name", "-of", "csv=p=0", `${url}/live/live/n/index.m3u8`], 30_000);
+    expect(probe.code, probe.stderr).toBe(0);
+    expect([...new Set(probe.stdout.split("\n").filter(Boolean))].sort()).toEqual(["aac", "h264"]);
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    expect(metrics).toMatch(/slowdrip_live_segments_total\{path="live\/n"\} ([6-9]|\d\d)/);
+    expect(metrics).toMatch(/slowdrip_mediamtx_up 1/);
+  });
+
+  it("`stream verify` fails naming the cause when a segment byte, a manifest entry or the delegation expiry is changed", async () => {
+    const creator = await nodeId();
+    const manifest = (await (await fetch(`${url}/live/live/n/manifest.json`)).json()) as { manifest: { segments: { blake3: string }[] } };
+    const victim = manifest.manifest.segments[1]!.blake3;
+    const cases: [string, (path: string, body: Buffer) => Buffer, RegExp][] = [
+      ["segment byte", (path, body) => {
+        if (!path.endsWith(`${victim}.ts`)) return body;
+        const b = Buffer.from(body);
+        b[500] = b[500]! ^ 0xff;
+        return b;
+      }, /^slowdrip stream: segment-blake3: segment \d+/m],
+      ["manifest entry", (path, body) => {
+        if (!path.endsWith("manifest.json")) return body;
+        const j = JSON.parse(body.toString());
+        j.manifest.segments[0].duration += 40;
+        return Buffer.from(JSON.stringify(j));
+      }, /^slowdrip stream: merkle-root: /m],
+      ["delegation expiry", (path, body) => {
+        if (!path.endsWith("manifest.json")) return body;
+        const j = JSON.parse(body.toString());
+        j.delegation.statement.notAfter += 3600;
+        return Buffer.from(JSON.stringify(j));
+      }, /^slowdrip stream: delegation-signature: /m],
+    ];
+    for (const [name, tamper, want] of cases) {
+      const proxy = await startServer(async (req, _body, res) => {
+        const r = await fetch(`${url}${req.url}`);
+        const body = tamper(req.url ?? "", Buffer.from(await r.arrayBuffer()));
+        res.writeHead(r.status, { "content-type": r.headers.get("content-type") ?? "application/octet-stream" });
+        res.end(body);
+      });
+      try {
+        const v = await cli(["stream", "verify", `${proxy.url}/live/live/n/`, "--creator", creator]);
+        expect(v.code, name).toBe(1);
+        expect(v.stderr, name).toMatch(want);
+      } finally {
+        await proxy.close();
+      }
+    }
+  });
+
+  it("keeps manifests and segments across a node restart and stops MediaMTX with the node", async () => {
+    const before = await (await fetch(`${url}/live/live/n/manifest.json`)).text();
+    const pid = /MediaMTX pid (\d+)/.exec(logs)?.[1];
+    await stopNodeProcess();
+    expect(pid).toBeDefined();
+    let alive = true;
+    try {
+      process.kill(Number(pid), 0);
+    } catch {
+      alive = false;
+    }
+    expect(alive, "MediaMTX child stopped with the node").toBe(false);
+    await startNodeProcess();
+    const after = await (await fetch(`${url}/live/live/n/manifest.json`)).text();
+    expect(after).toBe(before);
+    const v = await cli(["stream", "verify", `${url}/live/live/n/`, "--creator", await nodeId()]);
+    expect(v.code, v.stderr).toBe(0);
+  });
+});
