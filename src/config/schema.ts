@@ -68,6 +68,11 @@ export const schema = {
   "mediamtx.webrtc": str(":8889", { doc: "WebRTC WHIP/WHEP HTTP listener; empty disables it.", pattern: LISTEN, patternDoc: LISTEN_DOC }),
   "mediamtx.webrtc_udp": str(":8189", { doc: "WebRTC ICE UDP listener (needed when WebRTC is on).", pattern: LISTEN, patternDoc: LISTEN_DOC }),
   "mediamtx.hls": str("", { doc: "MediaMTX's own HLS listener (the node serves the signed origin at /live/); empty disables it.", pattern: LISTEN, patternDoc: LISTEN_DOC }),
+  "mediamtx.record_dir": str("", {
+    doc: "Absolute directory where MediaMTX writes finished segments for the node; empty: <data_dir>/mediamtx/segments (systemd: /var/lib/slowdrip-mediamtx/segments).",
+    pattern: /^$|^\/[^%\n]*$/,
+    patternDoc: "empty or an absolute path without %",
+  }),
   "mediamtx.segment_duration": duration("2s", { doc: "Target segment length; segments are cut at the next key frame after it.", min: 500, max: 60_000 }),
   "live.window_segments": int(12, { doc: "Segments listed in each live manifest and playlist; older ones are unpinned.", min: 1, max: 2048 }),
   "live.open_read_paths": list([], { doc: "MediaMTX paths anyone may read without a token (exact names, or ~regex).", itemDoc: "path names or ~regex" }),

@@ -48,10 +48,15 @@ export function mediamtxOptions(config: Config, nodeUrl: string, dataDir: string
     webrtc: listen(config["mediamtx.webrtc"]),
     webrtcUdpAddress: config["mediamtx.webrtc_udp"],
     srt: listen(config["mediamtx.srt"]),
-    recordDir: join(dataDir, "mediamtx", "segments"),
+    recordDir: recordDirOf(config, dataDir),
     segmentSeconds: config["mediamtx.segment_duration"] / 1000,
     segmentHookUrl: `${hookBase}/hooks/mediamtx/segment`,
   };
+}
+
+/** Where MediaMTX records segments for the node. */
+export function recordDirOf(config: Config, dataDir: string): string {
+  return config["mediamtx.record_dir"] || join(dataDir, "mediamtx", "segments");
 }
 
 /** Loads a delegation file and checks it names this node and verifies under its creator. */
@@ -99,8 +104,9 @@ export async function mediaComponent(ctx: NodeContext): Promise<Component> {
     origins: config["node.public_endpoint"] ? [config["node.public_endpoint"]] : [],
     trackers: config["live.trackers"],
   });
-  const recordDir = join(ctx.dataDir, "mediamtx", "segments");
-  mkdirSync(recordDir, { recursive: true });
+  const recordDir = recordDirOf(config, ctx.dataDir);
+  // In systemd mode the directory belongs to MediaMTX's own StateDirectory and MediaMTX creates it.
+  if (mode === "child") mkdirSync(recordDir, { recursive: true });
   const intake = new SegmentIntake({ ingest, recordDir });
 
   const trusted = () => [identity.publicKey, ...config["node.operator_keys"].map((k) => unhex(k, 32))];
@@ -129,7 +135,8 @@ export async function mediaComponent(ctx: NodeContext): Promise<Component> {
 
   const api = new MediaMtxApi({ baseUrl: `http://${config["mediamtx.api"]}` });
   const mtxDir = join(ctx.dataDir, "mediamtx");
-  const configPath = join(mtxDir, "mediamtx.yml");
+  // <data_dir>/mediamtx.yml: systemd/slowdrip-mediamtx.service and .path read this file.
+  const configPath = join(ctx.dataDir, "mediamtx.yml");
   const binary = config["mediamtx.binary"] || installedBinaryPath();
   const supervisor = new MediaSupervisor({
     mode,
@@ -214,7 +221,8 @@ export async function mediaComponent(ctx: NodeContext): Promise<Component> {
       if (mode === "child" || mode === "systemd") {
         // systemd/slowdrip-mediamtx.service reads the same rendered file.
         mkdirSync(mtxDir, { recursive: true });
-        writeFileSync(configPath, renderMediamtxConfig(loadTemplate(), mediamtxOptions(config, url, ctx.dataDir)), { mode: 0o600 });
+        // 0640: MediaMTX runs as another user of group slowdrip under systemd; the file holds no secrets.
+        writeFileSync(configPath, renderMediamtxConfig(loadTemplate(), mediamtxOptions(config, url, ctx.dataDir)), { mode: 0o640 });
         if (mode === "child" && !existsSync(binary)) log.warn({ binary }, "MediaMTX is not installed: run `npm run mediamtx:install`, then set mediamtx.binary (SLOWDRIP_MEDIAMTX_BINARY) to the path it prints; the node runs without live streaming until then");
       }
       supervisor.start();
