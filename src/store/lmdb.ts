@@ -13,6 +13,8 @@
 // in `usage` until the commit transaction, so no space leaks.
 import type { Database, RootDatabase } from "lmdb";
 import { openLmdb } from "./lmdb-native.ts";
+import { StoreError } from "./errors.ts";
+import { currentProcess, isRunning, type ProcessIdentity } from "./owner.ts";
 import { ChunkedBlobStore, type ImportSink, type StoreBackend, type StoreOptions } from "./chunked-store.ts";
 import type { BlobMeta } from "./types.ts";
 
@@ -42,7 +44,7 @@ class LmdbBackend implements StoreBackend {
   readonly #blobs: Database<StoredMeta, string>;
   readonly #outboards: Database<Buffer, string>;
   readonly #chunks: Database<Buffer, Buffer>;
-  readonly #imports: Database<{ started: number; pid: number }, number>;
+  readonly #imports: Database<{ started: number; owner: ProcessIdentity }, number>;
   readonly #state: Database<unknown, string>;
   #usage: Usage;
   #nextId: number;
@@ -55,14 +57,33 @@ class LmdbBackend implements StoreBackend {
     this.#blobs = root.openDB<StoredMeta, string>({ name: "blobs" });
     this.#outboards = root.openDB<Buffer, string>({ name: "outboards", encoding: "binary" });
     this.#chunks = root.openDB<Buffer, Buffer>({ name: "chunks", encoding: "binary", keyEncoding: "binary" });
-    this.#imports = root.openDB<{ started: number; pid: number }, number>({ name: "imports" });
+    this.#imports = root.openDB<{ started: number; owner: ProcessIdentity }, number>({ name: "imports" });
     this.#state = root.openDB<unknown, string>({ name: "state" });
+    this.#claim();
     this.swept = this.#sweep();
     this.#usage = (this.#state.get("usage") as Usage | undefined) ?? this.#recount();
     this.#nextId = (this.#state.get("nextId") as number | undefined) ?? 1;
   }
 
-  /** Deletes every unfinished import and its chunks. */
+  /**
+   * Takes ownership of the store: one process at a time (ids and counters are kept in memory). Refuses when another
+   * running process holds it; a record left by a crashed process (or an earlier boot) is taken over.
+   */
+  #claim(): void {
+    const me = currentProcess();
+    this.#root.transactionSync(() => {
+      const owner = this.#state.get("owner") as ProcessIdentity | undefined;
+      if (owner && owner.pid !== me.pid && isRunning(owner)) {
+        throw new StoreError(`the blob store is in use by process ${owner.pid}; one node per data directory`);
+      }
+      this.#state.putSync("owner", me);
+    });
+    this.#me = me;
+  }
+
+  #me: ProcessIdentity | undefined;
+
+  /** Deletes every unfinished import and its chunks (all are leftovers: this process owns the store now). */
   #sweep(): { imports: number; chunks: number } {
     let imports = 0;
     let chunks = 0;
@@ -116,7 +137,10 @@ class LmdbBackend implements StoreBackend {
   async beginImport(): Promise<ImportSink> {
     const cid = this.#nextId++;
     // Queued before any chunk of this import: LMDB commits async writes in call order.
-    const pending: Promise<unknown>[] = [this.#imports.put(cid, { started: Date.now(), pid: process.pid }), this.#state.put("nextId", this.#nextId)];
+    const pending: Promise<unknown>[] = [
+      this.#imports.put(cid, { started: Date.now(), owner: this.#me ?? currentProcess() }),
+      this.#state.put("nextId", this.#nextId),
+    ];
     let finished = false;
     const settle = async () => {
       const all = pending.splice(0);
@@ -236,6 +260,13 @@ class LmdbBackend implements StoreBackend {
   }
 
   async close(): Promise<void> {
+    const me = this.#me;
+    if (me) {
+      await this.#root.transaction(() => {
+        const owner = this.#state.get("owner") as ProcessIdentity | undefined;
+        if (owner && owner.pid === me.pid && owner.start === me.start) this.#state.remove("owner");
+      });
+    }
     if (this.#ownsRoot) await this.#root.close();
   }
 }

@@ -105,4 +105,23 @@ describe("LMDB store crash safety", () => {
       await store.close();
     }
   });
+
+  it("one process at a time: a running owner is refused, a killed one is taken over", async () => {
+    const own = join(dir, "owned");
+    const child = spawn(NODE, [resolve("test/store/hold-child.ts"), own], { stdio: ["ignore", "pipe", "inherit"] });
+    try {
+      await new Promise<void>((res, rej) => {
+        const rl = createInterface({ input: child.stdout });
+        rl.on("line", (l) => l.startsWith("open") && res());
+        child.on("exit", (code) => rej(new Error(`holder exited with ${code}`)));
+      });
+      await expect(LmdbBlobStore.open({ path: own })).rejects.toThrow(`in use by process ${child.pid}`);
+    } finally {
+      child.kill("SIGKILL");
+      await new Promise((r) => child.once("exit", r));
+    }
+    const store = await LmdbBlobStore.open({ path: own });
+    expect(store.usage().blobCount).toBe(0);
+    await store.close();
+  });
 });
