@@ -4,9 +4,10 @@
 //   blobs     hash hex            -> StoredMeta (msgpack)         visible blobs
 //   outboards hash hex            -> compact Bao outboard (binary)
 //   chunks    u64 cid | u32 index -> chunk bytes (binary)        cid = internal content id of one import
-//   imports   cid                 -> { started, pid }            imports in progress (staging)
+//   imports   cid                 -> { started, owner }          imports in progress (staging)
 //   state     "usage"             -> { bytesUsed, blobCount }    committed blobs only
 //             "nextId"            -> next cid
+//             "owner"             -> { pid, boot, start }        the one process using the store
 // An import first records its cid in `imports` (queued before its first chunk, so no chunk can exist without it),
 // writes chunks, then one transaction writes the meta + outboard, drops the `imports` record and updates `usage`.
 // A kill at any point leaves at most an `imports` record with some chunks: open() deletes both. Nothing is counted
