@@ -4,7 +4,7 @@ import { Counter, Gauge } from "prom-client";
 import type { Config } from "../config/schema.ts";
 import { readGate } from "../http/paygate.ts";
 import { hasSignature, verifyRequest } from "../identity/request-signing.ts";
-import { PayCounters } from "../pay/counters.ts";
+import { PayCounters, countLedger } from "../pay/counters.ts";
 import { Gate } from "../pay/gate.ts";
 import { Pricing, type PricingConfig } from "../pay/pricing.ts";
 import { SessionStore } from "../pay/session.ts";
@@ -54,6 +54,7 @@ export async function payComponent(ctx: NodeContext): Promise<Component & { pay:
   const pricing = new Pricing(pricingFromConfig(config));
   const sessions = new SessionStore(root, { ttlMs: pricing.config.sessionTtl });
   const counters = new PayCounters();
+  countLedger(wallet.ledger, counters);
   const gate = new Gate({ pricing, wallet, sessions, counters, logger: log });
   ctx.payGate = readGate(gate, {
     verifyPeer: (req, url) => {

@@ -1,4 +1,5 @@
 // Plain counters of the payment layer (402s, decisions, sats earned/spent per service) for the node to export.
+import type { Ledger } from "./ledger.ts";
 
 /** A counter keyed by a label set, e.g. { service: "content-download", kind: "paid" }. */
 export class LabeledCounter {
@@ -39,10 +40,10 @@ export class PayCounters {
   readonly decisions = new LabeledCounter("slowdrip_pay_decisions_total", "Gate decisions by service and kind.", ["service", "kind", "reason"]);
   /** 402 answers sent, by service. */
   readonly paymentRequired = new LabeledCounter("slowdrip_pay_402_total", "Payment-required answers sent, by service.", ["service"]);
-  /** Sats earned by service (redeemed payments). */
-  readonly earned = new LabeledCounter("slowdrip_pay_earned_sats_total", "Sats earned, by service and mint.", ["service", "mint"]);
-  /** Sats spent by service (auto-pay, swaps). */
-  readonly spent = new LabeledCounter("slowdrip_pay_spent_sats_total", "Sats spent, by service and mint.", ["service", "mint"]);
+  /** Sats received by service (from the ledger: payments, mints, receives, swaps in; "wallet" when no service). */
+  readonly earned = new LabeledCounter("slowdrip_pay_earned_sats_total", "Sats received, by service and mint (ledger entries in).", ["service", "mint"]);
+  /** Sats spent by service (from the ledger: payments, melts, sends, swaps out, fees). */
+  readonly spent = new LabeledCounter("slowdrip_pay_spent_sats_total", "Sats spent, by service and mint (ledger entries out).", ["service", "mint"]);
   /** Auto-pay fetcher decisions by outcome. */
   readonly fetch = new LabeledCounter("slowdrip_pay_fetch_decisions_total", "Auto-pay fetcher decisions by outcome and reason.", ["outcome", "reason"]);
 
@@ -50,4 +51,13 @@ export class PayCounters {
   all(): LabeledCounter[] {
     return [this.decisions, this.paymentRequired, this.earned, this.spent, this.fetch];
   }
+}
+
+/** Feeds every new ledger entry into the earned/spent counters; returns an unsubscribe function. */
+export function countLedger(ledger: Ledger, counters: PayCounters): () => void {
+  return ledger.onEntry((e) => {
+    const labels = { service: e.service ?? "wallet", mint: e.mint };
+    if (e.direction === "in") counters.earned.inc(labels, e.amount);
+    else counters.spent.inc(labels, e.amount);
+  });
 }

@@ -204,7 +204,6 @@ export async function fetchPaid(url: string, opts: FetchPaidOptions): Promise<Fe
     return fallback("payment-refused", { reason });
   }
   decide({ outcome: "paid", reason: "within-caps", detail: { amount, mint: payMint, perMiB } });
-  opts.counters?.spent.inc({ service, mint: payMint }, amount);
   const session = paid.headers.get(PAY_HEADERS.session) ?? undefined;
   return { response: paid, source: "peer", paid: amount, fees, mint: payMint, ...(session ? { session } : {}), decisions };
 }

@@ -122,7 +122,6 @@ export class Gate {
     const reason = "reason" in d ? d.reason : d.kind === "serve" ? (d.paid ? "paid" : "session") : "";
     this.counters?.decisions.inc({ service, kind: d.kind, reason });
     if (d.kind === "payment-required") this.counters?.paymentRequired.inc({ service });
-    if (d.kind === "serve" && d.paid) this.counters?.earned.inc({ service, mint: d.paid.mint }, d.paid.amount);
     return d;
   }
 

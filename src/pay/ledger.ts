@@ -42,8 +42,14 @@ export class Ledger {
   recordSync(entry: LedgerEntry): void {
     if (!Number.isSafeInteger(entry.amount) || entry.amount < 0) throw new RangeError(`ledger amount must be a non-negative integer, got ${entry.amount}`);
     if (entry.amount === 0) return;
-    this.db.putSync([entry.time, randomUUID()], entry);
-    for (const l of this.listeners) l(entry);
+    const key: [number, string] = [entry.time, randomUUID()];
+    this.db.putSync(key, entry);
+    // Listeners hear only of committed entries: the surrounding transaction has finished when this runs.
+    if (this.listeners.length) {
+      queueMicrotask(() => {
+        if (this.db.doesExist(key)) for (const l of this.listeners) l(entry);
+      });
+    }
   }
 
   /** Subscribes to new entries (metrics); returns an unsubscribe function. */

@@ -11,7 +11,7 @@ import { gateRead } from "../../src/http/paygate.ts";
 import { Gate } from "../../src/pay/gate.ts";
 import { Pricing } from "../../src/pay/pricing.ts";
 import { SessionStore } from "../../src/pay/session.ts";
-import { PayCounters } from "../../src/pay/counters.ts";
+import { PayCounters, countLedger } from "../../src/pay/counters.ts";
 
 /** A temporary LMDB root that is removed by `close()`. */
 export interface TempDb {
@@ -57,6 +57,7 @@ export interface GatedServer {
 export async function startGatedServer(opts: { accept: string[]; blob: Uint8Array; pricePerMiB?: number; enabled?: boolean }): Promise<GatedServer> {
   const { wallet, db } = await tempWallet(opts.accept);
   const counters = new PayCounters();
+  countLedger(wallet.ledger, counters);
   const pricing = new Pricing({ enabled: opts.enabled ?? true, trustedMints: opts.accept, contentDownload: opts.pricePerMiB ?? 2 });
   const gate = new Gate({ pricing, wallet, sessions: new SessionStore(db.root, { ttlMs: 3_600_000 }), counters });
   const blob = opts.blob;
