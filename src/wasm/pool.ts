@@ -142,6 +142,9 @@ function localCVs(src: Uint8Array, counter: number, mode: HashMode): Uint8Array 
 }
 
 let queue: Promise<unknown> = Promise.resolve();
+/** Shared input buffer of the streaming hashers. */
+const STREAM_BUFFER = 64 * MiB;
+let streamBuf: Uint8Array | null = null;
 
 /** Runs `fn` after every earlier pool user finished (one user of the pool at a time). */
 function serialize<T>(fn: () => Promise<T>): Promise<T> {
@@ -209,8 +212,10 @@ export function hashReaderParallel(read: (into: Uint8Array) => Promise<number>, 
   if (typeof read !== "function") return Promise.reject(new TypeError("hashReaderParallel: read must be a function"));
   return serialize(async () => {
     const mode = hasher.mode();
-    const cap = 64 * MiB;
-    const buf = new Uint8Array(new SharedArrayBuffer(cap));
+    const cap = STREAM_BUFFER;
+    // Reused across calls (a fresh buffer costs a page fault per 4 KiB); released by closeHashPool.
+    streamBuf ??= new Uint8Array(new SharedArrayBuffer(cap));
+    const buf = streamBuf;
     let len = 0;
     let counter = 0;
     for (;;) {
@@ -237,7 +242,7 @@ export function hashReaderParallel(read: (into: Uint8Array) => Promise<number>, 
 }
 
 /** Share the calling thread gives up per worker for copying that worker's input (tuned on 2 cores). */
-const MAIN_COPY_PENALTY = Number(globalThis.process?.env?.SLOWDRIP_POOL_COPY_PENALTY ?? 0.3);
+const MAIN_COPY_PENALTY = Number(globalThis.process?.env?.SLOWDRIP_POOL_COPY_PENALTY ?? 0.15);
 
 /** Units (MiB) a worker takes per job; jobs are pipelined so a worker starts while the next piece is copied. */
 const JOB_UNITS = 4;
@@ -296,6 +301,7 @@ async function unitCVs(data: Uint8Array, counter: number, mode: HashMode): Promi
 export async function closeHashPool(): Promise<void> {
   const s = slots;
   slots = null;
+  streamBuf = null;
   if (!s) return;
   await Promise.all(s.map((slot) => slot.worker.terminate()));
 }
