@@ -37,7 +37,7 @@ async function get(url: string, headers: Record<string, string> = {}): Promise<{
 }
 
 beforeAll(async () => {
-  [mints, feeMints] = await Promise.all([startMints(2), startMints(1, { feePpk: 100 })]);
+  [mints, feeMints] = await Promise.all([startMints(2, { usd: true }), startMints(1, { feePpk: 100 })]);
   A = mints[0]!.url;
   B = mints[1]!.url;
   F = feeMints[0]!.url;
@@ -126,6 +126,15 @@ describe("HTTP 402 gate (NUT-24) against real mints", () => {
     dbs.push(db);
     const proofs = (await probe.cashu(A)).decodeToken(good.token).proofs as Proof[];
     cases.push({ name: "wrong unit", header: getEncodedToken({ mint: A, unit: "usd", proofs }), reason: "wrong-unit" });
+    // Real usd proofs from the same mint: as a usd token, and relabelled as sat.
+    const { wallet: usdClient, db: usdDb } = await tempWallet([A], { unit: "usd" });
+    dbs.push(usdDb);
+    await usdClient.mint(A, 500);
+    const usdToken = (await usdClient.send(100, { mint: A })).token;
+    expect(getTokenMetadata(usdToken).unit).toBe("usd");
+    cases.push({ name: "usd token", header: usdToken, reason: "wrong-unit" });
+    const usdProofs = (await usdClient.cashu(A)).decodeToken(usdToken).proofs as Proof[];
+    cases.push({ name: "usd proofs labelled sat", header: getEncodedToken({ mint: A, unit: "sat", proofs: usdProofs }), reason: "wrong-unit" });
     const small = (await client.send(5, { mint: A })).token;
     cases.push({ name: "underpaid", header: small, reason: "underpaid" });
     cases.push({ name: "garbage", header: "cashuBthis-is-not-a-token", reason: "bad-token" });
@@ -143,6 +152,7 @@ describe("HTTP 402 gate (NUT-24) against real mints", () => {
     expect(node.wallet.ledger.list(), "no ledger entry").toEqual([]);
     // The refused tokens were never redeemed: their owner can still take them back.
     for (const t of [fromB, good.token, small]) expect((await client.receive(t)).credited).toBeGreaterThan(0);
+    expect((await usdClient.receive(usdToken)).credited).toBe(100);
     expect(client.balances()).toEqual({ [A]: before[A]! + 16 + 5, [B]: before[B]! + 16 });
   });
 

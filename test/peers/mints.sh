@@ -2,7 +2,8 @@
 # Test peer: real Cashu mints (nutshell, FakeWallet Lightning backend) on loopback ports, managed by PID.
 #
 #   mints.sh install                      install nutshell into the cached venv, print the venv path
-#   mints.sh start DIR N [FEE_PPK]        start N independent mints under DIR, print one URL per line
+#   mints.sh start DIR N [FEE_PPK] [UNITS] start N independent mints under DIR, print one URL per line;
+#                                         UNITS is "sat" (default) or "sat,usd" (adds a FakeWallet usd keyset)
 #   mints.sh stop DIR                     stop the mints started under DIR (by the PIDs it wrote)
 #
 # Each mint gets its own empty working directory (nutshell reads .env from the cwd and ~/.cashu),
@@ -72,9 +73,13 @@ PY
 }
 
 start() {
-  local dir="$1" n="$2" fee="${3:-0}"
+  local dir="$1" n="$2" fee="${3:-0}" units="${4:-sat}"
   [[ "$n" =~ ^[0-9]+$ && "$n" -ge 1 && "$n" -le 16 ]] || die "N must be 1..16"
   [[ "$fee" =~ ^[0-9]+$ ]] || die "FEE_PPK must be a non-negative integer"
+  [[ "$units" == "sat" || "$units" == "sat,usd" ]] || die "UNITS must be sat or sat,usd"
+  local usd="" paths="[]"
+  # nutshell reads a keyset's unit from its derivation path: m/0'/0'/0' is sat, m/0'/2'/0' is usd.
+  [[ "$units" == "sat,usd" ]] && { usd="FakeWallet"; paths="[\"m/0'/0'/0'\", \"m/0'/2'/0'\"]"; }
   install >/dev/null
   mkdir -p "$dir"
   local i urls=()
@@ -88,7 +93,7 @@ start() {
     (
       cd "$m/work"
       exec env -i PATH="$VENV/bin:/usr/bin:/bin" HOME="$m/work" LANG=C.UTF-8 \
-        MINT_BACKEND_BOLT11_SAT=FakeWallet \
+        MINT_BACKEND_BOLT11_SAT=FakeWallet MINT_BACKEND_BOLT11_USD="$usd" MINT_DERIVATION_PATH_LIST="$paths" \
         MINT_LISTEN_HOST=127.0.0.1 MINT_LISTEN_PORT="$port" \
         MINT_PRIVATE_KEY="$key" MINT_DATABASE="$m/db" \
         MINT_INPUT_FEE_PPK="$fee" \
@@ -122,7 +127,7 @@ stop() {
 
 case "${1:-}" in
   install) install ;;
-  start) [[ $# -ge 3 ]] || die "usage: mints.sh start DIR N [FEE_PPK]"; start "$2" "$3" "${4:-0}" ;;
+  start) [[ $# -ge 3 ]] || die "usage: mints.sh start DIR N [FEE_PPK] [UNITS]"; start "$2" "$3" "${4:-0}" "${5:-sat}" ;;
   stop) [[ $# -ge 2 ]] || die "usage: mints.sh stop DIR"; stop "$2" ;;
-  *) die "usage: mints.sh install | start DIR N [FEE_PPK] | stop DIR" ;;
+  *) die "usage: mints.sh install | start DIR N [FEE_PPK] [UNITS] | stop DIR" ;;
 esac

@@ -19,6 +19,8 @@ export interface TestMint {
 export interface StartMintsOptions {
   /** Input fee per 1000 proofs for every keyset (nutshell MINT_INPUT_FEE_PPK); default 0. */
   feePpk?: number;
+  /** Also run a usd keyset (FakeWallet), for wrong-unit tests. */
+  usd?: boolean;
 }
 
 function run(args: string[]): Promise<string> {
@@ -49,7 +51,7 @@ async function stopPid(pid: number): Promise<void> {
 /** Installs nutshell if needed (cached venv) and starts `n` independent mints on free loopback ports. */
 export async function startMints(n: number, opts: StartMintsOptions = {}): Promise<TestMint[]> {
   const dir = mkdtempSync(join(tmpdir(), "slowdrip-mints-"));
-  const out = await run(["start", dir, String(n), String(opts.feePpk ?? 0)]);
+  const out = await run(["start", dir, String(n), String(opts.feePpk ?? 0), opts.usd ? "sat,usd" : "sat"]);
   const urls = out.trim().split("\n").filter(Boolean);
   if (urls.length !== n) throw new Error(`mints.sh start printed ${urls.length} URLs, expected ${n}`);
   let running = n;
