@@ -12,18 +12,23 @@ import { tempWallet, type TempDb } from "./helpers.ts";
 import { components } from "../../src/node/components.ts";
 import type { RunningNode } from "../../src/node/node.ts";
 import { MiB } from "../../src/pay/pricing.ts";
+import { publicKeyOf, randomSecret } from "../../src/identity/ed25519.ts";
+import { hex } from "../../src/identity/hex.ts";
+import { signRequest } from "../../src/identity/request-signing.ts";
 
 let mints: TestMint[] = [];
 let A = "";
 let node: RunningNode;
 const dbs: TempDb[] = [];
 const blob = randomBytes(8 * MiB);
+const freeSecret = randomSecret();
+const freePeer = hex(publicKeyOf(freeSecret));
 let hash = "";
 
 beforeAll(async () => {
   mints = await startMints(1);
   A = mints[0]!.url;
-  node = await startTestNode({ "pay.enabled": "true", "pay.trusted_mints": A, "pay.pricing.content_download": "2" }, components);
+  node = await startTestNode({ "pay.enabled": "true", "pay.trusted_mints": A, "pay.pricing.content_download": "2", "pay.free_peers": freePeer }, components);
   const up = await fetch(`${node.url}/blobs`, { method: "PUT", body: blob, headers: { authorization: `Bearer ${node.adminToken}` } });
   expect(up.status).toBe(201);
   hash = ((await up.json()) as { hash: string }).hash;
@@ -145,5 +150,21 @@ describe("node: paid /blobs reads (real mint)", () => {
     expect((bad as ConnectError).metadata.get("x-reason")).toBe("bad-token");
     const admin = await read({ authorization: `Bearer ${node.adminToken}` });
     expect(admin.bytes.equals(blob)).toBe(true);
+  });
+
+  it("free peers: a GET signed by a listed node id is free; a bad signature gets 400; other signers pay", async () => {
+    const path = `/blobs/${hash}`;
+    const signed = await fetch(`${node.url}${path}`, { headers: signRequest({ method: "GET", path }, freeSecret, freePeer) });
+    expect(signed.status).toBe(200);
+    expect(Buffer.from(await signed.arrayBuffer()).equals(blob)).toBe(true);
+    const other = randomSecret();
+    const stranger = await fetch(`${node.url}${path}`, { headers: signRequest({ method: "GET", path }, other, hex(publicKeyOf(other))) });
+    expect(stranger.status).toBe(402);
+    await stranger.arrayBuffer();
+    const forged = { ...signRequest({ method: "GET", path: "/elsewhere" }, freeSecret, freePeer) };
+    const bad = await fetch(`${node.url}${path}`, { headers: forged });
+    expect(bad.status).toBe(400);
+    expect(bad.headers.get("x-reason")).toBe("bad-signature");
+    await bad.arrayBuffer();
   });
 });
