@@ -109,6 +109,14 @@ describe("HTTP 402 gate (NUT-24) against real mints", () => {
     expect(other.headers.get("x-reason")).toBe("already-spent");
     expect(n1.wallet.balance(A)).toBe(16);
     expect(n2.wallet.balance(A)).toBe(0);
+    // Presented to both nodes at the same moment: exactly one accepts it.
+    for (let round = 0; round < 3; round++) {
+      const t = (await client.send(16, { mint: A })).token;
+      const [r1, r2] = await Promise.all([get(n1.url, { "x-cashu": t }), get(n2.url, { "x-cashu": t })]);
+      const statuses = [r1.status, r2.status].sort();
+      expect(statuses, `round ${round}`).toEqual([200, 400]);
+    }
+    expect(n1.wallet.balance(A) + n2.wallet.balance(A)).toBe(16 + 3 * 16);
   });
 
   it("bad tokens get 400 with a reason, no bytes, and change nothing", async () => {
