@@ -623,7 +623,7 @@ export class PayWallet {
       let preview;
       try {
         preview = await w.prepareSwapToSend(amount, ready.map(fromStored), { includeFees: true });
-      } catch (e) {
+      } catch {
         throw new InsufficientFundsError(mint, amount, available);
       }
       op.swapInputs = preview.inputs.map(toStored);
@@ -676,8 +676,9 @@ export class PayWallet {
   }
 
   /**
-   * Swaps `inputs` for `outputs` at the mint, or, if a previous attempt already did, restores the signatures.
-   * Returns undefined when `allowUnwind` and the inputs were never spent (caller releases them).
+   * Swaps `inputs` for `outputs` at the mint, or, if a previous attempt already did, restores the signatures (NUT-09).
+   * With `resuming`, it first checks the inputs (NUT-07) and returns undefined when they were never spent, so the
+   * caller decides between retrying and unwinding. Inputs spent by someone else fail the op with `already-spent`.
    */
   private async swapOrRestore(w: CashuWallet, op: OpRecord, inputs: StoredProof[], outputs: StoredOutput[], opts: { resuming?: boolean } = {}): Promise<Proof[] | undefined> {
     const od = outputs.map((o) => OutputData.deserialize(o));
