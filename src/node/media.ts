@@ -147,16 +147,19 @@ export async function mediaComponent(ctx: NodeContext): Promise<Component> {
     onLog: (line) => {
       let msg = line;
       let level = "INF";
+      let at: string | undefined;
       try {
-        const j = JSON.parse(line) as { level?: string; message?: string };
+        const j = JSON.parse(line) as { level?: string; message?: string; timestamp?: string };
         msg = j.message ?? line;
         level = j.level ?? level;
+        at = j.timestamp;
       } catch {
         /* plain text line */
       }
-      if (level === "ERR") log.error({ mediamtx: msg }, "mediamtx");
-      else if (level === "WAR") log.warn({ mediamtx: msg }, "mediamtx");
-      else log.debug({ mediamtx: msg }, "mediamtx");
+      const fields = at ? { mediamtx: msg, mediamtx_time: at } : { mediamtx: msg };
+      if (level === "ERR") log.error(fields, "mediamtx");
+      else if (level === "WAR") log.warn(fields, "mediamtx");
+      else log.debug(fields, "mediamtx");
     },
   });
   const watcher = new MediaWatcher({ api, pollMs: 1000 });
