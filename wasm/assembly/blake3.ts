@@ -446,6 +446,16 @@ export function merkleLevel(st: usize, n: u32): u32 {
 /** One-shot: hashes IN[0..len) in slot `st` (flags, key at KEY when keyed) and writes outLen (<= OUT_CAP) bytes to OUT. */
 export function hashOneShot(st: usize, flags: u32, keyed: bool, len: usize, outLen: usize): void {
   hasherInit(st, flags, keyed);
-  hasherUpdate(st, IN, len, false);
-  hasherFinalize(st, outLen, 0);
+  if (len <= <usize>CHUNK_LEN || len > IN_CAP) {
+    hasherUpdate(st, IN, len, false);
+    hasherFinalize(st, outLen, 0);
+    return;
+  }
+  // The whole input is here: all chunk CVs four at a time, levels down to the root's two children, then the root.
+  const key = st + S_KEY;
+  let n = chunkCVs(key, flags, IN, len, 0, SCRATCH);
+  while (n > 2) n = reduceLevel(key, flags, SCRATCH, n, SCRATCH);
+  memory.copy(TMP_CV, key, 32);
+  memory.copy(TMP_BLOCK, SCRATCH, 64);
+  rootOutput(64, flags | PARENT, outLen, 0);
 }
