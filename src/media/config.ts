@@ -85,7 +85,7 @@ function checkHttpUrl(field: string, v: string, loopback: boolean): string {
 
 /** A YAML scalar for a string: double-quoted JSON is valid YAML. */
 const q = (s: string): string => JSON.stringify(s);
-const yn = (b: boolean): string => (b ? "yes" : "no");
+const yn = (b: boolean): string => (b ? "true" : "false");
 const secs = (n: number): string => `${Math.round(n * 1000)}ms`;
 
 /** The shell-free command MediaMTX runs when a segment file is complete (variables are expanded after splitting). */

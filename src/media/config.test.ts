@@ -1,0 +1,73 @@
+// mediamtx.yml rendering: the template and the options stay in step; every bad option is named.
+import { describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import { loadTemplate, MediaConfigError, renderMediamtxConfig, segmentHookCommand, type MediaMtxOptions } from "./config.ts";
+
+const base: MediaMtxOptions = {
+  apiAddress: "127.0.0.1:9997",
+  metricsAddress: "127.0.0.1:9998",
+  auth: { mode: "http", hookUrl: "http://127.0.0.1:8080/hooks/mediamtx/auth" },
+  rtmp: ":1935",
+  rtsp: ":8554",
+  hls: null,
+  webrtc: ":8889",
+  webrtcUdpAddress: ":8189",
+  srt: null,
+  recordDir: "/var/lib/slowdrip-mediamtx/segments",
+  segmentSeconds: 2,
+  segmentHookUrl: "http://127.0.0.1:8080/hooks/mediamtx/segment",
+};
+
+describe("renderMediamtxConfig", () => {
+  it("renders loopback API/metrics, HTTP auth, listeners and MPEG-TS recording with the segment hook", () => {
+    const y = parse(renderMediamtxConfig(loadTemplate(), base));
+    expect(y).toMatchObject({
+      api: true, apiAddress: "127.0.0.1:9997", metrics: true, metricsAddress: "127.0.0.1:9998",
+      authMethod: "http", authHTTPAddress: "http://127.0.0.1:8080/hooks/mediamtx/auth",
+      rtmp: true, rtmpAddress: ":1935", rtsp: true, rtspTransports: ["tcp"], hls: false, webrtc: true, srt: false, moq: false,
+    });
+    expect(y.authHTTPExclude).toEqual([{ action: "api" }, { action: "metrics" }, { action: "pprof" }]);
+    expect(y.pathDefaults).toMatchObject({
+      record: true, recordFormat: "mpegts", recordSegmentDuration: "2000ms",
+      recordPath: "/var/lib/slowdrip-mediamtx/segments/%path/%Y-%m-%d_%H-%M-%S-%f",
+    });
+    expect(y.pathDefaults.runOnRecordSegmentComplete).toBe(segmentHookCommand(base.segmentHookUrl));
+    expect(y.pathDefaults.runOnRecordSegmentComplete).toMatch(/^curl .*--data-urlencode segment=\$MTX_SEGMENT_PATH .*'http:\/\/127\.0\.0\.1:8080\/hooks\/mediamtx\/segment'$/);
+  });
+
+  it("renders JWKS mode", () => {
+    const y = parse(renderMediamtxConfig(loadTemplate(), { ...base, auth: { mode: "jwks", jwksUrl: "https://auth.example/jwks.json", issuer: "me" } }));
+    expect(y).toMatchObject({ authMethod: "jwt", authJWTJWKS: "https://auth.example/jwks.json", authJWTIssuer: "me", authJWTClaimKey: "mediamtx_permissions" });
+  });
+
+  it("names the offending option", () => {
+    const cases: [string, Partial<MediaMtxOptions>, string][] = [
+      ["public API", { apiAddress: "0.0.0.0:9997" }, "apiAddress"],
+      ["public metrics", { metricsAddress: ":9998" }, "metricsAddress"],
+      ["hook off loopback", { auth: { mode: "http", hookUrl: "http://10.0.0.1/hook" } }, "auth.hookUrl"],
+      ["jwks not a URL", { auth: { mode: "jwks", jwksUrl: "nope" } }, "auth.jwksUrl"],
+      ["bad listener", { rtmp: "1935" }, "rtmp"],
+      ["port out of range", { rtsp: ":70000" }, "rtsp"],
+      ["relative record dir", { recordDir: "segments" }, "recordDir"],
+      ["percent in record dir", { recordDir: "/a%b" }, "recordDir"],
+      ["segment too short", { segmentSeconds: 0.1 }, "segmentSeconds"],
+      ["webrtc without ICE", { webrtcUdpAddress: "" }, "webrtcUdpAddress"],
+      ["segment hook off loopback", { segmentHookUrl: "http://example.com/x" }, "segmentHookUrl"],
+    ];
+    for (const [name, o, field] of cases) {
+      let err: unknown;
+      try {
+        renderMediamtxConfig(loadTemplate(), { ...base, ...o });
+      } catch (e) {
+        err = e;
+      }
+      expect(err, name).toBeInstanceOf(MediaConfigError);
+      expect((err as MediaConfigError).field, name).toBe(field);
+    }
+  });
+
+  it("refuses templates with unknown or missing placeholders", () => {
+    expect(() => renderMediamtxConfig(`${loadTemplate()}\nx: {{nope}}\n`, base)).toThrow(/unknown placeholder \{\{nope\}\}/);
+    expect(() => renderMediamtxConfig(loadTemplate().replace("{{srtAddress}}", '":8890"'), base)).toThrow(/missing from the template: srtAddress/);
+  });
+});
