@@ -1,12 +1,12 @@
 // `slowdrip creator keygen|delegate`: a creator key, and the delegation letting a node sign a stream's manifests.
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { resolve } from "node:path";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { CliError, type Command } from "./command.ts";
 import { decodeKeypair, encodeKeypair, identityFromSecret, writeSecretFile } from "../identity/identity.ts";
 import { randomSecret } from "../identity/ed25519.ts";
 import { parseDuration } from "../config/units.ts";
-import { signDelegation } from "../stream/manifest.ts";
+import { signAnnounce, signDelegation } from "../stream/manifest.ts";
 
 const HEX64 = /^[0-9a-f]{64}$/;
 
@@ -26,15 +26,18 @@ function parseWhen(s: string, flag: string, now: number): number {
 
 export const creatorCommand: Command = {
   name: "creator",
-  summary: "make a creator key, or a delegation letting a node sign a stream's manifests",
+  summary: "make a creator key, a delegation letting a node sign a stream's manifests, or a signed announce",
   usage: [
     "usage: slowdrip creator keygen --output FILE [--json]",
     "       slowdrip creator delegate --key FILE --node NODE_ID --stream S --until T [--from T] [--output FILE]",
+    "       slowdrip creator announce --key FILE --stream S [--title T] [--origin URL]... [--tracker URL]... --output-dir DIR",
     "",
     "keygen    writes a new Ed25519 creator keypair to FILE (mode 0600) and prints its public key.",
     "delegate  prints (or writes) a STREAM_DELEGATION signed by the creator key in FILE: node NODE_ID (64 hex) may",
     "          sign MANIFEST_ROOT for stream S ('*' for all) from --from (default now) until --until. Times are",
     "          ISO 8601 (2027-01-01T00:00:00Z) or durations from now (30d). Point the node's live.delegation at it.",
+    "announce  writes DIR/<stream>.json, a STREAM_ANNOUNCE signed by the creator key (rendition 'source':",
+    "          index.m3u8 + manifest.json); point the node's live.announce_dir at DIR.",
   ].join("\n"),
   async run(argv, io) {
     const { values, positionals } = parseArgs({
@@ -47,6 +50,10 @@ export const creatorCommand: Command = {
         until: { type: "string" },
         from: { type: "string" },
         json: { type: "boolean", default: false },
+        title: { type: "string" },
+        origin: { type: "string", multiple: true },
+        tracker: { type: "string", multiple: true },
+        "output-dir": { type: "string" },
       },
       allowPositionals: true,
     });
@@ -89,6 +96,36 @@ export const creatorCommand: Command = {
       }
       return 0;
     }
-    throw new CliError(`unknown subcommand '${sub}' (expected keygen or delegate)`, 2);
+    if (sub === "announce") {
+      if (!values.key) throw new CliError("--key FILE (the creator keypair) is required", 2);
+      if (!values.stream || values.stream.length > 256 || values.stream === "*") throw new CliError("--stream S is required (1-256 chars)", 2);
+      if (!values["output-dir"]) throw new CliError("--output-dir DIR is required", 2);
+      const urls = [...(values.origin ?? []), ...(values.tracker ?? [])];
+      for (const u of urls) if (!/^(https?|wss?):\/\/\S+$/.test(u) || u.length > 2048) throw new CliError(`'${u}' is not an http(s)/ws(s) URL`, 2);
+      let creator;
+      try {
+        creator = decodeKeypair(readFileSync(resolve(io.cwd, values.key), "utf8"), values.key);
+      } catch (e) {
+        throw new CliError((e as Error).message, 1, { cause: e });
+      }
+      const a = signAnnounce({
+        type: "STREAM_ANNOUNCE",
+        v: 1,
+        stream: values.stream,
+        title: values.title ?? values.stream,
+        creator: creator.nodeId,
+        renditions: [{ name: "source", playlist: "index.m3u8", manifest: "manifest.json" }],
+        origins: values.origin ?? [],
+        trackers: values.tracker ?? [],
+        issuedAt: Math.floor(Date.now() / 1000),
+      }, creator.secretKey);
+      const dir = resolve(io.cwd, values["output-dir"]);
+      mkdirSync(dir, { recursive: true });
+      const file = join(dir, `${encodeURIComponent(values.stream)}.json`);
+      writeFileSync(file, `${JSON.stringify(a, null, 2)}\n`, { mode: 0o644 });
+      io.stdout.write(`${file}\n`);
+      return 0;
+    }
+    throw new CliError(`unknown subcommand '${sub}' (expected keygen, delegate or announce)`, 2);
   },
 };

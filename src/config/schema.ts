@@ -78,6 +78,7 @@ export const schema = {
   "live.open_read_paths": list([], { doc: "MediaMTX paths anyone may read without a token (exact names, or ~regex).", itemDoc: "path names or ~regex" }),
   "live.keep_recording": list([], { doc: "Paths whose segments stay pinned after leaving the live window (exact names, or ~regex).", itemDoc: "path names or ~regex" }),
   "live.delegation": str("", { doc: "File with the creator's delegation (slowdrip creator delegate); empty: the node key acts as the creator." }),
+  "live.announce_dir": str("", { doc: "Directory of creator-signed STREAM_ANNOUNCE files (slowdrip creator announce), used with live.delegation." }),
   "live.trackers": list([], { doc: "WebTorrent tracker URLs named in STREAM_ANNOUNCE.", itemDoc: "tracker URLs" }),
   "pay.enabled": bool(false, { doc: "Charge for blob and segment reads (HTTP 402 / NUT-24); when false every read is free." }),
   "pay.trusted_mints": list([], {

@@ -1,6 +1,6 @@
 // The live-edge component: renders mediamtx.yml, supervises/watches MediaMTX, ingests segments into signed manifests,
 // serves hooks, JWKS and the /live/ origin, StreamService, readiness and per-path metrics.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { Counter, Gauge, Histogram } from "prom-client";
@@ -17,7 +17,7 @@ import { MediaSupervisor, type ManageMode, type MediaStatus } from "../media/sup
 import { MediaWatcher, type MediaEvent } from "../media/watcher.ts";
 import { streamService } from "../rpc/stream.ts";
 import { StreamIngest, type SegmentSealed } from "../stream/ingest.ts";
-import { checkDelegationShape, signDelegation, verifyDelegation, type SignedDelegation } from "../stream/manifest.ts";
+import { checkDelegationShape, signDelegation, verifyDelegation, verifySignedAnnounce, type SignedAnnounce, type SignedDelegation } from "../stream/manifest.ts";
 import { FileManifestStore } from "../stream/persist.ts";
 import type { Component, NodeContext } from "./node.ts";
 
@@ -68,6 +68,27 @@ export function loadDelegation(file: string, nodeKey: string): SignedDelegation 
   return d;
 }
 
+/** File name of a stream's announce in live.announce_dir. */
+export function announceFileName(stream: string): string {
+  return `${encodeURIComponent(stream)}.json`;
+}
+
+/** Reads a creator-signed announce for `stream` from `dir`; null (logged) when missing or not signed by `creator`. */
+export function loadAnnounce(dir: string, stream: string, creator: string, log?: { warn(o: object, m: string): void }): SignedAnnounce | null {
+  if (!dir) return null;
+  const file = join(dir, announceFileName(stream));
+  try {
+    if (statSync(file).size > 64 * 1024) throw new RangeError("larger than 64 KiB");
+    const a = JSON.parse(readFileSync(file, "utf8")) as SignedAnnounce;
+    verifySignedAnnounce(a, creator);
+    if (a.announce.stream !== stream) throw new RangeError(`announces stream '${a.announce.stream}'`);
+    return a;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") log?.warn({ err, file }, "live: announce file refused");
+    return null;
+  }
+}
+
 /** Builds the live-edge component. */
 export async function mediaComponent(ctx: NodeContext): Promise<Component> {
   const { config, log, readiness, identity } = ctx;
@@ -97,7 +118,7 @@ export async function mediaComponent(ctx: NodeContext): Promise<Component> {
     store,
     persistence: new FileManifestStore(join(ctx.dataDir, "manifests")),
     nodeSecret: identity.secretKey,
-    ...(external ? {} : { creatorSecret: identity.secretKey }),
+    ...(external ? { announceFor: (stream: string) => loadAnnounce(config["live.announce_dir"], stream, external.statement.creator, log) } : { creatorSecret: identity.secretKey }),
     delegationFor,
     windowSegments: config["live.window_segments"],
     keepRecording: (stream) => keep.some((p) => permissionCovers({ action: "read", path: p }, "read", stream)),

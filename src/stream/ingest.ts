@@ -44,6 +44,8 @@ export interface IngestOptions {
   delegationFor: (stream: string) => SignedDelegation | null;
   /** The creator's secret when this node holds it (default setup: node key = creator); signs STREAM_ANNOUNCE. */
   creatorSecret?: Uint8Array;
+  /** A creator-signed STREAM_ANNOUNCE supplied by the operator, for nodes that do not hold the creator key. */
+  announceFor?: (stream: string) => SignedAnnounce | null | Promise<SignedAnnounce | null>;
   /** Segments kept in the live window. Default 12. */
   windowSegments?: number;
   /** Paths whose segments stay pinned after leaving the window (recording). */
@@ -86,7 +88,7 @@ const STREAM_NAME = /^[A-Za-z0-9._~-][A-Za-z0-9._~\/-]{0,255}$/;
 
 /** Turns finished segments into signed manifests. Emits "sealed" (SegmentSealed) and "error" is never emitted. */
 export class StreamIngest extends EventEmitter {
-  readonly #o: Required<Omit<IngestOptions, "creatorSecret">> & { creatorSecret?: Uint8Array };
+  readonly #o: Required<Omit<IngestOptions, "creatorSecret" | "announceFor">> & Pick<IngestOptions, "creatorSecret" | "announceFor">;
   readonly #node: string;
   readonly #states = new Map<string, RenditionState>();
   readonly #queues = new Map<string, Promise<unknown>>();
@@ -282,10 +284,11 @@ export class StreamIngest extends EventEmitter {
     return this.#serial(stream, async () => (await this.#state(stream)).signed);
   }
 
-  /** STREAM_ANNOUNCE for `stream`, signed with the creator key this node holds; null when it holds none. */
+  /** STREAM_ANNOUNCE for `stream`: signed with the creator key this node holds, else the operator-supplied one, else null. */
   async announce(stream: string, title = stream): Promise<SignedAnnounce | null> {
     const sm = await this.manifest(stream);
-    if (!sm || !this.#o.creatorSecret) return null;
+    if (!sm) return null;
+    if (!this.#o.creatorSecret) return (await this.#o.announceFor?.(stream)) ?? null;
     const creator = publicKeyHex(this.#o.creatorSecret);
     if (creator !== sm.manifest.creator) return null;
     const body: AnnounceBody = {
