@@ -80,10 +80,18 @@ export function blake3WasmBytes(): Uint8Array<ArrayBuffer> {
   return decodeBase64(blake3WasmBase64);
 }
 
-/** The compiled module (compiled once per thread). */
+/** The compiled module (compiled once per thread; synchronously unless initWasm ran first). */
 export function blake3Module(): WebAssembly.Module {
   moduleCache ??= new WebAssembly.Module(blake3WasmBytes());
   return moduleCache;
+}
+
+/**
+ * Compiles the module asynchronously. Optional in Node; browsers that refuse synchronous compilation on the main
+ * thread should await it once before using the API.
+ */
+export async function initWasm(): Promise<void> {
+  moduleCache ??= await WebAssembly.compile(blake3WasmBytes());
 }
 
 /** Returns this thread's engine, instantiating the module on first use. */

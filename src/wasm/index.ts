@@ -2,6 +2,7 @@
 export { blake3, blake3Hex, keyedHash, deriveKey, Blake3Hasher, createHasher, createKeyedHasher, createDeriveKeyHasher } from "./blake3.ts";
 export type { HashOptions } from "./blake3.ts";
 export { toHex, fromHex, isBlobId } from "./hex.ts";
+export { initWasm } from "./engine.ts";
 export {
   baoEncode, baoOutboard, baoSliceFromCombined, baoSliceFromOutboard, baoDecode, baoVerifySlice, baoVerifyOutboard,
   BaoSliceDecoder, decodeSliceStream, BaoVerifyError, baoOutboardSize, baoEncodedSize,

@@ -13,6 +13,10 @@ const leaf = (i: number) => nobleBlake3(Uint8Array.of(i & 255, (i >> 8) & 255, (
 
 describe("merkle vectors (test/vectors/merkle)", () => {
   it("keys and empty root", () => {
+    const enc = new TextEncoder();
+    expect(toHex(MERKLE_LEAF_KEY)).toBe(toHex(nobleBlake3(enc.encode("slowdrip merkle v1 leaf"))));
+    expect(toHex(MERKLE_NODE_KEY)).toBe(toHex(nobleBlake3(enc.encode("slowdrip merkle v1 node"))));
+    expect(toHex(MERKLE_EMPTY_ROOT)).toBe(toHex(nobleBlake3(new Uint8Array(0), { key: MERKLE_NODE_KEY })));
     expect(toHex(MERKLE_LEAF_KEY)).toBe(V.leaf_key);
     expect(toHex(MERKLE_NODE_KEY)).toBe(V.node_key);
     expect(toHex(MERKLE_EMPTY_ROOT)).toBe(V.empty_root);

@@ -10,7 +10,8 @@
 //   two below n. Every hash is a single BLAKE3 compression, computed four at a time in WebAssembly SIMD.
 // Proof for leaf i of n: the sibling hashes from the bottom level up, skipping levels where the node is carried.
 // Vectors: test/vectors/merkle/ (generated independently with @noble/hashes by test/vectors/merkle/generate.mjs).
-import { blake3, checkBytes, keyedHash } from "./blake3.ts";
+import { checkBytes, keyedHash } from "./blake3.ts";
+import { fromHex } from "./hex.ts";
 import { FLAGS, getEngine, type Engine } from "./engine.ts";
 
 /** Inclusion proof of leaf `index` in a tree of `size` leaves. */
@@ -21,13 +22,13 @@ export interface MerkleProof {
   siblings: Uint8Array[];
 }
 
-const enc = new TextEncoder();
-/** Key of leaf hashes. */
-export const MERKLE_LEAF_KEY = blake3(enc.encode("slowdrip merkle v1 leaf"));
-/** Key of node hashes. */
-export const MERKLE_NODE_KEY = blake3(enc.encode("slowdrip merkle v1 node"));
-/** Root of the empty tree. */
-export const MERKLE_EMPTY_ROOT = keyedHash(MERKLE_NODE_KEY, new Uint8Array(0));
+// Constants of the construction, written out so importing this module does no hashing (tests recompute them).
+/** Key of leaf hashes: BLAKE3("slowdrip merkle v1 leaf"). */
+export const MERKLE_LEAF_KEY = fromHex("c0ed11c5ce5a5c48931019559810a7c333c2fc06550f4173ecdab1d9372e8c22");
+/** Key of node hashes: BLAKE3("slowdrip merkle v1 node"). */
+export const MERKLE_NODE_KEY = fromHex("b25117d2580cf39f3cb4a7be2a8c1fd9c8a2e6fcad12b90f863bae798785a9af");
+/** Root of the empty tree: keyed_hash(K_NODE, ""). */
+export const MERKLE_EMPTY_ROOT = fromHex("6119911a7c98175200221dace833ec2b2418f89a971ae7aadf642aa38109e49e");
 
 function keyed(e: Engine, key: Uint8Array): void {
   e.mem.set(key, e.KEY);

@@ -1,18 +1,23 @@
-// Multi-core BLAKE3: 1 MiB subtrees hashed on a pool of worker threads (shared memory) plus the calling thread.
+// Multi-core BLAKE3: 1 MiB subtrees hashed by a pool of worker threads and the calling thread together.
 // Node-only (node:worker_threads). Workers run self-contained code (eval) with the compiled module passed in workerData,
 // so this works from the bundle and from a single executable. Idle workers are unref'd and never keep a process alive.
+// Work is claimed unit by unit through an atomic counter in shared memory, so a busy core simply takes fewer units.
+// Input that is not already shared is copied into a shared staging buffer just ahead of the claims.
 import { Worker } from "node:worker_threads";
 import { availableParallelism } from "node:os";
 import { Blake3Hasher, blake3, checkBytes, createHasher } from "./blake3.ts";
-import { blake3Module, getEngine } from "./engine.ts";
+import { blake3Module, getEngine, type Engine } from "./engine.ts";
 
 const MiB = 1 << 20;
 /** Inputs below this are hashed on the calling thread. */
 export const PARALLEL_THRESHOLD = MiB;
-/** Bytes one participant hashes per round (a worker's shared buffer has this size). */
-const ROUND_SHARE = 16 * MiB;
+/** Units (1 MiB subtrees) per segment: one staging buffer's worth. */
+const SEGMENT_UNITS = 64;
+/** Control words: next unit to claim, units available (copied), units in the segment. */
+const NEXT = 0;
+const AVAIL = 1;
 
-// Worker body: hashes whole 1 MiB subtrees from its shared buffer and posts their CVs back.
+// Worker body: claims units until none are left, hashing each 1 MiB subtree into the shared CV array.
 const WORKER_CODE = `
 const { parentPort, workerData } = require("node:worker_threads");
 const inst = new WebAssembly.Instance(workerData.module, { env: { abort() { throw new Error("blake3 wasm abort"); } } });
@@ -20,18 +25,27 @@ const x = inst.exports;
 const mem = new Uint8Array(x.memory.buffer);
 const IN = x.inPtr(), OUT = x.outPtr(), S0 = x.statePtr(0), MIB = 1 << 20;
 parentPort.on("message", (job) => {
+  let done = 0;
   try {
-    const src = new Uint8Array(job.sab, job.off, job.len);
-    const cvs = new Uint8Array(Math.ceil(job.len / MIB) * 32);
+    const ctrl = new Int32Array(job.ctrl);
+    const src = new Uint8Array(job.data, job.off, job.units * MIB);
+    const cvs = new Uint8Array(job.cvs);
     if (job.key) mem.set(job.key, x.keyPtr());
     x.hasherInit(S0, job.flags, job.key ? 1 : 0);
-    for (let off = 0, i = 0; off < job.len; off += MIB, i++) {
-      const n = Math.min(MIB, job.len - off);
-      mem.set(src.subarray(off, off + n), IN);
-      x.groupCVs(S0, n, job.counter + off / 1024, 10);
-      cvs.set(mem.subarray(OUT, OUT + 32), i * 32);
+    for (;;) {
+      const u = Atomics.add(ctrl, ${NEXT}, 1);
+      if (u >= job.units) break;
+      for (;;) {
+        const a = Atomics.load(ctrl, ${AVAIL});
+        if (a > u) break;
+        Atomics.wait(ctrl, ${AVAIL}, a, 100);
+      }
+      mem.set(src.subarray(u * MIB, (u + 1) * MIB), IN);
+      x.groupCVs(S0, MIB, job.counter + u * 1024, 10);
+      cvs.set(mem.subarray(OUT, OUT + 32), u * 32);
+      done++;
     }
-    parentPort.postMessage({ id: job.id, cvs }, [cvs.buffer]);
+    parentPort.postMessage({ id: job.id, done });
   } catch (e) {
     parentPort.postMessage({ id: job.id, error: String(e && e.stack || e) });
   }
@@ -40,20 +54,19 @@ parentPort.on("message", (job) => {
 
 interface Slot {
   worker: Worker;
-  sab: SharedArrayBuffer;
   /** Jobs posted and not yet answered; the worker is ref'd while this is non-zero. */
   pending: number;
 }
 
 interface JobReply {
   id: number;
-  cvs?: Uint8Array;
+  done?: number;
   error?: string;
 }
 
 let slots: Slot[] | null = null;
 let nextId = 1;
-const waiting = new Map<number, { resolve: (cvs: Uint8Array) => void; reject: (e: Error) => void; slot: Slot }>();
+const waiting = new Map<number, { resolve: () => void; reject: (e: Error) => void; slot: Slot }>();
 
 function poolSize(): number {
   return Math.max(1, Math.min(availableParallelism() - 1, 15));
@@ -66,14 +79,14 @@ function ensurePool(): Slot[] {
   for (let i = 0; i < poolSize(); i++) {
     const worker = new Worker(WORKER_CODE, { eval: true, workerData: { module } });
     worker.unref();
-    const slot: Slot = { worker, sab: new SharedArrayBuffer(ROUND_SHARE), pending: 0 };
+    const slot: Slot = { worker, pending: 0 };
     worker.on("message", (m: JobReply) => {
       const w = waiting.get(m.id);
       if (!w) return;
       waiting.delete(m.id);
       finishJob(w.slot);
-      if (m.error !== undefined || !m.cvs) w.reject(new Error(`hash worker failed: ${m.error ?? "no result"}`));
-      else w.resolve(m.cvs);
+      if (m.error !== undefined) w.reject(new Error(`hash worker failed: ${m.error}`));
+      else w.resolve();
     });
     worker.on("error", (err: unknown) => failWorker(slot, err instanceof Error ? err : new Error(String(err))));
     worker.on("exit", (code) => failWorker(slot, new Error(`hash worker exited with code ${code}`)));
@@ -108,37 +121,33 @@ export interface HashMode {
 }
 const PLAIN: HashMode = { flags: 0, key: null };
 
-function runJob(slot: Slot, src: Uint8Array, counter: number, off: number, mode: HashMode): Promise<Uint8Array> {
-  let sab: SharedArrayBuffer;
-  if (src.buffer instanceof SharedArrayBuffer) {
-    // Already shared: no copy.
-    sab = src.buffer;
-    off = src.byteOffset;
-  } else {
-    new Uint8Array(slot.sab, off, src.length).set(src);
-    sab = slot.sab;
-  }
+interface Segment {
+  data: SharedArrayBuffer;
+  off: number;
+  units: number;
+  ctrl: SharedArrayBuffer;
+  cvs: SharedArrayBuffer;
+  counter: number;
+  mode: HashMode;
+}
+
+function startJob(slot: Slot, seg: Segment): Promise<void> {
   const id = nextId++;
   if (slot.pending++ === 0) slot.worker.ref(); // keep the process alive while a result is owed
   return new Promise((resolve, reject) => {
     waiting.set(id, { resolve, reject, slot });
-    slot.worker.postMessage({ id, sab, off, len: src.length, counter, flags: mode.flags, key: mode.key });
+    slot.worker.postMessage({
+      id, data: seg.data, off: seg.off, units: seg.units, ctrl: seg.ctrl, cvs: seg.cvs, counter: seg.counter,
+      flags: seg.mode.flags, key: seg.mode.key,
+    });
   });
 }
 
-/** CVs of consecutive whole 1 MiB subtrees of `src` (first chunk `counter`), on this thread. */
-function localCVs(src: Uint8Array, counter: number, mode: HashMode): Uint8Array {
-  const e = getEngine();
-  const cvs = new Uint8Array(Math.ceil(src.length / MiB) * 32);
-  if (mode.key) e.mem.set(mode.key, e.KEY);
-  e.x.hasherInit(e.S0, mode.flags, mode.key ? 1 : 0);
-  for (let off = 0, i = 0; off < src.length; off += MiB, i++) {
-    const n = Math.min(MiB, src.length - off);
-    e.mem.set(src.subarray(off, off + n), e.IN);
-    e.x.groupCVs(e.S0, n, counter + off / 1024, 10);
-    cvs.set(e.mem.subarray(e.OUT, e.OUT + 32), i * 32);
-  }
-  return cvs;
+/** Hashes one 1 MiB unit on this thread (state S0 prepared for the mode). */
+function localUnit(e: Engine, unit: Uint8Array, counter: number, out: Uint8Array, at: number): void {
+  e.mem.set(unit, e.IN);
+  e.x.groupCVs(e.S0, MiB, counter, 10);
+  out.set(e.mem.subarray(e.OUT, e.OUT + 32), at);
 }
 
 let queue: Promise<unknown> = Promise.resolve();
@@ -241,60 +250,65 @@ export function hashReaderParallel(read: (into: Uint8Array) => Promise<number>, 
   });
 }
 
-/** Share the calling thread gives up per worker for copying that worker's input (tuned on 2 cores). */
-const MAIN_COPY_PENALTY = Number(globalThis.process?.env?.SLOWDRIP_POOL_COPY_PENALTY ?? 0.15);
-
-/** Units (MiB) a worker takes per job; jobs are pipelined so a worker starts while the next piece is copied. */
-const JOB_UNITS = 4;
+/** How many units the copy frontier runs ahead of the claims, per worker. */
+const COPY_AHEAD = 2;
+let staging: Uint8Array | null = null;
 
 /** CVs of the whole 1 MiB subtrees of `data` (length a multiple of 1 MiB, first chunk `counter`), across the pool. */
 async function unitCVs(data: Uint8Array, counter: number, mode: HashMode): Promise<Uint8Array> {
   const units = data.length / MiB;
-  const cvs = new Uint8Array(units * 32);
-  if (units === 0) return cvs;
+  const out = new Uint8Array(units * 32);
+  for (let s0 = 0; s0 < units; s0 += SEGMENT_UNITS) {
+    const n = Math.min(SEGMENT_UNITS, units - s0);
+    const cvs = await segmentCVs(data.subarray(s0 * MiB, (s0 + n) * MiB), counter + s0 * 1024, mode);
+    out.set(cvs, s0 * 32);
+  }
+  return out;
+}
+
+async function segmentCVs(data: Uint8Array, counter: number, mode: HashMode): Promise<Uint8Array> {
+  const units = data.length / MiB;
   const pool = ensurePool();
-  const w = pool.length;
-  if (data.buffer instanceof SharedArrayBuffer) {
-    // Shared input: the workers read it in place, so every thread takes an equal share in one round.
-    const share = Math.ceil(units / (w + 1));
-    const jobs: Promise<void>[] = [];
-    let u = 0;
-    for (const slot of pool) {
-      const n = Math.min(share, units - u);
-      if (n <= 0) break;
-      const at = u;
-      jobs.push(runJob(slot, data.subarray(at * MiB, (at + n) * MiB), counter + at * 1024, 0, mode).then((r) => cvs.set(r, at * 32)));
-      u += n;
+  const shared = data.buffer instanceof SharedArrayBuffer;
+  // Reused across calls (a fresh buffer costs a page fault per 4 KiB); released by closeHashPool.
+  if (!shared) staging ??= new Uint8Array(new SharedArrayBuffer(SEGMENT_UNITS * MiB));
+  const src = shared ? data : staging!;
+  const ctrlBuf = new SharedArrayBuffer(8);
+  const ctrl = new Int32Array(ctrlBuf);
+  const cvBuf = new SharedArrayBuffer(units * 32);
+  const cvs = new Uint8Array(cvBuf);
+  let copied = shared ? units : 0;
+  Atomics.store(ctrl, AVAIL, copied);
+  const seg: Segment = { data: src.buffer as SharedArrayBuffer, off: src.byteOffset, units, ctrl: ctrlBuf, cvs: cvBuf, counter, mode };
+  const jobs = pool.map((slot) => startJob(slot, seg));
+  const e = getEngine();
+  if (mode.key) e.mem.set(mode.key, e.KEY);
+  e.x.hasherInit(e.S0, mode.flags, mode.key ? 1 : 0);
+  const publish = (upTo: number) => {
+    if (upTo > copied) src.set(data.subarray(copied * MiB, upTo * MiB), copied * MiB);
+    copied = Math.max(copied, upTo);
+    Atomics.store(ctrl, AVAIL, copied);
+    Atomics.notify(ctrl, AVAIL);
+  };
+  for (;;) {
+    if (copied < units && copied < Atomics.load(ctrl, NEXT) + COPY_AHEAD * pool.length) {
+      publish(copied + 1);
+      continue;
     }
-    if (u < units) cvs.set(localCVs(data.subarray(u * MiB), counter + u * 1024, mode), u * 32);
-    await Promise.all(jobs);
-    return cvs;
-  }
-  // The calling thread also copies every worker's bytes into shared memory, so it takes a smaller share.
-  const mainWeight = Math.max(0, 1 - MAIN_COPY_PENALTY * w);
-  const workerCap = ROUND_SHARE / MiB;
-  for (let u0 = 0; u0 < units; ) {
-    const left = units - u0;
-    const full = Math.floor(workerCap * (w + mainWeight));
-    const perWorker = left >= full ? workerCap : Math.min(workerCap, Math.floor(left / (w + mainWeight)));
-    const jobs: Promise<void>[] = [];
-    let u = u0;
-    for (const slot of pool) {
-      const end = Math.min(u + perWorker, units);
-      for (let j = u; j < end; j += JOB_UNITS) {
-        const n = Math.min(JOB_UNITS, end - j);
-        const at = j;
-        jobs.push(runJob(slot, data.subarray(at * MiB, (at + n) * MiB), counter + at * 1024, (at - u) * MiB, mode).then((r) => cvs.set(r, at * 32)));
-      }
-      u = end;
+    const u = Atomics.add(ctrl, NEXT, 1);
+    if (u >= units) break;
+    if (!shared && u >= copied) {
+      // Units before u were claimed by workers: copy them; u itself is hashed here from the caller's bytes.
+      publish(u);
+      copied = u + 1;
+      Atomics.store(ctrl, AVAIL, copied);
+      Atomics.notify(ctrl, AVAIL);
     }
-    // The calling thread takes the rest of the round.
-    const mainEnd = left >= full ? Math.min(units, u + Math.round(workerCap * mainWeight)) : u0 + left;
-    if (mainEnd > u) cvs.set(localCVs(data.subarray(u * MiB, mainEnd * MiB), counter + u * 1024, mode), u * 32);
-    await Promise.all(jobs);
-    u0 = Math.max(u, mainEnd);
+    localUnit(e, data.subarray(u * MiB, (u + 1) * MiB), counter + u * 1024, cvs, u * 32);
   }
-  return cvs;
+  if (copied < units) publish(units);
+  await Promise.all(jobs);
+  return cvs.slice();
 }
 
 /** Terminates the worker pool (it is re-created on the next large hash). */
@@ -302,6 +316,7 @@ export async function closeHashPool(): Promise<void> {
   const s = slots;
   slots = null;
   streamBuf = null;
+  staging = null;
   if (!s) return;
   await Promise.all(s.map((slot) => slot.worker.terminate()));
 }
