@@ -1,5 +1,5 @@
 // /blobs routes: GET/HEAD /blobs/<hash> with single byte ranges, PUT /blobs upload (admin token), CORS. Thin over store/.
-import type { ServerResponse } from "node:http";
+import { ServerResponse } from "node:http";
 import { bearerToken, tokenMatches } from "../rpc/auth.ts";
 import {
   BusyError,
@@ -131,17 +131,59 @@ async function serveBlob(deps: BlobRoutesDeps, req: NodeRequest, res: NodeRespon
     if (!res.writableFinished) gone.abort(new Error("client went away"));
   };
   res.once("close", onClose);
-  const s = await deps.store.read(hash, start, length, { signal: gone.signal });
+  // On HTTP/1.1 the bytes go through a few recycled buffers (no garbage per chunk); a buffer is reused once the socket
+  // has taken it (the write callback). HTTP/2 responses get a fresh buffer per piece.
+  const pool = res instanceof ServerResponse ? new WritePool(Math.min(length, 256 * 1024), 4, gone.signal) : undefined;
+  const s = await deps.store.read(hash, start, length, { signal: gone.signal, ...(pool ? { into: (n: number) => pool.take(n) } : {}) });
   try {
     writeHead(res, status, headers);
     for await (const piece of s) {
       if (gone.signal.aborted) break;
-      if (!(res as ServerResponse).write(piece)) await drained(res);
+      const ok = pool ? (res as ServerResponse).write(piece, () => pool.give(piece)) : (res as ServerResponse).write(piece);
+      if (!ok) await drained(res);
     }
     if (!gone.signal.aborted) res.end();
   } finally {
     s.release();
     res.off("close", onClose);
+  }
+}
+
+/** A handful of buffers one response cycles through; `take` waits while all are out. */
+class WritePool {
+  readonly #size: number;
+  readonly #max: number;
+  readonly #free: Uint8Array[] = [];
+  readonly #waiters: ((b: Uint8Array) => void)[] = [];
+  #made = 0;
+
+  constructor(size: number, max: number, signal: AbortSignal) {
+    this.#size = Math.max(1, size);
+    this.#max = max;
+    // A response that went away releases whoever waits (the reader then sees the abort and stops).
+    signal.addEventListener("abort", () => {
+      for (const w of this.#waiters.splice(0)) w(new Uint8Array(this.#size));
+    }, { once: true });
+  }
+
+  take(n: number): Uint8Array | Promise<Uint8Array> {
+    if (n > this.#size) return new Uint8Array(n);
+    const f = this.#free.pop();
+    if (f) return f;
+    if (this.#made < this.#max) {
+      this.#made++;
+      return new Uint8Array(this.#size);
+    }
+    return new Promise((resolve) => this.#waiters.push(resolve));
+  }
+
+  /** Returns the buffer a written piece (a view of its start) came from. */
+  give(piece: Uint8Array): void {
+    if (piece.byteOffset !== 0 || piece.buffer.byteLength !== this.#size) return;
+    const b = new Uint8Array(piece.buffer as ArrayBuffer);
+    const w = this.#waiters.shift();
+    if (w) w(b);
+    else this.#free.push(b);
   }
 }
 

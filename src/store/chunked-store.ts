@@ -23,6 +23,7 @@ import type {
   ImportResult,
   ListOptions,
   ListPage,
+  ReadOptions,
   StoreStats,
   StoreUsage,
 } from "./types.ts";
@@ -283,7 +284,7 @@ export class ChunkedBlobStore implements BlobStore {
   }
 
   /** Validates hash and range, takes a fetch slot and returns the bytes; see BlobStore.read. */
-  async read(hash: string, offset = 0, length?: number, options: { signal?: AbortSignal } = {}): Promise<BlobReadStream> {
+  async read(hash: string, offset = 0, length?: number, options: ReadOptions = {}): Promise<BlobReadStream> {
     this.#checkOpen();
     const r = this.#stats.reads;
     try {
@@ -319,7 +320,8 @@ export class ChunkedBlobStore implements BlobStore {
       if (ok) r.ok++;
       else r.error++;
     };
-    const gen = this.#slices(meta, offset, len, options.signal);
+    if (options.into !== undefined && typeof options.into !== "function") throw new TypeError("read option `into` must be a function");
+    const gen = this.#slices(meta, offset, len, options.signal, options.into);
     const stats = this.#stats;
     return {
       meta,
@@ -352,7 +354,13 @@ export class ChunkedBlobStore implements BlobStore {
     };
   }
 
-  async *#slices(meta: BlobMeta, offset: number, length: number, signal?: AbortSignal): AsyncGenerator<Uint8Array, void, undefined> {
+  async *#slices(
+    meta: BlobMeta,
+    offset: number,
+    length: number,
+    signal?: AbortSignal,
+    into?: (size: number) => Uint8Array | Promise<Uint8Array>,
+  ): AsyncGenerator<Uint8Array, void, undefined> {
     if (length === 0) return;
     if (this.#lru.accepts(meta.size)) {
       let whole = this.#lru.get(meta.hash);
@@ -367,8 +375,18 @@ export class ChunkedBlobStore implements BlobStore {
     const end = offset + length;
     for (let i = Math.floor(offset / cs); i * cs < end; i++) {
       signal?.throwIfAborted();
-      // Only the part of the chunk inside the range is copied out.
-      yield this.#chunk(meta, i, Math.max(offset - i * cs, 0), end - i * cs, true);
+      // Only the part of the chunk inside the range is copied out (into the caller's buffer when it supplies one).
+      const from = Math.max(offset - i * cs, 0);
+      const to = Math.min(end - i * cs, cs);
+      if (into) {
+        const target = await into(to - from);
+        if (!(target instanceof Uint8Array) || target.byteLength < to - from) throw new TypeError(`read option \`into\` must give at least ${to - from} bytes`);
+        const view = this.#chunk(meta, i, from, to, false);
+        target.set(view, 0);
+        yield target.subarray(0, view.byteLength);
+      } else {
+        yield this.#chunk(meta, i, from, to, true);
+      }
     }
   }
 

@@ -81,6 +81,23 @@ export function runBlobStoreContract(name: string, make: MakeStore): void {
       expect(store.stats().imports.created).toBe(1);
     });
 
+    it("copies pieces into caller-supplied buffers when asked (`into`)", async () => {
+      const { store } = await mk({ chunkSize: 1000, cache: { maxBytes: 0 } });
+      const data = testBytes(4500, 15);
+      const { hash } = await store.import([data]);
+      const shared = new Uint8Array(1000);
+      const asked: number[] = [];
+      const s = await store.read(hash, 500, 3500, { into: (n) => (asked.push(n), shared) });
+      const copies: Buffer[] = [];
+      for await (const piece of s) {
+        expect(piece.buffer).toBe(shared.buffer);
+        copies.push(Buffer.from(piece));
+      }
+      expect(asked).toEqual([500, 1000, 1000, 1000]);
+      expect(Buffer.concat(copies).equals(Buffer.from(data.subarray(500, 4000)))).toBe(true);
+      await expect(store.read(hash, 0, 10, { into: 5 as never })).rejects.toBeInstanceOf(TypeError);
+    });
+
     it("stores the empty blob", async () => {
       const { store } = await mk();
       const r = await store.import([]);

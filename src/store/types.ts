@@ -60,6 +60,17 @@ export interface ListPage {
   next: string | undefined;
 }
 
+/** Options of `read`. */
+export interface ReadOptions {
+  /** Aborting stops the stream. */
+  signal?: AbortSignal;
+  /**
+   * Supplies the buffer each piece is copied into (at least `size` bytes; the piece is a view of its start), so a
+   * caller can recycle buffers instead of allocating one per piece. Without it every piece is a fresh allocation.
+   */
+  into?: (size: number) => Uint8Array | Promise<Uint8Array>;
+}
+
 /** A validated range read: metadata plus an async iterable of the bytes. */
 export interface BlobReadStream extends AsyncIterable<Uint8Array> {
   readonly meta: BlobMeta;
@@ -100,7 +111,7 @@ export interface BlobStore {
   /** Streams bytes in, hashing and building the outboard as they arrive; visible only once fully committed. */
   import(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options?: ImportOptions): Promise<ImportResult>;
   /** Validates hash and range, takes a fetch slot, and returns the bytes as an async iterable. */
-  read(hash: string, offset?: number, length?: number, options?: { signal?: AbortSignal }): Promise<BlobReadStream>;
+  read(hash: string, offset?: number, length?: number, options?: ReadOptions): Promise<BlobReadStream>;
   /** Reads a whole blob (or range) into memory; for small blobs and tests. */
   readAll(hash: string, offset?: number, length?: number): Promise<Uint8Array>;
   /** Metadata; throws NotFoundError. */

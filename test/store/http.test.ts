@@ -221,3 +221,32 @@ describe("GET/HEAD /blobs/<hash>", () => {
     expect(await hits()).toBe(before + 2);
   });
 });
+
+describe("GET /blobs/<hash> and the fetch limit", () => {
+  let one: RunningNode;
+  afterAll(() => one?.stop());
+
+  it("a client that goes away mid-body frees its fetch slot", async () => {
+    one = await startTestNode({ "tuning.fetch_concurrency": "1", "tuning.queue_timeout": "2s" }, [storeComponent]);
+    const put = await curl(["-X", "PUT", "--data-binary", `@${file}`, "-H", `Authorization: Bearer ${one.adminToken}`, `${one.url}/blobs`]);
+    expect(put.status).toBe(201);
+    const url = `${one.url}/blobs/${hash}`;
+    for (let i = 0; i < 3; i++) {
+      // Read a little of the body over a slow reader, then drop the connection.
+      await new Promise<void>((resolve, reject) => {
+        const req = request(url, (res) => {
+          res.once("data", () => {
+            req.destroy();
+            resolve();
+          });
+        });
+        req.on("error", (e) => ((e as NodeJS.ErrnoException).code === "ECONNRESET" ? resolve() : reject(e)));
+        req.end();
+      });
+    }
+    const r = await curl([url]);
+    expect(r.status).toBe(200);
+    expect(r.body.equals(Buffer.from(data))).toBe(true);
+  });
+});
+
