@@ -1,6 +1,8 @@
 // mediamtx.yml rendering: the template and the options stay in step; every bad option is named.
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { loadTemplate, MediaConfigError, renderMediamtxConfig, segmentHookCommand, type MediaMtxOptions } from "./config.ts";
 
 const base: MediaMtxOptions = {
@@ -64,6 +66,10 @@ describe("renderMediamtxConfig", () => {
       expect(err, name).toBeInstanceOf(MediaConfigError);
       expect((err as MediaConfigError).field, name).toBe(field);
     }
+  });
+
+  it("embeds exactly configs/mediamtx.yml.tmpl (regenerate with: node scripts/mediamtx-template.mjs)", () => {
+    expect(loadTemplate()).toBe(readFileSync(join(import.meta.dirname, "../../configs/mediamtx.yml.tmpl"), "utf8"));
   });
 
   it("refuses templates with unknown or missing placeholders", () => {

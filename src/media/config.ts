@@ -1,7 +1,6 @@
 // Renders mediamtx.yml from configs/mediamtx.yml.tmpl and a typed options object (loopback API, auth hook, listeners, segments).
-import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { readFileSync } from "node:fs";
+import { MEDIAMTX_TEMPLATE } from "./template.ts";
 
 /** A listener that is either off (null) or bound to "host:port". */
 export type ListenAddress = string | null;
@@ -100,22 +99,9 @@ export function segmentHookCommand(url: string): string {
   ].join(" ");
 }
 
-/** The default location of the template: next to the sources (checkout) or next to the bundle (dist/). */
-export function findTemplate(): string {
-  const here = fileURLToPath(new URL(".", import.meta.url));
-  const candidates = [
-    join(here, "../../configs/mediamtx.yml.tmpl"),
-    join(here, "../configs/mediamtx.yml.tmpl"),
-    join(process.cwd(), "configs/mediamtx.yml.tmpl"),
-  ];
-  const found = candidates.find((p) => existsSync(p));
-  if (!found) throw new MediaConfigError("template", `configs/mediamtx.yml.tmpl not found (looked in ${candidates.join(", ")})`);
-  return found;
-}
-
-/** Reads the template text (from `path` or the default location). */
+/** The template text: the embedded copy of configs/mediamtx.yml.tmpl, or the file at `path`. */
 export function loadTemplate(path?: string): string {
-  return readFileSync(path ?? findTemplate(), "utf8");
+  return path === undefined ? MEDIAMTX_TEMPLATE : readFileSync(path, "utf8");
 }
 
 /** The placeholder values for `opts`, each already a YAML scalar. Throws MediaConfigError naming the bad field. */

@@ -242,15 +242,24 @@ export async function mediaComponent(ctx: NodeContext): Promise<Component> {
         readiness.set("mediamtx", false, "mediamtx.manage is off");
         return;
       }
-      if (mode === "child" || mode === "systemd") {
+      if (mode === "systemd" || (mode === "child" && existsSync(binary))) {
         // systemd/slowdrip-mediamtx.service reads the same rendered file.
         mkdirSync(mtxDir, { recursive: true });
-        // 0640: MediaMTX runs as another user of group slowdrip under systemd; the file holds no secrets.
-        writeFileSync(configPath, renderMediamtxConfig(loadTemplate(), mediamtxOptions(config, url, ctx.dataDir)), { mode: 0o640 });
-        if (mode === "child" && !existsSync(binary)) log.warn({ binary }, "MediaMTX is not installed: run `npm run mediamtx:install`, then set mediamtx.binary (SLOWDRIP_MEDIAMTX_BINARY) to the path it prints; the node runs without live streaming until then");
+        try {
+          // 0640: MediaMTX runs as another user of group slowdrip under systemd; the file holds no secrets.
+          writeFileSync(configPath, renderMediamtxConfig(loadTemplate(), mediamtxOptions(config, url, ctx.dataDir)), { mode: 0o640 });
+        } catch (err) {
+          readiness.set("mediamtx", false, `cannot render ${configPath}: ${(err as Error).message}`);
+          log.error({ err, file: configPath }, "live: cannot render mediamtx.yml; MediaMTX not started");
+          return;
+        }
+      }
+      if (mode === "child" && !existsSync(binary)) {
+        log.warn({ binary }, "MediaMTX is not installed: run `npm run mediamtx:install`, then set mediamtx.binary (SLOWDRIP_MEDIAMTX_BINARY) to the path it prints; the node runs without live streaming until then");
       }
       supervisor.start();
-      watcher.start();
+      // Without a child there is nothing of ours to watch (another MediaMTX may own the default API port).
+      if (!(mode === "child" && !existsSync(binary))) watcher.start();
     },
     async stop() {
       watcher.stop();
