@@ -93,7 +93,11 @@ export async function payComponent(ctx: NodeContext): Promise<Component & { pay:
     rpcErrors: [payRpcError],
     async stop() {
       clearInterval(sweep);
-      await resumeRunning;
+      // A resume stuck on an unreachable mint must not hold up shutdown: every step is committed atomically, so an
+      // operation cut off here simply resumes at the next start.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([resumeRunning, new Promise((r) => (timer = setTimeout(r, 2000)))]);
+      clearTimeout(timer);
       await sessions.stop();
       readiness.set("pay", false, "closed");
       await root.close();
