@@ -251,7 +251,7 @@ export function hashReaderParallel(read: (into: Uint8Array) => Promise<number>, 
 }
 
 /** How many units the copy frontier runs ahead of the claims, per worker. */
-const COPY_AHEAD = 2;
+const COPY_AHEAD = 3;
 let staging: Uint8Array | null = null;
 
 /** CVs of the whole 1 MiB subtrees of `data` (length a multiple of 1 MiB, first chunk `counter`), across the pool. */
