@@ -4,6 +4,7 @@ import { decideAuth, parseAuthRequest, AuthInputError, type AuthPolicy } from ".
 import { parseSegmentHook, SegmentHookError, type SegmentIntake } from "../media/segments.ts";
 import { IngestError, type StreamIngest } from "../stream/ingest.ts";
 import { originAnswer, parseLivePath, type SegmentReader } from "../stream/origin.ts";
+import type { ReadGate } from "./paygate.ts";
 import { sendError, sendJson, type HttpRoute } from "./routes.ts";
 import { writeHead, type NodeRequest, type NodeResponse } from "./types.ts";
 
@@ -18,6 +19,8 @@ export interface LiveRoutesDeps {
   log: Logger;
   /** Called with each auth decision (metrics). */
   onAuth?: (allowed: boolean, action: string) => void;
+  /** Payment gate for segment GETs (service live-view, HTTP 402); absent means segments are free. */
+  gate?: ReadGate;
 }
 
 const MAX_HOOK_BODY = 16 * 1024;
@@ -91,6 +94,10 @@ async function origin(deps: LiveRoutesDeps, req: NodeRequest, res: NodeResponse,
   if (!p) return sendError(res, 404, "not a /live/<path>/<file> URL");
   const a = await originAnswer(deps.ingest, deps.store, p[0], p[1]);
   const body = typeof a.body === "string" ? Buffer.from(a.body) : a.body;
+  // Segments are paid (playlists, manifests and announces stay free so that players can find them).
+  if (deps.gate && req.method === "GET" && a.status === 200 && p[1].endsWith(".ts")) {
+    if (!(await deps.gate(req, res, url, { service: "live-view", bytes: body.byteLength, headers: { "access-control-allow-origin": "*" } }))) return;
+  }
   writeHead(res, a.status, { ...a.headers, "content-length": String(body.byteLength) });
   if (req.method === "HEAD") res.end();
   else res.end(body);

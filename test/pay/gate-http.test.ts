@@ -192,6 +192,26 @@ describe("HTTP 402 gate (NUT-24) against real mints", () => {
     expect(s).toHaveLength(0);
   });
 
+  it("live-view is sold by the minute: one payment opens a time session that serves every segment in it", async () => {
+    const n = await startGatedServer({ accept: [A], blob: blob.subarray(0, 256 * 1024), liveView: { perMinute: 3, defaultMinutes: 5 } });
+    servers.push(n);
+    const client = await fundedClient(A, 100);
+    const first = await get(n.url);
+    expect(first.status).toBe(402);
+    const pr = decodePaymentRequest(first.headers.get("x-cashu")!);
+    expect(pr.amount?.toNumber()).toBe(15);
+    const asked = await get(n.url, { "x-session-request": "2" });
+    expect(decodePaymentRequest(asked.headers.get("x-cashu")!).amount?.toNumber()).toBe(6);
+    const token = (await client.send(15, { mint: A })).token;
+    const r1 = await get(n.url, { "x-cashu": token });
+    expect(r1.status).toBe(200);
+    const sid = r1.headers.get("x-session")!;
+    expect(Number(r1.headers.get("x-session-remaining"))).toBeGreaterThan(4 * 60_000);
+    for (let i = 0; i < 5; i++) expect((await get(n.url, { "x-session": sid })).status).toBe(200);
+    expect(n.wallet.balance(A)).toBe(15);
+    expect(n.wallet.ledger.list()).toMatchObject([{ service: "live-view", amount: 15 }]);
+  });
+
   it("a token from an untrusted mint is refused", async () => {
     const node = await startNode([A]);
     const client = await fundedClient(B, 50);

@@ -54,11 +54,23 @@ export interface GatedServer {
  * Starts a gated blob server on a loopback port: a node wallet trusting `accept`, pricing `pricePerMiB` sats per MiB
  * for content-download (or free when `enabled` is false), serving `blob` with single Range support.
  */
-export async function startGatedServer(opts: { accept: string[]; blob: Uint8Array; pricePerMiB?: number; enabled?: boolean }): Promise<GatedServer> {
+export async function startGatedServer(opts: {
+  accept: string[];
+  blob: Uint8Array;
+  pricePerMiB?: number;
+  enabled?: boolean;
+  /** Serve as live-view segments (priced per minute) instead of content-download. */
+  liveView?: { perMinute: number; defaultMinutes: number };
+}): Promise<GatedServer> {
   const { wallet, db } = await tempWallet(opts.accept);
   const counters = new PayCounters();
   countLedger(wallet.ledger, counters);
-  const pricing = new Pricing({ enabled: opts.enabled ?? true, trustedMints: opts.accept, contentDownload: opts.pricePerMiB ?? 2 });
+  const pricing = new Pricing({
+    enabled: opts.enabled ?? true,
+    trustedMints: opts.accept,
+    contentDownload: opts.pricePerMiB ?? 2,
+    ...(opts.liveView ? { liveView: opts.liveView.perMinute, liveViewDefaultMinutes: opts.liveView.defaultMinutes } : {}),
+  });
   const gate = new Gate({ pricing, wallet, sessions: new SessionStore(db.root, { ttlMs: 3_600_000 }), counters });
   const blob = opts.blob;
   const server = createServer((req, res) => {
@@ -69,7 +81,7 @@ export async function startGatedServer(opts: { accept: string[]; blob: Uint8Arra
       return;
     }
     const [start, end] = choice.kind === "range" ? [choice.start, choice.end] : [0, blob.length - 1];
-    gateRead(gate, req, res, url, { service: "content-download", bytes: end - start + 1 })
+    gateRead(gate, req, res, url, { service: opts.liveView ? "live-view" : "content-download", bytes: end - start + 1 })
       .then((ok) => {
         if (!ok) return;
         res.writeHead(choice.kind === "range" ? 206 : 200, { "content-length": String(end - start + 1), "content-type": "application/octet-stream" });
