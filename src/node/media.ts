@@ -191,7 +191,13 @@ export async function mediaComponent(ctx: NodeContext): Promise<Component> {
     if (s.state === "not-installed") log.warn({ binary }, s.detail);
     else log.info({ state: s.state, detail: s.detail }, "mediamtx state");
   });
-  supervisor.on("exit", () => mtxRestarts.inc());
+  supervisor.on("exit", () => {
+    mtxRestarts.inc();
+    // Every publisher was cut off: end the open manifests (a reconnect reopens them with a discontinuity).
+    for (const stream of ingest.openStreams()) {
+      void ingest.end(stream).catch((err: unknown) => log.warn({ err, path: stream }, "live: could not end the manifest"));
+    }
+  });
   watcher.on("event", (e: MediaEvent) => {
     log.info(e, "live event");
     if (e.type === "path-unavailable") {
@@ -201,8 +207,14 @@ export async function mediaComponent(ctx: NodeContext): Promise<Component> {
       pathAvailable.set({ path: e.path }, 1);
     }
   });
+  let lastPollError = "";
+  watcher.on("poll-error", (err: Error) => {
+    if (err.message !== lastPollError) log.warn({ err: err.message }, "live: MediaMTX API poll failed");
+    lastPollError = err.message;
+  });
   watcher.on("snapshot", (snap: { ok: boolean; paths: { name: string; readers: unknown[]; inboundBytes: number; outboundBytes: number }[] }) => {
     if (!snap.ok) return;
+    lastPollError = "";
     for (const p of snap.paths) {
       if (!labelOk(p.name)) continue;
       pathReaders.set({ path: p.name }, p.readers.length);

@@ -259,6 +259,11 @@ export class StreamIngest extends EventEmitter {
     });
   }
 
+  /** Streams with segments this process has ingested or loaded whose manifest is not ended. */
+  openStreams(): string[] {
+    return [...this.#states].filter(([, st]) => !st.ended && st.all.size > 0).map(([name]) => name);
+  }
+
   /** Marks that the next segment of `stream` restarts timestamps (the publisher left). */
   markDiscontinuity(stream: string): Promise<void> {
     return this.#serial(stream, async () => {
