@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { ChildProcess } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Wallet as CashuWallet } from "@cashu/cashu-ts";
 import { startMints, stopMints, type TestMint } from "../peers/mints.ts";
 import { runCli, spawnNode, tempDir } from "../helpers/node.ts";
 
@@ -74,6 +75,30 @@ describe("slowdrip wallet (CLI -> node -> real mints)", () => {
     expect(led.stdout).toMatch(/\+20 sat {2}swap/);
     const bad = await wallet("send", "-5");
     expect(bad.code).not.toBe(0);
+  });
+
+  it("melt pays an invoice; pricing, revenue and sessions report", async () => {
+    await wallet("mint", "60", "--mint", A);
+    const b = new CashuWallet(B);
+    await b.loadMint();
+    const q = await b.createMintQuoteBolt11(25);
+    const capped = await wallet("melt", q.request, "--mint", A, "--max-fee", "0");
+    expect(capped.code).not.toBe(0);
+    expect(capped.stderr).toMatch(/fee/);
+    const m = await wallet("melt", q.request, "--mint", A, "--max-fee", "5");
+    expect(m.code, m.stderr).toBe(0);
+    expect(m.stdout).toMatch(/paid 25 sat \(melt .*: done/);
+    expect((await b.checkMintQuoteBolt11(q.quote)).state).not.toBe("UNPAID");
+    const pricing = await runCli(["wallet", "pricing", "--url", url]);
+    expect(pricing.code, pricing.stderr).toBe(0);
+    expect(pricing.stdout).toContain("charging: yes");
+    expect(pricing.stdout).toContain("content-download  1 sat per MiB");
+    const rev = JSON.parse((await wallet("revenue", "--json")).stdout) as { services: Array<{ service: string; spent: number }> };
+    expect(rev.services.find((x) => x.service === "wallet")!.spent).toBeGreaterThanOrEqual(25);
+    const sessions = await wallet("sessions");
+    expect(sessions.code).toBe(0);
+    const help = await runCli(["wallet", "--help"]);
+    expect(help.stdout + help.stderr).toContain("slowdrip wallet <subcommand>");
   });
 
   it("refuses without the admin token, and an untrusted mint", async () => {
