@@ -2,7 +2,10 @@
 // signed origin verified by `slowdrip stream verify` (and its tampering failures), StreamService, restart persistence.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { LiveEventType, StreamService } from "../../src/gen/slowdrip/v1/stream_pb.ts";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ROOT, ensureFfmpeg, freePort, installMediamtx, rtmpPublishArgs, runCapture, runFfmpeg, startServer, until } from "./peers.ts";
@@ -85,6 +88,16 @@ describe("live edge on the node", () => {
   it("publishes with a CLI token; segments are ingested; `stream verify` passes; ffprobe reads the origin", async () => {
     const tok = await cli(["token", "issue", "--action", "publish", "--path", "live/n", "--ttl", "10m", "--data-dir", join(dir, "data")]);
     expect(tok.code, tok.stderr).toBe(0);
+    const client = createClient(StreamService, createConnectTransport({ baseUrl: url, httpVersion: "1.1" }));
+    const abort = new AbortController();
+    const seen: { type: LiveEventType; path: string; seq: bigint }[] = [];
+    const watching = (async () => {
+      try {
+        for await (const e of client.watchEvents({ path: "live/n" }, { signal: abort.signal })) seen.push({ type: e.type, path: e.path, seq: e.segmentSeq });
+      } catch (e) {
+        if (!abort.signal.aborted) throw e;
+      }
+    })();
     const run = runFfmpeg(rtmpPublishArgs(`rtmp://127.0.0.1:${rtmp}/live/n?token=${tok.stdout.trim()}`), ffmpeg);
     try {
       await until(async () => {
@@ -99,9 +112,19 @@ describe("live edge on the node", () => {
       const p = pj.paths.find((x) => x.name === "live/n");
       expect(p?.available).toBe(true);
       expect(Number(p?.segments)).toBeGreaterThanOrEqual(6);
+      const sessions = await client.listSessions({}, { headers: { authorization: `Bearer ${readFileSync(join(dir, "data/admin.token"), "utf8").trim()}` } });
+      expect(sessions.sessions.some((x) => x.protocol === "rtmp" && x.path === "live/n")).toBe(true);
     } finally {
       await run.stop();
     }
+    await until(() => seen.some((e) => e.type === LiveEventType.PATH_UNAVAILABLE), 10_000, "path-unavailable event");
+    abort.abort();
+    await watching;
+    expect(seen.every((e) => e.path === "live/n")).toBe(true);
+    expect(seen.some((e) => e.type === LiveEventType.PATH_AVAILABLE)).toBe(true);
+    const sealed = seen.filter((e) => e.type === LiveEventType.SEGMENT_SEALED).map((e) => Number(e.seq));
+    expect(sealed.length).toBeGreaterThanOrEqual(6);
+    expect(sealed).toEqual(sealed.map((_, i) => sealed[0]! + i));
     const creator = await nodeId();
     const v = await cli(["stream", "verify", `${url}/live/live/n/index.m3u8`, "--creator", creator]);
     expect(v.code, v.stderr).toBe(0);
