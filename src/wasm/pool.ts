@@ -13,9 +13,10 @@ const MiB = 1 << 20;
 export const PARALLEL_THRESHOLD = MiB;
 /** Units (1 MiB subtrees) per segment: one staging buffer's worth. */
 const SEGMENT_UNITS = 64;
-/** Control words: next unit to claim, units available (copied), units in the segment. */
+/** Control words: next unit to claim, units available (copied / read), units in the segment (may shrink at EOF). */
 const NEXT = 0;
 const AVAIL = 1;
+const TOTAL = 2;
 
 // Worker body: claims units until none are left, hashing each 1 MiB subtree into the shared CV array.
 const WORKER_CODE = `
@@ -34,12 +35,10 @@ parentPort.on("message", (job) => {
     x.hasherInit(S0, job.flags, job.key ? 1 : 0);
     for (;;) {
       const u = Atomics.add(ctrl, ${NEXT}, 1);
-      if (u >= job.units) break;
-      for (;;) {
-        const a = Atomics.load(ctrl, ${AVAIL});
-        if (a > u) break;
-        Atomics.wait(ctrl, ${AVAIL}, a, 100);
-      }
+      if (u >= Atomics.load(ctrl, ${TOTAL})) break;
+      let a;
+      while ((a = Atomics.load(ctrl, ${AVAIL})) <= u && u < Atomics.load(ctrl, ${TOTAL})) Atomics.wait(ctrl, ${AVAIL}, a, 100);
+      if (u >= Atomics.load(ctrl, ${TOTAL})) break;
       mem.set(src.subarray(u * MIB, (u + 1) * MIB), IN);
       x.groupCVs(S0, MIB, job.counter + u * 1024, 10);
       cvs.set(mem.subarray(OUT, OUT + 32), u * 32);
@@ -152,7 +151,6 @@ function localUnit(e: Engine, unit: Uint8Array, counter: number, out: Uint8Array
 
 let queue: Promise<unknown> = Promise.resolve();
 /** Shared input buffer of the streaming hashers. */
-const STREAM_BUFFER = 64 * MiB;
 let streamBuf: Uint8Array | null = null;
 
 /** Runs `fn` after every earlier pool user finished (one user of the pool at a time). */
@@ -214,39 +212,76 @@ export function hashStreamParallel(source: AsyncIterable<Uint8Array>, hasher: Bl
 
 /**
  * Like hashStreamParallel, but `read(into)` fills a shared buffer directly (e.g. FileHandle.read) and returns the bytes
- * written, 0 at the end; the workers hash straight from that buffer, with no copy.
+ * written, 0 at the end. Workers hash each 1 MiB unit as soon as it has been read (and more input follows it); the
+ * calling thread reads, then helps with what is left of each 64 MiB segment.
  */
 export function hashReaderParallel(read: (into: Uint8Array) => Promise<number>, hasher: Blake3Hasher): Promise<Blake3Hasher> {
   if (!(hasher instanceof Blake3Hasher)) return Promise.reject(new TypeError("hashReaderParallel: hasher must be a Blake3Hasher"));
   if (typeof read !== "function") return Promise.reject(new TypeError("hashReaderParallel: read must be a function"));
   return serialize(async () => {
     const mode = hasher.mode();
-    const cap = STREAM_BUFFER;
+    const cap = SEGMENT_UNITS * MiB;
     // Reused across calls (a fresh buffer costs a page fault per 4 KiB); released by closeHashPool.
     streamBuf ??= new Uint8Array(new SharedArrayBuffer(cap));
     const buf = streamBuf;
+    const pool = ensurePool();
+    const e = getEngine();
     let len = 0;
     let counter = 0;
     for (;;) {
-      if (len === cap) {
-        // A full buffer: hash all of it only if more input follows (the last subtree may not be the root).
-        const extra = new Uint8Array(1);
-        const got = await read(extra);
-        if (got === 0) break;
-        hasher.pushSubtreeCVs(await unitCVs(buf, counter, mode), 1024);
-        counter += cap / 1024;
-        buf[0] = extra[0]!;
-        len = 1;
+      const ctrlBuf = new SharedArrayBuffer(12);
+      const ctrl = new Int32Array(ctrlBuf);
+      Atomics.store(ctrl, TOTAL, SEGMENT_UNITS);
+      const cvBuf = new SharedArrayBuffer(SEGMENT_UNITS * 32);
+      const seg: Segment = { data: buf.buffer as SharedArrayBuffer, off: 0, units: SEGMENT_UNITS, ctrl: ctrlBuf, cvs: cvBuf, counter, mode };
+      const jobs = pool.map((slot) => startJob(slot, seg));
+      const publish = (avail: number, total?: number) => {
+        if (total !== undefined) Atomics.store(ctrl, TOTAL, total);
+        Atomics.store(ctrl, AVAIL, avail);
+        Atomics.notify(ctrl, AVAIL);
+      };
+      let eof = false;
+      let units: number;
+      let extra = -1;
+      try {
+        while (len < cap) {
+          const n = await read(buf.subarray(len));
+          if (!Number.isInteger(n) || n < 0 || n > cap - len) throw new RangeError(`hashReaderParallel: read returned ${n}`);
+          if (n === 0) {
+            eof = true;
+            break;
+          }
+          len += n;
+          // A unit is final only once at least one byte follows it.
+          publish(Math.floor((len - 1) / MiB));
+        }
+        if (!eof) {
+          const one = new Uint8Array(1);
+          if ((await read(one)) === 0) eof = true;
+          else extra = one[0]!;
+        }
+        units = eof ? (len > 0 ? Math.floor((len - 1) / MiB) : 0) : SEGMENT_UNITS;
+      } finally {
+        // Always release the workers, even when read failed.
+        publish(units! ?? 0, units! ?? 0);
       }
-      const n = await read(buf.subarray(len));
-      if (!Number.isInteger(n) || n < 0 || n > cap - len) throw new RangeError(`hashReaderParallel: read returned ${n}`);
-      if (n === 0) break;
-      len += n;
+      // Help with the units no worker has claimed yet.
+      if (mode.key) e.mem.set(mode.key, e.KEY);
+      e.x.hasherInit(e.S0, mode.flags, mode.key ? 1 : 0);
+      const cvs = new Uint8Array(cvBuf);
+      for (let u = Atomics.add(ctrl, NEXT, 1); u < units; u = Atomics.add(ctrl, NEXT, 1)) {
+        localUnit(e, buf.subarray(u * MiB, (u + 1) * MiB), counter + u * 1024, cvs, u * 32);
+      }
+      await Promise.all(jobs);
+      if (units > 0) hasher.pushSubtreeCVs(cvs.slice(0, units * 32), 1024);
+      if (eof) {
+        hasher.update(buf.subarray(units * MiB, len));
+        return hasher;
+      }
+      buf[0] = extra;
+      len = 1;
+      counter += SEGMENT_UNITS * 1024;
     }
-    const units = len > 0 ? Math.floor((len - 1) / MiB) : 0;
-    if (units > 0) hasher.pushSubtreeCVs(await unitCVs(buf.subarray(0, units * MiB), counter, mode), 1024);
-    hasher.update(buf.subarray(units * MiB, len));
-    return hasher;
   });
 }
 
@@ -273,8 +308,9 @@ async function segmentCVs(data: Uint8Array, counter: number, mode: HashMode): Pr
   // Reused across calls (a fresh buffer costs a page fault per 4 KiB); released by closeHashPool.
   if (!shared) staging ??= new Uint8Array(new SharedArrayBuffer(SEGMENT_UNITS * MiB));
   const src = shared ? data : staging!;
-  const ctrlBuf = new SharedArrayBuffer(8);
+  const ctrlBuf = new SharedArrayBuffer(12);
   const ctrl = new Int32Array(ctrlBuf);
+  Atomics.store(ctrl, TOTAL, units);
   const cvBuf = new SharedArrayBuffer(units * 32);
   const cvs = new Uint8Array(cvBuf);
   let copied = shared ? units : 0;
