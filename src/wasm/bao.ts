@@ -138,8 +138,8 @@ export function baoEncode(data: Uint8Array): { hash: Uint8Array; encoded: Uint8A
   return { hash, encoded: combine(data, outboard) };
 }
 
-/** The standard slice of an outboard tree: `parent(s, n, pos)` gives a parent block, `chunk(s)` a chunk's bytes. */
-function extractSlice(
+/** The standard slice from any tree source: `parent(pos)` gives the parent block at a standard outboard position, `chunk(s)` chunk s. */
+export function extractSliceWith(
   size: number, start: number, len: number,
   parent: (pos: number) => Uint8Array, chunk: (s: number) => Uint8Array,
 ): Uint8Array {
@@ -174,7 +174,7 @@ export function baoSliceFromOutboard(data: Uint8Array, outboard: Uint8Array, sta
   checkRange(start, len, "baoSliceFromOutboard");
   const size = data.length;
   checkOutboard(size, outboard, "baoSliceFromOutboard");
-  return extractSlice(size, start, len, (pos) => outboard.subarray(pos, pos + 64), (s) =>
+  return extractSliceWith(size, start, len, (pos) => outboard.subarray(pos, pos + 64), (s) =>
     data.subarray(s * CHUNK_LEN, s * CHUNK_LEN + nodeBytes(size, s, 1)));
 }
 
@@ -431,4 +431,3 @@ export function baoVerifyOutboard(hash: Uint8Array, data: Uint8Array, outboard: 
   }
 }
 
-export { extractSlice as _extractSlice };

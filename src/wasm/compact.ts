@@ -2,7 +2,7 @@
 // Layout: 8-byte little-endian content length, then in pre-order every parent node whose subtree spans more than one
 // 16 KiB group (64 bytes: left CV || right CV). Standard Bao slices are rebuilt from it by re-hashing the needed groups.
 import { checkBytes } from "./blake3.ts";
-import { BaoVerifyError, _extractSlice } from "./bao.ts";
+import { BaoVerifyError, extractSliceWith } from "./bao.ts";
 import type { Engine } from "./engine.ts";
 import {
   CHUNK_LEN, HEADER_LEN, chunkCount, cvLevels, decodeHeader, encodeHeader, groupCVsInto, leftChunks, nodeBytes,
@@ -176,13 +176,13 @@ export async function baoSliceFromCompact(
       return;
     }
     const g = local.get(groupOf(s))!;
-    const lpos = localPos(s - groupOf(s), g.data.length, n, s);
+    const lpos = localPos(s - groupOf(s), g.data.length, n);
     parentAt.set(stdPos, g.parents.subarray(lpos, lpos + 64));
     map(s, left, stdPos + 64, 0);
     map(s + left, n - left, stdPos + 64 + (left - 1) * 64, 0);
   };
   map(0, chunkCount(size), HEADER_LEN, HEADER_LEN);
-  return _extractSlice(size, start, len, (pos) => parentAt.get(pos)!, (s) => {
+  return extractSliceWith(size, start, len, (pos) => parentAt.get(pos)!, (s) => {
     const g = local.get(groupOf(s))!;
     const off = (s - groupOf(s)) * CHUNK_LEN;
     return g.data.subarray(off, off + nodeBytes(size, s, 1));
@@ -190,7 +190,7 @@ export async function baoSliceFromCompact(
 }
 
 /** Pre-order byte position, inside its group's local parent list, of the node starting at group chunk `rel` with `n` chunks. */
-function localPos(rel: number, groupBytes: number, n: number, _s: number): number {
+function localPos(rel: number, groupBytes: number, n: number): number {
   // Walk down from the group root to the node, counting the parents before it in pre-order.
   let s = 0;
   let m = chunkCount(groupBytes);
