@@ -248,6 +248,7 @@ export async function mediaComponent(ctx: NodeContext): Promise<Component> {
       jwks: () => jwksDocument(trusted()),
       log,
       onAuth: (allowed, action) => authDecisions.inc({ action, result: allowed ? "allow" : "deny" }),
+      ...(ctx.payGate ? { gate: ctx.payGate } : {}),
     }),
     afterListen(url: string) {
       if (mode === "off") {
