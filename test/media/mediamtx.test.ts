@@ -170,6 +170,26 @@ describe("MediaMTX under the node", () => {
   });
 });
 
+describe("SRT", () => {
+  it("publishes over SRT with the token in the stream id and refuses one without", async () => {
+    const path = "live/srt";
+    const srtUrl = (t: string) => `srt://127.0.0.1:${ports.srt}?streamid=publish:${path}:u:${t}&pkt_size=1316`;
+    const srtArgs = (t: string, seconds?: number) => [...rtmpPublishArgs("x", seconds ? { seconds } : {}).slice(0, -3), "-f", "mpegts", srtUrl(t)];
+    decisions.length = 0;
+    const bad = runFfmpeg(srtArgs("nope", 3), ffmpeg);
+    await bad.exited;
+    const refused = decisions.find((d) => d.path === path && d.action === "publish" && d.protocol === "srt");
+    expect(refused?.d.allow).toBe(false);
+    const good = runFfmpeg(srtArgs(token("publish", path)), ffmpeg);
+    try {
+      await until(() => watcher.availablePaths().includes(path), 20_000, `SRT path available: ${good.stderr()}`);
+      await until(() => segments.some((s) => s.path === path), 20_000, "an SRT segment");
+    } finally {
+      await good.stop();
+    }
+  });
+});
+
 describe("read auth against a closed path", () => {
   it("RTSP and HLS reads need a read token for the path", async () => {
     const path = "live/readers";
