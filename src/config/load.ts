@@ -46,7 +46,7 @@ export interface LoadOptions {
 export const DEFAULT_SEARCH_PATHS = ["slowdrip.yaml", "/etc/slowdrip/slowdrip.yaml"];
 
 /** Environment variables with the SLOWDRIP_ prefix that are not config keys. */
-export const NON_CONFIG_ENV = new Set(["SLOWDRIP_CONFIG", "SLOWDRIP_URL", "SLOWDRIP_TOKEN", "SLOWDRIP_MEDIAMTX_SOURCE"]);
+export const NON_CONFIG_ENV = new Set(["SLOWDRIP_CONFIG", "SLOWDRIP_URL", "SLOWDRIP_TOKEN", "SLOWDRIP_MEDIAMTX_SOURCE", "SLOWDRIP_MEDIAMTX_SHA256", "SLOWDRIP_MEDIAMTX_VERSION"]);
 
 const MAX_FILE = 1024 * 1024;
 const byEnv = new Map(configKeys.map((k) => [envName(k), k]));
