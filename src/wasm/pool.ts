@@ -24,12 +24,13 @@ const { parentPort, workerData } = require("node:worker_threads");
 const inst = new WebAssembly.Instance(workerData.module, { env: { abort() { throw new Error("blake3 wasm abort"); } } });
 const x = inst.exports;
 const mem = new Uint8Array(x.memory.buffer);
-const IN = x.inPtr(), OUT = x.outPtr(), S0 = x.statePtr(0), MIB = 1 << 20;
+const IN = x.inPtr(), OUT = x.outPtr(), S0 = x.statePtr(0);
 parentPort.on("message", (job) => {
   let done = 0;
   try {
     const ctrl = new Int32Array(job.ctrl);
-    const src = new Uint8Array(job.data, job.off, job.units * MIB);
+    const L = job.log2, U = 1024 << L;
+    const src = new Uint8Array(job.data, job.off, job.units * U);
     const cvs = new Uint8Array(job.cvs);
     if (job.key) mem.set(job.key, x.keyPtr());
     x.hasherInit(S0, job.flags, job.key ? 1 : 0);
@@ -39,8 +40,8 @@ parentPort.on("message", (job) => {
       let a;
       while ((a = Atomics.load(ctrl, ${AVAIL})) <= u && u < Atomics.load(ctrl, ${TOTAL})) Atomics.wait(ctrl, ${AVAIL}, a, 100);
       if (u >= Atomics.load(ctrl, ${TOTAL})) break;
-      mem.set(src.subarray(u * MIB, (u + 1) * MIB), IN);
-      x.groupCVs(S0, MIB, job.counter + u * 1024, 10);
+      mem.set(src.subarray(u * U, (u + 1) * U), IN);
+      x.groupCVs(S0, U, job.counter + u * (1 << L), L);
       cvs.set(mem.subarray(OUT, OUT + 32), u * 32);
       done++;
     }
@@ -121,6 +122,8 @@ export interface HashMode {
 const PLAIN: HashMode = { flags: 0, key: null };
 
 interface Segment {
+  /** Unit size: 2^log2 chunks (10: 1 MiB). */
+  log2: number;
   data: SharedArrayBuffer;
   off: number;
   units: number;
@@ -136,16 +139,16 @@ function startJob(slot: Slot, seg: Segment): Promise<void> {
   return new Promise((resolve, reject) => {
     waiting.set(id, { resolve, reject, slot });
     slot.worker.postMessage({
-      id, data: seg.data, off: seg.off, units: seg.units, ctrl: seg.ctrl, cvs: seg.cvs, counter: seg.counter,
+      id, log2: seg.log2, data: seg.data, off: seg.off, units: seg.units, ctrl: seg.ctrl, cvs: seg.cvs, counter: seg.counter,
       flags: seg.mode.flags, key: seg.mode.key,
     });
   });
 }
 
-/** Hashes one 1 MiB unit on this thread (state S0 prepared for the mode). */
-function localUnit(e: Engine, unit: Uint8Array, counter: number, out: Uint8Array, at: number): void {
+/** Hashes one unit of 2^log2 chunks on this thread (state S0 prepared for the mode). */
+function localUnit(e: Engine, unit: Uint8Array, counter: number, out: Uint8Array, at: number, log2 = 10): void {
   e.mem.set(unit, e.IN);
-  e.x.groupCVs(e.S0, MiB, counter, 10);
+  e.x.groupCVs(e.S0, unit.length, counter, log2);
   out.set(e.mem.subarray(e.OUT, e.OUT + 32), at);
 }
 
@@ -174,9 +177,13 @@ export function hashParallel(data: Uint8Array): Promise<Uint8Array> {
   return serialize(async () => {
     const h = createHasher();
     // Whole 1 MiB units strictly before the last byte go to subtrees; the tail (>= 1 byte) goes through the hasher.
-    const units = Math.floor((data.length - 1) / MiB);
-    h.pushSubtreeCVs(await unitCVs(data.subarray(0, units * MiB), 0, PLAIN), 1024);
-    h.update(data.subarray(units * MiB));
+    // Whole units strictly before the last byte go to subtrees; the tail (>= 1 byte) goes through the hasher.
+    // Smaller inputs use 256 KiB units so the threads' shares stay even.
+    const log2 = data.length < 16 * MiB ? 8 : 10;
+    const U = 1024 << log2;
+    const units = Math.floor((data.length - 1) / U);
+    h.pushSubtreeCVs(await unitCVs(data.subarray(0, units * U), 0, PLAIN, log2), 1 << log2);
+    h.update(data.subarray(units * U));
     return h.digest();
   });
 }
@@ -233,7 +240,7 @@ export function hashReaderParallel(read: (into: Uint8Array) => Promise<number>, 
       const ctrl = new Int32Array(ctrlBuf);
       Atomics.store(ctrl, TOTAL, SEGMENT_UNITS);
       const cvBuf = new SharedArrayBuffer(SEGMENT_UNITS * 32);
-      const seg: Segment = { data: buf.buffer as SharedArrayBuffer, off: 0, units: SEGMENT_UNITS, ctrl: ctrlBuf, cvs: cvBuf, counter, mode };
+      const seg: Segment = { log2: 10, data: buf.buffer as SharedArrayBuffer, off: 0, units: SEGMENT_UNITS, ctrl: ctrlBuf, cvs: cvBuf, counter, mode };
       const jobs = pool.map((slot) => startJob(slot, seg));
       const publish = (avail: number, total?: number) => {
         if (total !== undefined) Atomics.store(ctrl, TOTAL, total);
@@ -289,20 +296,26 @@ export function hashReaderParallel(read: (into: Uint8Array) => Promise<number>, 
 const COPY_AHEAD = 3;
 let staging: Uint8Array | null = null;
 
-/** CVs of the whole 1 MiB subtrees of `data` (length a multiple of 1 MiB, first chunk `counter`), across the pool. */
-async function unitCVs(data: Uint8Array, counter: number, mode: HashMode): Promise<Uint8Array> {
-  const units = data.length / MiB;
+/**
+ * CVs of the whole subtrees of 2^log2 chunks in `data` (length a multiple of the unit, first chunk `counter`), across the
+ * pool, one 64 MiB segment at a time.
+ */
+async function unitCVs(data: Uint8Array, counter: number, mode: HashMode, log2 = 10): Promise<Uint8Array> {
+  const U = 1024 << log2;
+  const units = data.length / U;
+  const perSegment = (SEGMENT_UNITS * MiB) / U;
   const out = new Uint8Array(units * 32);
-  for (let s0 = 0; s0 < units; s0 += SEGMENT_UNITS) {
-    const n = Math.min(SEGMENT_UNITS, units - s0);
-    const cvs = await segmentCVs(data.subarray(s0 * MiB, (s0 + n) * MiB), counter + s0 * 1024, mode);
+  for (let s0 = 0; s0 < units; s0 += perSegment) {
+    const n = Math.min(perSegment, units - s0);
+    const cvs = await segmentCVs(data.subarray(s0 * U, (s0 + n) * U), counter + s0 * (1 << log2), mode, log2);
     out.set(cvs, s0 * 32);
   }
   return out;
 }
 
-async function segmentCVs(data: Uint8Array, counter: number, mode: HashMode): Promise<Uint8Array> {
-  const units = data.length / MiB;
+async function segmentCVs(data: Uint8Array, counter: number, mode: HashMode, log2: number): Promise<Uint8Array> {
+  const U = 1024 << log2;
+  const units = data.length / U;
   const pool = ensurePool();
   const shared = data.buffer instanceof SharedArrayBuffer;
   // Reused across calls (a fresh buffer costs a page fault per 4 KiB); released by closeHashPool.
@@ -315,19 +328,19 @@ async function segmentCVs(data: Uint8Array, counter: number, mode: HashMode): Pr
   const cvs = new Uint8Array(cvBuf);
   let copied = shared ? units : 0;
   Atomics.store(ctrl, AVAIL, copied);
-  const seg: Segment = { data: src.buffer as SharedArrayBuffer, off: src.byteOffset, units, ctrl: ctrlBuf, cvs: cvBuf, counter, mode };
+  const seg: Segment = { log2, data: src.buffer as SharedArrayBuffer, off: src.byteOffset, units, ctrl: ctrlBuf, cvs: cvBuf, counter, mode };
   const jobs = pool.map((slot) => startJob(slot, seg));
   const e = getEngine();
   if (mode.key) e.mem.set(mode.key, e.KEY);
   e.x.hasherInit(e.S0, mode.flags, mode.key ? 1 : 0);
   const publish = (upTo: number) => {
-    if (upTo > copied) src.set(data.subarray(copied * MiB, upTo * MiB), copied * MiB);
+    if (upTo > copied) src.set(data.subarray(copied * U, upTo * U), copied * U);
     copied = Math.max(copied, upTo);
     Atomics.store(ctrl, AVAIL, copied);
     Atomics.notify(ctrl, AVAIL);
   };
   for (;;) {
-    if (copied < units && copied < Atomics.load(ctrl, NEXT) + COPY_AHEAD * pool.length) {
+    if (copied < units && copied < Atomics.load(ctrl, NEXT) + (COPY_AHEAD * pool.length * MiB) / U) {
       publish(copied + 1);
       continue;
     }
@@ -340,7 +353,7 @@ async function segmentCVs(data: Uint8Array, counter: number, mode: HashMode): Pr
       Atomics.store(ctrl, AVAIL, copied);
       Atomics.notify(ctrl, AVAIL);
     }
-    localUnit(e, data.subarray(u * MiB, (u + 1) * MiB), counter + u * 1024, cvs, u * 32);
+    localUnit(e, data.subarray(u * U, (u + 1) * U), counter + u * (1 << log2), cvs, u * 32, log2);
   }
   if (copied < units) publish(units);
   await Promise.all(jobs);
