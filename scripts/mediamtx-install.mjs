@@ -1,9 +1,11 @@
 // MediaMTX installer: takes a pinned release from a given path/URL or builds it from the Go module proxy, caches it, prints its path.
 //
-// Usage: node scripts/mediamtx-install.mjs [--source PATH|URL] [--sha256 HEX] [--version vX.Y.Z] [--force]
+// Usage: node scripts/mediamtx-install.mjs [--source PATH|URL] [--sha256 HEX] [--version vX.Y.Z] [--arch x64|arm64] [--force]
 //   --source / SLOWDRIP_MEDIAMTX_SOURCE  a mediamtx binary or a release tarball (.tar.gz), as a local path or http(s) URL
 //   --sha256 / SLOWDRIP_MEDIAMTX_SHA256  expected sha256 of the binary (checked when given)
 //   --version / SLOWDRIP_MEDIAMTX_VERSION  release to install (default: the pinned one below)
+//   --arch  x64 or arm64 (default: this machine); another arch is cross-compiled (GOARCH) into <version>/linux-<arch>/
+//           for image builds and checked by its ELF header instead of being run
 // Without a source it builds from the Go module proxy: `go mod download` the module, copy it to a work dir, write
 // internal/core/VERSION, take internal/servers/hls/hls.min.js from the npm `hls.js` package at the version named in
 // hlsjsdownloader/VERSION (`npm pack`, which checks the registry's integrity hash), then `go build`.
@@ -31,6 +33,16 @@ const LOCK_STALE_MS = 20 * 60 * 1000;
 const log = (msg) => process.stderr.write(`mediamtx-install: ${msg}\n`);
 
 class InstallError extends Error {}
+
+const GOARCH = { x64: "amd64", arm64: "arm64" };
+const ELF_MACHINE = { x64: 0x3e, arm64: 0xb7 };
+
+/** The ELF e_machine of a file, or null when it is not a 64-bit little-endian ELF. */
+function elfMachine(path) {
+  const h = readFileSync(path).subarray(0, 20);
+  if (h[0] !== 0x7f || h[1] !== 0x45 || h[2] !== 0x4c || h[3] !== 0x46 || h[4] !== 2 || h[5] !== 1) return null;
+  return h[18] | (h[19] << 8);
+}
 
 function cacheRoot(env) {
   const base = env.XDG_CACHE_HOME && env.XDG_CACHE_HOME.length > 0 ? env.XDG_CACHE_HOME : join(homedir(), ".cache");
@@ -146,9 +158,9 @@ async function fromSource(source, work, out) {
 }
 
 /** Build MediaMTX `version` from the Go module proxy into `out`. */
-async function fromGoProxy(version, work, out, env) {
+async function fromGoProxy(version, work, out, env, arch) {
   const go = findGo(env);
-  const goEnv = { ...env, GOTOOLCHAIN: "local", GOFLAGS: "-buildvcs=false", CGO_ENABLED: "0" };
+  const goEnv = { ...env, GOTOOLCHAIN: "local", GOFLAGS: "-buildvcs=false", CGO_ENABLED: "0", GOOS: "linux", GOARCH: GOARCH[arch] };
   log(`go mod download ${MODULE}@${version}`);
   const info = JSON.parse(run(go, ["mod", "download", "-json", `${MODULE}@${version}`], { cwd: work, env: goEnv }));
   if (info.Error || !info.Dir) throw new InstallError(`go mod download ${MODULE}@${version}: ${info.Error ?? "no Dir"}`);
@@ -192,14 +204,17 @@ async function fromGoProxy(version, work, out, env) {
 
 /**
  * Install (or find in the cache) MediaMTX and return its record.
- * @param {{source?: string, sha256?: string, version?: string, force?: boolean, env?: NodeJS.ProcessEnv}} opts
+ * @param {{source?: string, sha256?: string, version?: string, arch?: string, force?: boolean, env?: NodeJS.ProcessEnv}} opts
  */
 export async function install(opts = {}) {
   const env = opts.env ?? process.env;
   const version = opts.version ?? PINNED_VERSION;
+  const arch = opts.arch ?? process.arch;
+  if (!(arch in GOARCH)) throw new InstallError(`--arch must be x64 or arm64, not ${arch}`);
+  const native = arch === process.arch;
   if (!/^v1\.(2\d|[3-9]\d)\.\d+$/.test(version)) throw new InstallError(`version ${version} is not a MediaMTX v1.20+ release`);
   if (opts.sha256 && !/^[0-9a-f]{64}$/.test(opts.sha256)) throw new InstallError("--sha256 must be 64 lowercase hex chars");
-  const dir = join(cacheRoot(env), version);
+  const dir = native ? join(cacheRoot(env), version) : join(cacheRoot(env), version, `linux-${arch}`);
   const bin = join(dir, "mediamtx");
   const recordPath = join(dir, "install.json");
 
@@ -211,7 +226,7 @@ export async function install(opts = {}) {
     } catch {
       return null;
     }
-    if (rec.version !== version) return null;
+    if (rec.version !== version || (rec.arch ?? process.arch) !== arch) return null;
     if (opts.source && rec.source !== opts.source) return null;
     const sum = await sha256File(bin);
     if (sum !== rec.sha256) {
@@ -231,17 +246,21 @@ export async function install(opts = {}) {
     const work = mkdtempSync(join(dir, "work-"));
     try {
       const tmpBin = join(work, "mediamtx.new");
-      const meta = opts.source ? await fromSource(opts.source, work, tmpBin) : await fromGoProxy(version, work, tmpBin, env);
+      const meta = opts.source ? await fromSource(opts.source, work, tmpBin) : await fromGoProxy(version, work, tmpBin, env, arch);
       const sum = await sha256File(tmpBin);
       if (opts.sha256 && sum !== opts.sha256) {
         throw new InstallError(`sha256 of ${opts.source ?? "build"} is ${sum}, expected ${opts.sha256}`);
       }
-      const reported = spawnSync(tmpBin, ["--version"], { encoding: "utf8", timeout: 10_000 });
-      const out = `${reported.stdout ?? ""}${reported.stderr ?? ""}`.trim();
-      if (reported.status !== 0 || !out.includes(version)) {
-        throw new InstallError(`installed binary reports '${out.slice(0, 200)}', expected ${version}`);
+      const machine = elfMachine(tmpBin);
+      if (machine !== ELF_MACHINE[arch]) throw new InstallError(`binary is not a linux-${arch} ELF executable (e_machine ${machine})`);
+      if (native) {
+        const reported = spawnSync(tmpBin, ["--version"], { encoding: "utf8", timeout: 10_000 });
+        const out = `${reported.stdout ?? ""}${reported.stderr ?? ""}`.trim();
+        if (reported.status !== 0 || !out.includes(version)) {
+          throw new InstallError(`installed binary reports '${out.slice(0, 200)}', expected ${version}`);
+        }
       }
-      const record = { version, sha256: sum, ...meta, installedAt: new Date().toISOString() };
+      const record = { version, arch, sha256: sum, ...meta, installedAt: new Date().toISOString() };
       renameSync(tmpBin, bin);
       writeFileSync(recordPath + ".tmp", JSON.stringify(record, null, 2) + "\n");
       renameSync(recordPath + ".tmp", recordPath);
@@ -259,13 +278,14 @@ async function main() {
       source: { type: "string" },
       sha256: { type: "string" },
       version: { type: "string" },
+      arch: { type: "string" },
       force: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
     strict: true,
   });
   if (values.help) {
-    process.stdout.write("usage: node scripts/mediamtx-install.mjs [--source PATH|URL] [--sha256 HEX] [--version vX.Y.Z] [--force]\n");
+    process.stdout.write("usage: node scripts/mediamtx-install.mjs [--source PATH|URL] [--sha256 HEX] [--version vX.Y.Z] [--arch x64|arm64] [--force]\n");
     return;
   }
   const env = process.env;
@@ -273,6 +293,7 @@ async function main() {
     source: values.source ?? (env.SLOWDRIP_MEDIAMTX_SOURCE || undefined),
     sha256: values.sha256 ?? (env.SLOWDRIP_MEDIAMTX_SHA256 || undefined),
     version: values.version ?? (env.SLOWDRIP_MEDIAMTX_VERSION || undefined),
+    arch: values.arch,
     force: values.force,
   });
   process.stdout.write(`${rec.path}\n`);
