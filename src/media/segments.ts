@@ -49,16 +49,31 @@ export interface SegmentIntakeOptions {
   maxBytes?: number;
   /** Delete the file after ingest (default true; the blob store holds the bytes). */
   deleteAfter?: boolean;
+  /**
+   * How long notices of one path are gathered before ingest, so that MediaMTX's hook commands racing each other
+   * (segments finishing within milliseconds, e.g. a publisher's start-up burst) are ingested in recording order.
+   * File names carry the segment's start time in a fixed-width form, so name order is recording order. Default 20 ms.
+   */
+  reorderMs?: number;
+}
+
+interface Pending {
+  notice: SegmentNotice;
+  resolve: (s: SegmentSealed) => void;
+  reject: (e: unknown) => void;
 }
 
 /** Reads finished segment files and ingests them; one instance per node. */
 export class SegmentIntake {
   readonly #o: Required<SegmentIntakeOptions>;
   #root: string | null = null;
+  readonly #pending = new Map<string, Pending[]>();
+  readonly #chains = new Map<string, Promise<void>>();
 
   constructor(opts: SegmentIntakeOptions) {
     if (!opts.recordDir.startsWith("/")) throw new TypeError("recordDir must be absolute");
-    this.#o = { maxBytes: 64 * 1024 * 1024, deleteAfter: true, ...opts };
+    this.#o = { maxBytes: 64 * 1024 * 1024, deleteAfter: true, reorderMs: 20, ...opts };
+    if (!Number.isFinite(this.#o.reorderMs) || this.#o.reorderMs < 0 || this.#o.reorderMs > 5000) throw new RangeError("reorderMs must be in 0-5000");
     if (!Number.isInteger(this.#o.maxBytes) || this.#o.maxBytes < 1 || this.#o.maxBytes > 256 * 1024 * 1024) throw new RangeError("maxBytes must be in 1-268435456");
   }
 
@@ -67,8 +82,37 @@ export class SegmentIntake {
     return this.#root;
   }
 
-  /** Handles one notice: verifies the file lies under the record dir and is a regular file, ingests it, deletes it. */
-  async handle(n: SegmentNotice): Promise<SegmentSealed> {
+  /**
+   * Handles one notice: after the reorder window, verifies the file lies under the record dir and is a regular file,
+   * ingests it (in file-name order among the notices of its path gathered meanwhile) and deletes it.
+   */
+  handle(n: SegmentNotice): Promise<SegmentSealed> {
+    if (this.#o.reorderMs === 0) return this.#handleNow(n);
+    return new Promise<SegmentSealed>((resolve, reject) => {
+      const list = this.#pending.get(n.path);
+      if (list) {
+        list.push({ notice: n, resolve, reject });
+        return;
+      }
+      this.#pending.set(n.path, [{ notice: n, resolve, reject }]);
+      setTimeout(() => {
+        const batch = this.#pending.get(n.path) ?? [];
+        this.#pending.delete(n.path);
+        batch.sort((a, b) => (a.notice.file < b.notice.file ? -1 : a.notice.file > b.notice.file ? 1 : 0));
+        // Batches of one path run one after another, so a later batch never overtakes an earlier one.
+        const prev = this.#chains.get(n.path) ?? Promise.resolve();
+        const next = prev.then(async () => {
+          for (const p of batch) await this.#handleNow(p.notice).then(p.resolve, p.reject);
+        });
+        this.#chains.set(n.path, next);
+        void next.then(() => {
+          if (this.#chains.get(n.path) === next) this.#chains.delete(n.path);
+        });
+      }, this.#o.reorderMs);
+    });
+  }
+
+  async #handleNow(n: SegmentNotice): Promise<SegmentSealed> {
     const root = await this.#rootDir().catch((e) => {
       throw new SegmentHookError(500, `record directory ${this.#o.recordDir} is not readable`, { cause: e });
     });
