@@ -263,7 +263,7 @@ export class ChunkedBlobStore implements BlobStore {
         const updated = await this.backend.updateMeta(hash, (m) => ({
           ...m,
           pinned: m.pinned || options.pin === true,
-          tags: tags.length ? checkTags([...m.tags, ...tags].slice(0, MAX_TAGS)) : m.tags,
+          tags: tags.length ? checkTags([...new Set([...m.tags, ...tags])].slice(0, MAX_TAGS)) : m.tags,
         }));
         if (!updated) throw new ImportAbortedError(received, "blob was deleted while the duplicate upload was verified");
       }
