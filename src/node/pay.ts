@@ -48,7 +48,8 @@ export async function payComponent(ctx: NodeContext): Promise<Component & { pay:
   const { config, log, readiness } = ctx;
   readiness.register("pay", { required: false, detail: "opening wallet" });
   // lmdb shares one environment per path within the process, so this is the same env the blob store uses.
-  const root = await openLmdb({ path: join(ctx.dataDir, "db"), maxDbs: 16, compression: false });
+  // maxDbs is fixed by whichever component opens the environment first (this one): room for every component.
+  const root = await openLmdb({ path: join(ctx.dataDir, "db"), maxDbs: 64, compression: false });
   const wallet = await PayWallet.open({ db: root, trustedMints: config["pay.trusted_mints"], logger: log });
   registerSwap(wallet);
   const pricing = new Pricing(pricingFromConfig(config));

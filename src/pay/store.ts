@@ -128,12 +128,15 @@ export class WalletStore {
   readonly proofs: Database<ProofRow, [string, string]>;
   readonly ops: Database<OpRecord, string>;
   readonly mints: Database<MintRow, string>;
+  /** Ids of unfinished operations, so that resume never scans the whole history. */
+  readonly openOps: Database<number, string>;
 
   constructor(root: RootDatabase) {
     this.root = root;
     this.proofs = root.openDB<ProofRow, [string, string]>({ name: "pay.proofs" });
     this.ops = root.openDB<OpRecord, string>({ name: "pay.ops" });
     this.mints = root.openDB<MintRow, string>({ name: "pay.mints" });
+    this.openOps = root.openDB<number, string>({ name: "pay.ops.open" });
   }
 
   /** Every proof row of one mint. */
@@ -172,8 +175,26 @@ export class WalletStore {
     for (const p of proofs) this.proofs.removeSync([mint, p.secret]);
   }
 
-  /** Writes an operation record (inside a transaction). */
+  /** Writes an operation record and its open-index entry (inside a transaction). */
   putOp(op: OpRecord): void {
     this.ops.putSync(op.id, op);
+    if (FINAL_STATES.has(op.state)) this.openOps.removeSync(op.id);
+    else this.openOps.putSync(op.id, op.createdAt);
+  }
+
+  /** Deletes an operation record that holds no value (inside a transaction). */
+  deleteOp(id: string): void {
+    this.ops.removeSync(id);
+    this.openOps.removeSync(id);
+  }
+
+  /** Unfinished operations. */
+  unfinishedOps(): OpRecord[] {
+    const out: OpRecord[] = [];
+    for (const { key } of this.openOps.getRange({})) {
+      const op = this.ops.get(key);
+      if (op && !FINAL_STATES.has(op.state)) out.push(op);
+    }
+    return out;
   }
 }

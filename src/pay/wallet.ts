@@ -118,6 +118,16 @@ function toOutputs(list: readonly OutputDataLike[] | undefined): StoredOutput[] 
   return (list ?? []).map((o) => OutputData.serialize(o));
 }
 
+/** True when an error (or one of its causes) is a reset or closed pooled connection. */
+export function isConnectionReset(e: unknown): boolean {
+  for (let c: unknown = e, depth = 0; c && depth < 6; c = (c as { cause?: unknown }).cause, depth++) {
+    const code = (c as { code?: unknown }).code;
+    if (code === "UND_ERR_SOCKET" || code === "ECONNRESET" || code === "EPIPE" || code === "UND_ERR_CLOSED") return true;
+    if (c instanceof Error && /other side closed/i.test(c.message)) return true;
+  }
+  return false;
+}
+
 /** A proof as sent to a mint: without the DLEQ proof. */
 function wireProof(p: StoredProof): Proof {
   return { id: p.id, amount: Amount.from(p.amount), secret: p.secret, C: p.C };
@@ -250,19 +260,25 @@ export class PayWallet {
 
   /** Runs a mint call with a timeout, wrapping failures in MintCallError. */
   async call<T>(mint: string, what: string, opId: string | undefined, fn: () => Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      return await Promise.race([
-        fn(),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`timed out after ${this.requestTimeoutMs} ms`)), this.requestTimeoutMs);
-        }),
-      ]);
-    } catch (e) {
-      if (e instanceof PayError) throw e;
-      throw new MintCallError(mint, what, opId, e);
-    } finally {
-      clearTimeout(timer);
+    for (let attempt = 0; ; attempt++) {
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        return await Promise.race([
+          fn(),
+          new Promise<never>((_, reject) => {
+            timer = setTimeout(() => reject(new Error(`timed out after ${this.requestTimeoutMs} ms`)), this.requestTimeoutMs);
+          }),
+        ]);
+      } catch (e) {
+        if (e instanceof PayError) throw e;
+        // A pooled connection the mint closed while we reused it never carried the request: retry on a fresh one.
+        // Every call here is safe to repeat: the operation records make a repeated swap/mint/melt resolve to its
+        // first outcome (outputs already signed -> restore, quote already paid -> settle).
+        if (attempt < 2 && isConnectionReset(e)) continue;
+        throw new MintCallError(mint, what, opId, e);
+      } finally {
+        clearTimeout(timer);
+      }
     }
   }
 
@@ -277,9 +293,9 @@ export class PayWallet {
   listOps(opts: { kind?: OpKind; unfinished?: boolean; limit?: number } = {}): OpRecord[] {
     const limit = opts.limit ?? 1000;
     const out: OpRecord[] = [];
-    for (const { value } of this.store.ops.getRange({})) {
+    const source = opts.unfinished ? this.store.unfinishedOps() : this.store.ops.getRange({}).map(({ value }) => value);
+    for (const value of source) {
       if (opts.kind && value.kind !== opts.kind) continue;
-      if (opts.unfinished && FINAL_STATES.has(value.state)) continue;
       out.push(value);
     }
     out.sort((a, b) => b.createdAt - a.createdAt);
@@ -802,7 +818,8 @@ export class PayWallet {
     } catch (e) {
       // Mint unreachable: keep the op in flight so resume() finishes it; the payer is told to retry later.
       if (e instanceof MintCallError && !FINAL_STATES.has(this.getOp(op.id)?.state ?? "")) throw e;
-      if (!FINAL_STATES.has(this.getOp(op.id)?.state ?? "")) this.commit(Object.assign(op, { state: "failed", error: (e as Error).message }));
+      // A refused token moved no value: drop its record, so that junk tokens cannot fill the disk.
+      this.store.root.transactionSync(() => this.store.deleteOp(op.id));
       if (e instanceof TokenError) throw e;
       const msg = (e as Error).message;
       throw new TokenError(/spent|pending/i.test(msg) ? "already-spent" : "redeem-failed", `mint refused the token: ${msg}`, { cause: e });

@@ -11,6 +11,7 @@ import { Wallet as CashuWallet } from "@cashu/cashu-ts";
 import { startMints, stopMints, type TestMint } from "../peers/mints.ts";
 import { tempWallet, type TempDb } from "./helpers.ts";
 import type { LedgerEntry } from "../../src/pay/ledger.ts";
+import { isConnectionReset } from "../../src/pay/wallet.ts";
 
 const child = fileURLToPath(new URL("./wallet-child.ts", import.meta.url));
 const node = fileURLToPath(new URL("../../node_modules/.bin/node", import.meta.url));
@@ -58,10 +59,22 @@ function fund(dir: string, amount: number): void {
   expect(r.out?.balances[A], `funding failed: ${r.stderr}`).toBe(amount);
 }
 
+/** Retries a test-side mint call once when the mint closed a pooled keep-alive connection under it. */
+async function retrying<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (!isConnectionReset(e)) throw e;
+    return fn();
+  }
+}
+
 async function invoiceAtB(amount: number): Promise<{ request: string; quote: string }> {
-  const w = new CashuWallet(B);
-  await w.loadMint();
-  return w.createMintQuoteBolt11(amount);
+  return retrying(async () => {
+    const w = new CashuWallet(B);
+    await w.loadMint();
+    return w.createMintQuoteBolt11(amount);
+  });
 }
 
 beforeAll(async () => {
@@ -116,7 +129,7 @@ describe("crash-resume (real mints, real child process killed with SIGKILL)", ()
         expect(spentA, step).toBeLessThanOrEqual(30 + 2 + 1);
         expect(outA, step).toBe(spentA);
         expect(out.ledger.filter((e) => e.direction === "out"), step).toHaveLength(1);
-        const bq = await new CashuWallet(B).checkMintQuoteBolt11(inv.quote).catch(async () => {
+        const bq = await retrying(async () => {
           const w = new CashuWallet(B);
           await w.loadMint();
           return w.checkMintQuoteBolt11(inv.quote);

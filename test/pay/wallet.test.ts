@@ -66,6 +66,8 @@ describe("wallet (real nutshell mints)", () => {
     const carol = await wallet([A]);
     await expect(carol.receive(s.token)).rejects.toMatchObject({ code: "already-spent" });
     expect(carol.balance(A)).toBe(0);
+    // A refused token leaves no record behind (junk tokens cannot fill the disk).
+    expect(carol.listOps()).toEqual([]);
     // The same token presented again to the same wallet is refused before the mint is asked.
     await expect(bob.receive(s.token)).rejects.toMatchObject({ code: "already-spent" });
     expect(bob.balance(A)).toBe(21);

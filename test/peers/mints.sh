@@ -8,7 +8,8 @@
 #
 # Each mint gets its own empty working directory (nutshell reads .env from the cwd and ~/.cashu),
 # its own database, a random private key and a free port on 127.0.0.1. FakeWallet settles mint
-# quotes and pays melt invoices by itself, so no Lightning node is needed.
+# quotes and pays melt invoices by itself, so no Lightning node is needed. Idle keep-alive connections stay open 75 s
+# (uvicorn's default is 5 s), so that clients, which drop idle connections sooner, never reuse one the mint is closing.
 set -euo pipefail
 
 NUTSHELL_VERSION=0.19.2
@@ -99,7 +100,7 @@ start() {
         MINT_INPUT_FEE_PPK="$fee" \
         FAKEWALLET_BRR=true FAKEWALLET_DELAY_INCOMING_PAYMENT=0 FAKEWALLET_DELAY_OUTGOING_PAYMENT=0 \
         MINT_INFO_NAME="slowdrip test mint $i" \
-        "$VENV/bin/mint" --host 127.0.0.1 --port "$port" >"$m/log" 2>&1 </dev/null
+        "$VENV/bin/mint" --host 127.0.0.1 --port "$port" --timeout-keep-alive=75 >"$m/log" 2>&1 </dev/null
     ) &
     echo $! >"$m/pid"
     echo "$url" >"$m/url"
