@@ -106,4 +106,21 @@ describe("fetchPaid (real mints)", () => {
     expect(w.balance(A)).toBe(300);
     await expect(fetchPaid(p.url, { wallet: w, budget: 1, maxPricePerMiB: 1, maxSwapFee: 0 })).rejects.toMatchObject({ code: "over-budget" });
   });
+
+  it("a peer that refuses the token after quoting: the token is reclaimed and the origin serves", async () => {
+    const p = await peer([A]);
+    const w = await client([A], { [A]: 50 });
+    let calls = 0;
+    // The peer's operator untrusts mint A between the 402 and the paid retry: a real refusal (400 wrong-mint).
+    const f: typeof fetch = async (input, init) => {
+      if (calls++ === 1) await p.wallet.untrustMint(A);
+      return fetch(input, init);
+    };
+    const r = await fetchPaid(p.url, { wallet: w, budget: 20, maxPricePerMiB: 5, maxSwapFee: 0, origin: origin.url, fetch: f });
+    expect(r.source).toBe("origin");
+    expect(r.decisions).toMatchObject([{ outcome: "origin", reason: "payment-refused", detail: { reason: "wrong-mint" } }]);
+    expect(Buffer.from(await r.response.arrayBuffer()).equals(blob)).toBe(true);
+    expect(w.balance(A)).toBe(50);
+    expect(p.wallet.balances()).toEqual({});
+  });
 });
