@@ -125,7 +125,11 @@ async function serveBlob(deps: BlobRoutesDeps, req: NodeRequest, res: NodeRespon
     res.end();
     return;
   }
-  if (deps.gate && !(await deps.gate(req, res, new URL(req.url ?? "/", "http://node.invalid"), { service: "content-download", bytes: length, headers: CORS }))) return;
+  if (deps.gate) {
+    if (!(await deps.gate(req, res, new URL(req.url ?? "/", "http://node.invalid"), { service: "content-download", bytes: length, headers: CORS }))) return;
+    // A paid answer (it carries a session) must not be served to others from a shared cache.
+    if (res.hasHeader("x-session")) headers["cache-control"] = "private, no-store";
+  }
   const gone = new AbortController();
   const onClose = () => {
     if (!res.writableFinished) gone.abort(new Error("client went away"));

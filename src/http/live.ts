@@ -97,6 +97,8 @@ async function origin(deps: LiveRoutesDeps, req: NodeRequest, res: NodeResponse,
   // Segments are paid (playlists, manifests and announces stay free so that players can find them).
   if (deps.gate && req.method === "GET" && a.status === 200 && p[1].endsWith(".ts")) {
     if (!(await deps.gate(req, res, url, { service: "live-view", bytes: body.byteLength, headers: { "access-control-allow-origin": "*" } }))) return;
+    // A paid answer (it carries a session) must not be served to others from a shared cache.
+    if (res.hasHeader("x-session")) a.headers["cache-control"] = "private, no-store";
   }
   writeHead(res, a.status, { ...a.headers, "content-length": String(body.byteLength) });
   if (req.method === "HEAD") res.end();

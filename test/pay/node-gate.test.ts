@@ -63,6 +63,7 @@ describe("node: paid /blobs reads (real mint)", () => {
     expect(r.status).toBe(200);
     expect(Buffer.from(await r.arrayBuffer()).equals(blob)).toBe(true);
     expect(r.headers.get("x-session")).toBeTruthy();
+    expect(r.headers.get("cache-control")).toBe("private, no-store");
     expect(client.balance(A)).toBe(84);
     const metrics = await (await fetch(`${node.url}/metrics`)).text();
     expect(metrics).toMatch(/slowdrip_pay_402_total\{service="content-download"\} [1-9]/);
