@@ -173,15 +173,21 @@ async function fromGoProxy(version, work, out, env, arch) {
   const hlsDir = join(src, "internal/servers/hls");
   const hlsVersion = readFileSync(join(hlsDir, "hlsjsdownloader/VERSION"), "utf8").trim().replace(/^v/, "");
   if (!/^\d+\.\d+\.\d+$/.test(hlsVersion)) throw new InstallError(`unexpected hls.js version '${hlsVersion}'`);
+  // The packed hls.js is kept in the cache (npm pack checks the registry's integrity hash when it downloads).
+  const packDir = join(cacheRoot(env), "hlsjs", hlsVersion);
+  mkdirSync(packDir, { recursive: true });
+  let tgz = readdirSync(packDir).find((f) => f.endsWith(".tgz"));
+  if (!tgz) {
+    log(`npm pack hls.js@${hlsVersion}`);
+    const npm = env.npm_execpath && env.npm_execpath.endsWith(".js") ? [process.execPath, [env.npm_execpath]] : ["npm", []];
+    run(npm[0], [...npm[1], "pack", `hls.js@${hlsVersion}`, "--pack-destination", packDir, "--silent"], { cwd: packDir, env });
+    tgz = readdirSync(packDir).find((f) => f.endsWith(".tgz"));
+  }
+  if (!tgz) throw new InstallError(`npm pack hls.js@${hlsVersion} produced no tarball`);
   const npmDir = join(work, "npm");
   mkdirSync(npmDir, { recursive: true });
-  log(`npm pack hls.js@${hlsVersion}`);
-  const npm = env.npm_execpath && env.npm_execpath.endsWith(".js") ? [process.execPath, [env.npm_execpath]] : ["npm", []];
-  run(npm[0], [...npm[1], "pack", `hls.js@${hlsVersion}`, "--pack-destination", npmDir, "--silent"], { cwd: npmDir, env });
-  const tgz = readdirSync(npmDir).find((f) => f.endsWith(".tgz"));
-  if (!tgz) throw new InstallError(`npm pack hls.js@${hlsVersion} produced no tarball`);
   const { x } = await import("tar");
-  await x({ file: join(npmDir, tgz), cwd: npmDir, filter: (p) => p === "package/dist/hls.min.js" });
+  await x({ file: join(packDir, tgz), cwd: npmDir, filter: (p) => p === "package/dist/hls.min.js" });
   const hlsMin = join(npmDir, "package/dist/hls.min.js");
   if (!existsSync(hlsMin)) throw new InstallError(`hls.js@${hlsVersion} has no dist/hls.min.js`);
   copyFileSync(hlsMin, join(hlsDir, "hls.min.js"));
@@ -199,7 +205,7 @@ async function fromGoProxy(version, work, out, env, arch) {
 
   log(`go build (${version}); this takes a few minutes the first time`);
   run(go, ["build", "-trimpath", "-ldflags", "-s -w", "-o", out, "."], { cwd: src, env: goEnv });
-  return { source: `go-proxy:${MODULE}@${version}`, goModuleSum: info.Sum, hlsjs: { version: hlsVersion, sha256: hlsSha } };
+  return { source: `go-proxy:${MODULE}@${version}`, goModuleSum: info.Sum, hlsjs: { version: hlsVersion, tarball: tgz, sha256: hlsSha } };
 }
 
 /**
