@@ -231,10 +231,20 @@ export function hashReaderParallel(read: (into: Uint8Array) => Promise<number>, 
     // Reused across calls (a fresh buffer costs a page fault per 4 KiB); released by closeHashPool.
     streamBuf ??= new Uint8Array(new SharedArrayBuffer(cap));
     const buf = streamBuf;
-    const pool = ensurePool();
     const e = getEngine();
     let len = 0;
     let counter = 0;
+    // Small inputs never start the pool: read past the first unit before involving workers.
+    while (len <= MiB) {
+      const n = await read(buf.subarray(len));
+      if (!Number.isInteger(n) || n < 0 || n > cap - len) throw new RangeError(`hashReaderParallel: read returned ${n}`);
+      if (n === 0) {
+        hasher.update(buf.subarray(0, len));
+        return hasher;
+      }
+      len += n;
+    }
+    const pool = ensurePool();
     for (;;) {
       const ctrlBuf = new SharedArrayBuffer(12);
       const ctrl = new Int32Array(ctrlBuf);
@@ -251,6 +261,7 @@ export function hashReaderParallel(read: (into: Uint8Array) => Promise<number>, 
       let units: number;
       let extra = -1;
       try {
+        if (len > 0) publish(Math.floor((len - 1) / MiB));
         while (len < cap) {
           const n = await read(buf.subarray(len));
           if (!Number.isInteger(n) || n < 0 || n > cap - len) throw new RangeError(`hashReaderParallel: read returned ${n}`);

@@ -1,0 +1,25 @@
+// Unit tests for the worker pool lifecycle: small inputs never start it, large ones do, close stops it.
+import { describe, expect, it } from "vitest";
+import { blake3, closeHashPool, createHasher, hashParallel, hashPoolSize, hashStreamParallel, toHex } from "./index.ts";
+
+async function* once(b: Uint8Array): AsyncGenerator<Uint8Array> {
+  yield b;
+}
+
+describe("hash pool lifecycle", () => {
+  it("small inputs stay on the calling thread; large ones start the pool; closeHashPool stops it", async () => {
+    const small = new Uint8Array(1024 * 1024 - 1).fill(1);
+    expect(toHex(await hashParallel(small))).toBe(toHex(blake3(small)));
+    const exactlyOneUnit = new Uint8Array(1024 * 1024).fill(2);
+    expect((await hashStreamParallel(once(exactlyOneUnit), createHasher())).digestHex()).toBe(toHex(blake3(exactlyOneUnit)));
+    expect(hashPoolSize()).toBe(0);
+    const big = new Uint8Array(5 * 1024 * 1024 + 3).fill(3);
+    expect(toHex(await hashParallel(big))).toBe(toHex(blake3(big)));
+    expect(hashPoolSize()).toBeGreaterThanOrEqual(1);
+    await closeHashPool();
+    expect(hashPoolSize()).toBe(0);
+    // and it comes back on demand
+    expect(toHex(await hashParallel(big))).toBe(toHex(blake3(big)));
+    await closeHashPool();
+  });
+});
