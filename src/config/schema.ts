@@ -69,7 +69,7 @@ export const schema = {
   "mediamtx.webrtc_udp": str(":8189", { doc: "WebRTC ICE UDP listener (needed when WebRTC is on).", pattern: LISTEN, patternDoc: LISTEN_DOC }),
   "mediamtx.hls": str("", { doc: "MediaMTX's own HLS listener (the node serves the signed origin at /live/); empty disables it.", pattern: LISTEN, patternDoc: LISTEN_DOC }),
   "mediamtx.record_dir": str("", {
-    doc: "Absolute directory where MediaMTX writes finished segments for the node; empty: <data_dir>/mediamtx/segments (systemd: /var/lib/slowdrip-mediamtx/segments).",
+    doc: "Absolute directory where MediaMTX writes finished segments for the node; empty: /var/lib/slowdrip-mediamtx/segments with manage systemd, else <data_dir>/mediamtx/segments.",
     pattern: /^$|^\/[^%\n]*$/,
     patternDoc: "empty or an absolute path without %",
   }),

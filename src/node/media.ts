@@ -54,9 +54,13 @@ export function mediamtxOptions(config: Config, nodeUrl: string, dataDir: string
   };
 }
 
-/** Where MediaMTX records segments for the node. */
+/** MediaMTX's own state directory under systemd/slowdrip-mediamtx.service (StateDirectory=slowdrip-mediamtx). */
+export const SYSTEMD_RECORD_DIR = "/var/lib/slowdrip-mediamtx/segments";
+
+/** Where MediaMTX records segments for the node: mediamtx.record_dir, else the systemd unit's or the data dir's. */
 export function recordDirOf(config: Config, dataDir: string): string {
-  return config["mediamtx.record_dir"] || join(dataDir, "mediamtx", "segments");
+  if (config["mediamtx.record_dir"]) return config["mediamtx.record_dir"];
+  return config["mediamtx.manage"] === "systemd" ? SYSTEMD_RECORD_DIR : join(dataDir, "mediamtx", "segments");
 }
 
 /** Loads a delegation file and checks it names this node and verifies under its creator. */
