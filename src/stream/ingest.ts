@@ -245,7 +245,17 @@ export class StreamIngest extends EventEmitter {
         st.windowBase.append(segmentLeaf(old));
         dropped.push(old);
       }
-      const signed = await this.#signAndSave(stream, st);
+      let signed: SignedManifest;
+      try {
+        signed = await this.#signAndSave(stream, st);
+      } catch (err) {
+        // Nothing changes on failure: forget the mutated state (the next call reloads the saved one) and release
+        // the new segment unless the saved window still lists it.
+        this.#states.delete(stream);
+        const saved = await this.#state(stream).catch(() => null);
+        if (!saved?.window.some((e) => e.blake3 === entry.blake3)) await this.#o.store.unpin(entry.blake3).catch(() => undefined);
+        throw err;
+      }
       if (!this.#o.keepRecording(stream)) {
         for (const old of dropped) {
           // A blob still listed elsewhere in the window (identical bytes) stays pinned.

@@ -269,3 +269,31 @@ describe("verifier portability", () => {
     expect(seen.size).toBeGreaterThan(4);
   });
 });
+
+describe("ingest failure", () => {
+  it("changes nothing when the manifest cannot be saved: state reloads, the new segment is unpinned", async () => {
+    const store = new MemoryBlobStore();
+    const inner = new MemoryManifestStore();
+    let fail = false;
+    const persistence = {
+      load: (s: string, r: string) => inner.load(s, r),
+      list: () => inner.list(),
+      save: async (s: string, r: string, st: Parameters<MemoryManifestStore["save"]>[2]) => {
+        if (fail) throw new Error("disk full");
+        return inner.save(s, r, st);
+      },
+    };
+    const ingest = new StreamIngest({ store, persistence, nodeSecret, creatorSecret, delegationFor: () => delegation(), now: () => T0 });
+    await ingest.ingestSegment("s", seg(0), 1000);
+    fail = true;
+    await expect(ingest.ingestSegment("s", seg(1), 1000)).rejects.toThrow(/disk full/);
+    const h1 = (await store.import([seg(1)])).hash;
+    expect((await store.stat(h1)).pinned).toBe(false);
+    fail = false;
+    const ok = await ingest.ingestSegment("s", seg(2), 1000);
+    expect(ok.entry.seq).toBe(1);
+    const sm = (await ingest.manifest("s"))!;
+    expect(sm.manifest.count).toBe(2);
+    verifySignedManifest(sm, creator);
+  });
+});
