@@ -18,6 +18,7 @@ async function wallet(...args: string[]): Promise<{ code: number | null; stdout:
   return runCli(["wallet", ...args, "--url", url, "--token", token]);
 }
 
+// The first run on a machine installs nutshell into the cache (pip): allow minutes, not the default hook timeout.
 beforeAll(async () => {
   mints = await startMints(2);
   A = mints[0]!.url;
@@ -30,7 +31,7 @@ beforeAll(async () => {
   child = n.child;
   url = n.url;
   token = readFileSync(join(dir, "admin.token"), "utf8").trim();
-});
+}, 300_000);
 
 afterAll(async () => {
   if (child && child.exitCode === null) {

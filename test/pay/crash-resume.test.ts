@@ -77,11 +77,12 @@ async function invoiceAtB(amount: number): Promise<{ request: string; quote: str
   });
 }
 
+// The first run on a machine installs nutshell into the cache (pip): allow minutes, not the default hook timeout.
 beforeAll(async () => {
   mints = await startMints(2);
   A = mints[0]!.url;
   B = mints[1]!.url;
-});
+}, 300_000);
 
 afterAll(async () => {
   for (const d of dbs) await d.close();

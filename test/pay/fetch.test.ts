@@ -29,13 +29,14 @@ async function peer(accept: string[], pricePerMiB = 2): Promise<GatedServer> {
   return s;
 }
 
+// The first run on a machine installs nutshell into the cache (pip): allow minutes, not the default hook timeout.
 beforeAll(async () => {
   mints = await startMints(2);
   A = mints[0]!.url;
   B = mints[1]!.url;
   origin = await startGatedServer({ accept: [], blob, enabled: false });
   servers.push(origin);
-});
+}, 300_000);
 
 afterAll(async () => {
   for (const s of servers) await s.close();

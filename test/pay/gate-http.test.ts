@@ -36,12 +36,13 @@ async function get(url: string, headers: Record<string, string> = {}): Promise<{
   return { status: r.status, headers: r.headers, body: Buffer.from(await r.arrayBuffer()) };
 }
 
+// The first run on a machine installs nutshell into the cache (pip): allow minutes, not the default hook timeout.
 beforeAll(async () => {
   [mints, feeMints] = await Promise.all([startMints(2, { usd: true }), startMints(1, { feePpk: 100 })]);
   A = mints[0]!.url;
   B = mints[1]!.url;
   F = feeMints[0]!.url;
-});
+}, 300_000);
 
 afterAll(async () => {
   for (const s of servers) await s.close();

@@ -54,11 +54,12 @@ async function until<T>(what: string, fn: () => Promise<T>, ok: (v: T) => boolea
   }
 }
 
+// The first run on a machine installs nutshell into the cache (pip): allow minutes, not the default hook timeout.
 beforeAll(async () => {
   mints = await startMints(2);
   A = mints[0]!.url;
   B = mints[1]!.url;
-});
+}, 300_000);
 
 afterAll(async () => {
   for (const c of children) await stop(c);

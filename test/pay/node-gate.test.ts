@@ -25,6 +25,7 @@ const freeSecret = randomSecret();
 const freePeer = hex(publicKeyOf(freeSecret));
 let hash = "";
 
+// The first run on a machine installs nutshell into the cache (pip): allow minutes, not the default hook timeout.
 beforeAll(async () => {
   mints = await startMints(1);
   A = mints[0]!.url;
@@ -32,7 +33,7 @@ beforeAll(async () => {
   const up = await fetch(`${node.url}/blobs`, { method: "PUT", body: blob, headers: { authorization: `Bearer ${node.adminToken}` } });
   expect(up.status).toBe(201);
   hash = ((await up.json()) as { hash: string }).hash;
-});
+}, 300_000);
 
 afterAll(async () => {
   await node?.stop();

@@ -19,12 +19,13 @@ async function wallet(trust: string[]): Promise<PayWallet> {
   return wallet;
 }
 
+// The first run on a machine installs nutshell into the cache (pip): allow minutes, not the default hook timeout.
 beforeAll(async () => {
   [mints, feeMints] = await Promise.all([startMints(2), startMints(1, { feePpk: 100 })]);
   A = mints[0]!.url;
   B = mints[1]!.url;
   F = feeMints[0]!.url;
-});
+}, 300_000);
 
 afterAll(async () => {
   for (const d of dbs) await d.close();
