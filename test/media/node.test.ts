@@ -6,6 +6,8 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { LiveEventType, StreamService } from "../../src/gen/slowdrip/v1/stream_pb.ts";
+import { decodeKeypair } from "../../src/identity/identity.ts";
+import { issueToken } from "../../src/media/jwt.ts";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ROOT, ensureFfmpeg, freePort, installMediamtx, rtmpPublishArgs, runCapture, runFfmpeg, startServer, until } from "./peers.ts";
@@ -79,10 +81,25 @@ async function nodeId(): Promise<string> {
 }
 
 describe("live edge on the node", () => {
-  it("refuses an RTMP publish without a token and logs why", async () => {
-    const run = runFfmpeg(rtmpPublishArgs(`rtmp://127.0.0.1:${rtmp}/live/denied`, { seconds: 3 }), ffmpeg);
-    expect(await run.exited).not.toBe(0);
-    await until(() => /mediamtx auth: denied/.test(logs) && /no token for publish on 'live\/denied'/.test(logs), 5000, "denial logged with its reason");
+  it("refuses RTMP publishes without a valid token and logs each reason", async () => {
+    const id = decodeKeypair(readFileSync(join(dir, "data/keypair"), "utf8"));
+    const tok = (action: "publish" | "read", path: string, now?: number) =>
+      issueToken({ secretKey: id.secretKey, issuer: id.nodeId, permissions: [{ action, path }], ttlSeconds: 60, ...(now ? { now } : {}) });
+    const cases: [string, string, RegExp][] = [
+      ["no token", "", /no token for publish on 'live\/denied'/],
+      ["expired token", tok("publish", "live/denied", Math.floor(Date.now() / 1000) - 3600), /token refused \(expired\)/],
+      ["token for another path", tok("publish", "live/other"), /token does not cover publish on 'live\/denied' \(grants publish:live\/other\)/],
+      ["read token used to publish", tok("read", "live/denied"), /token does not cover publish on 'live\/denied' \(grants read:live\/denied\)/],
+    ];
+    for (const [name, t, reason] of cases) {
+      const before = logs.length;
+      const run = runFfmpeg(rtmpPublishArgs(`rtmp://127.0.0.1:${rtmp}/live/denied${t ? `?token=${t}` : ""}`, { seconds: 3 }), ffmpeg);
+      expect(await run.exited, name).not.toBe(0);
+      await until(() => {
+        const lines = logs.slice(before).split("\n").filter((l) => l.includes("mediamtx auth: denied"));
+        return lines.some((l) => reason.test(JSON.parse(l).reason as string));
+      }, 5000, `${name}: denial logged with its reason`);
+    }
   });
 
   it("publishes with a CLI token; segments are ingested; `stream verify` passes; ffprobe reads the origin", async () => {
