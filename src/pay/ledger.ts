@@ -18,7 +18,9 @@ export interface LedgerEntry {
 
 /** Options for {@link Ledger.list}. */
 export interface LedgerQuery {
+  /** Unix ms, inclusive. */
   since?: number;
+  /** Unix ms, exclusive. */
   until?: number;
   limit?: number;
   service?: string;
@@ -65,13 +67,14 @@ export class Ledger {
   list(q: LedgerQuery = {}): LedgerEntry[] {
     const limit = q.limit ?? 1000;
     if (!Number.isInteger(limit) || limit < 1 || limit > 100_000) throw new RangeError("limit must be 1..100000");
+    // Newest first from the end of the range, so that a long ledger costs only `limit` reads.
     const out: LedgerEntry[] = [];
-    for (const { value } of this.db.getRange({ start: [q.since ?? 0], end: [q.until ?? Number.MAX_SAFE_INTEGER] })) {
+    for (const { value } of this.db.getRange({ start: [q.until ?? Number.MAX_SAFE_INTEGER], end: [q.since ?? 0], reverse: true })) {
       if (q.service !== undefined && value.service !== q.service) continue;
       out.push(value);
-      if (out.length > limit) out.shift();
+      if (out.length >= limit) break;
     }
-    return out;
+    return out.reverse();
   }
 
   /** Sats in and out per service (entries without a service count under "wallet"). */
