@@ -68,7 +68,7 @@ export async function runSwap(wallet: PayWallet, op: OpRecord): Promise<OpRecord
   }
   if (op.state === "melt-quoted" || op.state === "melting") {
     try {
-      await wallet.runMeltPhase(op, "swap", "melted");
+      await wallet.runMeltPhase(op, "swap", "melted", "aborted");
     } catch (e) {
       if (e instanceof InsufficientFundsError && !op.meltInputs) wallet.commit(Object.assign(op, { state: "aborted", error: e.message }));
       throw e;

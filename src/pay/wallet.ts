@@ -530,8 +530,9 @@ export class PayWallet {
   /**
    * Melt phase shared by melt and swap: reserves inputs, stores them with NUT-08 change outputs, pays, then settles
    * change. On resume it reads the quote state: PAID settles, UNPAID with unspent inputs retries, PENDING waits.
+   * When the mint refuses the payment and the inputs are still unspent, the op moves to `refusedState`.
    */
-  async runMeltPhase(op: OpRecord, crashOp: string, finalState: string): Promise<void> {
+  async runMeltPhase(op: OpRecord, crashOp: string, finalState: string, refusedState = "quoted"): Promise<void> {
     const mq = op.meltQuote;
     if (!mq) throw new OpStateError(op.id, `operation ${op.id} has no melt quote`);
     const w = await this.cashu(mq.mint);
@@ -579,8 +580,9 @@ export class PayWallet {
         if (q.state === MeltQuoteState.UNPAID) {
           const st = await this.states(w, mq.mint, op.id, inputs);
           if (st.every((s) => s === CheckStateEnum.UNSPENT)) {
-            // The mint refused: release the inputs and keep the quote for another try.
-            this.commit(Object.assign(op, { state: "quoted", meltInputs: undefined, meltOutputs: undefined, error: String((e as Error).message) }), () =>
+            // The mint refused and nothing was paid: release the inputs; `refusedState` says what happens next (a melt
+            // keeps its quote for another try, a swap is aborted).
+            this.commit(Object.assign(op, { state: refusedState, meltInputs: undefined, meltOutputs: undefined, error: String((e as Error).message) }), () =>
               this.store.release(mq.mint, inputs),
             );
           }
