@@ -74,6 +74,7 @@ export class MediaSupervisor extends EventEmitter {
   #probeAbort: AbortController | null = null;
   #lastLines: string[] = [];
   #lastError: string | null = null;
+  #spawnedAt = 0;
   readonly #onProcessExit = () => {
     this.#child?.kill("SIGKILL");
   };
@@ -193,6 +194,7 @@ export class MediaSupervisor extends EventEmitter {
       return;
     }
     this.#child = child;
+    this.#spawnedAt = Date.now();
     this.#set(this.#restarts > 0 || this.#failures > 0 ? "restarting" : "starting", `MediaMTX pid ${child.pid ?? "?"} starting`);
     for (const s of [child.stdout, child.stderr]) {
       let buf = "";
@@ -270,7 +272,11 @@ export class MediaSupervisor extends EventEmitter {
     try {
       const info = await this.#opts.api.info(this.#probeAbort.signal);
       this.#version = info.version || null;
-      if (this.#running && (!childMode || this.#child)) {
+      const started = Date.parse(info.started);
+      if (childMode && Number.isFinite(started) && started < this.#spawnedAt - 1500) {
+        // The API answering is not our child's (it started before we spawned ours): another MediaMTX owns the port.
+        this.#set(this.#state === "ready" ? "restarting" : this.#state, `another MediaMTX (started ${info.started}) answers at ${this.#opts.api.baseUrl}; is mediamtx.api in use?`);
+      } else if (this.#running && (!childMode || this.#child)) {
         this.#set("ready", `MediaMTX ${info.version} answering at ${this.#opts.api.baseUrl}`);
       }
     } catch (e) {

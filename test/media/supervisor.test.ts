@@ -76,4 +76,22 @@ describe("MediaSupervisor", () => {
       await sup.stop();
     }
   });
+
+  it("child mode does not mistake another MediaMTX on its API port for its own child", async () => {
+    const { path, api } = await config("taken.yml");
+    const other = spawn(binary, [path], { stdio: "ignore" });
+    const states: MediaStatus[] = [];
+    const sup = new MediaSupervisor({ mode: "child", api, binary, configPath: path, initialBackoffMs: 200, pollMs: 100 });
+    sup.on("state", (s: MediaStatus) => states.push(s));
+    try {
+      await until(() => api.info().then(() => true, () => false), 10_000, "the other MediaMTX answers");
+      await new Promise((r) => setTimeout(r, 2000));
+      sup.start();
+      await until(() => sup.status().restarts >= 2, 15_000, "our child crash-loops on the taken ports");
+      expect(states.map((s) => s.state)).not.toContain("ready");
+    } finally {
+      await sup.stop();
+      other.kill("SIGKILL");
+    }
+  });
 });
