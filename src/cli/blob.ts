@@ -15,7 +15,7 @@ const USAGE = [
   "usage: slowdrip blob <subcommand> [options] [--url URL] [--token TOKEN] [config flags]",
   "",
   "subcommands:",
-  "  put FILE... [--pin] [--tag T]...   upload files; prints '<hash>  <file>' per file",
+  "  put FILE... [--pin] [--tag T]...   upload files (- is stdin); prints '<hash>  <file>' per file",
   "  get HASH [-o FILE] [--range A-B]   download (to stdout without -o), verified against the hash while it",
   "                                     streams (ranges as Bao slices); A-B is an inclusive byte range, e.g.",
   "                                     0-1023 or 1000- (to the end). With -o nothing is left behind on failure.",
@@ -77,22 +77,33 @@ function infoJson(b: BlobInfo): Record<string, unknown> {
 
 async function put(client: Client<typeof StorageService>, c: NodeClient, files: string[], io: CliIO, opts: { pin: boolean; tags: string[] }): Promise<number> {
   if (files.length === 0) throw new CliError("blob put: name at least one FILE", 2);
+  if (files.filter((f) => f === "-").length > 1) throw new CliError("blob put: stdin (-) can be named only once", 2);
   for (const f of files) {
-    const path = resolve(io.cwd, f);
-    let size: number;
-    try {
-      const st = statSync(path);
-      if (!st.isFile()) throw new Error("not a regular file");
-      size = st.size;
-    } catch (err) {
-      throw new CliError(`blob put: cannot read ${f}: ${err instanceof Error ? err.message : String(err)}`);
+    // "-" is stdin (size unknown up front); files declare their size so the node reserves the space first.
+    let size: number | undefined;
+    let input: AsyncIterable<Buffer>;
+    if (f === "-") {
+      input = io.stdin as AsyncIterable<Buffer>;
+    } else {
+      const path = resolve(io.cwd, f);
+      try {
+        const st = statSync(path);
+        if (!st.isFile()) throw new Error("not a regular file");
+        size = st.size;
+      } catch (err) {
+        throw new CliError(`blob put: cannot read ${f}: ${err instanceof Error ? err.message : String(err)}`);
+      }
+      input = createReadStream(path, { highWaterMark: PIECE }) as AsyncIterable<Buffer>;
     }
     const local = createHasher();
     async function* requests(): AsyncGenerator<StoreRequest> {
-      yield create(StoreRequestSchema, { header: { size: BigInt(size), pin: opts.pin, tags: opts.tags } });
-      for await (const chunk of createReadStream(path, { highWaterMark: PIECE }) as AsyncIterable<Buffer>) {
-        local.update(chunk);
-        yield create(StoreRequestSchema, { data: chunk });
+      yield create(StoreRequestSchema, { header: { ...(size === undefined ? {} : { size: BigInt(size) }), pin: opts.pin, tags: opts.tags } });
+      for await (const chunk of input) {
+        for (let at = 0; at < chunk.byteLength; at += PIECE) {
+          const piece = chunk.subarray(at, at + PIECE);
+          local.update(piece);
+          yield create(StoreRequestSchema, { data: piece });
+        }
       }
     }
     let r;

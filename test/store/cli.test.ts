@@ -42,6 +42,9 @@ describe("slowdrip blob", () => {
     const tail = await blob(["get", refHash(b), "--range", "1200-", "-o", "tail.out"]);
     expect(tail.code, tail.stderr).toBe(0);
     expect(readFileSync(join(dir, "tail.out")).equals(Buffer.from(b.subarray(1200)))).toBe(true);
+    const piped = await runCli(["blob", "put", "-"], { cwd: dir, env: env(), input: "from stdin\n" });
+    expect(piped.stdout).toBe(`${refHash(Buffer.from("from stdin\n"))}  -\n`);
+    expect((await blob(["rm", refHash(Buffer.from("from stdin\n"))])).code).toBe(0);
     const text = testBytes(100, 43).map((x) => 97 + (x % 26));
     writeFileSync(join(dir, "t.txt"), text);
     const [th] = (await blob(["put", "t.txt"])).stdout.split(" ");
