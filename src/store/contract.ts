@@ -127,6 +127,17 @@ export function runBlobStoreContract(name: string, make: MakeStore): void {
       expect(Buffer.from(await store.readAll(rs[0]!.hash)).equals(Buffer.from(data))).toBe(true);
     });
 
+    it("concurrent imports of different blobs are all counted", async () => {
+      const { store } = await mk({ chunkSize: 1024, limits: { store: 16 } });
+      const blobs = Array.from({ length: 12 }, (_, i) => testBytes(1000 + i * 777, 100 + i));
+      const rs = await Promise.all(blobs.map((b) => store.import(pieces(b, 500))));
+      expect(rs.map((r) => r.hash)).toEqual(blobs.map(refHash));
+      const total = blobs.reduce((n, b) => n + b.length, 0);
+      expect(store.usage()).toMatchObject({ bytesUsed: total, blobCount: 12, reservedBytes: 0 });
+      await Promise.all(rs.slice(0, 6).map((r) => store.delete(r.hash)));
+      expect(store.usage()).toMatchObject({ bytesUsed: blobs.slice(6).reduce((n, b) => n + b.length, 0), blobCount: 6 });
+    });
+
     it("checks the expected hash before commit; a mismatch stores nothing", async () => {
       const { store } = await mk({ chunkSize: 1024 });
       const data = testBytes(5000, 5);
