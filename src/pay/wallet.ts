@@ -569,25 +569,27 @@ export class PayWallet {
         this.commit(Object.assign(op, { state: "failed", error: "inputs spent but quote unpaid" }), () => this.store.drop(mq.mint, inputs));
         throw new OpStateError(op.id, `melt ${mq.quote}: inputs spent but quote unpaid`);
       }
+      let refusal: unknown;
       try {
         const od = outputs.map((o) => OutputData.deserialize(o));
-        const res = await this.call(mq.mint, "melt", op.id, () =>
+        q = await this.call(mq.mint, "melt", op.id, () =>
           w.mint.meltBolt11({ quote: mq.quote, inputs: inputs.map(wireProof), outputs: od.map((o) => o.blindedMessage) }),
         );
-        q = res;
       } catch (e) {
+        refusal = e;
         q = await this.call(mq.mint, "check melt quote", op.id, () => w.checkMeltQuoteBolt11(mq.quote));
-        if (q.state === MeltQuoteState.UNPAID) {
-          const st = await this.states(w, mq.mint, op.id, inputs);
-          if (st.every((s) => s === CheckStateEnum.UNSPENT)) {
-            // The mint refused and nothing was paid: release the inputs; `refusedState` says what happens next (a melt
-            // keeps its quote for another try, a swap is aborted).
-            this.commit(Object.assign(op, { state: refusedState, meltInputs: undefined, meltOutputs: undefined, error: String((e as Error).message) }), () =>
-              this.store.release(mq.mint, inputs),
-            );
-          }
-          throw e;
+      }
+      if (q.state === MeltQuoteState.UNPAID) {
+        // The mint refused, or the Lightning payment failed: if the inputs are still unspent nothing was paid, so
+        // release them; `refusedState` says what happens next (a melt keeps its quote for another try, a swap aborts).
+        const after = await this.states(w, mq.mint, op.id, inputs);
+        const why = refusal instanceof Error ? refusal.message : "the Lightning payment failed";
+        if (after.every((s) => s === CheckStateEnum.UNSPENT)) {
+          this.commit(Object.assign(op, { state: refusedState, meltInputs: undefined, meltOutputs: undefined, error: why }), () => this.store.release(mq.mint, inputs));
+          throw new PayError("payment-failed", `melt ${mq.quote} at ${mq.mint} was not paid: ${why}`, { cause: refusal });
         }
+        if (refusal) throw refusal;
+        throw new OpPendingError(op.id, op.state, `melt quote ${mq.quote} at ${mq.mint} is unpaid while its inputs are pending`);
       }
     }
     crashPoint(crashOp, "melt-sent");

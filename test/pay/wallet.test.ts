@@ -4,14 +4,19 @@ import { Wallet as CashuWallet } from "@cashu/cashu-ts";
 import { startMints, stopMints, type TestMint } from "../peers/mints.ts";
 import { tempWallet, type TempDb } from "./helpers.ts";
 import type { PayWallet } from "../../src/pay/wallet.ts";
-import { TokenError, UntrustedMintError } from "../../src/pay/errors.ts";
+import { OpPendingError, PayError, TokenError, UntrustedMintError } from "../../src/pay/errors.ts";
+import { registerSwap, swapMints } from "../../src/pay/swap.ts";
 
 let mints: TestMint[] = [];
 let feeMints: TestMint[] = [];
+let failing: TestMint[] = [];
+let slow: TestMint[] = [];
 const dbs: TempDb[] = [];
 let A = "";
 let B = "";
 let F = "";
+let X = "";
+let P = "";
 
 async function wallet(trust: string[]): Promise<PayWallet> {
   const { wallet, db } = await tempWallet(trust);
@@ -21,15 +26,24 @@ async function wallet(trust: string[]): Promise<PayWallet> {
 
 // The first run on a machine installs nutshell into the cache (pip): allow minutes, not the default hook timeout.
 beforeAll(async () => {
-  [mints, feeMints] = await Promise.all([startMints(2), startMints(1, { feePpk: 100 })]);
+  [mints, feeMints, failing, slow] = await Promise.all([
+    startMints(2),
+    startMints(1, { feePpk: 100 }),
+    // A mint whose Lightning payments fail: melts are refused by the real mint.
+    startMints(1, { fakeWallet: { FAKEWALLET_PAY_INVOICE_STATE: "FAILED", FAKEWALLET_PAYMENT_STATE: "FAILED" } }),
+    // A mint whose Lightning payments stay pending at first and settle when checked later.
+    startMints(1, { fakeWallet: { FAKEWALLET_PAY_INVOICE_STATE: "PENDING" } }),
+  ]);
   A = mints[0]!.url;
   B = mints[1]!.url;
   F = feeMints[0]!.url;
+  X = failing[0]!.url;
+  P = slow[0]!.url;
 }, 300_000);
 
 afterAll(async () => {
   for (const d of dbs) await d.close();
-  await stopMints([...mints, ...feeMints]);
+  await stopMints([...mints, ...feeMints, ...failing, ...slow]);
 });
 
 describe("wallet (real nutshell mints)", () => {
@@ -127,5 +141,43 @@ describe("wallet (real nutshell mints)", () => {
     // Not redeemed: still spendable by someone else.
     const carol = await wallet([A]);
     expect((await carol.receive(s.token)).credited).toBe(5);
+  });
+
+  it("a melt whose Lightning payment fails keeps the value; a swap through it is aborted, not stuck", async () => {
+    const w = await wallet([X, B]);
+    registerSwap(w);
+    await w.mint(X, 100);
+    const cw = new CashuWallet(B);
+    await cw.loadMint();
+    const q = await cw.createMintQuoteBolt11(20);
+    await expect(w.melt(X, q.request)).rejects.toBeInstanceOf(PayError);
+    expect(w.balance(X)).toBe(100);
+    expect(w.reservedBalances()).toEqual({});
+    const melt = w.listOps({ kind: "melt" })[0]!;
+    expect(melt.state).toBe("quoted");
+    await expect(swapMints(w, { from: X, to: B, amount: 20, maxFee: 10 })).rejects.toBeInstanceOf(PayError);
+    expect(w.listOps({ kind: "swap" }).map((o) => o.state)).toEqual(["aborted"]);
+    expect(w.balances()).toEqual({ [X]: 100 });
+    expect(w.listOps({ unfinished: true }).map((o) => o.kind)).toEqual(["melt"]);
+    expect(w.ledger.list().filter((e) => e.direction === "out")).toEqual([]);
+  });
+
+  it("a melt left pending by Lightning is kept in flight and settled by resume, with its change", async () => {
+    const w = await wallet([P, B]);
+    await w.mint(P, 100);
+    const cw = new CashuWallet(B);
+    await cw.loadMint();
+    const q = await cw.createMintQuoteBolt11(20);
+    await expect(w.melt(P, q.request)).rejects.toBeInstanceOf(OpPendingError);
+    const op = w.listOps({ kind: "melt" })[0]!;
+    expect(op.state).toBe("melting");
+    expect(w.reservedBalances()[P]).toBeGreaterThanOrEqual(22);
+    const done = await w.resume();
+    expect(done.map((o) => [o.kind, o.state])).toEqual([["melt", "done"]]);
+    expect(w.reservedBalances()).toEqual({});
+    const spent = 100 - w.balance(P);
+    expect(spent).toBeGreaterThanOrEqual(20);
+    expect(spent).toBeLessThanOrEqual(22);
+    expect(w.ledger.list().filter((e) => e.direction === "out")).toMatchObject([{ kind: "melt", amount: spent, mint: P }]);
   });
 });

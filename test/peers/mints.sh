@@ -83,6 +83,12 @@ start() {
   [[ "$units" == "sat,usd" ]] && { usd="FakeWallet"; paths="[\"m/0'/0'/0'\", \"m/0'/2'/0'\"]"; }
   install >/dev/null
   mkdir -p "$dir"
+  # Extra FakeWallet settings for fault tests, e.g. SLOWDRIP_MINT_EXTRA_ENV="FAKEWALLET_PAY_INVOICE_STATE=FAILED".
+  local extra=() kv
+  for kv in ${SLOWDRIP_MINT_EXTRA_ENV:-}; do
+    [[ "$kv" =~ ^FAKEWALLET_[A-Z_]+=[A-Za-z0-9._-]*$ ]] || die "SLOWDRIP_MINT_EXTRA_ENV: only FAKEWALLET_*=value settings, got $kv"
+    extra+=("$kv")
+  done
   local i urls=()
   for ((i = 0; i < n; i++)); do
     local m="$dir/mint-$i"
@@ -99,7 +105,7 @@ start() {
         MINT_PRIVATE_KEY="$key" MINT_DATABASE="$m/db" \
         MINT_INPUT_FEE_PPK="$fee" \
         FAKEWALLET_BRR=true FAKEWALLET_DELAY_INCOMING_PAYMENT=0 FAKEWALLET_DELAY_OUTGOING_PAYMENT=0 \
-        MINT_INFO_NAME="slowdrip test mint $i" \
+        MINT_INFO_NAME="slowdrip test mint $i" "${extra[@]}" \
         "$VENV/bin/mint" --host 127.0.0.1 --port "$port" --timeout-keep-alive=75 >"$m/log" 2>&1 </dev/null
     ) &
     echo $! >"$m/pid"

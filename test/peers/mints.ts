@@ -21,11 +21,13 @@ export interface StartMintsOptions {
   feePpk?: number;
   /** Also run a usd keyset (FakeWallet), for wrong-unit tests. */
   usd?: boolean;
+  /** Extra FakeWallet settings (keys FAKEWALLET_*), e.g. { FAKEWALLET_PAY_INVOICE_STATE: "FAILED" } to fail melts. */
+  fakeWallet?: Record<string, string>;
 }
 
-function run(args: string[]): Promise<string> {
+function run(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile("bash", [script, ...args], { timeout: 600_000, maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
+    execFile("bash", [script, ...args], { timeout: 600_000, maxBuffer: 1 << 20, env }, (err, stdout, stderr) => {
       if (err) reject(new Error(`mints.sh ${args[0]} failed: ${stderr || err.message}`, { cause: err }));
       else resolve(stdout);
     });
@@ -51,7 +53,8 @@ async function stopPid(pid: number): Promise<void> {
 /** Installs nutshell if needed (cached venv) and starts `n` independent mints on free loopback ports. */
 export async function startMints(n: number, opts: StartMintsOptions = {}): Promise<TestMint[]> {
   const dir = mkdtempSync(join(tmpdir(), "slowdrip-mints-"));
-  const out = await run(["start", dir, String(n), String(opts.feePpk ?? 0), opts.usd ? "sat,usd" : "sat"]);
+  const extra = Object.entries(opts.fakeWallet ?? {}).map(([k, v]) => `${k}=${v}`).join(" ");
+  const out = await run(["start", dir, String(n), String(opts.feePpk ?? 0), opts.usd ? "sat,usd" : "sat"], { ...process.env, SLOWDRIP_MINT_EXTRA_ENV: extra });
   const urls = out.trim().split("\n").filter(Boolean);
   if (urls.length !== n) throw new Error(`mints.sh start printed ${urls.length} URLs, expected ${n}`);
   let running = n;
