@@ -38,7 +38,8 @@ export function runCli(args: string[], opts: { cwd?: string; env?: NodeJS.Proces
 
 /** Spawns `slowdrip run` and waits until it logs "node started"; returns the child and its URL. */
 export async function spawnNode(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ child: ChildProcess; url: string; logs: () => string }> {
-  const child = spawn(NODE_BIN, [CLI, "run", ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  // MediaMTX stays off unless a test asks for it: parallel test nodes would otherwise contend for its default ports.
+  const child = spawn(NODE_BIN, [CLI, "run", ...args], { cwd: ROOT, env: { ...process.env, SLOWDRIP_MEDIAMTX_MANAGE: "off", ...env }, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   child.stdout!.on("data", (d) => (out += d));
   child.stderr!.on("data", (d) => (out += d));
