@@ -10,7 +10,7 @@ const USAGE = [
   "usage: slowdrip wallet <subcommand> [options] [--url URL] [--token TOKEN] [config flags]",
   "",
   "subcommands:",
-  "  balance [--json]                              spendable sats per mint",
+  "  balance [--check] [--json]                    spendable sats per mint (--check: ask the mints which proofs are spent)",
   "  receive TOKEN                                 redeem a cashuA/cashuB token at its (trusted) mint",
   "  send AMOUNT [--mint URL]                      print a token worth AMOUNT sats (after the receiver's fee)",
   "  mint AMOUNT --mint URL                        get a Lightning invoice, wait for it to be paid, claim the ecash",
@@ -73,6 +73,7 @@ export const walletCommand: Command = {
         service: { type: "string" },
         limit: { type: "string" },
         json: { type: "boolean" },
+        check: { type: "boolean" },
       },
       allowPositionals: true,
     });
@@ -98,6 +99,11 @@ export const walletCommand: Command = {
       case "balance":
       case "mints": {
         noMore(0);
+        if (sub === "balance" && values.check) {
+          const c = await call(wallet.balance({ check: true }, o));
+          if (c.droppedSpent > 0n) io.stderr.write(`dropped ${c.droppedSpent} sat of proofs the mints report spent\n`);
+          for (const m of c.unreachable) io.stderr.write(`could not check ${m}\n`);
+        }
         const r = await call(wallet.listMints({}, o));
         if (values.json) json(r.mints.map((m) => ({ mint: m.mint, balance: m.balance, reserved: m.reserved, trusted: m.trusted })));
         else {

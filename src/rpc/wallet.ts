@@ -96,9 +96,20 @@ export function walletService(deps: { wallet: PayWallet }): RpcService {
   const { wallet } = deps;
   if (!wallet) throw new TypeError("walletService needs a wallet");
   const impl: ServiceImpl<typeof WalletService> = {
-    balance() {
+    async balance(req) {
+      let dropped = 0;
+      const unreachable: string[] = [];
+      if (req.check) {
+        for (const mint of Object.keys(wallet.balances())) {
+          try {
+            dropped += (await wallet.checkProofs(mint)).spent;
+          } catch {
+            unreachable.push(mint);
+          }
+        }
+      }
       const mints = mintRows(wallet);
-      return create(BalanceResponseSchema, { mints, total: mints.reduce((s, m) => s + m.balance, 0n) });
+      return create(BalanceResponseSchema, { mints, total: mints.reduce((s, m) => s + m.balance, 0n), droppedSpent: BigInt(dropped), unreachable });
     },
     async receive(req) {
       const r = await wallet.receive(need(req.token, "token"));

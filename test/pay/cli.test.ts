@@ -47,7 +47,8 @@ describe("slowdrip wallet (CLI -> node -> real mints)", () => {
     expect(m.code, m.stderr).toBe(0);
     expect(m.stdout).toContain("minted 100 sat");
     expect(m.stderr).toMatch(/lnbc/);
-    const bal = await wallet("balance");
+    const bal = await wallet("balance", "--check");
+    expect(bal.code, bal.stderr).toBe(0);
     expect(bal.stdout).toContain(`${A}  100 sat`);
     expect(bal.stdout).toContain("total  100 sat");
     const s = await wallet("send", "10", "--mint", A);

@@ -180,4 +180,21 @@ describe("wallet (real nutshell mints)", () => {
     expect(spent).toBeLessThanOrEqual(22);
     expect(w.ledger.list().filter((e) => e.direction === "out")).toMatchObject([{ kind: "melt", amount: spent, mint: P }]);
   });
+
+  it("checkProofs drops proofs the mint reports spent (e.g. after restoring an old copy of the wallet)", async () => {
+    const live = await wallet([A]);
+    await live.mint(A, 30);
+    // An old copy holds the same proofs...
+    const copy = await wallet([A]);
+    const rows = live.store.allProofRows();
+    copy.store.root.transactionSync(() => copy.store.addReady(A, rows.map((r) => r.proof)));
+    expect(copy.balance(A)).toBe(30);
+    // ...which the live wallet then spends.
+    const t = await live.send(30, { mint: A });
+    const bob = await wallet([A]);
+    await bob.receive(t.token);
+    expect(await copy.checkProofs(A)).toMatchObject({ spent: 30 });
+    expect(copy.balance(A)).toBe(0);
+    expect(await live.checkProofs(A)).toEqual({ unspent: 0, pending: 0, spent: 0 });
+  });
 });
