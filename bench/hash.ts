@@ -3,7 +3,7 @@
 // Run: npm run bench -- hash   (figures also in bench/results/hash.json, keyed by row and column)
 import { createHash, randomFillSync } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
-import { availableParallelism, cpus } from "node:os";
+import { availableParallelism, cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import * as blake3wasm from "blake3-wasm";
 import { createBLAKE3 } from "hash-wasm";
@@ -13,6 +13,7 @@ import {
   createHasher, hashParallel, hashReaderParallel, hashStreamParallel, merkleRoot, toHex,
 } from "../src/wasm/index.ts";
 
+const loadAtStart = loadavg()[0]!;
 const KiB = 1024;
 const MiB = 1024 * 1024;
 const quick = process.argv.includes("--quick");
@@ -262,7 +263,9 @@ for (const [name, v, goal, unit] of targets) {
 }
 
 const pad = (s: string, n: number) => s.padEnd(n);
-console.log(`cpu: ${cpus()[0]?.model ?? "?"} x${availableParallelism()}, node ${process.version}${quick ? " (quick)" : ""}\n`);
+const loadAtEnd = loadavg()[0]!;
+console.log(`cpu: ${cpus()[0]?.model ?? "?"} x${availableParallelism()}, node ${process.version}${quick ? " (quick)" : ""}`);
+console.log(`load average (1 min) at start ${loadAtStart.toFixed(2)}, at end ${loadAtEnd.toFixed(2)}: multi-core figures need idle cores\n`);
 console.log(`${pad("size", 36)}${pad("implementation", 31)}${"MB/s".padStart(8)}${"x b3-wasm".padStart(11)}`);
 for (const [size, name, v, ratio, note] of table) console.log(`${pad(size!, 36)}${pad(name!, 31)}${v!.padStart(8)}${ratio!.padStart(11)}  ${note}`);
 console.log("");
@@ -271,4 +274,4 @@ for (const [row, cols] of Object.entries(rows)) {
   console.log(`${pad(row, 66)}${Object.entries(cols).map(([k, v]) => `${k}=${v}`).join("  ")}`);
 }
 mkdirSync(join(process.cwd(), "bench/results"), { recursive: true });
-writeFileSync(join(process.cwd(), "bench/results/hash.json"), JSON.stringify({ date: new Date().toISOString(), cpus: availableParallelism(), rows }, null, 1));
+writeFileSync(join(process.cwd(), "bench/results/hash.json"), JSON.stringify({ date: new Date().toISOString(), cpus: availableParallelism(), loadavg: [loadAtStart, loadAtEnd], rows }, null, 1));
