@@ -237,13 +237,18 @@ export class BaoSliceDecoder {
   #c1 = 0;
   #stack: PendingNode[] = [];
   #failed: BaoVerifyError | null = null;
+  /** When set, verified content goes here (a view valid only during the call, at its content offset) instead of push()'s result. */
+  #sink: ((content: Uint8Array, offset: number) => void) | null;
 
   /**
    * @param hash expected 32-byte root hash
    * @param start first content byte wanted; @param len content bytes wanted
    * @param opts.maxBulkChunks largest whole subtree verified in one wasm call (trades latency for speed; 1..1024)
    */
-  constructor(hash: Uint8Array, start: number, len: number, opts?: { maxBulkChunks?: number }) {
+  constructor(
+    hash: Uint8Array, start: number, len: number,
+    opts?: { maxBulkChunks?: number; sink?: (content: Uint8Array, offset: number) => void },
+  ) {
     checkBytes(hash, "BaoSliceDecoder");
     if (hash.length !== 32) throw new RangeError(`BaoSliceDecoder: hash must be 32 bytes, got ${hash.length}`);
     checkRange(start, len, "BaoSliceDecoder");
@@ -253,6 +258,8 @@ export class BaoSliceDecoder {
     this.#start = start;
     this.#len = len;
     this.#maxBulk = mb;
+    if (opts?.sink !== undefined && typeof opts.sink !== "function") throw new TypeError("BaoSliceDecoder: sink must be a function");
+    this.#sink = opts?.sink ?? null;
   }
 
   /** Content size from the header (null until the header arrived). */
@@ -303,7 +310,10 @@ export class BaoSliceDecoder {
     const size = this.#size!;
     const lo = Math.max(this.#start, s * CHUNK_LEN);
     const hi = Math.min(this.#start + this.#len, size, s * CHUNK_LEN + content.length);
-    if (hi > lo) out.push(content.slice(lo - s * CHUNK_LEN, hi - s * CHUNK_LEN));
+    if (hi <= lo) return;
+    const view = content.subarray(lo - s * CHUNK_LEN, hi - s * CHUNK_LEN);
+    if (this.#sink) this.#sink(view, lo);
+    else out.push(view.slice());
   }
 
   #run(): Uint8Array[] {
@@ -377,22 +387,32 @@ export class BaoSliceDecoder {
   }
 }
 
+/** Runs a decoder over all of `bytes`, writing the proven content straight into one result buffer. */
+function decodeAll(hash: Uint8Array, bytes: Uint8Array, start: number, len: number): Uint8Array {
+  let out: Uint8Array | null = null;
+  const d: BaoSliceDecoder = new BaoSliceDecoder(hash, start, len, {
+    maxBulkChunks: 1024,
+    sink: (content, offset) => {
+      const size = d.size!;
+      out ??= new Uint8Array(Math.max(0, Math.min(size, start + len) - Math.min(size, start)));
+      out.set(content, offset - start);
+    },
+  });
+  d.push(bytes);
+  d.finish();
+  return out ?? new Uint8Array(0);
+}
+
 /** Verifies a whole slice against `hash` and returns the content bytes of [start, start+len) it proves. */
 export function baoVerifySlice(hash: Uint8Array, slice: Uint8Array, start: number, len: number): Uint8Array {
   checkBytes(slice, "baoVerifySlice");
-  const d = new BaoSliceDecoder(hash, start, len, { maxBulkChunks: 1024 });
-  const parts = d.push(slice);
-  d.finish();
-  return concat(parts);
+  return decodeAll(hash, slice, start, len);
 }
 
 /** Verifies a whole combined encoding against `hash` and returns the content. */
 export function baoDecode(hash: Uint8Array, encoded: Uint8Array): Uint8Array {
   checkBytes(encoded, "baoDecode");
-  const d = new BaoSliceDecoder(hash, 0, Number.MAX_SAFE_INTEGER, { maxBulkChunks: 1024 });
-  const parts = d.push(encoded);
-  d.finish();
-  return concat(parts, d.size ?? 0);
+  return decodeAll(hash, encoded, 0, Number.MAX_SAFE_INTEGER);
 }
 
 /**
