@@ -176,7 +176,6 @@ export function hashParallel(data: Uint8Array): Promise<Uint8Array> {
   if (data.length < PARALLEL_THRESHOLD) return Promise.resolve(blake3(data));
   return serialize(async () => {
     const h = createHasher();
-    // Whole 1 MiB units strictly before the last byte go to subtrees; the tail (>= 1 byte) goes through the hasher.
     // Whole units strictly before the last byte go to subtrees; the tail (>= 1 byte) goes through the hasher.
     // Smaller inputs use 256 KiB units so the threads' shares stay even.
     const log2 = data.length < 16 * MiB ? 8 : 10;
