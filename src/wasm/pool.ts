@@ -251,13 +251,14 @@ export function hashReaderParallel(read: (into: Uint8Array) => Promise<number>, 
       const cvBuf = new SharedArrayBuffer(SEGMENT_UNITS * 32);
       const seg: Segment = { log2: 10, data: buf.buffer as SharedArrayBuffer, off: 0, units: SEGMENT_UNITS, ctrl: ctrlBuf, cvs: cvBuf, counter, mode };
       const jobs = pool.map((slot) => startJob(slot, seg));
+      for (const j of jobs) j.catch(() => undefined); // awaited below unless read() throws first
       const publish = (avail: number, total?: number) => {
         if (total !== undefined) Atomics.store(ctrl, TOTAL, total);
         Atomics.store(ctrl, AVAIL, avail);
         Atomics.notify(ctrl, AVAIL);
       };
       let eof = false;
-      let units: number;
+      let units = 0;
       let extra = -1;
       try {
         if (len > 0) publish(Math.floor((len - 1) / MiB));
@@ -280,7 +281,7 @@ export function hashReaderParallel(read: (into: Uint8Array) => Promise<number>, 
         units = eof ? (len > 0 ? Math.floor((len - 1) / MiB) : 0) : SEGMENT_UNITS;
       } finally {
         // Always release the workers, even when read failed.
-        publish(units! ?? 0, units! ?? 0);
+        publish(units, units);
       }
       // Help with the units no worker has claimed yet.
       if (mode.key) e.mem.set(mode.key, e.KEY);
