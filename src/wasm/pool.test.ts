@@ -1,6 +1,6 @@
 // Unit tests for the worker pool lifecycle: small inputs never start it, large ones do, close stops it.
 import { describe, expect, it } from "vitest";
-import { blake3, closeHashPool, createHasher, hashParallel, hashPoolSize, hashStreamParallel, toHex } from "./index.ts";
+import { blake3, closeHashPool, createHasher, hashParallel, hashPoolSize, hashReaderParallel, hashStreamParallel, toHex } from "./index.ts";
 
 async function* once(b: Uint8Array): AsyncGenerator<Uint8Array> {
   yield b;
@@ -19,6 +19,21 @@ describe("hash pool lifecycle", () => {
     await closeHashPool();
     expect(hashPoolSize()).toBe(0);
     // and it comes back on demand
+    expect(toHex(await hashParallel(big))).toBe(toHex(blake3(big)));
+    await closeHashPool();
+  });
+
+  it("a failing reader rejects with its error and leaves the pool usable", async () => {
+    let served = 0;
+    const failing = async (into: Uint8Array) => {
+      if (served >= 3 * 1024 * 1024) throw new Error("disk on fire");
+      const n = Math.min(into.length, 256 * 1024);
+      into.fill(7, 0, n);
+      served += n;
+      return n;
+    };
+    await expect(hashReaderParallel(failing, createHasher())).rejects.toThrow("disk on fire");
+    const big = new Uint8Array(9 * 1024 * 1024 + 1).fill(9);
     expect(toHex(await hashParallel(big))).toBe(toHex(blake3(big)));
     await closeHashPool();
   });
