@@ -22,6 +22,8 @@ export interface FetchPaidOptions {
   expectedBytes?: number;
   /** Ask for a session allotment of this many bytes with the payment. */
   sessionBytes?: number;
+  /** A session id from an earlier paid fetch of this peer: tried first, paying only when it is used up. */
+  session?: string;
   /** Extra request headers (e.g. Range). */
   headers?: Record<string, string>;
   service?: ServiceName;
@@ -109,13 +111,14 @@ export async function fetchPaid(url: string, opts: FetchPaidOptions): Promise<Fe
 
   let first: Response;
   try {
-    first = await f(url, init());
+    first = await f(url, init(opts.session ? { [PAY_HEADERS.session]: opts.session } : {}));
   } catch (e) {
     return fallback("peer-unreachable", { error: (e as Error).message });
   }
   if (first.status !== 402) {
-    decide({ outcome: "free", reason: `status-${first.status}` });
-    return { response: first, source: "peer", paid: 0, fees: 0, decisions };
+    const inSession = opts.session !== undefined && first.headers.get(PAY_HEADERS.session) === opts.session;
+    decide({ outcome: "free", reason: inSession ? "session" : `status-${first.status}` });
+    return { response: first, source: "peer", paid: 0, fees: 0, ...(inSession ? { session: opts.session } : {}), decisions };
   }
 
   // Parse the 402: the NUT-18 request from the header, and the byte count from our JSON body if present.

@@ -124,4 +124,22 @@ describe("fetchPaid (real mints)", () => {
     expect(w.balance(A)).toBe(50);
     expect(p.wallet.balances()).toEqual({});
   });
+
+  it("buys a session once and reuses it for later fetches until it runs out", async () => {
+    const p = await peer([A]);
+    const w = await client([A], { [A]: 50 });
+    const opts = { wallet: w, budget: 30, maxPricePerMiB: 5, maxSwapFee: 0, origin: origin.url };
+    const first = await fetchPaid(p.url, { ...opts, sessionBytes: 2 * blob.length });
+    await first.response.arrayBuffer();
+    expect(first.paid).toBe(16);
+    expect(first.session).toBeTruthy();
+    const second = await fetchPaid(p.url, { ...opts, session: first.session! });
+    expect(Buffer.from(await second.response.arrayBuffer()).equals(blob)).toBe(true);
+    expect(second).toMatchObject({ paid: 0, source: "peer", session: first.session, decisions: [{ outcome: "free", reason: "session" }] });
+    const third = await fetchPaid(p.url, { ...opts, session: first.session! });
+    await third.response.arrayBuffer();
+    expect(third.decisions.map((d) => d.outcome)).toEqual(["paid"]);
+    expect(w.balance(A)).toBe(50 - 16 - 8);
+    expect(p.wallet.balance(A)).toBe(24);
+  });
 });
