@@ -213,6 +213,21 @@ describe("HTTP 402 gate (NUT-24) against real mints", () => {
     expect(n.wallet.ledger.list()).toMatchObject([{ service: "live-view", amount: 15 }]);
   });
 
+  it("many clients paying at once: every payment is redeemed and served, each counted once", async () => {
+    const node = await startNode([A]);
+    const payer = await fundedClient(A, 400);
+    const tokens: string[] = [];
+    for (let i = 0; i < 12; i++) tokens.push((await payer.send(16, { mint: A })).token);
+    const answers = await Promise.all(tokens.map((t) => get(node.url, { "x-cashu": t })));
+    answers.forEach((r, i) => {
+      expect(r.status, `client ${i}`).toBe(200);
+      expect(r.body.length, `client ${i}`).toBe(blob.length);
+    });
+    expect(node.wallet.balance(A)).toBe(12 * 16);
+    expect(node.wallet.ledger.list().filter((e) => e.kind === "payment")).toHaveLength(12);
+    expect(node.gate.sessions.count()).toBe(0);
+  });
+
   it("a token from an untrusted mint is refused", async () => {
     const node = await startNode([A]);
     const client = await fundedClient(B, 50);
