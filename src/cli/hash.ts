@@ -4,7 +4,7 @@ import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { CliError, type Command } from "./command.ts";
 import {
-  baoOutboard, createDeriveKeyHasher, createHasher, createKeyedHasher, fromHex, hashReaderParallel, hashStreamParallel, toHex,
+  baoOutboard, concatBytes, createDeriveKeyHasher, createHasher, createKeyedHasher, fromHex, hashReaderParallel, hashStreamParallel, toHex,
   type Blake3Hasher,
 } from "../wasm/index.ts";
 
@@ -110,11 +110,5 @@ export async function readAll(stream: NodeJS.ReadableStream): Promise<Uint8Array
     if (total > MAX_OUTBOARD_INPUT) throw new CliError(`stdin is more than ${MAX_OUTBOARD_INPUT} bytes`);
     parts.push(b);
   }
-  const out = new Uint8Array(total);
-  let pos = 0;
-  for (const p of parts) {
-    out.set(p, pos);
-    pos += p.length;
-  }
-  return out;
+  return concatBytes(parts, total);
 }

@@ -7,6 +7,7 @@ import { originAnswer, parseLivePath, type SegmentReader } from "../stream/origi
 import type { ReadGate } from "./paygate.ts";
 import { sendError, sendJson, type HttpRoute } from "./routes.ts";
 import { writeHead, type NodeRequest, type NodeResponse } from "./types.ts";
+import { concatBytes } from "../wasm/index.ts";
 
 export interface LiveRoutesDeps {
   ingest: StreamIngest;
@@ -34,13 +35,7 @@ async function readBody(req: NodeRequest, max: number): Promise<Uint8Array | nul
     if (total > max) return null;
     parts.push(chunk);
   }
-  const out = new Uint8Array(total);
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.byteLength;
-  }
-  return out;
+  return concatBytes(parts, total);
 }
 
 async function authHook(deps: LiveRoutesDeps, req: NodeRequest, res: NodeResponse): Promise<void> {

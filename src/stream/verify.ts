@@ -1,7 +1,7 @@
 // Stream verifier: fetches announce, manifest, playlist and segments from an origin (or any peer) and checks every
 // signature, the delegation window, the Merkle root and each segment's BLAKE3 and SHA-256; names the first failure.
 // Browser-safe: fetch, WebCrypto, @noble/ed25519 and the WASM hashing core only (the player uses the same module).
-import { blake3 } from "../wasm/browser.ts";
+import { blake3, concatBytes } from "../wasm/browser.ts";
 import { StatementError, verifySignedAnnounce, verifySignedManifest, type SignedAnnounce, type SignedManifest } from "./manifest.ts";
 import { playlistUris, segmentUri } from "./playlist.ts";
 import { hexOf, isHex32 } from "./signing.ts";
@@ -86,13 +86,7 @@ async function readBounded(res: Response, max: number, what: string, code: Verif
     }
     parts.push(value);
   }
-  const out = new Uint8Array(total);
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.byteLength;
-  }
-  return out;
+  return concatBytes(parts, total);
 }
 
 /**

@@ -2,7 +2,7 @@
 // Layout: 8-byte little-endian length, then the BLAKE3 tree in pre-order; a parent is its children's two 32-byte CVs.
 import { checkBytes } from "./blake3.ts";
 import type { Engine } from "./engine.ts";
-import { toHex } from "./hex.ts";
+import { concatBytes, toHex } from "./hex.ts";
 import {
   CHUNK_LEN, HEADER_LEN, chunkCount, cvLevels, decodeHeader, encodeHeader, leftChunks, nodeBytes, parentBlock, plainEngine,
   rootFromChunk, rootFromParent, sliceChunks,
@@ -31,16 +31,6 @@ function checkRange(start: unknown, len: unknown, what: string): void {
     if (typeof v !== "number") throw new TypeError(`${what}: ${name} must be a number`);
     if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`${what}: ${name} must be a non-negative safe integer, got ${v}`);
   }
-}
-
-function concat(parts: Uint8Array[], total?: number): Uint8Array {
-  const out = new Uint8Array(total ?? parts.reduce((a, p) => a + p.length, 0));
-  let pos = 0;
-  for (const p of parts) {
-    out.set(p, pos);
-    pos += p.length;
-  }
-  return out;
 }
 
 /** Standard Bao outboard size for `size` content bytes. */
@@ -157,7 +147,7 @@ export function extractSliceWith(
     rec(s + left, n - left, pos + 64 + (left - 1) * 64);
   };
   rec(0, chunkCount(size), HEADER_LEN);
-  return concat(parts);
+  return concatBytes(parts);
 }
 
 function checkOutboard(size: number, outboard: Uint8Array, what: string): void {
@@ -202,7 +192,7 @@ export function baoSliceFromCombined(encoded: Uint8Array, start: number, len: nu
     rec(s + left, n - left, pos + 64 + encLen(s, left));
   };
   rec(0, chunkCount(size), HEADER_LEN);
-  return concat(parts);
+  return concatBytes(parts);
 }
 
 interface PendingNode {

@@ -1,7 +1,7 @@
 // Browser-safe entry of the WebAssembly hashing core: everything in index.ts except the Node worker pool.
 export { blake3, blake3Hex, keyedHash, deriveKey, Blake3Hasher, createHasher, createKeyedHasher, createDeriveKeyHasher } from "./blake3.ts";
 export type { HashOptions } from "./blake3.ts";
-export { toHex, fromHex, isBlobId } from "./hex.ts";
+export { toHex, fromHex, isBlobId, concatBytes } from "./hex.ts";
 export { initWasm } from "./engine.ts";
 export {
   baoEncode, baoOutboard, baoSliceFromCombined, baoSliceFromOutboard, baoDecode, baoVerifySlice, baoVerifyOutboard,

@@ -1,4 +1,4 @@
-// Hex helpers for digests and blob ids (lowercase, strict parsing).
+// Hex helpers for digests and blob ids (lowercase, strict parsing), and byte concatenation.
 
 const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
 
@@ -36,4 +36,15 @@ const BLOB_ID = /^[0-9a-f]{64}$/;
 /** True when `str` is a blob id: a BLAKE3-256 digest as 64 lowercase hex characters. */
 export function isBlobId(str: unknown): str is string {
   return typeof str === "string" && BLOB_ID.test(str);
+}
+
+/** Concatenates byte arrays into one new array (`total`, when known, saves a pass over the parts). */
+export function concatBytes(parts: readonly Uint8Array[], total?: number): Uint8Array {
+  const out = new Uint8Array(total ?? parts.reduce((a, p) => a + p.byteLength, 0));
+  let pos = 0;
+  for (const p of parts) {
+    out.set(p, pos);
+    pos += p.byteLength;
+  }
+  return out;
 }

@@ -1,7 +1,7 @@
 // Public API of the WebAssembly hashing core: BLAKE3, multi-core hashing, Bao, compact outboards, Merkle trees, hex.
 export { blake3, blake3Hex, keyedHash, deriveKey, Blake3Hasher, createHasher, createKeyedHasher, createDeriveKeyHasher } from "./blake3.ts";
 export type { HashOptions } from "./blake3.ts";
-export { toHex, fromHex, isBlobId } from "./hex.ts";
+export { toHex, fromHex, isBlobId, concatBytes } from "./hex.ts";
 export { initWasm } from "./engine.ts";
 export {
   baoEncode, baoOutboard, baoSliceFromCombined, baoSliceFromOutboard, baoDecode, baoVerifySlice, baoVerifyOutboard,
