@@ -5,28 +5,17 @@
 // Run: npm run bench -- live   (figures also in bench/results/live.json; BENCH_LIVE_SEGMENTS=N, default 60)
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { LiveEventType, StreamService } from "../src/gen/slowdrip/v1/stream_pb.ts";
+import { liveNodeEnv, waitMediamtxReady } from "../test/media/peers.ts";
 
 const root = process.cwd();
 const SEGMENTS = Number(process.env.BENCH_LIVE_SEGMENTS ?? 60);
 const work = fs.mkdtempSync(path.join(os.tmpdir(), "slowdrip-bench-live-"));
 const NODE = path.join(root, "node_modules/.bin/node");
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 function lastLine(cmd: string, args: string[]): string {
   const r = spawnSync(cmd, args, { cwd: root, encoding: "utf8", timeout: 20 * 60_000 });
@@ -50,22 +39,7 @@ const pct = (xs: number[], p: number) => {
 async function main(): Promise<void> {
   const binary = lastLine(NODE, [path.join(root, "scripts/mediamtx-install.mjs")]);
   lastLine("sh", [path.join(root, "test/peers/ffmpeg.sh")]);
-  const port = await freePort();
-  const rtmp = await freePort();
-  const base = `http://127.0.0.1:${port}`;
-  const env = {
-    ...process.env,
-    SLOWDRIP_NODE_LOG_LEVEL: "debug",
-    SLOWDRIP_API_LISTEN: `127.0.0.1:${port}`,
-    SLOWDRIP_MEDIAMTX_BINARY: binary,
-    SLOWDRIP_MEDIAMTX_API: `127.0.0.1:${await freePort()}`,
-    SLOWDRIP_MEDIAMTX_METRICS: `127.0.0.1:${await freePort()}`,
-    SLOWDRIP_MEDIAMTX_RTMP: `127.0.0.1:${rtmp}`,
-    SLOWDRIP_MEDIAMTX_RTSP: "",
-    SLOWDRIP_MEDIAMTX_SRT: "",
-    SLOWDRIP_MEDIAMTX_WEBRTC: "",
-    SLOWDRIP_MEDIAMTX_SEGMENT_DURATION: "1s",
-  };
+  const { env, url: base, rtmp } = await liveNodeEnv({ SLOWDRIP_NODE_LOG_LEVEL: "debug", SLOWDRIP_MEDIAMTX_BINARY: binary });
   const dataDir = path.join(work, "data");
   const node: ChildProcess = spawn(NODE, [path.join(root, "dist/slowdrip.mjs"), "run", "--data-dir", dataDir], { env, stdio: ["ignore", "pipe", "inherit"] });
   const finished: number[] = [];
@@ -90,13 +64,7 @@ async function main(): Promise<void> {
       }
     }
   });
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const r = await fetch(`${base}/readyz`).then((x) => x.json() as Promise<{ components: { name: string; ready: boolean }[] }>).catch(() => null);
-    if (r?.components.find((c) => c.name === "mediamtx")?.ready) break;
-    if (Date.now() > deadline) throw new Error("node/MediaMTX not ready within 60 s");
-    await new Promise((r2) => setTimeout(r2, 200));
-  }
+  await waitMediamtxReady(base, 60_000);
   const token = lastLine(NODE, [path.join(root, "dist/slowdrip.mjs"), "token", "issue", "--action", "publish", "--path", "live/bench", "--data-dir", dataDir]);
 
   const client = createClient(StreamService, createConnectTransport({ baseUrl: base, httpVersion: "1.1" }));

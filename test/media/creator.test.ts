@@ -1,17 +1,13 @@
 // A creator other than the node: creator keygen/delegate/announce, the node signs under the delegation, viewers verify
 // against the creator key alone; streams outside the delegation are not signed.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ROOT, ensureFfmpeg, freePort, installMediamtx, rtmpPublishArgs, runCapture, runFfmpeg, until } from "./peers.ts";
+import { BIN, NODE, NodeProcess, ensureFfmpeg, installMediamtx, liveNodeEnv, rtmpPublishArgs, runCapture, runFfmpeg, until, waitMediamtxReady } from "./peers.ts";
 
-const NODE = join(ROOT, "node_modules/.bin/node");
-const BIN = join(ROOT, "dist/slowdrip.mjs");
 let dir = "";
-let node: ChildProcess | null = null;
-let logs = "";
+let node: NodeProcess | null = null;
 let url = "";
 let rtmp = 0;
 let ffmpeg = "";
@@ -33,39 +29,18 @@ beforeAll(async () => {
   expect(dg.code, dg.stderr).toBe(0);
   const an = await cli(["creator", "announce", "--key", join(dir, "creator.key"), "--stream", "live/c", "--title", "Creator's channel", "--output-dir", join(dir, "announces")]);
   expect(an.code, an.stderr).toBe(0);
-  const port = await freePort();
-  rtmp = await freePort();
-  url = `http://127.0.0.1:${port}`;
-  const env = {
-    ...process.env,
-    SLOWDRIP_API_LISTEN: `127.0.0.1:${port}`,
+  const live = await liveNodeEnv({
     SLOWDRIP_MEDIAMTX_BINARY: binary,
-    SLOWDRIP_MEDIAMTX_API: `127.0.0.1:${await freePort()}`,
-    SLOWDRIP_MEDIAMTX_METRICS: `127.0.0.1:${await freePort()}`,
-    SLOWDRIP_MEDIAMTX_RTMP: `127.0.0.1:${rtmp}`,
-    SLOWDRIP_MEDIAMTX_RTSP: "",
-    SLOWDRIP_MEDIAMTX_SRT: "",
-    SLOWDRIP_MEDIAMTX_WEBRTC: "",
-    SLOWDRIP_MEDIAMTX_SEGMENT_DURATION: "1s",
     SLOWDRIP_LIVE_DELEGATION: join(dir, "delegation.json"),
     SLOWDRIP_LIVE_ANNOUNCE_DIR: join(dir, "announces"),
-  };
-  node = spawn(NODE, [BIN, "run", "--data-dir", join(dir, "data")], { env, stdio: ["ignore", "pipe", "pipe"] });
-  node.stdout!.setEncoding("utf8").on("data", (c: string) => (logs += c));
-  node.stderr!.setEncoding("utf8").on("data", (c: string) => (logs += c));
-  await until(async () => {
-    const r = await fetch(`${url}/readyz`).catch(() => null);
-    const j = r ? ((await r.json()) as { components: { name: string; ready: boolean }[] }) : null;
-    return j?.components.find((c) => c.name === "mediamtx")?.ready;
-  }, 30_000, `node ready: ${logs.slice(-500)}`);
+  });
+  ({ url, rtmp } = live);
+  node = new NodeProcess(join(dir, "data"), live.env);
+  await waitMediamtxReady(url);
 }, 900_000);
 
 afterAll(async () => {
-  if (node && node.exitCode === null) {
-    const exited = new Promise((r) => node!.once("exit", r));
-    node.kill("SIGTERM");
-    await exited;
-  }
+  await node?.stop();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -98,7 +73,7 @@ describe("external creator", () => {
   });
 
   it("does not sign streams outside the delegation", async () => {
-    await publish("live/other", async () => /not ingested/.test(logs) && /no delegation lets this node sign/.test(logs), "refusal logged");
+    await publish("live/other", async () => /not ingested/.test(node!.logs) && /no delegation lets this node sign/.test(node!.logs), "refusal logged");
     const r = await fetch(`${url}/live/live/other/manifest.json`);
     expect(r.status).toBe(404);
   });

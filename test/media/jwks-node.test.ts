@@ -1,17 +1,13 @@
 // The node in JWKS mode (MediaMTX verifies node-issued EdDSA tokens against the node's /.well-known/jwks.json), and the
 // node restarting its MediaMTX child during a publish, recovering when the publisher reconnects.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ROOT, ensureFfmpeg, freePort, installMediamtx, rtmpPublishArgs, runCapture, runFfmpeg, until } from "./peers.ts";
+import { BIN, NODE, NodeProcess, ensureFfmpeg, installMediamtx, liveNodeEnv, rtmpPublishArgs, runCapture, runFfmpeg, until } from "./peers.ts";
 
-const NODE = join(ROOT, "node_modules/.bin/node");
-const BIN = join(ROOT, "dist/slowdrip.mjs");
 let dir = "";
-let node: ChildProcess | null = null;
-let logs = "";
+let node: NodeProcess | null = null;
 let url = "";
 let rtmp = 0;
 let ffmpeg = "";
@@ -31,37 +27,14 @@ beforeAll(async () => {
   const binary = installMediamtx();
   ffmpeg = ensureFfmpeg();
   dir = mkdtempSync(join(tmpdir(), "slowdrip-jwks-node-"));
-  const port = await freePort();
-  rtmp = await freePort();
-  url = `http://127.0.0.1:${port}`;
-  node = spawn(NODE, [BIN, "run", "--data-dir", join(dir, "data")], {
-    env: {
-      ...process.env,
-      SLOWDRIP_NODE_LOG_LEVEL: "debug",
-      SLOWDRIP_API_LISTEN: `127.0.0.1:${port}`,
-      SLOWDRIP_MEDIAMTX_AUTH: "jwks",
-      SLOWDRIP_MEDIAMTX_BINARY: binary,
-      SLOWDRIP_MEDIAMTX_API: `127.0.0.1:${await freePort()}`,
-      SLOWDRIP_MEDIAMTX_METRICS: `127.0.0.1:${await freePort()}`,
-      SLOWDRIP_MEDIAMTX_RTMP: `127.0.0.1:${rtmp}`,
-      SLOWDRIP_MEDIAMTX_RTSP: "",
-      SLOWDRIP_MEDIAMTX_SRT: "",
-      SLOWDRIP_MEDIAMTX_WEBRTC: "",
-      SLOWDRIP_MEDIAMTX_SEGMENT_DURATION: "1s",
-    },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  node.stdout!.setEncoding("utf8").on("data", (c: string) => (logs += c));
-  node.stderr!.setEncoding("utf8").on("data", (c: string) => (logs += c));
+  const live = await liveNodeEnv({ SLOWDRIP_NODE_LOG_LEVEL: "debug", SLOWDRIP_MEDIAMTX_AUTH: "jwks", SLOWDRIP_MEDIAMTX_BINARY: binary });
+  ({ url, rtmp } = live);
+  node = new NodeProcess(join(dir, "data"), live.env);
   await until(async () => (await mediamtx())?.ready, 30_000, "MediaMTX ready");
 }, 900_000);
 
 afterAll(async () => {
-  if (node && node.exitCode === null) {
-    const exited = new Promise((r) => node!.once("exit", r));
-    node.kill("SIGTERM");
-    await exited;
-  }
+  await node?.stop();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -76,7 +49,7 @@ describe("JWKS mode on the node", () => {
     } finally {
       await run.stop();
     }
-    expect(logs).not.toMatch(/mediamtx auth: (allowed|denied)/);
+    expect(node!.logs).not.toMatch(/mediamtx auth: (allowed|denied)/);
     const metrics = await (await fetch(`${url}/metrics`)).text();
     expect(metrics, "MediaMTX fetched the node's JWKS").toMatch(/slowdrip_http_requests_total\{route="\/\.well-known\/jwks\.json",method="GET",status="200"\} [1-9]/);
   });
@@ -89,7 +62,7 @@ describe("MediaMTX restart under the node", () => {
     let second: ReturnType<typeof runFfmpeg> | undefined;
     try {
       await until(async () => (await manifestCount("live/r")) >= 4, 30_000, "4 segments");
-      const pids = [...logs.matchAll(/MediaMTX pid (\d+)/g)].map((m) => Number(m[1]));
+      const pids = [...node!.logs.matchAll(/MediaMTX pid (\d+)/g)].map((m) => Number(m[1]));
       const pid = pids[pids.length - 1]!;
       process.kill(pid, "SIGKILL");
       await until(async () => /restarting/.test((await mediamtx())?.detail ?? ""), 10_000, "readyz reports the restart");

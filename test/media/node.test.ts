@@ -1,7 +1,6 @@
 // The live edge on the real node (dist/slowdrip.mjs): MediaMTX as a child, CLI tokens, hook auth with logged reasons,
 // signed origin verified by `slowdrip stream verify` (and its tampering failures), StreamService, restart persistence.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
@@ -10,36 +9,22 @@ import { decodeKeypair } from "../../src/identity/identity.ts";
 import { issueToken } from "../../src/media/jwt.ts";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ROOT, ensureFfmpeg, freePort, installMediamtx, rtmpPublishArgs, runCapture, runFfmpeg, startServer, until } from "./peers.ts";
+import { BIN, NODE, NodeProcess, ensureFfmpeg, freePort, installMediamtx, liveNodeEnv, rtmpPublishArgs, runCapture, runFfmpeg, startServer, until, waitMediamtxReady } from "./peers.ts";
 
-const NODE = join(ROOT, "node_modules/.bin/node");
-const BIN = join(ROOT, "dist/slowdrip.mjs");
 let dir = "";
 let env: NodeJS.ProcessEnv = {};
-let node: ChildProcess | null = null;
-let logs = "";
+let node: NodeProcess | null = null;
 let url = "";
 let rtmp = 0;
 let ffmpeg = "";
 
 async function startNodeProcess(): Promise<void> {
-  logs = "";
-  node = spawn(NODE, [BIN, "run", "--data-dir", join(dir, "data")], { env, stdio: ["ignore", "pipe", "pipe"] });
-  node.stdout!.setEncoding("utf8").on("data", (c: string) => (logs += c));
-  node.stderr!.setEncoding("utf8").on("data", (c: string) => (logs += c));
-  await until(async () => {
-    const r = await fetch(`${url}/readyz`).catch(() => null);
-    if (!r) return false;
-    const j = (await r.json()) as { components: { name: string; ready: boolean }[] };
-    return j.components.find((c) => c.name === "mediamtx")?.ready;
-  }, 30_000, "node and MediaMTX ready");
+  node = new NodeProcess(join(dir, "data"), env);
+  await waitMediamtxReady(url);
 }
 
 async function stopNodeProcess(): Promise<void> {
-  if (!node || node.exitCode !== null) return;
-  const exited = new Promise((r) => node!.once("exit", r));
-  node.kill("SIGTERM");
-  await exited;
+  await node?.stop();
 }
 
 const cli = (args: string[]) => runCapture(NODE, [BIN, ...args], 60_000);
@@ -48,22 +33,12 @@ beforeAll(async () => {
   const binary = installMediamtx();
   ffmpeg = ensureFfmpeg();
   dir = mkdtempSync(join(tmpdir(), "slowdrip-node-live-"));
-  const port = await freePort();
-  rtmp = await freePort();
-  url = `http://127.0.0.1:${port}`;
-  env = {
-    ...process.env,
-    SLOWDRIP_API_LISTEN: `127.0.0.1:${port}`,
+  const live = await liveNodeEnv({
     SLOWDRIP_MEDIAMTX_BINARY: binary,
-    SLOWDRIP_MEDIAMTX_API: `127.0.0.1:${await freePort()}`,
-    SLOWDRIP_MEDIAMTX_METRICS: `127.0.0.1:${await freePort()}`,
-    SLOWDRIP_MEDIAMTX_RTMP: `127.0.0.1:${rtmp}`,
     SLOWDRIP_MEDIAMTX_RTSP: `127.0.0.1:${await freePort()}`,
-    SLOWDRIP_MEDIAMTX_SRT: "",
-    SLOWDRIP_MEDIAMTX_WEBRTC: "",
-    SLOWDRIP_MEDIAMTX_SEGMENT_DURATION: "1s",
     SLOWDRIP_LIVE_WINDOW_SEGMENTS: "6",
-  };
+  });
+  ({ url, rtmp, env } = live);
   await startNodeProcess();
 }, 900_000);
 
@@ -92,11 +67,11 @@ describe("live edge on the node", () => {
       ["read token used to publish", tok("read", "live/denied"), /token does not cover publish on 'live\/denied' \(grants read:live\/denied\)/],
     ];
     for (const [name, t, reason] of cases) {
-      const before = logs.length;
+      const before = node!.logs.length;
       const run = runFfmpeg(rtmpPublishArgs(`rtmp://127.0.0.1:${rtmp}/live/denied${t ? `?token=${t}` : ""}`, { seconds: 3 }), ffmpeg);
       expect(await run.exited, name).not.toBe(0);
       await until(() => {
-        const lines = logs.slice(before).split("\n").filter((l) => l.includes("mediamtx auth: denied"));
+        const lines = node!.logs.slice(before).split("\n").filter((l) => l.includes("mediamtx auth: denied"));
         return lines.some((l) => reason.test(JSON.parse(l).reason as string));
       }, 5000, `${name}: denial logged with its reason`);
     }
@@ -197,7 +172,7 @@ describe("live edge on the node", () => {
 
   it("keeps manifests and segments across a node restart and stops MediaMTX with the node", async () => {
     const before = await (await fetch(`${url}/live/live/n/manifest.json`)).text();
-    const pid = /MediaMTX pid (\d+)/.exec(logs)?.[1];
+    const pid = /MediaMTX pid (\d+)/.exec(node!.logs)?.[1];
     await stopNodeProcess();
     expect(pid).toBeDefined();
     let alive = true;

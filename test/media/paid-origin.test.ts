@@ -1,60 +1,33 @@
 // With pay.enabled, the live origin's segments are gated (HTTP 402 + X-Cashu, service live-view) while the playlist,
 // manifest and announce stay free, so a viewer can verify before paying.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ROOT, ensureFfmpeg, freePort, installMediamtx, rtmpPublishArgs, runCapture, runFfmpeg, until } from "./peers.ts";
+import { BIN, NODE, NodeProcess, ensureFfmpeg, installMediamtx, liveNodeEnv, rtmpPublishArgs, runCapture, runFfmpeg, until, waitMediamtxReady } from "./peers.ts";
 
-const NODE = join(ROOT, "node_modules/.bin/node");
-const BIN = join(ROOT, "dist/slowdrip.mjs");
 let dir = "";
-let node: ChildProcess | null = null;
+let node: NodeProcess | null = null;
 let url = "";
 let rtmp = 0;
 let ffmpeg = "";
-let logs = "";
 
 beforeAll(async () => {
   const binary = installMediamtx();
   ffmpeg = ensureFfmpeg();
   dir = mkdtempSync(join(tmpdir(), "slowdrip-paid-live-"));
-  const port = await freePort();
-  rtmp = await freePort();
-  url = `http://127.0.0.1:${port}`;
-  node = spawn(NODE, [BIN, "run", "--data-dir", join(dir, "data")], {
-    env: {
-      ...process.env,
-      SLOWDRIP_API_LISTEN: `127.0.0.1:${port}`,
-      SLOWDRIP_PAY_ENABLED: "true",
-      SLOWDRIP_PAY_TRUSTED_MINTS: "http://127.0.0.1:9/mint",
-      SLOWDRIP_MEDIAMTX_BINARY: binary,
-      SLOWDRIP_MEDIAMTX_API: `127.0.0.1:${await freePort()}`,
-      SLOWDRIP_MEDIAMTX_METRICS: `127.0.0.1:${await freePort()}`,
-      SLOWDRIP_MEDIAMTX_RTMP: `127.0.0.1:${rtmp}`,
-      SLOWDRIP_MEDIAMTX_RTSP: "",
-      SLOWDRIP_MEDIAMTX_SRT: "",
-      SLOWDRIP_MEDIAMTX_WEBRTC: "",
-      SLOWDRIP_MEDIAMTX_SEGMENT_DURATION: "1s",
-    },
-    stdio: ["ignore", "pipe", "pipe"],
+  const live = await liveNodeEnv({
+    SLOWDRIP_PAY_ENABLED: "true",
+    SLOWDRIP_PAY_TRUSTED_MINTS: "http://127.0.0.1:9/mint",
+    SLOWDRIP_MEDIAMTX_BINARY: binary,
   });
-  node.stdout!.setEncoding("utf8").on("data", (c: string) => (logs += c));
-  node.stderr!.setEncoding("utf8").on("data", (c: string) => (logs += c));
-  await until(async () => {
-    const r = await fetch(`${url}/readyz`).catch(() => null);
-    const j = r ? ((await r.json()) as { components: { name: string; ready: boolean }[] }) : null;
-    return j?.components.find((c) => c.name === "mediamtx")?.ready;
-  }, 30_000, "node ready");
+  ({ url, rtmp } = live);
+  node = new NodeProcess(join(dir, "data"), live.env);
+  await waitMediamtxReady(url);
 }, 900_000);
 
 afterAll(async () => {
-  if (node && node.exitCode === null) {
-    const exited = new Promise((r) => node!.once("exit", r));
-    node.kill("SIGTERM");
-    await exited;
-  }
+  await node?.stop();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -63,7 +36,7 @@ describe("paid live origin", () => {
     const tok = await runCapture(NODE, [BIN, "token", "issue", "--action", "publish", "--path", "live/p", "--data-dir", join(dir, "data")], 30_000);
     const run = runFfmpeg(rtmpPublishArgs(`rtmp://127.0.0.1:${rtmp}/live/p?token=${tok.stdout.trim()}`), ffmpeg);
     try {
-      await until(async () => (await fetch(`${url}/live/live/p/manifest.json`)).status === 200, 30_000, `a manifest ${logs.slice(-300)}`);
+      await until(async () => (await fetch(`${url}/live/live/p/manifest.json`)).status === 200, 30_000, `a manifest ${node!.logs.slice(-300)}`);
     } finally {
       await run.stop();
     }

@@ -148,3 +148,60 @@ export function runCapture(cmd: string, args: string[], timeoutMs: number): Prom
     });
   });
 }
+
+/** The pinned runtime and the built CLI, for spawning `slowdrip` processes. */
+export const NODE = join(ROOT, "node_modules/.bin/node");
+export const BIN = join(ROOT, "dist/slowdrip.mjs");
+
+/**
+ * Environment for a node whose API and MediaMTX listen on free loopback ports (RTMP only, 1 s segments), with `extra`
+ * on top; returns it with the node's base URL and the RTMP port.
+ */
+export async function liveNodeEnv(extra: NodeJS.ProcessEnv = {}): Promise<{ env: NodeJS.ProcessEnv; url: string; rtmp: number }> {
+  const port = await freePort();
+  const rtmp = await freePort();
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    SLOWDRIP_API_LISTEN: `127.0.0.1:${port}`,
+    SLOWDRIP_MEDIAMTX_API: `127.0.0.1:${await freePort()}`,
+    SLOWDRIP_MEDIAMTX_METRICS: `127.0.0.1:${await freePort()}`,
+    SLOWDRIP_MEDIAMTX_RTMP: `127.0.0.1:${rtmp}`,
+    SLOWDRIP_MEDIAMTX_RTSP: "",
+    SLOWDRIP_MEDIAMTX_SRT: "",
+    SLOWDRIP_MEDIAMTX_WEBRTC: "",
+    SLOWDRIP_MEDIAMTX_SEGMENT_DURATION: "1s",
+    ...extra,
+  };
+  return { env, url: `http://127.0.0.1:${port}`, rtmp };
+}
+
+/** A `slowdrip run` child process with its stdout and stderr collected. */
+export class NodeProcess {
+  readonly child: ChildProcess;
+  #logs = "";
+  constructor(dataDir: string, env: NodeJS.ProcessEnv) {
+    this.child = spawn(NODE, [BIN, "run", "--data-dir", dataDir], { env, stdio: ["ignore", "pipe", "pipe"] });
+    this.child.stdout!.setEncoding("utf8").on("data", (c: string) => (this.#logs += c));
+    this.child.stderr!.setEncoding("utf8").on("data", (c: string) => (this.#logs += c));
+  }
+  /** Everything the process printed so far. */
+  get logs(): string {
+    return this.#logs;
+  }
+  /** Sends `signal` (SIGTERM by default) and waits for the exit; nothing to do when it has already exited. */
+  async stop(signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    const exited = new Promise((r) => this.child.once("exit", r));
+    this.child.kill(signal);
+    await exited;
+  }
+}
+
+/** Waits until the node at `url` reports its mediamtx component ready in /readyz. */
+export async function waitMediamtxReady(url: string, ms = 30_000): Promise<void> {
+  await until(async () => {
+    const r = await fetch(`${url}/readyz`).catch(() => null);
+    const j = r ? ((await r.json()) as { components: { name: string; ready: boolean }[] }) : null;
+    return j?.components.find((c) => c.name === "mediamtx")?.ready;
+  }, ms, `${url}/readyz to report mediamtx ready`);
+}

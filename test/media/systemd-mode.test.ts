@@ -5,18 +5,15 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ROOT, ensureFfmpeg, freePort, installMediamtx, rtmpPublishArgs, runCapture, runFfmpeg, until } from "./peers.ts";
+import { BIN, NODE, NodeProcess, ensureFfmpeg, installMediamtx, liveNodeEnv, rtmpPublishArgs, runCapture, runFfmpeg, until, waitMediamtxReady } from "./peers.ts";
 
-const NODE = join(ROOT, "node_modules/.bin/node");
-const BIN = join(ROOT, "dist/slowdrip.mjs");
 let dir = "";
-let node: ChildProcess | null = null;
+let node: NodeProcess | null = null;
 let mtx: ChildProcess | null = null;
 let url = "";
 let rtmp = 0;
 let ffmpeg = "";
 let binary = "";
-let logs = "";
 
 const stop = async (c: ChildProcess | null, sig: NodeJS.Signals = "SIGTERM") => {
   if (!c || c.exitCode !== null || c.signalCode !== null) return;
@@ -29,32 +26,17 @@ beforeAll(async () => {
   binary = installMediamtx();
   ffmpeg = ensureFfmpeg();
   dir = mkdtempSync(join(tmpdir(), "slowdrip-systemd-mode-"));
-  const port = await freePort();
-  rtmp = await freePort();
-  url = `http://127.0.0.1:${port}`;
-  node = spawn(NODE, [BIN, "run", "--data-dir", join(dir, "data")], {
-    env: {
-      ...process.env,
-      SLOWDRIP_API_LISTEN: `127.0.0.1:${port}`,
-      SLOWDRIP_MEDIAMTX_MANAGE: "systemd",
-      SLOWDRIP_MEDIAMTX_RECORD_DIR: join(dir, "mediamtx-state/segments"),
-      SLOWDRIP_MEDIAMTX_API: `127.0.0.1:${await freePort()}`,
-      SLOWDRIP_MEDIAMTX_METRICS: `127.0.0.1:${await freePort()}`,
-      SLOWDRIP_MEDIAMTX_RTMP: `127.0.0.1:${rtmp}`,
-      SLOWDRIP_MEDIAMTX_RTSP: "",
-      SLOWDRIP_MEDIAMTX_SRT: "",
-      SLOWDRIP_MEDIAMTX_WEBRTC: "",
-      SLOWDRIP_MEDIAMTX_SEGMENT_DURATION: "1s",
-    },
-    stdio: ["ignore", "pipe", "pipe"],
+  const live = await liveNodeEnv({
+    SLOWDRIP_MEDIAMTX_MANAGE: "systemd",
+    SLOWDRIP_MEDIAMTX_RECORD_DIR: join(dir, "mediamtx-state/segments"),
   });
-  node.stdout!.setEncoding("utf8").on("data", (c: string) => (logs += c));
-  node.stderr!.setEncoding("utf8").on("data", (c: string) => (logs += c));
+  ({ url, rtmp } = live);
+  node = new NodeProcess(join(dir, "data"), live.env);
 }, 900_000);
 
 afterAll(async () => {
   await stop(mtx, "SIGKILL");
-  await stop(node);
+  await node?.stop();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -68,15 +50,11 @@ describe("systemd mode", () => {
       const j = r ? ((await r.json()) as { components: { name: string; ready: boolean; detail: string }[] }) : null;
       return j?.components.find((c) => c.name === "mediamtx" && !c.ready && /systemd/.test(c.detail));
     }, 10_000, "readyz: systemd MediaMTX not up yet");
-    expect(logs).not.toMatch(/MediaMTX pid \d+ starting/);
+    expect(node!.logs).not.toMatch(/MediaMTX pid \d+ starting/);
 
     // What slowdrip-mediamtx.service does: run MediaMTX on the node's rendered file.
     mtx = spawn(binary, [conf], { cwd: dir, stdio: "ignore" });
-    await until(async () => {
-      const r = await fetch(`${url}/readyz`).catch(() => null);
-      const j = r ? ((await r.json()) as { components: { name: string; ready: boolean }[] }) : null;
-      return j?.components.find((c) => c.name === "mediamtx")?.ready;
-    }, 20_000, "readyz: MediaMTX ready");
+    await waitMediamtxReady(url, 20_000);
 
     const tok = await runCapture(NODE, [BIN, "token", "issue", "--action", "publish", "--path", "live/s", "--data-dir", join(dir, "data")], 30_000);
     const run = runFfmpeg(rtmpPublishArgs(`rtmp://127.0.0.1:${rtmp}/live/s?token=${tok.stdout.trim()}`), ffmpeg);
@@ -93,7 +71,7 @@ describe("systemd mode", () => {
     expect(v.code, v.stderr).toBe(0);
 
     // The node going away leaves the systemd-managed MediaMTX running.
-    await stop(node);
+    await node!.stop();
     expect(mtx.exitCode).toBe(null);
   });
 });
