@@ -47,9 +47,9 @@ export interface PayParts {
 export async function payComponent(ctx: NodeContext): Promise<Component & { pay: PayParts }> {
   const { config, log, readiness } = ctx;
   readiness.register("pay", { required: false, detail: "opening wallet" });
-  // lmdb shares one environment per path within the process, so this is the same env the blob store uses.
-  // maxDbs is fixed by whichever component opens the environment first (this one): room for every component.
-  const root = await openLmdb({ path: join(ctx.dataDir, "db"), maxDbs: 64, compression: false });
+  // lmdb shares one environment per path within the process, so this is the same env the blob store uses
+  // (openLmdb gives every opener the same maxDbs, whichever opens it first).
+  const root = await openLmdb({ path: join(ctx.dataDir, "db"), compression: false });
   const wallet = await PayWallet.open({ db: root, trustedMints: config["pay.trusted_mints"], logger: log });
   registerSwap(wallet);
   const pricing = new Pricing(pricingFromConfig(config));

@@ -183,5 +183,11 @@ export async function openLmdb<V = unknown, K extends import("lmdb").Key = impor
 ): Promise<RootDatabase<V, K>> {
   if (!options || typeof options.path !== "string" || options.path === "") throw new TypeError("options.path must be a non-empty string");
   const lmdb = await import("lmdb");
-  return lmdb.open<V, K>(options);
+  return lmdb.open<V, K>({ maxDbs: LMDB_MAX_DBS, ...options });
 }
+
+/**
+ * Named databases an environment can hold. lmdb shares one environment per path within a process and the first
+ * opener fixes this limit, so every component that opens `<data_dir>/db` uses the same value (the store uses 5 today, pay 6).
+ */
+export const LMDB_MAX_DBS = 64;

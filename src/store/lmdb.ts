@@ -306,7 +306,7 @@ export class LmdbBlobStore extends ChunkedBlobStore {
     if (options === null || typeof options !== "object") throw new TypeError("LmdbBlobStore.open needs an options object");
     if (typeof options.path !== "string" || options.path === "") throw new TypeError("LmdbBlobStore.open needs a non-empty `path`");
     const { path, ...rest } = options;
-    const root = await openLmdb({ path, maxDbs: 16, compression: false });
+    const root = await openLmdb({ path, compression: false });
     try {
       return new LmdbBlobStore({ ...rest, root, closeRoot: true });
     } catch (err) {
