@@ -13,6 +13,7 @@
 import { checkBytes, keyedHash } from "./blake3.ts";
 import { fromHex } from "./hex.ts";
 import { FLAGS, getEngine, type Engine } from "./engine.ts";
+import { pairLevels } from "./tree.ts";
 
 /** Inclusion proof of leaf `index` in a tree of `size` leaves. */
 export interface MerkleProof {
@@ -88,24 +89,8 @@ function levelsOf(packed: Uint8Array): Uint8Array[] {
     e.x.merkleLeaves(e.S0, m);
     l0.set(e.mem.subarray(e.OUT, e.OUT + m * 32), i * 32);
   }
-  const levels = [l0];
   keyed(e, MERKLE_NODE_KEY);
-  let cur = l0;
-  let count = n;
-  while (count > 1) {
-    const next = new Uint8Array(Math.ceil(count / 2) * 32);
-    let pos = 0;
-    for (let i = 0; i < count; i += batch) {
-      const m = Math.min(batch, count - i);
-      e.mem.set(cur.subarray(i * 32, (i + m) * 32), e.IN);
-      const r = e.x.merkleLevel(e.S0, m);
-      next.set(e.mem.subarray(e.OUT, e.OUT + r * 32), pos);
-      pos += r * 32;
-    }
-    levels.push(next);
-    cur = next;
-    count = Math.ceil(count / 2);
-  }
+  const levels = pairLevels(e, l0, n, (s0, m) => e.x.merkleLevel(s0, m));
   return levels;
 }
 

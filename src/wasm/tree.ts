@@ -70,9 +70,12 @@ export function groupCVsInto(e: Engine, data: Uint8Array, counter: number, log2C
   return pos;
 }
 
-/** All levels above `cvs` (count CVs, level 0): pairs hashed as parents, an odd last CV carried up; ends with one CV. */
-export function cvLevels(e: Engine, cvs: Uint8Array, count: number): Uint8Array[] {
-  const levels = [cvs.subarray(0, count * 32)];
+/**
+ * All levels above `base` (count 32-byte nodes, level 0): `level(S0, m)` hashes m nodes of the input area pairwise into
+ * the output area (an odd last node carried up) and returns how many it wrote; ends with one node.
+ */
+export function pairLevels(e: Engine, base: Uint8Array, count: number, level: (s0: number, m: number) => number): Uint8Array[] {
+  const levels = [base.subarray(0, count * 32)];
   let cur = levels[0]!;
   let n = count;
   const batch = Math.floor(e.IN_CAP / 32); // even, so pairs never straddle batches
@@ -82,7 +85,7 @@ export function cvLevels(e: Engine, cvs: Uint8Array, count: number): Uint8Array[
     for (let i = 0; i < n; i += batch) {
       const m = Math.min(batch, n - i);
       e.mem.set(cur.subarray(i * 32, (i + m) * 32), e.IN);
-      const r = e.x.parentLevel(e.S0, m);
+      const r = level(e.S0, m);
       next.set(e.mem.subarray(e.OUT, e.OUT + r * 32), pos);
       pos += r * 32;
     }
@@ -91,6 +94,11 @@ export function cvLevels(e: Engine, cvs: Uint8Array, count: number): Uint8Array[
     cur = next;
   }
   return levels;
+}
+
+/** All levels above `cvs` (count CVs, level 0): pairs hashed as BLAKE3 parents; ends with one CV. */
+export function cvLevels(e: Engine, cvs: Uint8Array, count: number): Uint8Array[] {
+  return pairLevels(e, cvs, count, (s0, m) => e.x.parentLevel(s0, m));
 }
 
 /** The 64-byte parent block of the node over chunks [s, s+n) (n > 2^groupLog2) from group-level levels. */
