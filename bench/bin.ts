@@ -1,7 +1,7 @@
 // Start-up of the single executable: `version` and `run` until /healthz answers, against `node dist/slowdrip.mjs`.
 import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
-import net from "node:net";
+import { freePort } from "../test/helpers/sea.ts";
 import os from "node:os";
 import path from "node:path";
 
@@ -14,17 +14,6 @@ fs.mkdirSync(env.HOME);
 function buildBin(output: string, extra: string[]): void {
   const r = spawnSync(process.execPath, [path.join(root, "scripts/build-bin.mjs"), "--output", output, ...extra], { cwd: root, encoding: "utf8" });
   if (r.status !== 0) throw new Error(`build-bin failed: ${r.stdout}${r.stderr}`);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 const median = (xs: number[]) => {

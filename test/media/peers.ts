@@ -1,9 +1,11 @@
 // Test helpers for the live edge: install MediaMTX and ffmpeg through the project's scripts, free ports, a loopback hook server, ffmpeg runs.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { createServer as createNetServer } from "node:net";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
+import { freePort } from "../helpers/sea.ts";
+
+export { freePort };
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "../..");
 
@@ -24,19 +26,6 @@ export function ensureFfmpeg(): string {
   const r = spawnSync("sh", [join(ROOT, "test/peers/ffmpeg.sh")], { encoding: "utf8", timeout: 10 * 60 * 1000 });
   if (r.status !== 0) throw new Error(`ffmpeg.sh failed (${r.status}): ${r.stderr}`);
   return r.stdout.trim().split("\n").pop()!;
-}
-
-/** A TCP port that was free a moment ago on 127.0.0.1. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createNetServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const a = s.address();
-      const port = typeof a === "object" && a ? a.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /** A loopback HTTP server with one handler; returns its base URL. */
