@@ -11,7 +11,7 @@ import { open } from "lmdb";
 import { decodePaymentRequest } from "@cashu/cashu-ts";
 import { loadConfig } from "../src/config/load.ts";
 import { createLogger } from "../src/node/logger.ts";
-import { components } from "../src/node/components.ts";
+import { fullNode } from "../src/node/components.ts";
 import { startNode, type RunningNode } from "../src/node/node.ts";
 import { PayWallet } from "../src/pay/wallet.ts";
 
@@ -34,7 +34,7 @@ async function node(name: string, flags: Record<string, string>): Promise<Runnin
   const { config } = loadConfig({
     flags: { "api.listen": "127.0.0.1:0", "node.data_dir": join(dir, name), "node.log_level": "silent", ...flags },
   });
-  return startNode(config, createLogger("silent"), components);
+  return startNode(config, createLogger("silent"), fullNode);
 }
 
 async function upload(n: RunningNode, blob: Uint8Array<ArrayBuffer>): Promise<string> {

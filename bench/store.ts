@@ -13,7 +13,7 @@ import { loadConfig } from "../src/config/load.ts";
 import { StorageService } from "../src/gen/slowdrip/v1/storage_pb.ts";
 import { createLogger } from "../src/node/logger.ts";
 import { startNode } from "../src/node/node.ts";
-import { storeComponent } from "../src/node/store.ts";
+import { storeOnly } from "../src/node/components.ts";
 import { LmdbBlobStore } from "../src/store/lmdb.ts";
 import { CompactOutboardBuilder } from "../src/wasm/index.ts";
 
@@ -98,7 +98,7 @@ const payload = random(BLOB);
 const { config } = loadConfig({
   flags: { "api.listen": "127.0.0.1:0", "node.data_dir": join(dir, "node"), "node.log_level": "silent", "api.max_body_size": "256MiB" },
 });
-const node = await startNode(config, createLogger("silent"), [storeComponent]);
+const node = await startNode(config, createLogger("silent"), storeOnly);
 const file = join(dir, "payload.bin");
 writeFileSync(file, payload);
 const hash: string = await new Promise((resolve, reject) => {

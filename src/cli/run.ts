@@ -4,7 +4,7 @@ import { CliError, type Command } from "./command.ts";
 import { configFlagOptions, configFlagUsage, loadFromFlags } from "../config/flags.ts";
 import { createLogger } from "../node/logger.ts";
 import { startNode } from "../node/node.ts";
-import { components } from "../node/components.ts";
+import { fullNode } from "../node/components.ts";
 
 export const runCommand: Command = {
   name: "run",
@@ -24,7 +24,7 @@ export const runCommand: Command = {
     const loaded = loadFromFlags(values, io.env, io.cwd);
     const log = createLogger(loaded.config["node.log_level"]);
     if (loaded.file) log.info({ file: loaded.file }, "config file loaded");
-    const node = await startNode(loaded.config, log, components);
+    const node = await startNode(loaded.config, log, fullNode);
     await new Promise<void>((resolve) => {
       const onSignal = (sig: NodeJS.Signals) => {
         log.info({ signal: sig }, "signal received");

@@ -1,12 +1,17 @@
-// The components a full node runs, in start order. Each concern adds its factory here.
-import type { ComponentFactory } from "./node.ts";
+// The components a full node runs, wired explicitly in start order: each factory is handed what it needs.
+import type { Assemble } from "./node.ts";
 import { mediaComponent } from "./media.ts";
 import { payComponent } from "./pay.ts";
 import { storeComponent } from "./store.ts";
 
-/** Factories used by `slowdrip run`. */
-export const components: ComponentFactory[] = [
-  payComponent,
-  storeComponent,
-  mediaComponent,
-];
+/** `slowdrip run`: pay (wallet and gates), then the blob store behind the gates, then the live edge on the store. */
+export const fullNode: Assemble = async (base, add) => {
+  const pay = add(await payComponent(base));
+  const store = add(await storeComponent(base, { gates: pay.gates }));
+  add(await mediaComponent(base, { store: store.store, gate: pay.gates.http }));
+};
+
+/** Only the blob store, free to read (tests and benches of the store). */
+export const storeOnly: Assemble = async (base, add) => {
+  add(await storeComponent(base));
+};

@@ -19,7 +19,9 @@ import { streamService } from "../rpc/stream.ts";
 import { StreamIngest, type SegmentSealed } from "../stream/ingest.ts";
 import { checkDelegationShape, signDelegation, verifyDelegation, verifySignedAnnounce, type SignedAnnounce, type SignedDelegation } from "../stream/manifest.ts";
 import { FileManifestStore } from "../stream/persist.ts";
-import type { Component, NodeContext } from "./node.ts";
+import type { ReadGate } from "../http/paygate.ts";
+import type { BlobStore } from "../store/types.ts";
+import type { Component, NodeBase } from "./node.ts";
 
 /** The MediaMTX release the installer pins (scripts/mediamtx-install.mjs PINNED_VERSION). */
 export const MEDIAMTX_VERSION = "v1.21.0";
@@ -93,11 +95,16 @@ export function loadAnnounce(dir: string, stream: string, creator: string, log?:
   }
 }
 
+/** What the live edge needs from other components: the blob store for segments, and the read gate when they are sold. */
+export interface MediaNeeds {
+  store: BlobStore;
+  gate?: ReadGate;
+}
+
 /** Builds the live-edge component. */
-export async function mediaComponent(ctx: NodeContext): Promise<Component> {
+export async function mediaComponent(ctx: NodeBase, needs: MediaNeeds): Promise<Component> {
   const { config, log, readiness, identity } = ctx;
-  const store = ctx.store;
-  if (!store) throw new Error("the media component needs the store component to start first");
+  const { store } = needs;
   const mode = config["mediamtx.manage"] as ManageMode;
   const nodeKey = identity.nodeId;
 
@@ -252,7 +259,7 @@ export async function mediaComponent(ctx: NodeContext): Promise<Component> {
       jwks: () => jwksDocument(trusted()),
       log,
       onAuth: (allowed, action) => authDecisions.inc({ action, result: allowed ? "allow" : "deny" }),
-      ...(ctx.payGate ? { gate: ctx.payGate } : {}),
+      ...(needs.gate ? { gate: needs.gate } : {}),
     }),
     afterListen(url: string) {
       if (mode === "off") {

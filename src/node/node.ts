@@ -47,32 +47,32 @@ export interface Component {
   stop?(): Promise<void> | void;
 }
 
-/** Everything a component factory may use. */
-export interface NodeContext {
-  config: Config;
-  dataDir: string;
-  identity: Identity;
-  adminToken: string;
-  log: Logger;
-  readiness: Readiness;
-  metrics: NodeMetrics;
+/**
+ * The node's own parts, which every component factory may use. What one component provides to another (the blob
+ * store, the pay gates) is passed explicitly by the assembler (see components.ts), never through this object.
+ */
+export interface NodeBase {
+  readonly config: Config;
+  readonly dataDir: string;
+  readonly identity: Identity;
+  readonly adminToken: string;
+  readonly log: Logger;
+  readonly readiness: Readiness;
+  readonly metrics: NodeMetrics;
   /** Aborted when the node begins to stop. */
-  signal: AbortSignal;
+  readonly signal: AbortSignal;
   /** Replay cache shared by every check of signed requests (RPC and HTTP). */
-  nonces: NonceCache;
-  /** Set by the pay component (which starts first): gates public blob/segment reads (HTTP 402). */
-  payGate?: ReadGate;
-  /** Set by the pay component: gates paid RPC reads (resource_exhausted + PaymentRequired detail). */
-  rpcPayGate?: RpcReadGate;
-  /** Set by the store component: the blob store (the live edge stores segments in it). */
-  store?: BlobStore;
+  readonly nonces: NonceCache;
 }
 
-/** Builds a component; the node calls these in order at start. */
-export type ComponentFactory = (ctx: NodeContext) => Promise<Component> | Component;
+/**
+ * Builds the node's components in start order. `add` registers a built component (so that it is stopped if a later
+ * one fails to build) and returns it, so that its outputs can be handed to the next factory.
+ */
+export type Assemble = (base: NodeBase, add: <C extends Component>(component: C) => C) => Promise<void>;
 
 /** Starts a node from an effective config. */
-export async function startNode(config: Config, log: Logger, factories: ComponentFactory[] = []): Promise<RunningNode> {
+export async function startNode(config: Config, log: Logger, assemble: Assemble = async () => {}): Promise<RunningNode> {
   const startedAt = Date.now();
   const dataDir = resolve(config["node.data_dir"]);
   const { identity, created } = loadOrCreateIdentity(dataDir);
@@ -82,7 +82,7 @@ export async function startNode(config: Config, log: Logger, factories: Componen
   const metrics = new NodeMetrics();
   const stopping = new AbortController();
   const nonces = new NonceCache();
-  const ctx: NodeContext = { config, dataDir, identity, adminToken, log, readiness, metrics, signal: stopping.signal, nonces };
+  const base: NodeBase = { config, dataDir, identity, adminToken, log, readiness, metrics, signal: stopping.signal, nonces };
 
   readiness.register("api", { required: true, detail: "starting" });
   const components: Component[] = [];
@@ -96,7 +96,10 @@ export async function startNode(config: Config, log: Logger, factories: Componen
     }
   };
   try {
-    for (const f of factories) components.push(await f(ctx));
+    await assemble(base, (c) => {
+      components.push(c);
+      return c;
+    });
   } catch (err) {
     await stopComponents();
     throw err;

@@ -13,7 +13,9 @@ import { PayWallet } from "../pay/wallet.ts";
 import { openLmdb } from "../store/lmdb-native.ts";
 import { paymentService, payRpcError, walletService } from "../rpc/wallet.ts";
 import { rpcReadGate } from "../rpc/paygate.ts";
-import type { Component, NodeContext } from "./node.ts";
+import type { ReadGate } from "../http/paygate.ts";
+import type { RpcReadGate } from "../rpc/paygate.ts";
+import type { Component, NodeBase } from "./node.ts";
 
 /** The `pay` config section as pricing options. */
 export function pricingFromConfig(config: Config): Partial<PricingConfig> {
@@ -43,8 +45,14 @@ export interface PayParts {
   counters: PayCounters;
 }
 
-/** Opens the wallet in the node's LMDB environment (`<data_dir>/db`) and builds the gate; sets `ctx.payGate`. */
-export async function payComponent(ctx: NodeContext): Promise<Component & { pay: PayParts }> {
+/** The pay gate bound to each boundary: public HTTP reads (402) and paid RPC reads (resource_exhausted). */
+export interface PayGates {
+  http: ReadGate;
+  rpc: RpcReadGate;
+}
+
+/** Opens the wallet in the node's LMDB environment (`<data_dir>/db`) and builds the gate; provides the pay parts and gates. */
+export async function payComponent(ctx: NodeBase): Promise<Component & { pay: PayParts; gates: PayGates }> {
   const { config, log, readiness } = ctx;
   readiness.register("pay", { required: false, detail: "opening wallet" });
   // lmdb shares one environment per path within the process, so this is the same env the blob store uses
@@ -57,7 +65,7 @@ export async function payComponent(ctx: NodeContext): Promise<Component & { pay:
   const counters = new PayCounters();
   countLedger(wallet.ledger, counters);
   const gate = new Gate({ pricing, wallet, sessions, counters, logger: log });
-  ctx.payGate = readGate(gate, {
+  const httpGate = readGate(gate, {
     verifyPeer: (req, url) => {
       const get = (n: string) => {
         const v = req.headers[n];
@@ -66,7 +74,6 @@ export async function payComponent(ctx: NodeContext): Promise<Component & { pay:
       return hasSignature(get) ? verifyRequest(get, { method: req.method ?? "GET", path: url.pathname }, ctx.nonces) : undefined;
     },
   });
-  ctx.rpcPayGate = rpcReadGate(gate);
   registerPayMetrics(ctx, { wallet, sessions, counters });
   readiness.set("pay", true, pricing.config.enabled ? `charging; ${wallet.listMints().filter((m) => m.trusted).length} trusted mints` : "free (pay.enabled is false)");
 
@@ -90,6 +97,7 @@ export async function payComponent(ctx: NodeContext): Promise<Component & { pay:
   return {
     name: "pay",
     pay: { wallet, pricing, sessions, gate, counters },
+    gates: { http: httpGate, rpc: rpcReadGate(gate) },
     services: [walletService({ wallet }), paymentService({ wallet, pricing, sessions, gate })],
     rpcErrors: [payRpcError],
     async stop() {
@@ -106,7 +114,7 @@ export async function payComponent(ctx: NodeContext): Promise<Component & { pay:
   };
 }
 
-function registerPayMetrics(ctx: NodeContext, p: Pick<PayParts, "wallet" | "sessions" | "counters">): void {
+function registerPayMetrics(ctx: NodeBase, p: Pick<PayParts, "wallet" | "sessions" | "counters">): void {
   const registers = [ctx.metrics.registry];
   for (const c of p.counters.all()) {
     new Counter({

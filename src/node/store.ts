@@ -4,18 +4,24 @@ import { blobRoutes, storeHttpError } from "../http/blobs.ts";
 import { storageService, storeRpcError } from "../rpc/storage.ts";
 import { LmdbBlobStore } from "../store/lmdb.ts";
 import { registerStoreMetrics } from "../store/metrics.ts";
-import type { Component, NodeContext } from "./node.ts";
+import type { Component, NodeBase } from "./node.ts";
 import type { RpcService } from "../rpc/router.ts";
 import { gateFetchBlob } from "../rpc/paygate.ts";
+import type { PayGates } from "./pay.ts";
 
-/** StorageService with FetchBlob behind the pay gate, when the pay component set one. */
-function gatedStorage(svc: RpcService, ctx: NodeContext, store: LmdbBlobStore): RpcService {
-  if (!ctx.rpcPayGate) return svc;
-  return { ...svc, impl: gateFetchBlob(svc.impl as Parameters<typeof gateFetchBlob>[0], ctx.rpcPayGate, store) };
+/** What the store component needs from others: the pay gates, when reads are sold. */
+export interface StoreNeeds {
+  gates?: PayGates;
 }
 
-/** Opens the blob store and describes what it adds to the node. */
-export async function storeComponent(ctx: NodeContext): Promise<Component> {
+/** StorageService with FetchBlob behind the RPC pay gate, when there is one. */
+function gatedStorage(svc: RpcService, gates: PayGates | undefined, store: LmdbBlobStore): RpcService {
+  if (!gates) return svc;
+  return { ...svc, impl: gateFetchBlob(svc.impl as Parameters<typeof gateFetchBlob>[0], gates.rpc, store) };
+}
+
+/** Opens the blob store; provides it (`store`) and adds StorageService, /blobs, metrics and readiness. */
+export async function storeComponent(ctx: NodeBase, needs: StoreNeeds = {}): Promise<Component & { store: LmdbBlobStore }> {
   const { config, readiness, log } = ctx;
   readiness.register("store", { required: true, detail: "opening" });
   const path = join(ctx.dataDir, "db");
@@ -37,14 +43,14 @@ export async function storeComponent(ctx: NodeContext): Promise<Component> {
     throw err;
   }
   if (store.swept.imports > 0) log.warn({ ...store.swept, path }, "removed unfinished imports left by an earlier crash");
-  ctx.store = store;
   registerStoreMetrics(ctx.metrics.registry, store);
   const u = store.usage();
   readiness.set("store", true, `open: ${u.blobCount} blobs, ${u.bytesUsed} bytes${u.maxBytes ? ` of ${u.maxBytes}` : ""}`);
   return {
     name: "store",
-    services: [gatedStorage(storageService({ store, maxMessageSize: config["api.max_message_size"] }), ctx, store)],
-    routes: blobRoutes({ store, adminToken: () => ctx.adminToken, maxBodySize: config["api.max_body_size"], ...(ctx.payGate ? { gate: ctx.payGate } : {}) }),
+    store,
+    services: [gatedStorage(storageService({ store, maxMessageSize: config["api.max_message_size"] }), needs.gates, store)],
+    routes: blobRoutes({ store, adminToken: () => ctx.adminToken, maxBodySize: config["api.max_body_size"], ...(needs.gates ? { gate: needs.gates.http } : {}) }),
     rpcErrors: [storeRpcError],
     httpErrors: [storeHttpError],
     storageTotals: () => {

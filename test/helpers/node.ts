@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { spawn, type ChildProcess } from "node:child_process";
 import { loadConfig } from "../../src/config/load.ts";
 import { createLogger } from "../../src/node/logger.ts";
-import { startNode, type ComponentFactory, type RunningNode } from "../../src/node/node.ts";
+import { startNode, type Assemble, type RunningNode } from "../../src/node/node.ts";
 
 export const ROOT = join(import.meta.dirname, "../..");
 export const NODE_BIN = join(ROOT, "node_modules/.bin/node");
@@ -17,9 +17,9 @@ export function tempDir(prefix = "slowdrip-test-"): string {
 }
 
 /** Starts a node in this process with config flags (by key) on 127.0.0.1:0. */
-export async function startTestNode(flags: Record<string, string> = {}, factories: ComponentFactory[] = []): Promise<RunningNode> {
+export async function startTestNode(flags: Record<string, string> = {}, assemble?: Assemble): Promise<RunningNode> {
   const { config } = loadConfig({ flags: { "api.listen": "127.0.0.1:0", "node.data_dir": tempDir(), "node.log_level": "silent", ...flags } });
-  return startNode(config, createLogger(config["node.log_level"]), factories);
+  return startNode(config, createLogger(config["node.log_level"]), assemble);
 }
 
 /** Runs the built CLI to completion. */

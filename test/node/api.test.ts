@@ -12,12 +12,10 @@ const run = promisify(execFile);
 let node: RunningNode;
 
 beforeAll(async () => {
-  node = await startTestNode({}, [
-    (ctx) => {
-      ctx.readiness.register("disk-check", { required: false, detail: "optional and idle" });
-      return { name: "extra" };
-    },
-  ]);
+  node = await startTestNode({}, async (base, add) => {
+    base.readiness.register("disk-check", { required: false, detail: "optional and idle" });
+    add({ name: "extra" });
+  });
 });
 afterAll(() => node?.stop());
 
@@ -74,12 +72,10 @@ describe("admin endpoints", () => {
     expect(body.components.map((c: { name: string }) => c.name)).toEqual(["api", "disk-check"]);
   });
   it("/readyz answers 503 naming a required component that is not ready", async () => {
-    const n = await startTestNode({}, [
-      (ctx) => {
-        ctx.readiness.register("store", { required: true, detail: "opening LMDB" });
-        return { name: "store" };
-      },
-    ]);
+    const n = await startTestNode({}, async (base, add) => {
+      base.readiness.register("store", { required: true, detail: "opening LMDB" });
+      add({ name: "store" });
+    });
     try {
       const r = await fetch(`${n.url}/readyz`);
       expect(r.status).toBe(503);

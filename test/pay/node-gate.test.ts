@@ -9,7 +9,7 @@ import { StorageService } from "../../src/gen/slowdrip/v1/storage_pb.ts";
 import { startMints, stopMints, type TestMint } from "../peers/mints.ts";
 import { startTestNode } from "../helpers/node.ts";
 import { tempWallet, type TempDb } from "./helpers.ts";
-import { components } from "../../src/node/components.ts";
+import { fullNode } from "../../src/node/components.ts";
 import type { RunningNode } from "../../src/node/node.ts";
 import { MiB } from "../../src/pay/pricing.ts";
 import { publicKeyOf, randomSecret } from "../../src/identity/ed25519.ts";
@@ -29,7 +29,7 @@ let hash = "";
 beforeAll(async () => {
   mints = await startMints(1);
   A = mints[0]!.url;
-  node = await startTestNode({ "pay.enabled": "true", "pay.trusted_mints": A, "pay.pricing.content_download": "2", "pay.free_peers": freePeer }, components);
+  node = await startTestNode({ "pay.enabled": "true", "pay.trusted_mints": A, "pay.pricing.content_download": "2", "pay.free_peers": freePeer }, fullNode);
   const up = await fetch(`${node.url}/blobs`, { method: "PUT", body: blob, headers: { authorization: `Bearer ${node.adminToken}` } });
   expect(up.status).toBe(201);
   hash = ((await up.json()) as { hash: string }).hash;

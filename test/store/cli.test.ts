@@ -3,7 +3,7 @@ import { readFileSync, writeFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningNode } from "../../src/node/node.ts";
-import { storeComponent } from "../../src/node/store.ts";
+import { storeOnly } from "../../src/node/components.ts";
 import { refHash, testBytes } from "../../src/store/contract.ts";
 import { runCli, startTestNode, tempDir } from "../helpers/node.ts";
 
@@ -19,7 +19,7 @@ const env = () => ({ SLOWDRIP_URL: node.url, SLOWDRIP_TOKEN: node.adminToken });
 const blob = (args: string[], e: NodeJS.ProcessEnv = env()) => runCli(["blob", ...args], { cwd: dir, env: e });
 
 beforeAll(async () => {
-  node = await startTestNode({}, [storeComponent]);
+  node = await startTestNode({}, storeOnly);
 });
 afterAll(() => node?.stop());
 

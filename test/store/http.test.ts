@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningNode } from "../../src/node/node.ts";
-import { storeComponent } from "../../src/node/store.ts";
+import { storeOnly } from "../../src/node/components.ts";
 import { refHash, testBytes } from "../../src/store/contract.ts";
 import { startTestNode, tempDir } from "../helpers/node.ts";
 
@@ -56,7 +56,7 @@ async function usage(): Promise<{ bytes: number; blobs: number }> {
 }
 
 beforeAll(async () => {
-  node = await startTestNode({ "store.max_storage": "6MiB", "store.cache_max_blob": "64KiB" }, [storeComponent]);
+  node = await startTestNode({ "store.max_storage": "6MiB", "store.cache_max_blob": "64KiB" }, storeOnly);
 });
 afterAll(() => node?.stop());
 
@@ -227,7 +227,7 @@ describe("GET /blobs/<hash> and the fetch limit", () => {
   afterAll(() => one?.stop());
 
   it("a client that goes away mid-body frees its fetch slot", async () => {
-    one = await startTestNode({ "tuning.fetch_concurrency": "1", "tuning.queue_timeout": "2s" }, [storeComponent]);
+    one = await startTestNode({ "tuning.fetch_concurrency": "1", "tuning.queue_timeout": "2s" }, storeOnly);
     const put = await curl(["-X", "PUT", "--data-binary", `@${file}`, "-H", `Authorization: Bearer ${one.adminToken}`, `${one.url}/blobs`]);
     expect(put.status).toBe(201);
     const url = `${one.url}/blobs/${hash}`;

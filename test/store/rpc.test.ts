@@ -7,7 +7,7 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import { StorageService, StoreHeaderSchema, StoreRequestSchema, type StoreRequest } from "../../src/gen/slowdrip/v1/storage_pb.ts";
 import { NodeService } from "../../src/gen/slowdrip/v1/node_pb.ts";
 import type { RunningNode } from "../../src/node/node.ts";
-import { storeComponent } from "../../src/node/store.ts";
+import { storeOnly } from "../../src/node/components.ts";
 import { pieces, refHash, testBytes } from "../../src/store/contract.ts";
 import { startTestNode } from "../helpers/node.ts";
 import { baoVerifySlice, fromHex } from "../../src/wasm/index.ts";
@@ -53,7 +53,7 @@ async function totals() {
 }
 
 beforeAll(async () => {
-  node = await startTestNode({ "store.max_storage": "8MiB", "api.max_message_size": "1MiB" }, [storeComponent]);
+  node = await startTestNode({ "store.max_storage": "8MiB", "api.max_message_size": "1MiB" }, storeOnly);
   client = createClient(StorageService, createConnectTransport({ baseUrl: node.url, httpVersion: "1.1" }));
   admin = { headers: { authorization: `Bearer ${node.adminToken}` } };
 });
@@ -210,7 +210,7 @@ describe("StorageService concurrency limits", () => {
   afterAll(() => busy?.stop());
 
   it("a full store limit makes callers wait up to tuning.queue_timeout, then resource_exhausted", async () => {
-    busy = await startTestNode({ "tuning.store_concurrency": "1", "tuning.queue_timeout": "200ms" }, [storeComponent]);
+    busy = await startTestNode({ "tuning.store_concurrency": "1", "tuning.queue_timeout": "200ms" }, storeOnly);
     const c = createClient(StorageService, createConnectTransport({ baseUrl: busy.url, httpVersion: "1.1" }));
     const auth = { headers: { authorization: `Bearer ${busy.adminToken}` } };
     let go!: () => void;
