@@ -11,12 +11,13 @@ export const tokenCommand: Command = {
   name: "token",
   summary: "issue a publish/read token (EdDSA JWT) for a live path",
   usage: [
-    "usage: slowdrip token issue --action publish|read --path PATH [--ttl 1h] [--data-dir DIR | --key FILE] [--json]",
+    "usage: slowdrip token issue --action publish|read --path PATH [--ttl 1h] [--data-dir DIR | --key FILE] [--node ID] [--json]",
     "",
     "Prints a JWT whose mediamtx_permissions claim grants ACTION on PATH until now + TTL (default 1h, at most 366d).",
     "It is signed by the node key in DIR/keypair (default ./data), or by an operator keypair FILE whose public key is",
     "listed in node.operator_keys. Use it as ?token=JWT on RTMP/RTSP URLs, or as 'Authorization: Bearer JWT' for HLS/WebRTC.",
-    "PATH may be '' (any path) or '~regex'.",
+    "PATH may be '' (any path) or '~regex'. The token names the node it is for (its `aud` claim): the node in DIR, or",
+    "--node ID (needed with --key when DIR holds no node); another node refuses it.",
   ].join("\n"),
   async run(argv, io) {
     const { values, positionals } = parseArgs({
@@ -27,6 +28,7 @@ export const tokenCommand: Command = {
         ttl: { type: "string", default: "1h" },
         "data-dir": { type: "string", default: "./data" },
         key: { type: "string" },
+        node: { type: "string" },
         json: { type: "boolean", default: false },
       },
       allowPositionals: true,
@@ -52,8 +54,17 @@ export const tokenCommand: Command = {
     } catch (e) {
       throw new CliError((e as Error).message, 1, { cause: e });
     }
+    let audience = values.node;
+    if (audience !== undefined && !/^[0-9a-f]{64}$/.test(audience)) throw new CliError("--node must be a node id (64 lowercase hex characters)", 2);
+    if (audience === undefined) {
+      try {
+        audience = values.key ? readIdentity(resolve(io.cwd, values["data-dir"])).nodeId : identity.nodeId;
+      } catch {
+        throw new CliError("--node ID is required with --key when the data dir holds no node: the token must name the node it is for", 2);
+      }
+    }
     const now = Math.floor(Date.now() / 1000);
-    const token = issueToken({ secretKey: identity.secretKey, issuer: identity.nodeId, permissions: [{ action, path: values.path }], ttlSeconds, now });
+    const token = issueToken({ secretKey: identity.secretKey, issuer: identity.nodeId, audience, permissions: [{ action, path: values.path }], ttlSeconds, now });
     io.stdout.write(values.json ? `${JSON.stringify({ token, action, path: values.path, expires: new Date((now + ttlSeconds) * 1000).toISOString(), key: identity.nodeId })}\n` : `${token}\n`);
     return 0;
   },

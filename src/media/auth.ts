@@ -23,6 +23,8 @@ export interface AuthPolicy {
   openReadPaths: string[];
   /** When set, tokens must carry this `iss`. */
   issuer?: string;
+  /** When set, tokens must name this audience (the node id). */
+  audience?: string;
   /** Unix seconds; default now. */
   now?: number;
 }
@@ -115,7 +117,7 @@ export function decideAuth(req: AuthRequest, policy: AuthPolicy): AuthDecision {
   }
   let claims: MediaClaims;
   try {
-    claims = verifyToken(token, { trustedKeys: policy.trustedKeys, now: policy.now, issuer: policy.issuer });
+    claims = verifyToken(token, { trustedKeys: policy.trustedKeys, now: policy.now, issuer: policy.issuer, audience: policy.audience });
   } catch (e) {
     if (e instanceof JwtError) return { allow: false, status: 403, reason: `token refused (${e.code}): ${e.message}` };
     throw e;

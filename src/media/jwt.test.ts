@@ -44,6 +44,8 @@ describe("jwt", () => {
       ["two parts", () => verifyToken(`${h}.${c}`, { trustedKeys: [pub], now }), "malformed"],
       ["too long", () => verifyToken("a".repeat(5000), { trustedKeys: [pub], now }), "too-long"],
       ["wrong issuer", () => verifyToken(t, { trustedKeys: [pub], now, issuer: "other" }), "bad-issuer"],
+      ["no audience where one is required", () => verifyToken(t, { trustedKeys: [pub], now, audience: "node-a" }), "bad-audience"],
+      ["another node's audience", () => verifyToken(tok({ audience: "node-b" }), { trustedKeys: [pub], now, audience: "node-a" }), "bad-audience"],
       ["signed by other key with same kid", () => verifyToken(`${h}.${c}.${tok({ secretKey: other }).split(".")[2]}`, { trustedKeys: [pub], now }), "bad-signature"],
     ];
     for (const [name, f, want] of cases) expect(code(f), name).toBe(want);
@@ -69,5 +71,8 @@ describe("jwt", () => {
     ];
     for (const [p, a, path, want] of cases) expect(permissionCovers({ action: "read", path: p }, a, path), `${p} ${path}`).toBe(want);
     expect(permissionCovers({ action: "read", path: "" }, "publish", "x")).toBe(false);
+  });
+  it("accepts a token naming this node as its audience", () => {
+    expect(verifyToken(tok({ audience: "node-a" }), { trustedKeys: [pub], now, audience: "node-a" }).aud).toBe("node-a");
   });
 });

@@ -16,6 +16,8 @@ export interface MediaPermission {
 export interface MediaClaims {
   iss: string;
   sub?: string;
+  /** The node id the token is for (a token for node A is refused by node B). */
+  aud?: string;
   iat: number;
   nbf?: number;
   exp: number;
@@ -33,6 +35,7 @@ export type JwtErrorCode =
   | "expired"
   | "not-yet-valid"
   | "bad-issuer"
+  | "bad-audience"
   | "bad-claims";
 
 export class JwtError extends Error {
@@ -127,6 +130,8 @@ export interface IssueOptions {
   /** Lifetime in seconds (1 s - 366 days). */
   ttlSeconds: number;
   subject?: string;
+  /** `aud` claim: the node id the token is for. */
+  audience?: string;
   /** Unix seconds; default now. */
   now?: number;
   jti?: string;
@@ -145,6 +150,7 @@ export function issueToken(opts: IssueOptions): string {
   const claims: MediaClaims = {
     iss: opts.issuer,
     ...(opts.subject ? { sub: opts.subject } : {}),
+    ...(opts.audience ? { aud: opts.audience } : {}),
     iat: now,
     exp: now + opts.ttlSeconds,
     ...(opts.jti ? { jti: opts.jti } : {}),
@@ -163,6 +169,8 @@ export interface VerifyOptions {
   leewaySeconds?: number;
   /** When set, `iss` must equal it. */
   issuer?: string;
+  /** When set, `aud` must name it (a string equal to it, or an array containing it). */
+  audience?: string;
 }
 
 /** Verifies a token and returns its claims; throws JwtError naming the first problem. */
@@ -202,6 +210,13 @@ export function verifyToken(token: string, opts: VerifyOptions): MediaClaims & {
   if ((claims.iat as number) > now + leeway) throw new JwtError("not-yet-valid", "token issued in the future (iat)");
   if (typeof claims.iss !== "string") throw new JwtError("bad-claims", "iss is missing");
   if (opts.issuer !== undefined && claims.iss !== opts.issuer) throw new JwtError("bad-issuer", `iss '${claims.iss.slice(0, 64)}' is not '${opts.issuer}'`);
+  if (opts.audience !== undefined) {
+    const aud = claims.aud;
+    const names = typeof aud === "string" ? [aud] : Array.isArray(aud) ? aud.filter((a): a is string => typeof a === "string") : [];
+    if (!names.includes(opts.audience)) {
+      throw new JwtError("bad-audience", names.length === 0 ? `the token names no audience; it must be for node ${opts.audience}` : `the token is for ${names.join(", ").slice(0, 140)}, not node ${opts.audience}`);
+    }
+  }
   const permissions = checkPermissions(claims.mediamtx_permissions);
   return { ...(claims as unknown as MediaClaims), mediamtx_permissions: permissions, kid };
 }

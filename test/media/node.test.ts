@@ -58,13 +58,14 @@ async function nodeId(): Promise<string> {
 describe("live edge on the node", () => {
   it("refuses RTMP publishes without a valid token and logs each reason", async () => {
     const id = decodeKeypair(readFileSync(join(dir, "data/keypair"), "utf8"));
-    const tok = (action: "publish" | "read", path: string, now?: number) =>
-      issueToken({ secretKey: id.secretKey, issuer: id.nodeId, permissions: [{ action, path }], ttlSeconds: 60, ...(now ? { now } : {}) });
+    const tok = (action: "publish" | "read", path: string, now?: number, audience = id.nodeId) =>
+      issueToken({ secretKey: id.secretKey, issuer: id.nodeId, audience, permissions: [{ action, path }], ttlSeconds: 60, ...(now ? { now } : {}) });
     const cases: [string, string, RegExp][] = [
       ["no token", "", /no token for publish on 'live\/denied'/],
       ["expired token", tok("publish", "live/denied", Math.floor(Date.now() / 1000) - 3600), /token refused \(expired\)/],
       ["token for another path", tok("publish", "live/other"), /token does not cover publish on 'live\/denied' \(grants publish:live\/other\)/],
       ["read token used to publish", tok("read", "live/denied"), /token does not cover publish on 'live\/denied' \(grants read:live\/denied\)/],
+      ["token for another node", tok("publish", "live/denied", undefined, "ab".repeat(32)), /token refused \(bad-audience\): the token is for abab/],
     ];
     for (const [name, t, reason] of cases) {
       const before = node!.logs.length;
