@@ -142,7 +142,8 @@ export async function mediaComponent(ctx: NodeBase, needs: MediaNeeds): Promise<
   const intake = new SegmentIntake({ ingest, recordDir });
 
   const trusted = () => [identity.publicKey, ...config["node.operator_keys"].map((k) => unhex(k, 32))];
-  const policy = (): AuthPolicy => ({ trustedKeys: trusted(), openReadPaths: config["live.open_read_paths"] });
+  // Tokens must be for this node (aud = node id): a token an operator key signed for another node is refused here.
+  const policy = (): AuthPolicy => ({ trustedKeys: trusted(), openReadPaths: config["live.open_read_paths"], audience: nodeKey });
 
   // Metrics.
   const reg = ctx.metrics.registry;

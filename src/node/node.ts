@@ -82,6 +82,9 @@ export async function startNode(config: Config, log: Logger, assemble: Assemble 
   const metrics = new NodeMetrics();
   const stopping = new AbortController();
   const nonces = new NonceCache();
+  // Operators' and free peers' signed calls keep their own replay-cache room under a flood of self-made keys.
+  const trustedSigners = new Set([...config["node.operator_keys"], ...config["pay.free_peers"]]);
+  nonces.addPrivileged((id) => trustedSigners.has(id));
   const base: NodeBase = { config, dataDir, identity, adminToken, log, readiness, metrics, signal: stopping.signal, nonces };
 
   readiness.register("api", { required: true, detail: "starting" });
@@ -119,7 +122,7 @@ export async function startNode(config: Config, log: Logger, assemble: Assemble 
     interceptors: [
       metricsInterceptor(metrics),
       errorBoundary(components.flatMap((c) => c.rpcErrors ?? []), log),
-      authInterceptor({ policy, adminToken: () => adminToken, operatorKeys: () => operatorKeys, nonces }),
+      authInterceptor({ policy, adminToken: () => adminToken, operatorKeys: () => operatorKeys, nonces, self: identity.nodeId }),
     ],
     maxMessageSize: config["api.max_message_size"],
     maxTimeoutMs: config["api.request_timeout"],

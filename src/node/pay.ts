@@ -71,7 +71,8 @@ export async function payComponent(ctx: NodeBase): Promise<Component & { pay: Pa
         const v = req.headers[n];
         return Array.isArray(v) ? v[0] : v;
       };
-      return hasSignature(get) ? verifyRequest(get, { method: req.method ?? "GET", path: url.pathname }, ctx.nonces) : undefined;
+      if (!hasSignature(get)) return undefined;
+      return verifyRequest(get, { method: req.method ?? "GET", path: url.pathname }, ctx.nonces, { self: ctx.identity.nodeId, address: req.socket?.remoteAddress ?? "unknown" });
     },
   });
   registerPayMetrics(ctx, { wallet, sessions, counters });

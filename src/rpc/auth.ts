@@ -2,7 +2,9 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError, createContextKey, type Interceptor } from "@connectrpc/connect";
-import { hasSignature, SignatureError, verifyRequest, type NonceCache } from "../identity/request-signing.ts";
+import type { DescMessage, DescMethod, Message } from "@bufbuild/protobuf";
+import { hasSignature, SIG_HEADERS, SignatureError, StreamBodyHasher, verifyRequest, type NonceCache, type SignedParts } from "../identity/request-signing.ts";
+import { remoteAddressKey } from "./context.ts";
 
 /** Who may call a method: anyone; anyone the read policy allows; a node with a valid signed request; the admin. */
 export type Access = "public" | "read" | "peer" | "admin";
@@ -43,6 +45,8 @@ export interface AuthOptions {
   /** Node ids (hex public keys) whose signed requests count as admin. */
   operatorKeys: () => ReadonlySet<string>;
   nonces: NonceCache;
+  /** This node's id: signed requests must name it as their target. */
+  self: string;
   /** Decides "read" methods for unsigned callers (public by default). */
   readAllowed?: () => boolean;
 }
@@ -57,14 +61,27 @@ export function authInterceptor(opts: AuthOptions): Interceptor {
 
     let nodeId: string | undefined;
     if (hasSignature(get)) {
-      const body = req.stream ? undefined : toBinary(req.method.input, req.message);
-      try {
-        nodeId = verifyRequest(get, { method: "POST", path: `/${key}`, ...(body ? { body } : {}) }, opts.nonces);
-      } catch (err) {
-        if (err instanceof SignatureError) {
-          throw new ConnectError(`signed request refused (${err.reason}): ${err.message}`, err.reason === "busy" ? Code.ResourceExhausted : Code.Unauthenticated);
+      const parts: SignedParts = { method: "POST", path: `/${key}` };
+      if (!req.stream) {
+        parts.body = toBinary(req.method.input, req.message);
+      } else if (req.method.methodKind === "server_streaming") {
+        // One request message: it is covered like a unary body, so read it before verifying and hand it on.
+        const it = req.message[Symbol.asyncIterator]();
+        const first = await it.next();
+        if (!first.done) {
+          parts.body = toBinary(req.method.input, first.value);
+          req = { ...req, message: replayFirst(first.value, it) };
         }
-        throw err;
+      } else {
+        const declared = get(SIG_HEADERS.body);
+        if (declared === undefined) throw refused(new SignatureError("missing", `a signed streaming request needs ${SIG_HEADERS.body}: the BLAKE3 of its framed messages`));
+        parts.bodyHash = declared;
+        req = { ...req, message: checkedStream(req.message, req.method, declared) };
+      }
+      try {
+        nodeId = verifyRequest(get, parts, opts.nonces, { self: opts.self, address: req.contextValues.get(remoteAddressKey) });
+      } catch (err) {
+        throw err instanceof SignatureError ? refused(err) : err;
       }
     }
     const token = bearerToken(req.header.get("authorization"));
@@ -84,4 +101,30 @@ export function authInterceptor(opts: AuthOptions): Interceptor {
       Code.Unauthenticated,
     );
   };
+}
+
+/** The Connect error for a refused signature: busy and rate-limited are resource_exhausted, the rest unauthenticated. */
+function refused(err: SignatureError): ConnectError {
+  const code = err.reason === "busy" || err.reason === "rate-limited" ? Code.ResourceExhausted : Code.Unauthenticated;
+  return new ConnectError(`signed request refused (${err.reason}): ${err.message}`, code, undefined, undefined, err);
+}
+
+async function* replayFirst<T>(first: T, rest: AsyncIterator<T>): AsyncIterable<T> {
+  yield first;
+  for (let r = await rest.next(); !r.done; r = await rest.next()) yield r.value;
+}
+
+/**
+ * Passes a signed client stream through while hashing it; when it ends, the hash must equal the signed declaration, or
+ * the handler's loop gets an error instead of the end (handlers of streamed uploads commit only after the end).
+ */
+async function* checkedStream<T extends Message>(input: AsyncIterable<T>, method: DescMethod, declared: string): AsyncIterable<T> {
+  const h = new StreamBodyHasher();
+  for await (const m of input) {
+    h.update(toBinary(method.input as DescMessage, m));
+    yield m;
+  }
+  if (h.digestHex() !== declared) {
+    throw refused(new SignatureError("body-mismatch", `the streamed body (${h.messages} messages, ${h.bytes} bytes) does not match the signed ${SIG_HEADERS.body}`));
+  }
 }

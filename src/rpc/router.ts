@@ -4,6 +4,7 @@ import type { Interceptor } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { NodeHandlerFn } from "../http/types.ts";
 import type { Access } from "./auth.ts";
+import { requestContextValues } from "./context.ts";
 
 /** A service implementation plus the access level of each method (by proto method name, e.g. "GetStatus"). */
 export interface RpcService {
@@ -49,6 +50,7 @@ export function rpcHandler(opts: RpcHandlerOptions): NodeHandlerFn {
     writeMaxBytes: opts.maxMessageSize,
     maxTimeoutMs: opts.maxTimeoutMs,
     ...(opts.shutdownSignal ? { shutdownSignal: opts.shutdownSignal } : {}),
+    contextValues: requestContextValues as never,
     grpc: true,
     grpcWeb: true,
     connect: true,

@@ -156,14 +156,14 @@ describe("node: paid /blobs reads (real mint)", () => {
 
   it("free peers: a GET signed by a listed node id is free; a bad signature gets 400; other signers pay", async () => {
     const path = `/blobs/${hash}`;
-    const signed = await fetch(`${node.url}${path}`, { headers: signRequest({ method: "GET", path }, freeSecret, freePeer) });
+    const signed = await fetch(`${node.url}${path}`, { headers: signRequest({ method: "GET", path }, freeSecret, freePeer, node.identity.nodeId) });
     expect(signed.status).toBe(200);
     expect(Buffer.from(await signed.arrayBuffer()).equals(blob)).toBe(true);
     const other = randomSecret();
-    const stranger = await fetch(`${node.url}${path}`, { headers: signRequest({ method: "GET", path }, other, hex(publicKeyOf(other))) });
+    const stranger = await fetch(`${node.url}${path}`, { headers: signRequest({ method: "GET", path }, other, hex(publicKeyOf(other)), node.identity.nodeId) });
     expect(stranger.status).toBe(402);
     await stranger.arrayBuffer();
-    const forged = { ...signRequest({ method: "GET", path: "/elsewhere" }, freeSecret, freePeer) };
+    const forged = { ...signRequest({ method: "GET", path: "/elsewhere" }, freeSecret, freePeer, node.identity.nodeId) };
     const bad = await fetch(`${node.url}${path}`, { headers: forged });
     expect(bad.status).toBe(400);
     expect(bad.headers.get("x-reason")).toBe("bad-signature");
