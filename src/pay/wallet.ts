@@ -893,7 +893,7 @@ export class PayWallet {
     const amount = sumStored(inputs);
     const fee = Amount.from(w.getFeesForProofs([...proofs])).toNumber();
     const id = `receive-${tokenKey(inputs.map((p) => p.secret))}`;
-    const seen = this.store.ops.get(id);
+    const seen = this.redemptionOf(id.slice("receive-".length));
     if (seen) {
       if (!opts.replay) throw new TokenError("already-spent", "token was already presented to this node");
       return receiveResult(await this.replayRedeem(seen));
@@ -917,6 +917,11 @@ export class PayWallet {
     }
     crashPoint("receive", "swap-prepared");
     return receiveResult(await this.exclusive(op.id, () => this.runReceiveSwap(op)));
+  }
+
+  /** The redemption of the proofs with this {@link tokenKey}, if this wallet ever started one. */
+  redemptionOf(key: string): OpRecord | undefined {
+    return this.store.ops.get(`receive-${key}`);
   }
 
   /** The outcome of an earlier redemption of the same proofs: done as is, in flight finished now, failed refused. */
