@@ -5,16 +5,18 @@ import { parseArgs } from "node:util";
 import { CliError, type Command } from "./command.ts";
 import { decodeKeypair, readIdentity } from "../identity/identity.ts";
 import { parseDuration } from "../config/units.ts";
+import { configFlagOptions, loadFromFlags } from "../config/flags.ts";
 import { issueToken, MAX_PATH_LENGTH, type MediaAction } from "../media/jwt.ts";
 
 export const tokenCommand: Command = {
   name: "token",
   summary: "issue a publish/read token (EdDSA JWT) for a live path",
   usage: [
-    "usage: slowdrip token issue --action publish|read --path PATH [--ttl 1h] [--data-dir DIR | --key FILE] [--json]",
+    "usage: slowdrip token issue --action publish|read --path PATH [--ttl 1h] [--key FILE] [--json] [--config FILE] [--data-dir DIR]",
     "",
     "Prints a JWT whose mediamtx_permissions claim grants ACTION on PATH until now + TTL (default 1h, at most 366d).",
-    "It is signed by the node key in DIR/keypair (default ./data), or by an operator keypair FILE whose public key is",
+    "It is signed by the node key in <node.data_dir>/keypair (from --data-dir, SLOWDRIP_NODE_DATA_DIR or the config",
+    "file, like every other command), or by an operator keypair FILE whose public key is",
     "listed in node.operator_keys. Use it as ?token=JWT on RTMP/RTSP URLs, or as 'Authorization: Bearer JWT' for HLS/WebRTC.",
     "PATH may be '' (any path) or '~regex'.",
   ].join("\n"),
@@ -24,8 +26,8 @@ export const tokenCommand: Command = {
       options: {
         action: { type: "string" },
         path: { type: "string" },
+        ...configFlagOptions,
         ttl: { type: "string", default: "1h" },
-        "data-dir": { type: "string", default: "./data" },
         key: { type: "string" },
         json: { type: "boolean", default: false },
       },
@@ -48,7 +50,7 @@ export const tokenCommand: Command = {
     try {
       identity = values.key
         ? decodeKeypair(readFileSync(resolve(io.cwd, values.key), "utf8"), values.key)
-        : readIdentity(resolve(io.cwd, values["data-dir"]));
+        : readIdentity(resolve(io.cwd, loadFromFlags(values, io.env, io.cwd).config["node.data_dir"]));
     } catch (e) {
       throw new CliError((e as Error).message, 1, { cause: e });
     }
