@@ -1,5 +1,5 @@
 // The wallet's LMDB environment holds bearer money: <data_dir>/db is kept 0700 and its files 0600, whoever made them.
-import { chmodSync, lstatSync, mkdirSync, readdirSync } from "node:fs";
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import type { RootDatabase } from "lmdb";
 import { openLmdb } from "../store/lmdb-native.ts";
@@ -34,12 +34,26 @@ export function makePrivateDir(dir: string): void {
  * Opens (creating if needed) the node's LMDB environment in `<data_dir>/db` privately: the directory 0700, LMDB's
  * files created 0600 and tightened to 0600 if they were not. The blob store shares this environment.
  */
-export async function openWalletDb(dataDir: string, opts: { readOnly?: boolean } = {}): Promise<RootDatabase> {
+export async function openWalletDb(dataDir: string): Promise<RootDatabase> {
   const dir = dbPath(dataDir);
   makePrivateDir(dir);
-  // permissionsMode is lmdb's file mode for mdb_env_open (missing from its type declarations).
-  const options = { path: dir, compression: false, permissionsMode: DB_FILE_MODE, ...(opts.readOnly ? { readOnly: true } : {}) };
-  const root = await openLmdb(options as Parameters<typeof openLmdb>[0]);
+  const root = await openLmdb(lmdbOptions(dir, false));
   makePrivateDir(dir);
   return root;
+}
+
+/**
+ * Opens `<data_dir>/db` read-only (a running node may have it open: LMDB readers do not block it), or returns
+ * undefined when there is none. Changes nothing on disk.
+ */
+export async function openWalletDbReadOnly(dataDir: string): Promise<RootDatabase | undefined> {
+  const dir = dbPath(dataDir);
+  if (!existsSync(join(dir, "data.mdb"))) return undefined;
+  return openLmdb(lmdbOptions(dir, true));
+}
+
+function lmdbOptions(dir: string, readOnly: boolean): Parameters<typeof openLmdb>[0] {
+  // permissionsMode is lmdb's file mode for mdb_env_open (missing from its type declarations).
+  const options = { path: dir, compression: false, permissionsMode: DB_FILE_MODE, ...(readOnly ? { readOnly: true } : {}) };
+  return options as Parameters<typeof openLmdb>[0];
 }
