@@ -138,7 +138,8 @@ describe("backup and restore hold the money (real mint)", () => {
     expect(back.stdout).toContain("reclaimed 7 sat");
     expect(await balance(n2)).toBe(93 - 20 + 7);
     await stop(n2.child);
-  });
+    // Many CLI processes and scrypt derivations (about a second each): minutes on a loaded machine.
+  }, 300_000);
 
   it("a damaged archive or a wrong passphrase changes nothing; a running node and a non-empty wallet are refused; --merge leaves out spent proofs", async () => {
     const src = tempDir();
@@ -205,5 +206,5 @@ describe("backup and restore hold the money (real mint)", () => {
     // Merging the same archive again adds nothing.
     const again = await runCli(["restore", archive, "--data-dir", dst, "--passphrase-file", pass, "--yes", "--merge"]);
     expect(again.stdout).toMatch(/merged wallet: 0 sat spendable in 0 proofs/);
-  });
+  }, 300_000);
 });

@@ -41,5 +41,5 @@ describe("slowdrip token issue reads the config", () => {
     const bad = await runCli([...issue, "--set", "node.nope=1"], { cwd });
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toMatch(/node\.nope/);
-  });
+  }, 120_000);
 });

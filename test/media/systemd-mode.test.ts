@@ -138,5 +138,5 @@ describe("systemd mode", () => {
     // The node going away leaves the systemd-managed MediaMTX running.
     await stop(node);
     expect(mtx.exitCode).toBe(null);
-  });
+  }, 180_000);
 });
