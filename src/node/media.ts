@@ -1,6 +1,6 @@
 // The live-edge component: renders mediamtx.yml, supervises/watches MediaMTX, ingests segments into signed manifests,
 // serves hooks, JWKS and the /live/ origin, StreamService, readiness and per-path metrics.
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { Counter, Gauge, Histogram } from "prom-client";
@@ -272,6 +272,8 @@ export async function mediaComponent(ctx: NodeBase, needs: MediaNeeds): Promise<
         try {
           // 0640: MediaMTX runs as another user of group slowdrip under systemd; the file holds no secrets.
           writeFileSync(configPath, renderMediamtxConfig(loadTemplate(), mediamtxOptions(config, hooksUrl, ctx.dataDir)), { mode: 0o640 });
+          // Explicitly, not through the umask: the node's unit runs with UMask=0077 so that nothing else is group-readable.
+          chmodSync(configPath, 0o640);
         } catch (err) {
           readiness.set("mediamtx", false, `cannot render ${configPath}: ${(err as Error).message}`);
           log.error({ err, file: configPath }, "live: cannot render mediamtx.yml; MediaMTX not started");
