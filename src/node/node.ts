@@ -1,6 +1,7 @@
 // Composition root: builds every component from the config, wires RPC and HTTP onto the three listeners (public, admin,
 // hooks), and owns the lifecycle.
 import { resolve } from "node:path";
+import { Counter } from "prom-client";
 import { splitHostPort } from "../config/fields.ts";
 import type { Config } from "../config/schema.ts";
 import { loadOrCreateAdminToken, loadOrCreateIdentity, type Identity } from "../identity/identity.ts";
@@ -148,6 +149,12 @@ export async function startNode(config: Config, log: Logger, assemble: Assemble 
     hooks: routeHandler(routes, { metrics, log, mappers: httpErrors, listener: "hooks" }),
   };
 
+  const cuts = new Counter({
+    name: "slowdrip_http_cut_total",
+    help: "Connections and requests the listeners cut: per-ip-limit, idle, upload-stall, write-stall.",
+    labelNames: ["listener", "reason"],
+    registers: [metrics.registry],
+  });
   const listeners: Listener[] = [];
   const closeListeners = async (graceMs: number) => {
     await Promise.all(listeners.map((l) => l.close(graceMs)));
@@ -157,7 +164,18 @@ export async function startNode(config: Config, log: Logger, assemble: Assemble 
     for (const name of ["public", "admin", "hooks"] as const) {
       const { host, port } = addresses[name];
       listeners.push(
-        await startListener({ host, port, handler: handlers[name], maxConnections: config["api.max_connections"], requestTimeoutMs: config["api.request_timeout"] }),
+        await startListener({
+          host,
+          port,
+          handler: handlers[name],
+          maxConnections: config["api.max_connections"],
+          // MediaMTX alone calls the hooks, from loopback, with a connection per auth request: no per-address cap there.
+          maxConnectionsPerIp: name === "hooks" ? 0 : config["api.max_connections_per_ip"],
+          idleTimeoutMs: config["api.idle_timeout"],
+          writeStallTimeoutMs: config["api.write_stall_timeout"],
+          maxH2Streams: config["api.max_h2_streams"],
+          onCut: (reason) => cuts.inc({ listener: name, reason }),
+        }),
       );
     }
   } catch (err) {
