@@ -45,7 +45,11 @@ export const schema = {
   }),
   "api.public_status": bool(true, { doc: "Whether NodeService.GetStatus may be called without the admin token." }),
   "api.max_message_size": size("4MiB", { doc: "Largest RPC message accepted or sent.", min: 1 * KiB, max: 64 * MiB }),
-  "api.max_body_size": size("64MiB", { doc: "Largest plain HTTP request body accepted (uploads stream in chunks below this).", min: 1 * KiB, max: 1024 * GiB }),
+  "api.max_body_size": size("64MiB", {
+    doc: "Largest plain HTTP request body the public listener accepts (413 above it). Admin uploads (PUT /blobs on the admin listener) are bounded by store.max_storage instead.",
+    min: 1 * KiB,
+    max: 1024 * GiB,
+  }),
   "api.request_timeout": duration("5m", {
     doc: "Longest deadline a client may ask for on an RPC (connect-timeout-ms / grpc-timeout). Transfers that keep moving are not cut by it.",
     min: 1000,

@@ -89,6 +89,8 @@ export interface RouteHandlerDeps {
   mappers: readonly HttpErrorMapper[];
   /** The listener this handler answers on (default "admin": every route but the hooks). */
   listener?: ListenerName;
+  /** api.max_body_size: on the public listener a request declaring a larger body gets 413 before any handler runs. */
+  maxBodySize?: number;
 }
 
 /** Builds the request handler for a route table. */
@@ -128,6 +130,11 @@ export function routeHandler(routes: readonly HttpRoute[], deps: RouteHandlerDep
       const where = elsewhere(route);
       if (listener === "hooks") sendError(res, 404, `no route for ${url.pathname} on the hooks listener`);
       else sendError(res, 403, `${method} ${route.name} is served on the ${where} listener (${LISTENER_KEYS[where]}) only`);
+      return;
+    }
+    const declared = Number(req.headers["content-length"] ?? 0);
+    if (listener === "public" && deps.maxBodySize !== undefined && declared > deps.maxBodySize) {
+      sendError(res, 413, `body of ${declared} bytes is over api.max_body_size (${deps.maxBodySize} bytes)`, { connection: "close" });
       return;
     }
     if (route.loopbackOnly && !isLoopback(req.socket?.remoteAddress)) {

@@ -140,7 +140,7 @@ export async function startNode(config: Config, log: Logger, assemble: Assemble 
       maxMessageSize: config["api.max_message_size"],
       maxTimeoutMs: config["api.request_timeout"],
       shutdownSignal: stopping.signal,
-      fallback: routeHandler(routes, { metrics, log, mappers: httpErrors, listener }),
+      fallback: routeHandler(routes, { metrics, log, mappers: httpErrors, listener, maxBodySize: config["api.max_body_size"] }),
     });
   const handlers: Record<ListenerName, NodeHandlerFn> = {
     public: handlerFor("public"),
