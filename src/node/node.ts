@@ -13,7 +13,7 @@ import { NonceCache } from "../identity/request-signing.ts";
 import { errorBoundary, type ErrorMapper } from "../rpc/errors.ts";
 import { metricsInterceptor } from "../rpc/metrics.ts";
 import { nodeService } from "../rpc/node.ts";
-import { accessPolicy, listenerInterceptor, rpcHandler, type RpcService } from "../rpc/router.ts";
+import { accessPolicy, disconnectInterceptor, listenerInterceptor, rpcHandler, type RpcService } from "../rpc/router.ts";
 import type { NodeHandlerFn } from "../http/types.ts";
 import type { Logger } from "./logger.ts";
 import { NodeMetrics } from "./metrics.ts";
@@ -128,25 +128,36 @@ export async function startNode(config: Config, log: Logger, assemble: Assemble 
   const httpErrors = components.flatMap((c) => c.httpErrors ?? []);
   const rpcErrors = components.flatMap((c) => c.rpcErrors ?? []);
   const readAllowed = () => config["store.public_list"];
+  const disconnects = new Counter({
+    name: "slowdrip_http_disconnects_total",
+    help: "Requests (plain HTTP routes and RPCs) whose client went away before the answer was complete.",
+    labelNames: ["listener", "route"],
+    registers: [metrics.registry],
+  });
+  const gone = (listener: ListenerName) => (route: string) => disconnects.inc({ listener, route });
   const handlerFor = (listener: "public" | "admin") =>
     rpcHandler({
       services,
       interceptors: [
         metricsInterceptor(metrics),
         errorBoundary(rpcErrors, log),
+        disconnectInterceptor((method) => {
+          disconnects.inc({ listener, route: method });
+          log.debug({ rpc: method }, "client went away before the answer was complete");
+        }),
         listenerInterceptor({ listener, policy, readAllowed }),
         authInterceptor({ policy, adminToken: () => adminToken, operatorKeys: () => operatorKeys, nonces, self: identity.nodeId, readAllowed }),
       ],
       maxMessageSize: config["api.max_message_size"],
       maxTimeoutMs: config["api.request_timeout"],
       shutdownSignal: stopping.signal,
-      fallback: routeHandler(routes, { metrics, log, mappers: httpErrors, listener, maxBodySize: config["api.max_body_size"] }),
+      fallback: routeHandler(routes, { metrics, log, mappers: httpErrors, listener, maxBodySize: config["api.max_body_size"], onDisconnect: gone(listener) }),
     });
   const handlers: Record<ListenerName, NodeHandlerFn> = {
     public: handlerFor("public"),
     admin: handlerFor("admin"),
     // The hooks listener answers plain HTTP routes only (no RPC).
-    hooks: routeHandler(routes, { metrics, log, mappers: httpErrors, listener: "hooks" }),
+    hooks: routeHandler(routes, { metrics, log, mappers: httpErrors, listener: "hooks", onDisconnect: gone("hooks") }),
   };
 
   const cuts = new Counter({
