@@ -43,6 +43,12 @@ export const schema = {
     doc: "Loopback address of the hooks listener: MediaMTX's auth and segment hooks and the JWKS MediaMTX reads.",
     loopback: true,
   }),
+  "api.tls_cert": str("", { doc: "PEM certificate chain for the public listener; with api.tls_key it serves HTTPS (HTTP/2 and HTTP/1.1 by ALPN). Empty: cleartext." }),
+  "api.tls_key": str("", { doc: "PEM private key of api.tls_cert." }),
+  "api.admin_tls_cert": str("", {
+    doc: "PEM certificate chain for the admin listener; with api.admin_tls_key it serves HTTPS. Set it whenever the admin listener is off loopback: the admin token must never cross a network in cleartext.",
+  }),
+  "api.admin_tls_key": str("", { doc: "PEM private key of api.admin_tls_cert." }),
   "api.public_status": bool(true, { doc: "Whether NodeService.GetStatus may be called without the admin token." }),
   "api.max_message_size": size("4MiB", { doc: "Largest RPC message accepted or sent.", min: 1 * KiB, max: 64 * MiB }),
   "api.max_body_size": size("64MiB", {

@@ -1,12 +1,14 @@
 // One listener: a TCP server that hands each connection to HTTP/1.1 or cleartext HTTP/2 (prior knowledge) by its
-// preface, with a cap per remote address, idle timeouts, a cap on HTTP/2 streams and the per-request progress watchdog.
+// preface, or, with a certificate, to HTTP/2 or HTTP/1.1 over TLS by ALPN; with a cap per remote address, idle
+// timeouts, a cap on HTTP/2 streams and the per-request progress watchdog.
 import { createServer as createHttp1Server, type Server as Http1Server } from "node:http";
 import { createServer as createHttp2Server, type Http2Server, type ServerHttp2Session } from "node:http2";
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from "node:net";
 import { once } from "node:events";
 import { Duplex } from "node:stream";
 import type { NodeHandlerFn } from "./types.ts";
-import { Watchdog, type CutReason } from "./watchdog.ts";
+import { createSecureContext, TLSSocket } from "node:tls";
+import { RAW_SOCKET, resetConnection, Watchdog, type CutReason } from "./watchdog.ts";
 
 const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 const PREFACE_TIMEOUT_MS = 10_000;
@@ -30,6 +32,8 @@ export interface ListenerOptions {
   maxH2Streams: number;
   /** Called whenever the listener cuts a connection or a request (metrics). */
   onCut?: (reason: CutReason) => void;
+  /** PEM certificate chain and private key: serve HTTPS (HTTP/2 and HTTP/1.1 by ALPN) instead of cleartext. */
+  tls?: { cert: string | Buffer; key: string | Buffer };
 }
 
 /** The remote address a per-address cap counts ("::ffff:1.2.3.4" counts as "1.2.3.4"). */
@@ -70,7 +74,7 @@ function withHead(socket: Socket, head: Buffer): Duplex {
     },
     destroy(err, cb) {
       // With bytes still queued for a client that does not read, reset: a FIN would wait behind them.
-      if (socket.writableLength > 0 && !socket.destroyed && typeof socket.resetAndDestroy === "function") socket.resetAndDestroy();
+      if (socket.writableLength > 0 && !socket.destroyed) resetConnection(socket);
       else socket.destroy(err ?? undefined);
       cb(err);
     },
@@ -82,6 +86,7 @@ function withHead(socket: Socket, head: Buffer): Duplex {
     localAddress: { get: () => socket.localAddress },
     localPort: { get: () => socket.localPort },
   });
+  (d as unknown as Record<symbol, unknown>)[RAW_SOCKET] = socket;
   d.push(head);
   socket.on("data", (c: Buffer) => {
     if (!d.push(c)) socket.pause();
@@ -130,6 +135,22 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
   const sockets = new Set<Socket>();
   const perIp = new Map<string, number>();
 
+  // TLS: ALPN picks the protocol ("h2", else HTTP/1.1); the TCP socket is kept under the TLS one for resets.
+  const secure = opts.tls ? createSecureContext({ cert: opts.tls.cert, key: opts.tls.key, minVersion: "TLSv1.2" }) : undefined;
+  const handshake = (socket: Socket) => {
+    const t = new TLSSocket(socket, { isServer: true, secureContext: secure, ALPNProtocols: ["h2", "http/1.1"] });
+    (t as unknown as Record<symbol, unknown>)[RAW_SOCKET] = socket;
+    const timer = setTimeout(() => t.destroy(), Math.min(PREFACE_TIMEOUT_MS, opts.idleTimeoutMs));
+    t.on("error", () => t.destroy());
+    t.once("close", () => clearTimeout(timer));
+    t.once("secure", () => {
+      clearTimeout(timer);
+      // HTTP/2 reads through the JS stream adapter (like h2c): bytes the TLS socket already decrypted are not lost.
+      if (t.alpnProtocol === "h2") h2.emit("connection", withHead(t as unknown as Socket, Buffer.alloc(0)));
+      else h1.emit("connection", t);
+    });
+  };
+
   const route = (socket: Socket) => {
     const key = addressKey(socket.remoteAddress);
     const held = perIp.get(key) ?? 0;
@@ -146,6 +167,10 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
       if (n <= 0) perIp.delete(key);
       else perIp.set(key, n);
     });
+    if (secure) {
+      handshake(socket);
+      return;
+    }
     let buf = Buffer.alloc(0);
     const timer = setTimeout(() => socket.destroy(), Math.min(PREFACE_TIMEOUT_MS, opts.idleTimeoutMs));
     const onData = (chunk: Buffer) => {
@@ -178,7 +203,7 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
 
   return {
     address,
-    url: `http://${host}:${address.port}`,
+    url: `${secure ? "https" : "http"}://${host}:${address.port}`,
     get inFlight() {
       return inFlight;
     },
@@ -215,7 +240,13 @@ function idleSessionTimer(s: ServerHttp2Session, idleMs: number, onIdle: () => v
     timer = setTimeout(() => {
       onIdle();
       s.close();
-      setTimeout(() => s.destroy(), 1_000).unref();
+      setTimeout(() => {
+        if (s.destroyed) return;
+        // The session's socket is a guarded proxy: reach the TCP socket under it to reset it.
+        const raw = (s.socket as unknown as Record<symbol, Socket | undefined>)[RAW_SOCKET];
+        s.destroy();
+        if (raw && !raw.destroyed) resetConnection(raw);
+      }, 1_000).unref();
     }, idleMs);
     timer.unref();
   };

@@ -5,6 +5,27 @@ import type { ServerResponse } from "node:http";
 import { constants, type Http2ServerRequest, type Http2ServerResponse } from "node:http2";
 import type { NodeRequest, NodeResponse } from "./types.ts";
 
+/** Where a TLS socket keeps the TCP socket under it (set by the listener), so that a reset reaches the wire. */
+export const RAW_SOCKET = Symbol("slowdrip raw socket");
+
+/**
+ * Closes a connection with a TCP reset when it can: a FIN would wait behind megabytes a stalled client never reads,
+ * and the kernel would hold them. Falls back to a plain destroy.
+ */
+export function resetConnection(socket: unknown): void {
+  const s = socket as { destroy(): void; [RAW_SOCKET]?: { resetAndDestroy?: () => void; destroy(): void } } | null | undefined;
+  if (!s) return;
+  const raw = (s[RAW_SOCKET] ?? s) as { resetAndDestroy?: () => void; destroy(): void; destroyed?: boolean };
+  try {
+    if (!raw.destroyed && typeof raw.resetAndDestroy === "function") raw.resetAndDestroy();
+    else raw.destroy();
+  } catch {
+    // A handle that cannot be reset (not TCP): a plain destroy then.
+    raw.destroy();
+  }
+  if (raw !== s) s.destroy();
+}
+
 /** Why the listener cut a connection or a request. */
 export type CutReason = "per-ip-limit" | "idle" | "upload-stall" | "write-stall";
 
@@ -136,9 +157,8 @@ export class Watchdog {
       stream.close(constants.NGHTTP2_CANCEL);
       return;
     }
-    // A reset, not a FIN: the FIN would wait behind megabytes the client never reads, and the kernel would keep them.
     const socket = (w.res as ServerResponse).socket;
-    if (socket && typeof socket.resetAndDestroy === "function") socket.resetAndDestroy();
+    if (socket) resetConnection(socket);
     else w.res.destroy();
   }
 }

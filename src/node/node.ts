@@ -1,6 +1,8 @@
 // Composition root: builds every component from the config, wires RPC and HTTP onto the three listeners (public, admin,
 // hooks), and owns the lifecycle.
+import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
+import { createSecureContext } from "node:tls";
 import { Counter } from "prom-client";
 import { splitHostPort } from "../config/fields.ts";
 import type { Config } from "../config/schema.ts";
@@ -172,6 +174,7 @@ export async function startNode(config: Config, log: Logger, assemble: Assemble 
   };
   try {
     const addresses = listenerAddresses(config);
+    const tls = { public: readTls(config, "api.tls_cert", "api.tls_key"), admin: readTls(config, "api.admin_tls_cert", "api.admin_tls_key"), hooks: undefined };
     for (const name of ["public", "admin", "hooks"] as const) {
       const { host, port } = addresses[name];
       listeners.push(
@@ -186,6 +189,7 @@ export async function startNode(config: Config, log: Logger, assemble: Assemble 
           writeStallTimeoutMs: config["api.write_stall_timeout"],
           maxH2Streams: config["api.max_h2_streams"],
           onCut: (reason) => cuts.inc({ listener: name, reason }),
+          ...(tls[name] ? { tls: tls[name] } : {}),
         }),
       );
     }
@@ -226,6 +230,27 @@ export async function startNode(config: Config, log: Logger, assemble: Assemble 
       return stopped;
     },
   };
+}
+
+/** A listener's certificate and key from their config keys: both set (read now), or neither (cleartext). */
+export function readTls(config: Config, certKey: "api.tls_cert" | "api.admin_tls_cert", keyKey: "api.tls_key" | "api.admin_tls_key"): { cert: Buffer; key: Buffer } | undefined {
+  const [certFile, keyFile] = [config[certKey], config[keyKey]];
+  if (!certFile && !keyFile) return undefined;
+  if (!certFile || !keyFile) throw new RangeError(`${certKey} and ${keyKey} go together: set both (PEM files) or neither`);
+  const read = (key: string, file: string) => {
+    try {
+      return readFileSync(file);
+    } catch (err) {
+      throw new RangeError(`${key}: cannot read ${file}: ${(err as Error).message}`, { cause: err });
+    }
+  };
+  const pair = { cert: read(certKey, certFile), key: read(keyKey, keyFile) };
+  try {
+    createSecureContext(pair);
+  } catch (err) {
+    throw new RangeError(`${certKey} / ${keyKey}: not a usable PEM certificate and key (${(err as Error).message})`, { cause: err });
+  }
+  return pair;
 }
 
 /** The three listen addresses; two listeners may not share a fixed address. */
