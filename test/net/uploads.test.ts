@@ -26,6 +26,22 @@ async function* paced(seed: number, total: number, gapMs: number): AsyncGenerato
 
 const whole = (seed: number, total: number) => fill(seed, 0, new Uint8Array(total));
 
+/** PUT /blobs over HTTP/1.1 with a declared length, the body streamed from `body` with back-pressure. */
+function putStream(node: RunningNode, total: number, body: AsyncIterable<Uint8Array>): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = h1Request(`${node.adminUrl}/blobs`, { method: "PUT", headers: { authorization: `Bearer ${node.adminToken}`, "content-length": String(total) } }, (res) => {
+      let text = "";
+      res.on("data", (d) => (text += d));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text }));
+    });
+    req.on("error", reject);
+    void (async () => {
+      for await (const piece of body) if (!req.write(piece)) await new Promise((r) => req.once("drain", r));
+      req.end();
+    })();
+  });
+}
+
 async function metric(node: RunningNode, name: string): Promise<number> {
   const text = await node.metrics.registry.metrics();
   return Number(new RegExp(`^${name.replace(/[{}"=]/g, (c) => `\\${c}`)} (\\S+)$`, "m").exec(text)?.[1] ?? 0);
@@ -41,18 +57,7 @@ describe("slow uploads", () => {
   it("a 30 MiB PUT paced over 4 s (request_timeout 1s) succeeds over HTTP/1.1", async () => {
     const total = 30 * MiB;
     const t0 = Date.now();
-    const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const req = h1Request(`${node.adminUrl}/blobs`, { method: "PUT", headers: { authorization: `Bearer ${node.adminToken}`, "content-length": String(total) } }, (res) => {
-        let body = "";
-        res.on("data", (d) => (body += d));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-      });
-      req.on("error", reject);
-      void (async () => {
-        for await (const piece of paced(5, total, 130)) if (!req.write(piece)) await new Promise((r) => req.once("drain", r));
-        req.end();
-      })();
-    });
+    const answer = await putStream(node, total, paced(5, total, 130));
     expect(Date.now() - t0).toBeGreaterThan(3_000);
     expect(answer.status, answer.body).toBe(201);
     expect(JSON.parse(answer.body)).toEqual({ hash: blake3Hex(whole(5, total)), size: total });
@@ -136,18 +141,7 @@ describe("admin uploads on the defaults", () => {
 
   it("a 256 MiB admin PUT streams into the store (api.max_body_size is 64 MiB)", { timeout: 300_000 }, async () => {
     const total = 256 * MiB;
-    const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const req = h1Request(`${node.adminUrl}/blobs`, { method: "PUT", headers: { authorization: `Bearer ${node.adminToken}`, "content-length": String(total) } }, (res) => {
-        let body = "";
-        res.on("data", (d) => (body += d));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-      });
-      req.on("error", reject);
-      void (async () => {
-        for await (const piece of generate(9, total, MiB)) if (!req.write(piece)) await new Promise((r) => req.once("drain", r));
-        req.end();
-      })();
-    });
+    const answer = await putStream(node, total, generate(9, total, MiB));
     expect(answer.status, answer.body).toBe(201);
     const { hash, size } = JSON.parse(answer.body) as { hash: string; size: number };
     expect(size).toBe(total);
