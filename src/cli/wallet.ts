@@ -3,7 +3,7 @@ import { parseArgs } from "node:util";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { configFlagOptions, configFlagUsage } from "../config/flags.ts";
 import { PaymentService, WalletService, type Operation } from "../gen/slowdrip/v1/wallet_pb.ts";
-import { clientFlagOptions, clientFlagUsage, nodeClient, type NodeClient } from "./client.ts";
+import { clientFlagOptions, clientFlagUsage, isUnreachable, nodeClient, unreachable, type NodeClient } from "./client.ts";
 import { CliError, type Command } from "./command.ts";
 
 const USAGE = [
@@ -36,7 +36,7 @@ const USAGE = [
 
 function rpcFailure(err: unknown, c: NodeClient): never {
   if (err instanceof ConnectError) {
-    if (err.code === Code.Unavailable && /fetch failed|ECONNREFUSED|connect/i.test(err.rawMessage)) throw new CliError(`cannot reach the node at ${c.url} (${err.rawMessage})`);
+    if ((err.code === Code.Unavailable && /fetch failed|ECONNREFUSED|connect/i.test(err.rawMessage)) || isUnreachable(-1, err.rawMessage)) throw unreachable(c, err.rawMessage);
     throw new CliError(`${Code[err.code] ?? err.code}: ${err.rawMessage}`);
   }
   throw err;

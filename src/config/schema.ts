@@ -43,10 +43,36 @@ export const schema = {
     doc: "Loopback address of the hooks listener: MediaMTX's auth and segment hooks and the JWKS MediaMTX reads.",
     loopback: true,
   }),
+  "api.tls_cert": str("", { doc: "PEM certificate chain for the public listener; with api.tls_key it serves HTTPS (HTTP/2 and HTTP/1.1 by ALPN). Empty: cleartext." }),
+  "api.tls_key": str("", { doc: "PEM private key of api.tls_cert." }),
+  "api.admin_tls_cert": str("", {
+    doc: "PEM certificate chain for the admin listener; with api.admin_tls_key it serves HTTPS. Set it whenever the admin listener is off loopback: the admin token must never cross a network in cleartext.",
+  }),
+  "api.admin_tls_key": str("", { doc: "PEM private key of api.admin_tls_cert." }),
   "api.public_status": bool(true, { doc: "Whether NodeService.GetStatus may be called without the admin token." }),
   "api.max_message_size": size("4MiB", { doc: "Largest RPC message accepted or sent.", min: 1 * KiB, max: 64 * MiB }),
-  "api.max_body_size": size("64MiB", { doc: "Largest plain HTTP request body accepted (uploads stream in chunks below this).", min: 1 * KiB, max: 1024 * GiB }),
-  "api.request_timeout": duration("5m", { doc: "Longest time one unary request may take.", min: 1000, max: 86_400_000 }),
+  "api.max_body_size": size("64MiB", {
+    doc: "Largest plain HTTP request body the public listener accepts (413 above it). Admin uploads (PUT /blobs on the admin listener) are bounded by store.max_storage instead.",
+    min: 1 * KiB,
+    max: 1024 * GiB,
+  }),
+  "api.request_timeout": duration("5m", {
+    doc: "Longest deadline a client may ask for on an RPC (connect-timeout-ms / grpc-timeout). Transfers that keep moving are not cut by it.",
+    min: 1000,
+    max: 86_400_000,
+  }),
+  "api.idle_timeout": duration("60s", {
+    doc: "A connection with no request in flight (HTTP/2: no open stream) is closed after this long (HTTP/1.1 keep-alive after at most 5s), and so is an upload that receives nothing for this long.",
+    min: 100,
+    max: 3_600_000,
+  }),
+  "api.write_stall_timeout": duration("30s", {
+    doc: "A response (blob read, FetchBlob, /live segment, ...) whose output makes no progress for this long is destroyed and its read slot released.",
+    min: 100,
+    max: 3_600_000,
+  }),
+  "api.max_connections_per_ip": int(64, { doc: "Most concurrent connections one remote address may hold on the public and admin listeners; 0 means no limit.", min: 0, max: 65_535 }),
+  "api.max_h2_streams": int(100, { doc: "Most concurrent HTTP/2 streams per connection (SETTINGS_MAX_CONCURRENT_STREAMS).", min: 1, max: 10_000 }),
   "api.shutdown_timeout": duration("8s", { doc: "How long SIGTERM waits for in-flight requests before closing them.", min: 100, max: 60_000 }),
   "api.max_connections": int(1024, { doc: "Most concurrent client connections.", min: 1, max: 65_535 }),
 
