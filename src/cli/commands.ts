@@ -14,6 +14,7 @@ import { tokenCommand } from "./token.ts";
 import { creatorCommand } from "./creator.ts";
 import { streamCommand } from "./stream.ts";
 import { vrfCommand } from "./vrf.ts";
+import { receiptsCommand } from "./receipts.ts";
 
 export const commands: Command[] = [
   runCommand,
@@ -30,5 +31,6 @@ export const commands: Command[] = [
   creatorCommand,
   streamCommand,
   vrfCommand,
+  receiptsCommand,
   versionCommand,
 ];

@@ -2,6 +2,7 @@
 import { parseArgs } from "node:util";
 import { CliError, type Command } from "./command.ts";
 import { verifyStream } from "../stream/verify.ts";
+import { runWatch, watchUsage } from "./watch.ts";
 
 /** The stream directory of a URL naming it or one of its files (index.m3u8, manifest.json, announce.json). */
 export function streamBaseUrl(u: string): string {
@@ -21,7 +22,7 @@ export function streamBaseUrl(u: string): string {
 
 export const streamCommand: Command = {
   name: "stream",
-  summary: "verify a live stream (signatures, delegation, Merkle root, segment hashes)",
+  summary: "verify a live stream (signatures, delegation, Merkle root, segment hashes), or watch it signing receipts",
   usage: [
     "usage: slowdrip stream verify URL --creator PUBKEY [--segments N] [--json]",
     "",
@@ -29,8 +30,14 @@ export const streamCommand: Command = {
     "Fetches announce.json, manifest.json, index.m3u8 and the newest N listed segments (default all), checks every",
     "signature against the creator key, the delegation window, the Merkle root and each segment's BLAKE3 and SHA-256.",
     "Exits 0 when all hold; otherwise exits 1 naming the first failure (e.g. 'segment-blake3: ...').",
+    watchUsage,
   ].join("\n"),
   async run(argv, io) {
+    if (argv[0] === "watch") {
+      const url = argv[1];
+      if (url === undefined || url.startsWith("-")) throw new CliError("expected: slowdrip stream watch URL --creator PUBKEY", 2);
+      return runWatch(streamBaseUrl(url), argv.slice(2), io);
+    }
     const { values, positionals } = parseArgs({
       args: argv,
       options: { creator: { type: "string" }, segments: { type: "string" }, json: { type: "boolean", default: false } },

@@ -14,7 +14,8 @@ const STATUS: Record<RefusalReason, number> = {
   malformed: 400,
   forged: 403,
   duplicate: 409,
-  "wrong-node": 421,
+  // Not 421 (Misdirected Request): HTTP clients such as fetch resend a 421 by themselves.
+  "wrong-node": 409,
   "wrong-stream": 400,
   "unknown-segment": 404,
   "bad-figures": 422,

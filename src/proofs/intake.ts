@@ -112,12 +112,14 @@ export class ReceiptIntake {
     const r = s.receipt;
     if (r.node !== this.#o.nodeId) throw new ReceiptRefused("wrong-node", `the receipt names serving node ${r.node}; this is node ${this.#o.nodeId}`);
     if (r.stream !== path) throw new ReceiptRefused("wrong-stream", `the receipt is for stream '${r.stream}', posted to '${path}'`);
+    const key = `${r.viewer}:${r.segment}`;
+    // A receipt already taken is a duplicate whatever else holds now (its segment may have left the window since).
+    if (this.#seen.get(key) !== undefined) throw new ReceiptRefused("duplicate", `viewer ${r.viewer.slice(0, 16)}… already sent a receipt for segment ${r.segment}`);
     const seg = await this.#o.segments(path, r.segment);
     if (!seg) throw new ReceiptRefused("unknown-segment", `segment ${r.segment} is not in the live window of '${path}'`);
     if (seg.seq !== r.seq || seg.size !== r.bytes) {
       throw new ReceiptRefused("bad-figures", `segment ${r.segment} is seq ${seg.seq} of ${seg.size} bytes; the receipt says seq ${r.seq}, ${r.bytes} bytes`);
     }
-    const key = `${r.viewer}:${r.segment}`;
     const id = this.#nextPending++;
     // Conditional write, committed with other receipts in one LMDB transaction (the condition is checked at commit,
     // so two racing copies of a receipt cannot both get in); answered once durable.
