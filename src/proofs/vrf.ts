@@ -6,7 +6,7 @@
 // hashes Y, H, Gamma, U, V. Public keys are validated (small-order keys are refused), point decoding is strict
 // RFC 8032 (non-canonical y refused), and s must be below the group order. Failures are VrfError with a reason.
 import { ed25519 } from "@noble/curves/ed25519.js";
-import { mulAddUnsafe } from "@noble/curves/abstract/curve.js";
+import { mulAddUnsafe, normalizeZ } from "@noble/curves/abstract/curve.js";
 import { sha512 } from "@noble/hashes/sha2.js";
 
 const Point = ed25519.Point;
@@ -109,9 +109,53 @@ function challenge(points: Uint8Array[]): bigint {
   return leToBig(c.subarray(0, C_LEN));
 }
 
-/** ECVRF_proof_to_hash given a decoded Gamma (RFC 9381 section 5.2). */
+/** ECVRF_proof_to_hash from cofactor * Gamma (RFC 9381 section 5.2). */
+function hashOfCleared(gamma8: EdPoint): Uint8Array {
+  return sha512(concat([Uint8Array.of(SUITE, 0x03), gamma8.toBytes(), Uint8Array.of(0x00)]));
+}
+
+/** ECVRF_proof_to_hash given a decoded Gamma. */
 function gammaToHash(gamma: EdPoint): Uint8Array {
-  return sha512(concat([Uint8Array.of(SUITE, 0x03), gamma.clearCofactor().toBytes(), Uint8Array.of(0x00)]));
+  return hashOfCleared(gamma.clearCofactor());
+}
+
+/** Bits of a scalar below the group order, and the window of the joint constant-time multiplication. */
+const SCALAR_BITS = 253;
+const CT_WINDOW = 5;
+
+/**
+ * a*P and b*P for secret scalars a, b (0 < a, b < q) in constant time: one flat table of P's multiples shared by both
+ * scalars, then per window CT_WINDOW doublings, a scan over every table entry and one addition for each accumulator,
+ * whatever the digits (the operation sequence depends on neither scalar).
+ */
+function mulTwoCT(P: EdPoint, a: bigint, b: bigint): [EdPoint, EdPoint] {
+  const size = 1 << CT_WINDOW;
+  const mask = BigInt(size - 1);
+  const table: EdPoint[] = [Point.ZERO];
+  for (let i = 1; i < size; i++) table.push(table[i - 1]!.add(P));
+  const windows = Math.ceil(SCALAR_BITS / CT_WINDOW);
+  let accA = Point.ZERO;
+  let accB = Point.ZERO;
+  for (let w = windows - 1; w >= 0; w--) {
+    if (w !== windows - 1) {
+      for (let d = 0; d < CT_WINDOW; d++) {
+        accA = accA.double();
+        accB = accB.double();
+      }
+    }
+    const shift = BigInt(w * CT_WINDOW);
+    const da = Number((a >> shift) & mask);
+    const db = Number((b >> shift) & mask);
+    let sa = table[0]!;
+    let sb = table[0]!;
+    for (let i = 1; i < size; i++) {
+      sa = i === da ? table[i]! : sa;
+      sb = i === db ? table[i]! : sb;
+    }
+    accA = accA.add(sa);
+    accB = accB.add(sb);
+  }
+  return [accA, accB];
 }
 
 /** The expanded secret key (RFC 8032 section 5.1.5): scalar x (reduced mod q), nonce key (upper hash half), Y. */
@@ -146,15 +190,18 @@ export class VrfProver {
     bytes(alpha, "alpha");
     const H = encodeToCurve(this.publicKey, alpha);
     const hBytes = H.toBytes();
-    const gamma = H.multiply(this.#x);
     // ECVRF_nonce_generation_RFC8032 (RFC 9381 section 5.4.2.2).
     let k = leToBig(sha512(concat([this.#nonceKey, hBytes]))) % Q;
     if (k === 0n) k = 1n; // probability 2^-252; multiply() refuses 0
-    const gammaBytes = gamma.toBytes();
-    const c = challenge([this.publicKey, hBytes, gammaBytes, B.multiply(k).toBytes(), H.multiply(k).toBytes()]);
+    // Gamma = x*H and V = k*H share one table; U = k*B uses the base point's precomputed tables. One inversion
+    // normalizes Gamma, U, V and cofactor*Gamma for encoding.
+    const [gammaP, vP] = mulTwoCT(H, this.#x, k);
+    const [gamma, U, V, gamma8] = normalizeZ(Point, [gammaP, B.multiply(k), vP, gammaP.clearCofactor()]);
+    const gammaBytes = gamma!.toBytes();
+    const c = challenge([this.publicKey, hBytes, gammaBytes, U!.toBytes(), V!.toBytes()]);
     const s = (k + c * this.#x) % Q;
     const pi = concat([gammaBytes, bigToLe(c, C_LEN), bigToLe(s, 32)]);
-    return { pi, beta: gammaToHash(gamma) };
+    return { pi, beta: hashOfCleared(gamma8!) };
   }
 }
 
@@ -211,11 +258,10 @@ export function vrfVerify(publicKey: Uint8Array, alpha: Uint8Array, pi: Uint8Arr
   const { gamma, c, s } = decodeProof(pi);
   const H = encodeToCurve(publicKey, alpha);
   // U = s*B - c*Y, V = s*H - c*Gamma (public scalars: the fast variable-time paths are safe here).
-  const U = B.multiplyUnsafe(s).subtract(Y.multiplyUnsafe(c));
-  const V = mulAddUnsafe(Point, [H, gamma.negate()], [s, c]);
-  const c2 = challenge([publicKey, H.toBytes(), pi.subarray(0, 32), U.toBytes(), V.toBytes()]);
+  const [Hn, U, V, gamma8] = normalizeZ(Point, [H, B.multiplyUnsafe(s).subtract(Y.multiplyUnsafe(c)), mulAddUnsafe(Point, [H, gamma.negate()], [s, c]), gamma.clearCofactor()]);
+  const c2 = challenge([publicKey, Hn!.toBytes(), pi.subarray(0, 32), U!.toBytes(), V!.toBytes()]);
   if (c2 !== c) throw new VrfError("challenge-mismatch", "the proof does not verify for this key and message");
-  return gammaToHash(gamma);
+  return hashOfCleared(gamma8!);
 }
 
 /** True when `pi` is a valid proof of `alpha` under `publicKey` (vrfVerify without the reason). */
