@@ -29,7 +29,7 @@ let nodeId = "";
 let token = "";
 const blobs: Record<"keep" | "drop" | "rot", { hash: string; size: number }> = {} as never;
 
-function bytesOf(n: number, seed: number): Uint8Array {
+function bytesOf(n: number, seed: number): Uint8Array<ArrayBuffer> {
   const b = new Uint8Array(n);
   let x = seed;
   for (let i = 0; i < n; i++) {

@@ -58,7 +58,7 @@ function watch(args: string[]): Promise<ViewerRun> {
 
 const rpc = () => createClient(ReceiptService, createConnectTransport({ baseUrl: url, httpVersion: "1.1" }));
 const admin = () => ({ headers: { authorization: `Bearer ${token}` } });
-const post = (body: string | Uint8Array) => fetch(`${url}/live/${PATH}/receipts`, { method: "POST", headers: { "content-type": "application/json" }, body });
+const post = (body: string | Uint8Array<ArrayBuffer>) => fetch(`${url}/live/${PATH}/receipts`, { method: "POST", headers: { "content-type": "application/json" }, body });
 
 beforeAll(async () => {
   const binary = installMediamtx();
