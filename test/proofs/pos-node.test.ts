@@ -19,6 +19,7 @@ import { PosVerifyError, randomNonce, verifyAnswer, type PosChallenge } from "..
 import { Warden } from "../../src/proofs/warden.ts";
 import { spawnNode, tempDir } from "../helpers/node.ts";
 import { corruptStoredChunk } from "./helpers.ts";
+import { testBytes } from "../../src/store/contract.ts";
 
 const warden = identityFromSecret(randomSecret());
 const stranger = identityFromSecret(randomSecret());
@@ -28,16 +29,6 @@ let node: { child: ChildProcess; url: string };
 let nodeId = "";
 let token = "";
 const blobs: Record<"keep" | "drop" | "rot", { hash: string; size: number }> = {} as never;
-
-function bytesOf(n: number, seed: number): Uint8Array<ArrayBuffer> {
-  const b = new Uint8Array(n);
-  let x = seed;
-  for (let i = 0; i < n; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    b[i] = x >>> 24;
-  }
-  return b;
-}
 
 async function start(): Promise<void> {
   node = await spawnNode(args);
@@ -54,7 +45,7 @@ async function stop(): Promise<void> {
 beforeAll(async () => {
   await start();
   for (const [name, size, seed] of [["keep", 8 * 1024 * 1024, 1], ["drop", 100_000, 2], ["rot", 200_000, 3]] as const) {
-    const r = await fetch(`${node.url}/blobs`, { method: "PUT", headers: { authorization: `Bearer ${token}` }, body: bytesOf(size, seed) });
+    const r = await fetch(`${node.url}/blobs`, { method: "PUT", headers: { authorization: `Bearer ${token}` }, body: testBytes(size, seed) as Uint8Array<ArrayBuffer> });
     expect(r.status).toBe(201);
     blobs[name] = { hash: ((await r.json()) as { hash: string }).hash, size };
   }

@@ -16,6 +16,7 @@ import { ed25519Sign, ed25519Verify } from "../../src/proofs/sign.ts";
 import { sign as nobleSign } from "../../src/identity/ed25519.ts";
 import { tempDir } from "../helpers/node.ts";
 import { corruptStoredChunk } from "./helpers.ts";
+import { testBytes } from "../../src/store/contract.ts";
 
 const miner = identityFromSecret(randomSecret());
 const warden = identityFromSecret(randomSecret());
@@ -24,19 +25,9 @@ let store: LmdbBlobStore;
 const shards = new Map<number, string>();
 const sizes = [0, 1, 1023, 1024, 1025, 16 * 1024, 16 * 1024 + 1, 100_003, 4 * 1024 * 1024];
 
-function bytesOf(n: number, seed: number): Uint8Array {
-  const b = new Uint8Array(n);
-  let x = seed * 2654435761;
-  for (let i = 0; i < n; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    b[i] = x >>> 24;
-  }
-  return b;
-}
-
 beforeAll(async () => {
   store = await LmdbBlobStore.open({ path: join(dir, "db") });
-  for (const [i, n] of sizes.entries()) shards.set(n, (await store.import([bytesOf(n, i + 1)])).hash);
+  for (const [i, n] of sizes.entries()) shards.set(n, (await store.import([testBytes(n, i + 1)])).hash);
 });
 afterAll(async () => {
   await store?.close();
@@ -94,7 +85,7 @@ describe("honest answers", () => {
     expect(answerBytes(a)).toBeLessThan(32 * 1024);
   });
   it("the signature helper is plain Ed25519 (same bytes as @noble/ed25519)", () => {
-    const msg = bytesOf(200, 9);
+    const msg = testBytes(200, 9);
     const sig = ed25519Sign(msg, miner.secretKey);
     expect(Buffer.from(sig).equals(Buffer.from(nobleSign(msg, miner.secretKey)))).toBe(true);
     expect(ed25519Verify(sig, msg, miner.publicKey)).toBe(true);
@@ -201,7 +192,7 @@ describe("honest failures and the responder", () => {
   it("a shard whose bytes rotted on disk fails as corrupt (TEST-ONLY FAULT: one byte flipped in LMDB)", async () => {
     const path = join(dir, "rot");
     let s = await LmdbBlobStore.open({ path });
-    const data = bytesOf(300_000, 77);
+    const data = testBytes(300_000, 77);
     const { hash } = await s.import([data]);
     await s.close();
     await corruptStoredChunk(path, hash, 123_456);

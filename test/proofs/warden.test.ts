@@ -13,6 +13,7 @@ import { pickWeighted, Warden, type Holding } from "../../src/proofs/warden.ts";
 import type { PosAnswer, PosChallenge } from "../../src/proofs/storage.ts";
 import { tempDir } from "../helpers/node.ts";
 import { corruptStoredChunk } from "./helpers.ts";
+import { testBytes } from "../../src/store/contract.ts";
 
 interface Miner {
   id: Identity;
@@ -24,23 +25,13 @@ const warden = identityFromSecret(randomSecret());
 const dir = tempDir("slowdrip-warden-");
 const miners: Record<"honest" | "rotten" | "deleted" | "replayer" | "silent", Miner> = {} as never;
 
-function bytesOf(n: number, seed: number): Uint8Array {
-  const b = new Uint8Array(n);
-  let x = seed;
-  for (let i = 0; i < n; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    b[i] = x >>> 24;
-  }
-  return b;
-}
-
 async function openMiner(name: string, seed: number): Promise<Miner> {
   const id = identityFromSecret(randomSecret());
   const path = join(dir, name);
   let store = await LmdbBlobStore.open({ path });
   const shards: { hash: string; size: number }[] = [];
   for (let k = 0; k < 2; k++) {
-    const data = bytesOf(64 * 1024 + k * 1000, seed * 10 + k);
+    const data = testBytes(64 * 1024 + k * 1000, seed * 10 + k);
     shards.push({ hash: (await store.import([data])).hash, size: data.length });
   }
   if (name === "rotten") {
