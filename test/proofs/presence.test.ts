@@ -67,9 +67,12 @@ describe("presence verifier", () => {
   it("counts each node once per epoch, at or after its offset", () => {
     const epoch = v.epoch();
     for (const n of nodes) {
-      const { proof, due } = proofOf(n);
-      now = due - v.graceMs - 500;
-      expect(reason(() => v.prove(n.nodeId, proof))).toBe("early");
+      const { proof, due, ch } = proofOf(n);
+      // Before the offset (less the grace) the proof is early; offsets inside the grace are due at the epoch's start.
+      if (due - v.graceMs - 500 > ch.startMs) {
+        now = due - v.graceMs - 500;
+        expect(reason(() => v.prove(n.nodeId, proof))).toBe("early");
+      }
       now = due + 10;
       const rec = v.prove(n.nodeId, proof);
       expect(rec).toMatchObject({ node: n.nodeId, epoch, rttMs: 3 });
@@ -81,6 +84,18 @@ describe("presence verifier", () => {
     }
     expect(v.list(epoch).map((r) => r.node).sort()).toEqual(nodes.map((n) => n.nodeId).sort());
     expect(v.count(epoch)).toBe(3);
+  });
+
+  it("refuses a proof before its node's offset", () => {
+    now = (v.epoch() + 1) * EPOCH;
+    // A node whose offset in this epoch lies well past the grace.
+    let n = identityFromSecret(randomSecret());
+    while (proofOf(n).due - now < v.graceMs + 2000) n = identityFromSecret(randomSecret());
+    const { proof, due } = proofOf(n);
+    now = due - v.graceMs - 1000;
+    expect(reason(() => v.prove(n.nodeId, proof))).toBe("early");
+    now = due - v.graceMs + 1; // within the grace: accepted
+    expect(v.prove(n.nodeId, proof).node).toBe(n.nodeId);
   });
 
   it("refuses proofs signed by another node, of another key, with another nonce, forged or malformed", () => {
