@@ -57,9 +57,9 @@ export async function proofsComponent(ctx: NodeBase, needs: ProofsNeeds): Promis
   // Wardens' challenges keep their own room in the replay cache.
   ctx.nonces.addPrivileged((id) => wardens.has(id));
 
-  // The node's one LMDB environment (shared with the store and the wallet).
-  const root: RootDatabase = await openLmdb({ path: join(ctx.dataDir, "db"), compression: false });
-  const intake = needs.segments
+  // The node's one LMDB environment (shared with the store and the wallet), for receipts and presence records.
+  const root: RootDatabase | undefined = needs.segments || config["proofs.presence_verifier"] ? await openLmdb({ path: join(ctx.dataDir, "db"), compression: false }) : undefined;
+  const intake = needs.segments && root
     ? new ReceiptIntake({
         nodeId: identity.nodeId,
         secretKey: identity.secretKey,
@@ -70,7 +70,7 @@ export async function proofsComponent(ctx: NodeBase, needs: ProofsNeeds): Promis
         log,
       })
     : undefined;
-  const verifier = config["proofs.presence_verifier"]
+  const verifier = config["proofs.presence_verifier"] && root
     ? new PresenceVerifier({
         nodeId: identity.nodeId,
         secretKey: identity.secretKey,
@@ -106,7 +106,7 @@ export async function proofsComponent(ctx: NodeBase, needs: ProofsNeeds): Promis
     async stop() {
       await agent?.stop();
       await intake?.stop();
-      await root.close();
+      await root?.close();
     },
   };
 }

@@ -4,7 +4,7 @@
 // checks epoch window, nonce, VRF, signature and offset, and refuses a second proof of the same epoch by its nullifier
 // BLAKE3(beta), kept in LMDB so that a restart does not forget it.
 import type { Database, RootDatabase } from "lmdb";
-import { blake3, deriveKey, keyedHash, toHex } from "../wasm/index.ts";
+import { blake3, deriveKey, fromHex, keyedHash, toHex } from "../wasm/index.ts";
 import { signStatement, verifyStatement } from "./sign.ts";
 import { proofToHash, VrfError, VrfProver, vrfVerify, PROOF_LEN } from "./vrf.ts";
 
@@ -233,7 +233,7 @@ export class PresenceVerifier {
 
 function hexBytes(h: string): Uint8Array {
   if (!/^[0-9a-f]{64}$/.test(h)) throw new PresenceError("malformed", "node ids are 64 lowercase hex");
-  return Uint8Array.from(h.match(/../g)!.map((x) => parseInt(x, 16)));
+  return fromHex(h);
 }
 
 /** How the agent talks to its verifier (RPC in the node; anything in tests). */

@@ -7,6 +7,7 @@
 // read as little-endian u64 words w_0, w_1, ...; index = w_j mod n for n = the shard's chunk count, skipping repeats,
 // until min(count, n) distinct indices; then the final chunk n-1 unless already chosen. The shard hash and nonce fix the
 // order, so a warden cannot aim at chunks and a miner cannot know them before the nonce arrives.
+import { CorruptBlobError, NotFoundError } from "../store/errors.ts";
 import { BaoVerifyError, Blake3Hasher, baoVerifySlice, deriveKey, fromHex, isBlobId, toHex } from "../wasm/index.ts";
 import { signStatement, verifyStatement } from "./sign.ts";
 
@@ -185,7 +186,7 @@ export async function answerChallenge(source: ShardSource, ch: PosChallenge, sig
   try {
     size = (await source.stat(ch.shard)).size;
   } catch (err) {
-    if ((err as { name?: string })?.name === "NotFoundError") throw new PosError("not-stored", `shard ${ch.shard} is not stored here`, { cause: err });
+    if (err instanceof NotFoundError) throw new PosError("not-stored", `shard ${ch.shard} is not stored here`, { cause: err });
     throw err;
   }
   const chunks = challengeIndices(ch.shard, ch.nonce, ch.count, size);
@@ -196,9 +197,8 @@ export async function answerChallenge(source: ShardSource, ch: PosChallenge, sig
     try {
       slices.push(await source.baoSlice(ch.shard, start, Math.min(CHUNK, size - start)));
     } catch (err) {
-      const name = (err as { name?: string })?.name;
-      if (name === "NotFoundError") throw new PosError("not-stored", `shard ${ch.shard} is not stored here`, { cause: err });
-      if (name === "CorruptBlobError" || err instanceof BaoVerifyError) {
+      if (err instanceof NotFoundError) throw new PosError("not-stored", `shard ${ch.shard} is not stored here`, { cause: err });
+      if (err instanceof CorruptBlobError || err instanceof BaoVerifyError) {
         throw new PosError("corrupt", `stored shard ${ch.shard} is damaged at chunk ${i}: ${(err as Error).message}`, { cause: err });
       }
       throw err;
