@@ -15,6 +15,7 @@ import { creatorCommand } from "./creator.ts";
 import { streamCommand } from "./stream.ts";
 import { vrfCommand } from "./vrf.ts";
 import { receiptsCommand } from "./receipts.ts";
+import { clusterCommand } from "./cluster-place.ts";
 
 export const commands: Command[] = [
   runCommand,
@@ -32,5 +33,6 @@ export const commands: Command[] = [
   streamCommand,
   vrfCommand,
   receiptsCommand,
+  clusterCommand,
   versionCommand,
 ];
