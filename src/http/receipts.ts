@@ -54,6 +54,8 @@ export function receiptRoutes(deps: { intake: ReceiptIntake }): HttpRoute[] {
     {
       name: "/live/:path/receipts",
       methods: ["POST", "OPTIONS"],
+      // Viewers post from anywhere: a public-listener route.
+      expose: "public",
       path: /^\/live\/.+\/receipts$/,
       async handle({ req, res, url }) {
         const cors = { "access-control-allow-origin": "*", "access-control-allow-methods": "POST", "access-control-allow-headers": "content-type" };

@@ -91,7 +91,7 @@ export function presenceService(deps: { verifier: PresenceVerifier }): RpcServic
       return create(ListPresenceResponseSchema, { records: verifier.list(epoch).map(toWire), currentEpoch: BigInt(current) });
     },
   };
-  return { service: PresenceService, impl, access: { Challenge: "peer", Prove: "peer", ListPresence: "read" } };
+  return { service: PresenceService, impl, access: { Challenge: "peer", Prove: "peer", ListPresence: "public" } };
 }
 
 /** The agent's client: calls the verifier `verifierId` at `url`, every request signed with the node key. */

@@ -28,7 +28,7 @@ function info(b: Pick<BatchFile, "header" | "signature">): ReceiptBatchInfo {
 
 const HEX64 = /^[0-9a-f]{64}$/;
 
-/** The ReceiptService implementation: batches and proofs for signed peers (and the admin), QoS for readers. */
+/** The ReceiptService implementation: batches and proofs for signed peers (and the admin), QoS for anyone. */
 export function receiptService(deps: { intake: ReceiptIntake }): RpcService {
   const { intake } = deps;
   const impl: ServiceImpl<typeof ReceiptService> = {
@@ -72,5 +72,5 @@ export function receiptService(deps: { intake: ReceiptIntake }): RpcService {
       });
     },
   };
-  return { service: ReceiptService, impl, access: { ListBatches: "peer", GetBatch: "peer", Prove: "peer", Stats: "read" } };
+  return { service: ReceiptService, impl, access: { ListBatches: "peer", GetBatch: "peer", Prove: "peer", Stats: "public" } };
 }

@@ -25,7 +25,7 @@ const warden = identityFromSecret(randomSecret());
 const stranger = identityFromSecret(randomSecret());
 const dir = tempDir("slowdrip-pos-node-");
 const args = ["--data-dir", dir, "--listen", "127.0.0.1:0", "--set", `proofs.wardens=${warden.nodeId}`, "--set", "tuning.pos_concurrency=1"];
-let node: { child: ChildProcess; url: string };
+let node: { child: ChildProcess; url: string; adminUrl: string };
 let nodeId = "";
 let token = "";
 const blobs: Record<"keep" | "drop" | "rot", { hash: string; size: number }> = {} as never;
@@ -45,7 +45,7 @@ async function stop(): Promise<void> {
 beforeAll(async () => {
   await start();
   for (const [name, size, seed] of [["keep", 8 * 1024 * 1024, 1], ["drop", 100_000, 2], ["rot", 200_000, 3]] as const) {
-    const r = await fetch(`${node.url}/blobs`, { method: "PUT", headers: { authorization: `Bearer ${token}` }, body: testBytes(size, seed) as Uint8Array<ArrayBuffer> });
+    const r = await fetch(`${node.adminUrl}/blobs`, { method: "PUT", headers: { authorization: `Bearer ${token}` }, body: testBytes(size, seed) as Uint8Array<ArrayBuffer> });
     expect(r.status).toBe(201);
     blobs[name] = { hash: ((await r.json()) as { hash: string }).hash, size };
   }
@@ -102,7 +102,7 @@ describe("PosChallenge on a running node", () => {
   });
 
   it("a deleted blob fails honestly (not_found), and the warden records the failure", async () => {
-    const storage = createClient(StorageService, createConnectTransport({ baseUrl: node.url, httpVersion: "1.1" }));
+    const storage = createClient(StorageService, createConnectTransport({ baseUrl: node.adminUrl, httpVersion: "1.1" }));
     await storage.delete({ hash: blobs.drop.hash, force: true }, { headers: { authorization: `Bearer ${token}` } });
     const req = { shard: blobs.drop.hash, nonce: randomNonce(), count: 4, expectedRoot: blobs.drop.hash };
     expect(await codeOf(clientAs(warden).posChallenge(req))).toBe(Code.NotFound);
@@ -137,7 +137,7 @@ describe("PosChallenge on a running node", () => {
     // The untouched blob still proves.
     const ch = challenge(blobs.keep.hash);
     verifyAnswer(ch, await asWarden()(nodeId, ch, AbortSignal.timeout(30_000)), nodeId, warden.nodeId);
-    const metrics = await (await fetch(`${node.url}/metrics`)).text();
+    const metrics = await (await fetch(`${node.adminUrl}/metrics`)).text();
     expect(metrics).toMatch(/slowdrip_pos_challenges_total\{outcome="corrupt"\} 1/);
   }, 60_000);
 });

@@ -22,6 +22,7 @@ const PATH = "live/cam";
 const SEGMENTS = 22;
 let dir = "";
 let url = "";
+let adminUrl = "";
 let node: NodeProcess | null = null;
 let publish: FfmpegRun | null = null;
 let id: Identity;
@@ -56,7 +57,8 @@ function watch(args: string[]): Promise<ViewerRun> {
   });
 }
 
-const rpc = () => createClient(ReceiptService, createConnectTransport({ baseUrl: url, httpVersion: "1.1" }));
+/** ReceiptService on the admin listener (batches and proofs with the admin token) or the public one (Stats). */
+const rpc = (base = adminUrl) => createClient(ReceiptService, createConnectTransport({ baseUrl: base, httpVersion: "1.1" }));
 const admin = () => ({ headers: { authorization: `Bearer ${token}` } });
 const post = (body: string | Uint8Array<ArrayBuffer>) => fetch(`${url}/live/${PATH}/receipts`, { method: "POST", headers: { "content-type": "application/json" }, body });
 
@@ -66,6 +68,7 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "slowdrip-receipts-live-"));
   const live = await liveNodeEnv({ SLOWDRIP_MEDIAMTX_BINARY: binary, SLOWDRIP_PROOFS_RECEIPT_BATCH: "16", SLOWDRIP_PROOFS_RECEIPT_BATCH_INTERVAL: "2s" });
   url = live.url;
+  adminUrl = live.adminUrl;
   node = new NodeProcess(join(dir, "data"), live.env);
   await waitMediamtxReady(url);
   id = decodeKeypair(readFileSync(join(dir, "data/keypair"), "utf8"));
@@ -107,12 +110,12 @@ describe("receipts from two viewers of a live publish", () => {
       return l.pending === 0 && l.batches.reduce((n, b) => n + b.count, 0) === total ? l.batches : undefined;
     }, 30_000, "every receipt sealed");
     expect(batches.length).toBeGreaterThanOrEqual(3); // 44+ receipts in batches of at most 16
-    const listed = await runCapture(NODE, [BIN, "receipts", "list", "--url", url, "--token", token], 30_000);
+    const listed = await runCapture(NODE, [BIN, "receipts", "list", "--url", adminUrl, "--token", token], 30_000);
     expect(listed.stdout).toMatch(new RegExp(`${batches.length} batches listed, 0 receipts pending`));
     let prev = "";
     for (const b of batches) {
       const file = join(dir, `batch-${b.id}.json`);
-      const got = await runCapture(NODE, [BIN, "receipts", "get", String(b.id), "--output", file, "--url", url, "--token", token], 30_000);
+      const got = await runCapture(NODE, [BIN, "receipts", "get", String(b.id), "--output", file, "--url", adminUrl, "--token", token], 30_000);
       expect(got.code, got.stderr).toBe(0);
       const v = await runCapture(NODE, [BIN, "receipts", "verify", file], 30_000);
       expect(v.code, v.stderr).toBe(0);
@@ -153,7 +156,7 @@ describe("receipts from two viewers of a live publish", () => {
     };
     const jitters = all.flatMap((s) => (s.jitter_us === null ? [] : [s.jitter_us]));
     expect(jitters.length).toBe(all.length - 2); // every segment but each viewer's first
-    const stats = (await rpc().stats({ path: PATH })).paths;
+    const stats = (await rpc(url).stats({ path: PATH })).paths;
     expect(stats).toHaveLength(1);
     const q = stats[0]!;
     expect(Number(q.receipts)).toBe(all.length);
@@ -170,7 +173,7 @@ describe("receipts from two viewers of a live publish", () => {
       expect(r.summary.ttfb_p95_us).toBe(nearest(r.segments.map((s) => s.ttfb_us), 95));
       expect(r.summary.deadline_misses).toBe(r.segments.filter((s) => s.deadline_miss).length);
     }
-    const metrics = await (await fetch(`${url}/metrics`)).text();
+    const metrics = await (await fetch(`${adminUrl}/metrics`)).text();
     expect(metrics).toContain(`slowdrip_receipts_ttfb_ms{path="${PATH}",quantile="0.95"} ${q.ttfbP95Ms}`);
     expect(metrics).toContain(`slowdrip_receipts_deadline_miss_ratio{path="${PATH}"} ${q.deadlineMissRatio}`);
     expect(metrics).toMatch(new RegExp(`slowdrip_receipts_total\\{result="accepted"\\} ${all.length}`));
@@ -193,7 +196,7 @@ describe("receipts from two viewers of a live publish", () => {
     const elsewhere = signReceipt({ ...original.receipt, viewer: stranger.nodeId, node: viewer.nodeId }, stranger.secretKey);
     await check(await post(JSON.stringify(elsewhere)), 409, "wrong-node");
     await check(await post("{not json"), 400, "malformed");
-    const metrics = await (await fetch(`${url}/metrics`)).text();
+    const metrics = await (await fetch(`${adminUrl}/metrics`)).text();
     for (const reason of ["duplicate", "forged", "oversized", "wrong-node", "malformed"]) expect(metrics).toMatch(new RegExp(`slowdrip_receipts_total\\{result="${reason}"\\} 1`));
   });
 });
