@@ -156,7 +156,8 @@ export class Warden {
       clearTimeout(timer);
       this.#stopping.signal.removeEventListener("abort", stop);
     }
-    this.#record(rec);
+    // A challenge cut short by the warden's own stop says nothing about the miner: it is not recorded.
+    if (!this.#stopping.signal.aborted) this.#record(rec);
     return rec;
   }
 

@@ -149,6 +149,7 @@ describe("warden", () => {
     await new Promise((r) => setTimeout(r, 200));
     expect(rounds).toBe(after);
     expect(w.miner(m.id.nodeId)!.pass).toBeGreaterThanOrEqual(6);
+    // A challenge still in flight when the warden stopped is aborted and not held against the miner.
     expect(w.miner(m.id.nodeId)!.fail).toBe(0);
   });
 });
