@@ -3,6 +3,7 @@ import { parseArgs } from "node:util";
 import { CliError, type Command } from "./command.ts";
 import { verifyStream } from "../stream/verify.ts";
 import { tlsTrust, trustedFetch } from "./tls.ts";
+import { runWatch, watchUsage } from "./watch.ts";
 
 /** The stream directory of a URL naming it or one of its files (index.m3u8, manifest.json, announce.json). */
 export function streamBaseUrl(u: string): string {
@@ -22,7 +23,7 @@ export function streamBaseUrl(u: string): string {
 
 export const streamCommand: Command = {
   name: "stream",
-  summary: "verify a live stream (signatures, delegation, Merkle root, segment hashes)",
+  summary: "verify a live stream (signatures, delegation, Merkle root, segment hashes), or watch it signing receipts",
   usage: [
     "usage: slowdrip stream verify URL --creator PUBKEY [--segments N] [--json] [--ca FILE] [--fingerprint SHA256]",
     "",
@@ -32,8 +33,14 @@ export const streamCommand: Command = {
     "Exits 0 when all hold; otherwise exits 1 naming the first failure (e.g. 'segment-blake3: ...').",
     "For https:// URLs, --ca FILE (env SLOWDRIP_CA) trusts a PEM certificate, --fingerprint SHA256 (env",
     "SLOWDRIP_FINGERPRINT) exactly the certificate with that fingerprint.",
+    watchUsage,
   ].join("\n"),
   async run(argv, io) {
+    if (argv[0] === "watch") {
+      const url = argv[1];
+      if (url === undefined || url.startsWith("-")) throw new CliError("expected: slowdrip stream watch URL --creator PUBKEY", 2);
+      return runWatch(streamBaseUrl(url), argv.slice(2), io);
+    }
     const { values, positionals } = parseArgs({
       args: argv,
       options: { creator: { type: "string" }, segments: { type: "string" }, json: { type: "boolean", default: false }, ca: { type: "string" }, fingerprint: { type: "string" } },

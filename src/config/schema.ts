@@ -85,6 +85,7 @@ export const schema = {
   "tuning.fetch_concurrency": int(32, { doc: "Concurrent blob reads served.", min: 1, max: 4096 }),
   "tuning.pull_concurrency": int(4, { doc: "Concurrent pulls from peers.", min: 1, max: 1024 }),
   "tuning.queue_timeout": duration("10s", { doc: "How long a caller waits for a free slot before resource_exhausted.", min: 0, max: 600_000 }),
+  "tuning.pos_concurrency": int(2, { doc: "Storage proofs computed at once; further challenges get resource_exhausted (not queued).", min: 1, max: 64 }),
 
   "mediamtx.manage": oneOf(["child", "systemd", "external", "off"], "child", {
     doc: "How MediaMTX runs: child (supervised by the node), systemd (own unit, watched), external (watched), off.",
@@ -118,6 +119,28 @@ export const schema = {
   "live.delegation": str("", { doc: "File with the creator's delegation (slowdrip creator delegate); empty: the node key acts as the creator." }),
   "live.announce_dir": str("", { doc: "Directory of creator-signed STREAM_ANNOUNCE files (slowdrip creator announce), used with live.delegation." }),
   "live.trackers": list([], { doc: "WebTorrent tracker URLs named in STREAM_ANNOUNCE.", itemDoc: "tracker URLs" }),
+  "proofs.wardens": list([], {
+    doc: "Node ids (64 lowercase hex) allowed to send storage challenges, besides the cluster map's validator and wardens.",
+    item: (s) => {
+      if (!HEX64.test(s)) throw new RangeError("not 64 lowercase hex characters");
+    },
+    itemDoc: "64-hex node ids",
+  }),
+  "proofs.challenge_interval": duration("10m", { doc: "How often a warden challenges random (member, shard) pairs.", min: 1000, max: 7 * 86_400_000 }),
+  "proofs.challenges_per_round": int(8, { doc: "(member, shard) pairs a warden challenges per interval, drawn in proportion to stored bytes.", min: 1, max: 1024 }),
+  "proofs.chunks": int(16, { doc: "1 KiB chunks a storage challenge asks for (the final chunk is always added).", min: 1, max: 64 }),
+  "proofs.deadline": duration("30s", { doc: "Time a miner has to answer a storage challenge; later counts as a timeout.", min: 100, max: 600_000 }),
+  "proofs.max_failures": int(3, { doc: "Failed or timed-out storage proofs within proofs.failure_window that mark a miner faulty.", min: 1, max: 1000 }),
+  "proofs.failure_window": duration("1h", { doc: "Window in which proofs.max_failures failures mark a miner faulty.", min: 1000, max: 30 * 86_400_000 }),
+  "proofs.presence_epoch": duration("10m", { doc: "Presence epoch: each node proves presence once per epoch, at an offset its VRF output sets.", min: 2000, max: 86_400_000 }),
+  "proofs.presence_verifier": bool(false, { doc: "Serve PresenceService as the presence verifier (the validator's role; set it on the verifying node)." }),
+  "proofs.presence_target": str("", {
+    doc: "Verifier to prove presence to, as <node id>@<url> (e.g. the validator); empty: no presence agent.",
+    pattern: /^$|^[0-9a-f]{64}@https?:\/\/[^\s/]+(\/[^\s]*)?$/,
+    patternDoc: "empty or <64-hex node id>@<http(s) URL>",
+  }),
+  "proofs.receipt_batch": int(256, { doc: "Service receipts per Merkle batch (a batch is also sealed every proofs.receipt_batch_interval).", min: 1, max: 65_536 }),
+  "proofs.receipt_batch_interval": duration("30s", { doc: "Longest time an accepted receipt waits before its batch is sealed.", min: 100, max: 86_400_000 }),
   "pay.enabled": bool(false, { doc: "Charge for blob and segment reads (HTTP 402 / NUT-24); when false every read is free." }),
   "pay.trusted_mints": list([], {
     doc: "Cashu mints (http(s) URLs) whose tokens are accepted and that the wallet may receive from or swap into.",

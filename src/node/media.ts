@@ -100,8 +100,8 @@ export interface MediaNeeds {
   gate?: ReadGate;
 }
 
-/** Builds the live-edge component. */
-export async function mediaComponent(ctx: NodeBase, needs: MediaNeeds): Promise<Component> {
+/** Builds the live-edge component; provides the stream ingest (signed manifests) to later components. */
+export async function mediaComponent(ctx: NodeBase, needs: MediaNeeds): Promise<Component & { ingest: StreamIngest }> {
   const { config, log, readiness, identity } = ctx;
   const { store } = needs;
   const mode = config["mediamtx.manage"] as ManageMode;
@@ -250,6 +250,7 @@ export async function mediaComponent(ctx: NodeBase, needs: MediaNeeds): Promise<
 
   return {
     name: "media",
+    ingest,
     services: [streamService({ watcher, ingest, supervisor, signal: ctx.signal })],
     routes: liveRoutes({
       ingest,
