@@ -68,11 +68,12 @@ function describe(b: BlobInfo): string {
     `pinned    ${b.pinned ? "yes" : "no"}`,
     `tags      ${b.tags.join(", ")}`,
     `source    ${b.source}`,
+    `sha256    ${b.sha256 || "(not indexed yet)"}`,
   ].join("\n");
 }
 
 function infoJson(b: BlobInfo): Record<string, unknown> {
-  return { hash: b.hash, size: Number(b.size), created: Number(b.createdUnixMs), pinned: b.pinned, tags: b.tags, source: b.source };
+  return { hash: b.hash, size: Number(b.size), created: Number(b.createdUnixMs), pinned: b.pinned, tags: b.tags, source: b.source, ...(b.sha256 ? { sha256: b.sha256 } : {}) };
 }
 
 async function put(client: Client<typeof StorageService>, c: NodeClient, files: string[], io: CliIO, opts: { pin: boolean; tags: string[] }): Promise<number> {

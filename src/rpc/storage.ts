@@ -54,6 +54,7 @@ export function blobInfo(m: BlobMeta): BlobInfo {
     source: m.source,
     chunkSize: m.chunkSize,
     outboardSize: BigInt(m.outboardSize),
+    sha256: m.sha256 ?? "",
   });
 }
 

@@ -15,6 +15,8 @@ import {
 import { defaultHashing, isBlobId, toHex, type BlobHashing } from "./hashing.ts";
 import { ByteLru } from "./lru.ts";
 import { Semaphore } from "./semaphore.ts";
+import { Sha256MismatchError, isSha256 } from "./sha256-index.ts";
+import { sha256Stream, type Sha256Stream } from "./sha256-worker.ts";
 import type {
   BlobMeta,
   BlobReadStream,
@@ -52,6 +54,8 @@ export interface StoreOptions {
   hashing?: BlobHashing;
   /** Clock for `created` (default Date.now). */
   now?: () => number;
+  /** Compute each import's SHA-256 beside its BLAKE3, for the SHA-256 index (default true; false: BLAKE3 only). */
+  sha256?: boolean;
 }
 
 /** A store's write path for one import: chunks go in, then commit (atomically visible) or abort (nothing left). */
@@ -80,6 +84,8 @@ export interface StoreBackend {
   remove(hash: string, check: (meta: BlobMeta) => void): Promise<BlobMeta | undefined>;
   /** Up to `limit` metas with hash > after, ordered by hash. */
   list(after: string | undefined, limit: number): BlobMeta[];
+  /** The meta of the blob indexed under this SHA-256, if any (metas with `sha256` are indexed by commit and updateMeta). */
+  findSha256(sha256: string): BlobMeta | undefined;
   /** Persistent counters. */
   usage(): { bytesUsed: number; blobCount: number };
   close(): Promise<void>;
@@ -88,6 +94,13 @@ export interface StoreBackend {
 function checkHash(hash: unknown): string {
   if (!isBlobId(hash)) throw new InvalidHashError(String(hash));
   return hash;
+}
+
+function checkSha256s(v: unknown): void {
+  const list = typeof v === "string" ? [v] : v;
+  if (!Array.isArray(list) || list.length === 0 || list.length > 64 || !list.every(isSha256)) {
+    throw new TypeError("expectedSha256 must be a SHA-256 (64 lowercase hex) or a list of 1..64 of them");
+  }
 }
 
 function checkCount(name: string, v: unknown, min = 0): number {
@@ -121,6 +134,7 @@ export class ChunkedBlobStore implements BlobStore {
   readonly #hashing: BlobHashing;
   readonly #now: () => number;
   readonly #lru: ByteLru;
+  readonly #sha256: boolean;
   #reserved = 0;
   #open = true;
   #stats: Omit<StoreStats, "cacheHits" | "cacheMisses" | "cacheBytes" | "cacheEntries"> = {
@@ -147,6 +161,7 @@ export class ChunkedBlobStore implements BlobStore {
     this.#lru = new ByteLru(c.maxBytes ?? 64 * 1024 * 1024, c.maxBlob ?? 1024 * 1024, c.maxEntries ?? 4096);
     this.#hashing = options.hashing ?? defaultHashing;
     this.#now = options.now ?? Date.now;
+    this.#sha256 = options.sha256 ?? true;
   }
 
   /** Streams a blob in; see BlobStore.import. */
@@ -157,6 +172,7 @@ export class ChunkedBlobStore implements BlobStore {
     }
     if (options.expectedHash !== undefined) checkHash(options.expectedHash);
     if (options.size !== undefined) checkCount("size", options.size);
+    if (options.expectedSha256 !== undefined) checkSha256s(options.expectedSha256);
     const tags = options.tags === undefined ? [] : checkTags(options.tags);
     const src = options.source ?? "upload";
     if (typeof src !== "string" || src.length > MAX_SOURCE_LENGTH) throw new RangeError(`source must be a string of at most ${MAX_SOURCE_LENGTH} characters`);
@@ -194,6 +210,8 @@ export class ChunkedBlobStore implements BlobStore {
     };
     let sink: ImportSink | undefined;
     let received = 0;
+    // SHA-256 on the worker thread, fed each piece before BLAKE3 hashes it on this one.
+    let side: Sha256Stream | undefined = this.#sha256 || options.expectedSha256 !== undefined ? sha256Stream() : undefined;
     try {
       // An already-stored blob named by the caller is only hashed (to verify the upload), never written again.
       if (declared !== undefined && !known) reserve(declared);
@@ -216,7 +234,9 @@ export class ChunkedBlobStore implements BlobStore {
           } else if (sink) {
             reserve(piece.byteLength);
           }
+          const behind = side?.update(piece);
           builder.update(piece);
+          if (behind) await behind;
           if (!sink) continue;
           let at = 0;
           while (at < piece.byteLength) {
@@ -243,6 +263,12 @@ export class ChunkedBlobStore implements BlobStore {
       const { hash: hashBytes, outboard } = builder.finish();
       const hash = toHex(hashBytes);
       if (expectedHash !== undefined && hash !== expectedHash) throw new HashMismatchError(expectedHash, hash, received);
+      const s256 = side ? await side.digest() : undefined;
+      side = undefined;
+      if (options.expectedSha256 !== undefined) {
+        const want = typeof options.expectedSha256 === "string" ? [options.expectedSha256] : options.expectedSha256;
+        if (!want.includes(s256!)) throw new Sha256MismatchError(want, s256!, received);
+      }
       let created = false;
       if (sink) {
         const meta: BlobMeta = {
@@ -254,6 +280,7 @@ export class ChunkedBlobStore implements BlobStore {
           tags,
           source: src,
           outboardSize: outboard.byteLength,
+          ...(s256 !== undefined ? { sha256: s256 } : {}),
         };
         const s = sink;
         sink = undefined; // commit either succeeds or discards its own chunks
@@ -264,6 +291,7 @@ export class ChunkedBlobStore implements BlobStore {
           ...m,
           pinned: m.pinned || options.pin === true,
           tags: tags.length ? checkTags([...new Set([...m.tags, ...tags])].slice(0, MAX_TAGS)) : m.tags,
+          ...(m.sha256 === undefined && s256 !== undefined ? { sha256: s256 } : {}),
         }));
         if (!updated) throw new ImportAbortedError(received, "blob was deleted while the duplicate upload was verified");
       }
@@ -271,6 +299,7 @@ export class ChunkedBlobStore implements BlobStore {
       this.#stats.bytesImported += received;
       return { hash, size: received, created };
     } catch (err) {
+      side?.abort();
       if (sink) await sink.abort().catch(() => undefined);
       const k = this.#stats.imports;
       if (err instanceof HashMismatchError) k.mismatch++;
@@ -461,6 +490,44 @@ export class ChunkedBlobStore implements BlobStore {
     const meta = this.backend.getMeta(checkHash(hash));
     if (!meta) throw new NotFoundError(hash);
     return meta;
+  }
+
+  /** Metadata of the blob with this SHA-256; throws NotFoundError when none is indexed. */
+  async bySha256(sha256: string): Promise<BlobMeta> {
+    this.#checkOpen();
+    if (!isSha256(sha256)) throw new InvalidHashError(String(sha256));
+    const meta = this.backend.findSha256(sha256);
+    if (!meta) throw new NotFoundError(sha256);
+    return meta;
+  }
+
+  /**
+   * Hashes a blob's stored bytes with SHA-256 and records it in the meta and the index; a blob that has one is left
+   * as it is. Reads the chunks directly (not counted as a read of the blob), under a fetch slot.
+   */
+  async indexSha256(hash: string): Promise<BlobMeta> {
+    this.#checkOpen();
+    const meta = this.backend.getMeta(checkHash(hash));
+    if (!meta) throw new NotFoundError(hash);
+    if (meta.sha256) return meta;
+    const release = await this.limits.fetch.acquire();
+    const s = sha256Stream();
+    try {
+      for (let i = 0; i * meta.chunkSize < meta.size; i++) {
+        // The chunk is a view of LMDB's read buffer: update copies it before the next read can overwrite it.
+        const behind = s.update(this.#chunk(meta, i, 0, meta.chunkSize, false));
+        if (behind) await behind;
+      }
+      const sha256 = await s.digest();
+      const updated = await this.backend.updateMeta(hash, (m) => (m.sha256 ? m : { ...m, sha256 }));
+      if (!updated) throw new NotFoundError(hash);
+      return updated;
+    } catch (err) {
+      s.abort();
+      throw err;
+    } finally {
+      release();
+    }
   }
 
   async has(hash: string): Promise<boolean> {

@@ -5,6 +5,7 @@
 //   outboards hash hex            -> compact Bao outboard (binary)
 //   chunks    u64 cid | u32 index -> chunk bytes (binary)        cid = internal content id of one import
 //   imports   cid                 -> { started, owner }          imports in progress (staging)
+//   sha256    sha256 hex          -> hash hex                    the SHA-256 index (sha256-index.ts)
 //   state     "usage"             -> { bytesUsed, blobCount }    committed blobs only
 //             "nextId"            -> next cid
 //             "owner"             -> { pid, boot, start }        the one process using the store
@@ -17,6 +18,7 @@ import { openLmdb } from "./lmdb-native.ts";
 import { StoreError } from "./errors.ts";
 import { currentProcess, isRunning, type ProcessIdentity } from "./owner.ts";
 import { ChunkedBlobStore, type ImportSink, type StoreBackend, type StoreOptions } from "./chunked-store.ts";
+import { LmdbSha256Index } from "./sha256-index.ts";
 import type { BlobMeta } from "./types.ts";
 
 interface StoredMeta extends BlobMeta {
@@ -47,6 +49,7 @@ class LmdbBackend implements StoreBackend {
   readonly #chunks: Database<Buffer, Buffer>;
   readonly #imports: Database<{ started: number; owner: ProcessIdentity }, number>;
   readonly #state: Database<unknown, string>;
+  readonly #sha256: LmdbSha256Index;
   #usage: Usage;
   #nextId: number;
   /** Chunk entries and imports swept at open (crash leftovers). */
@@ -60,6 +63,7 @@ class LmdbBackend implements StoreBackend {
     this.#chunks = root.openDB<Buffer, Buffer>({ name: "chunks", encoding: "binary", keyEncoding: "binary" });
     this.#imports = root.openDB<{ started: number; owner: ProcessIdentity }, number>({ name: "imports" });
     this.#state = root.openDB<unknown, string>({ name: "state" });
+    this.#sha256 = new LmdbSha256Index(root);
     this.#claim();
     this.swept = this.#sweep();
     this.#usage = (this.#state.get("usage") as Usage | undefined) ?? this.#recount();
@@ -173,6 +177,7 @@ class LmdbBackend implements StoreBackend {
           const next = { bytesUsed: u.bytesUsed + meta.size, blobCount: u.blobCount + 1 };
           this.#blobs.put(meta.hash, stored);
           this.#outboards.put(meta.hash, Buffer.from(outboard.buffer, outboard.byteOffset, outboard.byteLength));
+          this.#sha256.put(meta);
           this.#imports.remove(cid);
           this.#state.put("usage", next);
           this.#usage = next;
@@ -203,6 +208,7 @@ class LmdbBackend implements StoreBackend {
       if (!m) return undefined;
       const next: StoredMeta = { ...update({ ...m }), hash, size: m.size, chunkSize: m.chunkSize, cid: m.cid };
       this.#blobs.put(hash, next);
+      if (next.sha256 !== m.sha256) this.#sha256.put(next);
       return next;
     });
   }
@@ -219,6 +225,7 @@ class LmdbBackend implements StoreBackend {
       for (const k of this.#chunkKeys(m.cid)) this.#chunks.remove(k);
       this.#blobs.remove(hash);
       this.#outboards.remove(hash);
+      this.#sha256.remove(m);
       const u = (this.#state.get("usage") as Usage | undefined) ?? { bytesUsed: 0, blobCount: 0 };
       const next = { bytesUsed: u.bytesUsed - m.size, blobCount: u.blobCount - 1 };
       this.#state.put("usage", next);
@@ -237,6 +244,11 @@ class LmdbBackend implements StoreBackend {
       if (out.length >= limit) break;
     }
     return out;
+  }
+
+  findSha256(sha256: string): BlobMeta | undefined {
+    const hash = this.#sha256.get(sha256);
+    return hash === undefined ? undefined : this.#blobs.get(hash);
   }
 
   usage(): Usage {

@@ -1,5 +1,6 @@
 // In-memory BlobStore: same contract as the LMDB store, nothing persisted; for tests and ephemeral nodes.
 import { ChunkedBlobStore, type ImportSink, type StoreBackend, type StoreOptions } from "./chunked-store.ts";
+import { MemorySha256Index } from "./sha256-index.ts";
 import type { BlobMeta } from "./types.ts";
 
 interface Entry {
@@ -10,6 +11,7 @@ interface Entry {
 
 class MemoryBackend implements StoreBackend {
   readonly #blobs = new Map<string, Entry>();
+  readonly #sha256 = new MemorySha256Index();
   #bytes = 0;
 
   getMeta(hash: string): BlobMeta | undefined {
@@ -39,6 +41,7 @@ class MemoryBackend implements StoreBackend {
           return false;
         }
         this.#blobs.set(meta.hash, { meta: { ...meta }, chunks, outboard: outboard.slice() });
+        this.#sha256.put(meta);
         this.#bytes += meta.size;
         return true;
       },
@@ -51,7 +54,9 @@ class MemoryBackend implements StoreBackend {
   async updateMeta(hash: string, update: (meta: BlobMeta) => BlobMeta): Promise<BlobMeta | undefined> {
     const e = this.#blobs.get(hash);
     if (!e) return undefined;
+    const before = e.meta.sha256;
     e.meta = { ...update({ ...e.meta }), hash, size: e.meta.size, chunkSize: e.meta.chunkSize };
+    if (e.meta.sha256 !== before) this.#sha256.put(e.meta);
     return { ...e.meta };
   }
 
@@ -60,6 +65,7 @@ class MemoryBackend implements StoreBackend {
     if (!e) return undefined;
     check(e.meta);
     this.#blobs.delete(hash);
+    this.#sha256.remove(e.meta);
     this.#bytes -= e.meta.size;
     return e.meta;
   }
@@ -67,6 +73,11 @@ class MemoryBackend implements StoreBackend {
   list(after: string | undefined, limit: number): BlobMeta[] {
     const keys = [...this.#blobs.keys()].filter((k) => after === undefined || k > after).sort();
     return keys.slice(0, limit).map((k) => this.getMeta(k) as BlobMeta);
+  }
+
+  findSha256(sha256: string): BlobMeta | undefined {
+    const hash = this.#sha256.get(sha256);
+    return hash === undefined ? undefined : this.getMeta(hash);
   }
 
   usage(): { bytesUsed: number; blobCount: number } {

@@ -19,6 +19,8 @@ export interface BlobMeta {
   source: string;
   /** Bytes of the stored compact Bao outboard. */
   outboardSize: number;
+  /** SHA-256 of the bytes, lowercase hex (the Blossom index); absent until the migration reaches a blob stored before it. */
+  sha256?: string;
 }
 
 /** Options of one import. */
@@ -35,6 +37,8 @@ export interface ImportOptions {
   pin?: boolean;
   /** Aborting cancels the import; nothing is stored. */
   signal?: AbortSignal;
+  /** The SHA-256 the bytes must have (or one of these); on mismatch nothing is stored and Sha256MismatchError is thrown. */
+  expectedSha256?: string | readonly string[];
 }
 
 /** Outcome of an import. */
@@ -116,6 +120,10 @@ export interface BlobStore {
   readAll(hash: string, offset?: number, length?: number): Promise<Uint8Array>;
   /** Metadata; throws NotFoundError. */
   stat(hash: string): Promise<BlobMeta>;
+  /** Metadata of the blob with this SHA-256 (64 lowercase hex); throws NotFoundError when none is indexed. */
+  bySha256(sha256: string): Promise<BlobMeta>;
+  /** Computes and records the SHA-256 of a blob stored without one (the migration's step); returns the meta. */
+  indexSha256(hash: string): Promise<BlobMeta>;
   has(hash: string): Promise<boolean>;
   list(options?: ListOptions): Promise<ListPage>;
   /** Removes a blob; throws PinnedError if pinned (unless force); returns false if it was not stored. */
