@@ -24,6 +24,7 @@ export function pricingFromConfig(config: Config): Partial<PricingConfig> {
     contentDownload: config["pay.pricing.content_download"],
     relayBandwidth: config["pay.pricing.relay_bandwidth"],
     liveView: config["pay.pricing.live_view"],
+    contentUpload: config["pay.pricing.content_upload"],
     freeAllowance: config["pay.free_allowance"],
     freePeers: config["pay.free_peers"],
     freePaths: config["pay.free_paths"],

@@ -167,7 +167,8 @@ export class Gate {
       return this.paymentRequired(req.service, allotment, "session-exhausted");
     }
 
-    if (cfg.freeAllowance > 0 && price.unit === "byte" && this.takeAllowance(req.client, meterQty)) {
+    // The free allowance is for reads: it never pays for an upload.
+    if (cfg.freeAllowance > 0 && price.unit === "byte" && req.service !== "content-upload" && this.takeAllowance(req.client, meterQty)) {
       return { kind: "free", reason: "free-allowance", ticket: { allowanceClient: req.client, reserved: meterQty } };
     }
     return this.paymentRequired(req.service, allotment, "payment-required");

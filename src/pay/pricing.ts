@@ -1,7 +1,7 @@
 // Pricing: per-service prices (sats per MiB or per minute), free allowance per client, free peers and free paths.
 
 /** Services the node charges for. */
-export const SERVICES = ["content-download", "relay-bandwidth", "live-view"] as const;
+export const SERVICES = ["content-download", "relay-bandwidth", "live-view", "content-upload"] as const;
 export type ServiceName = (typeof SERVICES)[number];
 
 /** How a service is metered. */
@@ -22,6 +22,8 @@ export interface PricingConfig {
   relayBandwidth: number;
   /** Sats per minute of live viewing. */
   liveView: number;
+  /** Sats per MiB of paid Blossom uploads. */
+  contentUpload: number;
   /** Bytes each client may read free per UTC day (0 = none). */
   freeAllowance: number;
   /** Node ids (64-hex Ed25519) whose signed requests are free. */
@@ -47,6 +49,7 @@ export const DEFAULT_PRICING: PricingConfig = {
   contentDownload: 1,
   relayBandwidth: 1,
   liveView: 1,
+  contentUpload: 1,
   freeAllowance: 0,
   freePeers: [],
   freePaths: [],
@@ -66,6 +69,7 @@ export function pricingConfig(partial: Partial<PricingConfig> = {}): PricingConf
   nonNeg("pricing.content_download", c.contentDownload, 1_000_000_000);
   nonNeg("pricing.relay_bandwidth", c.relayBandwidth, 1_000_000_000);
   nonNeg("pricing.live_view", c.liveView, 1_000_000_000);
+  nonNeg("pricing.content_upload", c.contentUpload, 1_000_000_000);
   nonNeg("free_allowance", c.freeAllowance);
   nonNeg("session_default", c.sessionDefault);
   nonNeg("session_max", c.sessionMax);
@@ -105,6 +109,8 @@ export class Pricing {
         return { service, unit: "byte", rate: this.config.relayBandwidth };
       case "live-view":
         return { service, unit: "ms", rate: this.config.liveView };
+      case "content-upload":
+        return { service, unit: "byte", rate: this.config.contentUpload };
       default:
         throw new RangeError(`unknown service ${String(service)}`);
     }
