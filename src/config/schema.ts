@@ -152,6 +152,11 @@ export const schema = {
   "pay.pricing.content_download": int(1, { doc: "Sats per MiB of blob reads (service content-download).", min: 0, max: 1_000_000_000 }),
   "pay.pricing.relay_bandwidth": int(1, { doc: "Sats per MiB of relayed bytes (service relay-bandwidth).", min: 0, max: 1_000_000_000 }),
   "pay.pricing.live_view": int(1, { doc: "Sats per minute of live viewing (service live-view).", min: 0, max: 1_000_000_000 }),
+  "pay.pricing.content_upload": int(1, {
+    doc: "Sats per MiB of Blossom uploads by pubkeys that may not upload free (service content-upload, BUD-07); 0: such uploads are refused.",
+    min: 0,
+    max: 1_000_000_000,
+  }),
   "pay.free_allowance": size("0", { doc: "Bytes each client may read free per UTC day before paying; 0 means none.", min: 0, max: 1024 ** 4 }),
   "pay.free_peers": list([], {
     doc: "Node ids (64 lowercase hex Ed25519 keys) whose signed requests are free.",
@@ -172,6 +177,46 @@ export const schema = {
   "pay.session_ttl": duration("24h", { doc: "Idle byte sessions expire after this long.", min: 60_000, max: 30 * 86_400_000 }),
   "pay.live_view_minutes": int(10, { doc: "Minutes of live viewing sold when a client names none.", min: 1, max: 10_080 }),
   "pay.header_max": size("8KiB", { doc: "Largest X-Cashu / session header accepted.", min: 1 * KiB, max: 64 * KiB }),
+
+  "blossom.enabled": bool(true, {
+    doc: "Serve the Blossom routes on the public listener: GET/HEAD /<sha256>, PUT/HEAD /upload, DELETE /<sha256>, GET /list/<pubkey>, PUT /mirror.",
+  }),
+  "blossom.public_url": str("", {
+    doc: "Base URL of this Blossom server in blob descriptors; its host is the server name `server` tags must name. Empty: node.public_endpoint, else the request's Host.",
+    pattern: /^$|^https?:\/\/[^\s/?#]+\/?$/,
+    patternDoc: "empty or an http(s) origin URL (no path)",
+  }),
+  "blossom.allowed_pubkeys": list([], {
+    doc: "Nostr public keys (64 lowercase hex) that may upload free.",
+    item: (s) => {
+      if (!HEX64.test(s)) throw new RangeError("not 64 lowercase hex characters");
+    },
+    itemDoc: "64-hex Nostr public keys",
+    maxItems: 10_000,
+  }),
+  "blossom.open_uploads": bool(false, { doc: "Anyone with a valid authorization event may upload free (within the quotas)." }),
+  "blossom.quota_per_pubkey": size("1GiB", { doc: "Most bytes of blobs one pubkey may own; 0 means no limit.", min: 0, max: 1024 ** 5 }),
+  "blossom.max_blobs_per_pubkey": int(10_000, { doc: "Most blobs one pubkey may own; 0 means no limit.", min: 0, max: 100_000_000 }),
+  "blossom.max_upload_size": size("64MiB", {
+    doc: "Largest blob PUT /upload and PUT /mirror accept (413 above it); on the public listener api.max_body_size applies too.",
+    min: 1,
+    max: 1024 * GiB,
+  }),
+  "blossom.allowed_types": list([], {
+    doc: "MIME types uploads may declare (type/subtype, or type/* for a whole type); empty: any.",
+    item: (s) => {
+      if (!/^[a-z0-9][a-z0-9!#$&^_.+-]{0,63}\/(\*|[a-z0-9][a-z0-9!#$&^_.+-]{0,126})$/.test(s)) throw new RangeError("not a lowercase MIME type or type/*");
+    },
+    itemDoc: "MIME types",
+  }),
+  "blossom.mirror_hosts": list([], {
+    doc: "Hosts PUT /mirror may fetch from (HOST for any port, or HOST:PORT); empty: mirroring is off.",
+    item: (s) => {
+      if (!/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/.test(s)) throw new RangeError("not a host or host:port");
+    },
+    itemDoc: "hosts or host:port",
+  }),
+  "blossom.mirror_timeout": duration("60s", { doc: "Longest a PUT /mirror fetch from the origin may take.", min: 1000, max: 3_600_000 }),
 } as const satisfies Record<string, Field<unknown>>;
 
 /** A config key such as "api.listen". */

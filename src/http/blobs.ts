@@ -92,7 +92,11 @@ function drained(res: NodeResponse): Promise<void> {
   });
 }
 
-async function serveBlob(deps: BlobRoutesDeps, req: NodeRequest, res: NodeResponse, hash: string): Promise<void> {
+/**
+ * Answers a GET/HEAD of one blob (by BLAKE3): conditional requests, one byte range, the read gate for bodies, then the
+ * bytes with back-pressure. `contentType` is what the answer declares (default application/octet-stream).
+ */
+export async function serveBlob(deps: Pick<BlobRoutesDeps, "store" | "gate">, req: NodeRequest, res: NodeResponse, hash: string, opts: { contentType?: string } = {}): Promise<void> {
   if (!isBlobId(hash)) throw new InvalidHashError(hash);
   const meta = await deps.store.stat(hash);
   const etag = `"${hash}"`;
@@ -101,7 +105,7 @@ async function serveBlob(deps: BlobRoutesDeps, req: NodeRequest, res: NodeRespon
     etag,
     "cache-control": "public, max-age=31536000, immutable",
     "accept-ranges": "bytes",
-    "content-type": "application/octet-stream",
+    "content-type": opts.contentType ?? "application/octet-stream",
   };
   const inm = header(req, "if-none-match");
   if (inm !== undefined && inm.split(",").some((t) => t.trim() === etag || t.trim() === "*")) {

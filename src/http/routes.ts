@@ -143,7 +143,8 @@ export function routeHandler(routes: readonly HttpRoute[], deps: RouteHandlerDep
     }
     const declared = Number(req.headers["content-length"] ?? 0);
     if (listener === "public" && deps.maxBodySize !== undefined && declared > deps.maxBodySize) {
-      sendError(res, 413, `body of ${declared} bytes is over api.max_body_size (${deps.maxBodySize} bytes)`, { connection: "close" });
+      const message = `body of ${declared} bytes is over api.max_body_size (${deps.maxBodySize} bytes)`;
+      sendError(res, 413, message, { connection: "close", "x-reason": message, "access-control-allow-origin": "*", "access-control-expose-headers": "x-reason" });
       return;
     }
     if (route.loopbackOnly && !isLoopback(req.socket?.remoteAddress)) {

@@ -1,17 +1,20 @@
 // The components a full node runs, wired explicitly in start order: each factory is handed what it needs.
 import type { Assemble } from "./node.ts";
+import { blossomComponent } from "./blossom.ts";
 import { mediaComponent } from "./media.ts";
 import { payComponent } from "./pay.ts";
 import { manifestSegments, proofsComponent } from "./proofs.ts";
 import { storeComponent } from "./store.ts";
 
 /**
- * `slowdrip run`: pay (wallet and gates), then the blob store behind the gates, then the live edge on the store, then
- * the proofs (storage challenges on the store, receipts against the live manifests, presence).
+ * `slowdrip run`: pay (wallet and gates), then the blob store behind the gates, then Blossom on the store (paid through
+ * the same gates), then the live edge on the store, then the proofs (storage challenges on the store, receipts against
+ * the live manifests, presence).
  */
 export const fullNode: Assemble = async (base, add) => {
   const pay = add(await payComponent(base));
   const store = add(await storeComponent(base, { gates: pay.gates }));
+  add(await blossomComponent(base, { store: store.store, gate: pay.pay.gate, readGate: pay.gates.http }));
   const media = add(await mediaComponent(base, { store: store.store, gate: pay.gates.http }));
   add(await proofsComponent(base, { store: store.store, segments: manifestSegments(media.ingest) }));
 };
