@@ -45,7 +45,11 @@ export async function blossomComponent(ctx: NodeBase, needs: BlossomNeeds): Prom
   // Blobs stored before the index get their SHA-256 in the background; reads and uploads go on meanwhile.
   const stopMigration = new AbortController();
   const serving = () => (enabled ? "serving Blossom (BUD-01/02/04/06/07/11/12)" : "off (blossom.enabled is false)");
-  const migration = migrateSha256(needs.store, { signal: stopMigration.signal, log }).then(
+  const migration = migrateSha256(needs.store, {
+    signal: stopMigration.signal,
+    log,
+    onProgress: (p) => readiness.set("blossom", false, `indexing blobs stored before the SHA-256 index: ${p.indexed + p.skipped}/${p.total}`),
+  }).then(
     (p) => {
       readiness.set("blossom", enabled, serving());
       return p;

@@ -127,7 +127,10 @@ export function runSha256IndexContract(name: string, make: MakeStore): void {
       const stop = new AbortController();
       const err = await migrateSha256(store, { signal: stop.signal, onProgress: (p) => (p.indexed === 4 ? stop.abort() : undefined) }).catch((e: unknown) => e);
       expect((err as Error).name).toBe("AbortError");
-      expect(await migrateSha256(store)).toMatchObject({ total: 6, indexed: 6 });
+      const indexed = (await store.list({ limit: 100 })).items.filter((m) => m.sha256).length;
+      expect(indexed).toBeGreaterThanOrEqual(4);
+      expect(indexed).toBeLessThan(10);
+      expect(await migrateSha256(store)).toMatchObject({ total: 10 - indexed, indexed: 10 - indexed });
       for (const b of blobs) expect((await store.bySha256(refSha256(b))).hash).toBe(refHash(b));
     });
   });

@@ -89,15 +89,17 @@ export interface Sha256MigrationOptions {
   log?: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
   /** Interval of progress lines (default 5 s; a line is also written at each tenth of the total). */
   logEveryMs?: number;
-  /** Called after every blob (tests use it to act while the migration is under way). */
+  /** Called after every blob; no new blob is started until it returns (tests use it to act mid-migration). */
   onProgress?: (p: Readonly<Sha256MigrationProgress>) => void | Promise<void>;
 }
 
 const PAGE = 1000;
+/** Blobs hashed at once by the migration. */
+const CONCURRENCY = 4;
 
 /**
- * Gives every blob stored without a SHA-256 its SHA-256 and index entry, one blob at a time (each read on the worker
- * thread's hasher, so reads and imports go on between and during them). Counts first, then works page by page; blobs
+ * Gives every blob stored without a SHA-256 its SHA-256 and index entry, a few blobs at a time (hashed on the worker
+ * thread, so reads and imports go on between and during them). Counts first, then works page by page; blobs
  * deleted meanwhile are skipped, unreadable ones logged and skipped. Cheap when nothing is missing (one scan of the
  * metas), so it can run at every start: a store that was indexed has nothing to do.
  */
@@ -122,24 +124,39 @@ export async function migrateSha256(store: Sha256Indexable, options: Sha256Migra
   log?.info({ blobs: p.total }, "sha256 index: indexing blobs stored before it (the store stays readable)");
   let lastLog = t0;
   const tenth = Math.max(1, Math.ceil(p.total / 10));
-  for await (const missing of pages()) {
-    for (const m of missing) {
-      signal?.throwIfAborted();
-      try {
-        await store.indexSha256(m.hash);
-        p.indexed++;
-        p.bytes += m.size;
-      } catch (err) {
-        p.skipped++;
-        if (!(err instanceof NotFoundError)) log?.warn({ hash: m.hash, err: err instanceof Error ? err.message : String(err) }, "sha256 index: cannot index a blob; skipped");
-      }
-      const done = p.indexed + p.skipped;
-      if (log && done < p.total && (done % tenth === 0 || Date.now() - lastLog >= every)) {
-        lastLog = Date.now();
-        log.info({ indexed: p.indexed, skipped: p.skipped, total: p.total, bytes: p.bytes }, "sha256 index: progress");
-      }
-      await onProgress?.(p);
+  let paused: Promise<void> | undefined;
+  const step = async (m: BlobMeta) => {
+    try {
+      await store.indexSha256(m.hash);
+      p.indexed++;
+      p.bytes += m.size;
+    } catch (err) {
+      p.skipped++;
+      if (!(err instanceof NotFoundError)) log?.warn({ hash: m.hash, err: err instanceof Error ? err.message : String(err) }, "sha256 index: cannot index a blob; skipped");
     }
+    const done = p.indexed + p.skipped;
+    if (log && done < p.total && (done % tenth === 0 || Date.now() - lastLog >= every)) {
+      lastLog = Date.now();
+      log.info({ indexed: p.indexed, skipped: p.skipped, total: p.total, bytes: p.bytes }, "sha256 index: progress");
+    }
+    if (onProgress) {
+      // The others start no new blob while the callback runs (it may act on the store mid-migration).
+      paused = Promise.resolve(onProgress(p)).finally(() => (paused = undefined));
+      await paused;
+    }
+  };
+  // A few blobs at a time, so that one blob's meta commit overlaps the next ones' hashing.
+  for await (const missing of pages()) {
+    let next = 0;
+    const worker = async () => {
+      while (next < missing.length) {
+        while (paused) await paused;
+        signal?.throwIfAborted();
+        if (next >= missing.length) return;
+        await step(missing[next++]!);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(CONCURRENCY, missing.length) }, worker));
   }
   log?.info({ indexed: p.indexed, skipped: p.skipped, total: p.total, bytes: p.bytes, ms: Date.now() - t0 }, "sha256 index: done");
   return p;
