@@ -37,6 +37,17 @@ export async function storeComponent(ctx: NodeBase, needs: StoreNeeds = {}): Pro
         queueTimeoutMs: config["tuning.queue_timeout"],
       },
       cache: { maxBytes: config["store.cache_max_bytes"], maxBlob: config["store.cache_max_blob"] },
+      gc: {
+        intervalMs: config["store.gc_interval"],
+        graceMs: config["store.gc_grace"],
+        onRun: (r) => {
+          const fields = { trigger: r.trigger, removed: r.removed, bytes: r.bytes, skipped: r.skipped, needed: r.needed, ms: r.ms };
+          if (r.trigger === "space" && r.bytes < r.needed) log.warn(fields, "store gc: could not free the space an import needed (the rest is pinned or in use)");
+          else if (r.trigger === "space") log.debug(fields, "store gc: made room for an import");
+          else log.info(fields, "store gc: removed unpinned blobs");
+        },
+        onError: (err) => log.warn({ err }, "store gc: a run or a write of read times failed; the next run retries"),
+      },
     });
   } catch (err) {
     readiness.set("store", false, `cannot open ${path}: ${err instanceof Error ? err.message : String(err)}`);
