@@ -55,8 +55,11 @@ export async function storeComponent(ctx: NodeBase, needs: StoreNeeds = {}): Pro
   }
   if (store.swept.imports > 0) log.warn({ ...store.swept, path }, "removed unfinished imports left by an earlier crash");
   registerStoreMetrics(ctx.metrics.registry, store);
-  const u = store.usage();
-  readiness.set("store", true, `open: ${u.blobCount} blobs, ${u.bytesUsed} bytes${u.maxBytes ? ` of ${u.maxBytes}` : ""}`);
+  // Computed on every read of the readiness, so `slowdrip status` shows today's figures, not those of start-up.
+  readiness.set("store", true, () => {
+    const u = store.usage();
+    return `open: ${u.blobCount} blobs, ${u.bytesUsed} bytes${u.maxBytes ? ` of ${u.maxBytes}` : ""}`;
+  });
   return {
     name: "store",
     store,
