@@ -1,6 +1,7 @@
 // The store component: opens the LMDB blob store under <data_dir>/db and adds StorageService, /blobs, metrics, readiness.
 import { join } from "node:path";
 import { blobRoutes, storeHttpError } from "../http/blobs.ts";
+import { blobPricedGate } from "../http/paygate.ts";
 import { storageService, storeRpcError } from "../rpc/storage.ts";
 import { LmdbBlobStore } from "../store/lmdb.ts";
 import { registerStoreMetrics } from "../store/metrics.ts";
@@ -64,7 +65,13 @@ export async function storeComponent(ctx: NodeBase, needs: StoreNeeds = {}): Pro
     name: "store",
     store,
     services: [gatedStorage(storageService({ store, maxMessageSize: config["api.max_message_size"] }), needs.gates, store)],
-    routes: blobRoutes({ store, adminToken: () => ctx.adminToken, maxBodySize: config["api.max_body_size"], ...(needs.gates ? { gate: needs.gates.http } : {}) }),
+    routes: blobRoutes({
+      store,
+      adminToken: () => ctx.adminToken,
+      maxBodySize: config["api.max_body_size"],
+      // Live segments read by hash are sold at the live-view price, as through /live/.
+      ...(needs.gates ? { gate: blobPricedGate(needs.gates.http, (hash) => store.stat(hash).catch(() => undefined)) } : {}),
+    }),
     rpcErrors: [storeRpcError],
     httpErrors: [storeHttpError],
     storageTotals: () => {

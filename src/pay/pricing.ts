@@ -136,4 +136,11 @@ export class Pricing {
   isFreePeer(peer: string | undefined): boolean {
     return peer !== undefined && this.freePeers.has(peer);
   }
+
 }
+
+/** The service a stored blob is sold as: live segments (stored by the ingest) at the live-view price, else downloads. */
+export function serviceForBlob(meta: { source: string; tags: readonly string[] }): ServiceName {
+  return meta.source === "segment" || meta.tags.some((t) => t.startsWith("live:")) ? "live-view" : "content-download";
+}
+

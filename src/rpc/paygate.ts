@@ -4,7 +4,7 @@ import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@conn
 import type { FetchBlobRequest, FetchBlobResponse, StorageService } from "../gen/slowdrip/v1/storage_pb.ts";
 import { PaymentRequiredSchema } from "../gen/slowdrip/v1/wallet_pb.ts";
 import { PAY_HEADERS, type Gate } from "../pay/gate.ts";
-import type { ServiceName } from "../pay/pricing.ts";
+import { serviceForBlob, type ServiceName } from "../pay/pricing.ts";
 import type { BlobStore } from "../store/types.ts";
 import { callerKey } from "./auth.ts";
 
@@ -68,7 +68,8 @@ export function gateFetchBlob(impl: ServiceImpl<typeof StorageService>, gate: Rp
       const offset = Number(req.offset);
       const avail = Math.max(0, meta.size - Math.min(offset, meta.size));
       const bytes = req.length === undefined ? avail : Math.min(avail, Number(req.length));
-      const settle = await gate(ctx, { service: "content-download", bytes });
+      // Live segments cost the same by hash as through /live/: the live-view price.
+      const settle = await gate(ctx, { service: serviceForBlob(meta), bytes });
       let sent = 0;
       try {
         for await (const m of inner(req, ctx)) {
