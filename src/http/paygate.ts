@@ -29,12 +29,13 @@ export interface GatedRead {
  * written, and returns true; otherwise it has answered (402 / 400 / 503) and returns false: no body bytes are sent.
  */
 export async function gateRead(gate: Gate, req: NodeRequest, res: NodeResponse, url: URL, read: GatedRead): Promise<boolean> {
-  const client = read.peer ?? req.socket?.remoteAddress ?? "unknown";
+  const address = req.socket?.remoteAddress ?? "unknown";
   const d = await gate.decide({
     service: read.service,
     path: url.pathname,
     ...(read.peer ? { peer: read.peer } : {}),
-    client,
+    client: read.peer ?? address,
+    allowanceKey: gate.pricing.allowanceKey(address, read.peer),
     bytes: read.bytes,
     ...(header(req, PAY_HEADERS.cashu) !== undefined ? { cashu: header(req, PAY_HEADERS.cashu)! } : {}),
     ...(header(req, PAY_HEADERS.session) !== undefined ? { session: header(req, PAY_HEADERS.session)! } : {}),

@@ -1,5 +1,5 @@
 // What a paying node charges for reads of stored blobs: live segments cost live-view by their hash too (/blobs,
-// FetchBlob).
+// FetchBlob), and the free allowance is counted per remote address, so fresh keys or one shared RPC bucket gain nothing.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
 import { join } from "node:path";
@@ -10,9 +10,11 @@ import { StorageService } from "../../src/gen/slowdrip/v1/storage_pb.ts";
 import { PaymentRequiredSchema } from "../../src/gen/slowdrip/v1/wallet_pb.ts";
 import { publicKeyOf, randomSecret } from "../../src/identity/ed25519.ts";
 import { hex } from "../../src/identity/hex.ts";
+import { signRequest } from "../../src/identity/request-signing.ts";
 import { fullNode } from "../../src/node/components.ts";
 import type { RunningNode } from "../../src/node/node.ts";
 import { signingInterceptor } from "../../src/rpc/sign-client.ts";
+import { addressBucket, Pricing } from "../../src/pay/pricing.ts";
 import { testBytes } from "../../src/store/contract.ts";
 import { startTestNode } from "../helpers/node.ts";
 
@@ -107,5 +109,38 @@ describe("live segments read by hash", () => {
     const plain = await get(`/blobs/${other}`, "127.0.0.1");
     expect(plain.status).toBe(402);
     expect(JSON.parse(plain.body.toString())).toMatchObject({ amount: 1 });
+  });
+});
+
+describe("the free allowance", () => {
+  it("is counted per remote address: new keys gain nothing, other addresses and unsigned RPC callers have their own", async () => {
+    const hash = await upload(testBytes(600, 9)); // the allowance (1000 bytes a day) covers one read, not two
+    const path = `/blobs/${hash}`;
+    const signed = (key: { secretKey: Uint8Array; nodeId: string }) => signRequest({ method: "GET", path }, key.secretKey, key.nodeId, node.identity.nodeId);
+    expect((await get(path, "127.0.0.5", signed(newKey()))).status).toBe(200);
+    expect((await get(path, "127.0.0.5", signed(newKey()))).status).toBe(402); // a fresh key, same address
+    expect((await get(path, "127.0.0.5")).status).toBe(402);
+    expect((await get(path, "127.0.0.6")).status).toBe(200); // another address has its own allowance
+    // RPC: unsigned callers are counted by address too, not in one bucket shared by all of them.
+    const first = await fetchBlob(storage("127.0.0.7"), hash);
+    expect(first).toBeInstanceOf(Buffer);
+    const fresh = await fetchBlob(storage("127.0.0.7", newKey()), hash);
+    expect(fresh).toBeInstanceOf(ConnectError);
+    expect((fresh as ConnectError).code).toBe(Code.ResourceExhausted);
+    expect(await fetchBlob(storage("127.0.0.8"), hash)).toBeInstanceOf(Buffer);
+  });
+});
+
+describe("allowance buckets", () => {
+  it("are an IPv4 address (also IPv4-mapped), an IPv6 /64, or a free peer's key", () => {
+    expect(addressBucket("192.0.2.7")).toBe("192.0.2.7");
+    expect(addressBucket("::ffff:192.0.2.7")).toBe("192.0.2.7");
+    expect(addressBucket("2001:db8:1:2:3:4:5:6")).toBe(addressBucket("2001:db8:1:2::ffff"));
+    expect(addressBucket("2001:db8:1:2::1")).not.toBe(addressBucket("2001:db8:1:3::1"));
+    expect(addressBucket("2001:0db8:0001:0002::1")).toBe("2001:db8:1:2::/64");
+    const free = "ab".repeat(32);
+    const pricing = new Pricing({ freePeers: [free] });
+    expect(pricing.allowanceKey("192.0.2.7", free)).toBe(`peer:${free}`);
+    expect(pricing.allowanceKey("192.0.2.7", "cd".repeat(32))).toBe(pricing.allowanceKey("192.0.2.7"));
   });
 });
