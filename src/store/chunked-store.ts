@@ -336,6 +336,7 @@ export class ChunkedBlobStore implements BlobStore {
       throw new RangeNotSatisfiableError(hash, offset, length ?? 0, meta.size);
     }
     const len = Math.min(length ?? meta.size - offset, meta.size - offset);
+    if (options.into !== undefined && typeof options.into !== "function") throw new TypeError("read option `into` must be a function");
     let release: () => void;
     try {
       release = await this.limits.fetch.acquire(options.signal);
@@ -354,7 +355,6 @@ export class ChunkedBlobStore implements BlobStore {
       if (ok) r.ok++;
       else r.error++;
     };
-    if (options.into !== undefined && typeof options.into !== "function") throw new TypeError("read option `into` must be a function");
     const gen = this.#slices(meta, offset, len, options.signal, options.into);
     const stats = this.#stats;
     return {

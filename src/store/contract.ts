@@ -96,6 +96,8 @@ export function runBlobStoreContract(name: string, make: MakeStore): void {
       expect(asked).toEqual([500, 1000, 1000, 1000]);
       expect(Buffer.concat(copies).equals(Buffer.from(data.subarray(500, 4000)))).toBe(true);
       await expect(store.read(hash, 0, 10, { into: 5 as never })).rejects.toBeInstanceOf(TypeError);
+      expect(store.limits.fetch.inUse).toBe(0); // a refused read keeps no slot, and no hold on the blob
+      expect(await store.collect({ bytes: 1 })).toMatchObject({ removed: 1 });
     });
 
     it("stores the empty blob", async () => {
