@@ -13,6 +13,7 @@ import { baoCommand } from "./bao.ts";
 import { tokenCommand } from "./token.ts";
 import { creatorCommand } from "./creator.ts";
 import { streamCommand } from "./stream.ts";
+import { clusterCommand } from "./cluster-place.ts";
 
 export const commands: Command[] = [
   runCommand,
@@ -28,5 +29,6 @@ export const commands: Command[] = [
   tokenCommand,
   creatorCommand,
   streamCommand,
+  clusterCommand,
   versionCommand,
 ];

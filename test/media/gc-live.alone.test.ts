@@ -21,6 +21,7 @@ const LIVE = "live/gc";
 
 let dir = "";
 let url = "";
+let adminUrl = "";
 let rtmp = 0;
 let ffmpeg = "";
 let node: NodeProcess | null = null;
@@ -36,7 +37,7 @@ beforeAll(async () => {
     SLOWDRIP_LIVE_WINDOW_SEGMENTS: "4",
     SLOWDRIP_LIVE_KEEP_RECORDING: RECORDING,
   });
-  ({ url, rtmp } = live);
+  ({ url, adminUrl, rtmp } = live);
   node = new NodeProcess(join(dir, "data"), live.env);
   await waitMediamtxReady(url, 60_000);
 }, 900_000);
@@ -47,10 +48,10 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-/** A GET on a fresh connection (the sampler must not trip over keep-alive timeouts under load). */
-function get(path: string): Promise<{ status: number; body: Buffer }> {
+/** A GET on a fresh connection (the sampler must not trip over keep-alive timeouts under load); `base` defaults to the public listener. */
+function get(path: string, base = url): Promise<{ status: number; body: Buffer }> {
   return new Promise((resolve, reject) => {
-    const req = request(`${url}${path}`, { agent: false }, (res) => {
+    const req = request(`${base}${path}`, { agent: false }, (res) => {
       const parts: Buffer[] = [];
       res.on("data", (c: Buffer) => parts.push(c));
       res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(parts) }));
@@ -63,7 +64,7 @@ function get(path: string): Promise<{ status: number; body: Buffer }> {
 
 /** Every sample of a metric family, keyed by its label text ("" without labels). */
 async function metrics(): Promise<(name: string, labels?: string) => number> {
-  const text = (await get("/metrics")).body.toString();
+  const text = (await get("/metrics", adminUrl)).body.toString();
   return (name, labels = "") => {
     const line = text.split("\n").find((l) => l.startsWith(`${name}${labels ? `{${labels}}` : ""} `));
     return line ? Number(line.slice(line.lastIndexOf(" ") + 1)) : 0;
@@ -97,7 +98,7 @@ interface ListedBlob {
 }
 
 async function listBlobs(): Promise<ListedBlob[]> {
-  const r = await cli(["blob", "ls", "--json", "--url", url]);
+  const r = await cli(["blob", "ls", "--json", "--url", adminUrl]);
   expect(r.code, r.stderr).toBe(0);
   return r.stdout.trim().split("\n").filter(Boolean).map((l) => JSON.parse(l) as ListedBlob);
 }
@@ -140,7 +141,7 @@ describe("storage GC during a 10-minute live publish", () => {
     const elapsed = Math.round((Date.now() - started) / 1000);
 
     // Blob data stayed under the cap the whole time, and many caps' worth went through the store.
-    const text = (await get("/metrics")).body.toString();
+    const text = (await get("/metrics", adminUrl)).body.toString();
     const m = await metrics();
     const ingested = m("slowdrip_live_segment_bytes_total", `path="${LIVE}"`);
     const segments = m("slowdrip_live_segments_total", `path="${LIVE}"`);

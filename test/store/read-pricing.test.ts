@@ -74,7 +74,7 @@ async function fetchBlob(client: ReturnType<typeof storage>, hash: string): Prom
 const amountOf = (e: ConnectError) => Number(e.findDetails(PaymentRequiredSchema)[0]?.amount ?? -1);
 
 async function upload(bytes: Uint8Array): Promise<string> {
-  const r = await fetch(`${node.url}/blobs`, { method: "PUT", headers: { authorization: `Bearer ${node.adminToken}` }, body: bytes as Uint8Array<ArrayBuffer> });
+  const r = await fetch(`${node.adminUrl}/blobs`, { method: "PUT", headers: { authorization: `Bearer ${node.adminToken}` }, body: bytes as Uint8Array<ArrayBuffer> });
   expect(r.status).toBe(201);
   return ((await r.json()) as { hash: string }).hash;
 }
@@ -86,7 +86,7 @@ describe("live segments read by hash", () => {
     mkdirSync(dir, { recursive: true });
     const file = join(dir, "2026-12-01_10-00-00-000001.ts");
     writeFileSync(file, testBytes(5000, 3));
-    const hook = await fetch(`${node.url}/hooks/mediamtx/segment`, {
+    const hook = await fetch(`${node.hooksUrl}/hooks/mediamtx/segment`, {
       method: "POST",
       headers: { "content-type": "application/x-www-form-urlencoded" },
       body: new URLSearchParams({ path: "live/cam", segment: file, duration: "1.0" }).toString(),

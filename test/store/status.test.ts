@@ -20,7 +20,7 @@ describe("slowdrip status", () => {
     expect(before.code, before.stderr).toBe(0);
     expect(before.stdout).toMatch(/store: open: 0 blobs, 0 bytes/);
     for (const seed of [1, 2]) {
-      const res = await fetch(`${node.url}/blobs`, { method: "PUT", headers: { authorization: `Bearer ${node.adminToken}` }, body: testBytes(1000, seed) as Uint8Array<ArrayBuffer> });
+      const res = await fetch(`${node.adminUrl}/blobs`, { method: "PUT", headers: { authorization: `Bearer ${node.adminToken}` }, body: testBytes(1000, seed) as Uint8Array<ArrayBuffer> });
       expect(res.status).toBe(201);
     }
     const after = await runCli(["status", "--url", node.url, "--token", node.adminToken]);
