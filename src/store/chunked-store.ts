@@ -12,6 +12,7 @@ import {
   StoreError,
   StoreFullError,
 } from "./errors.ts";
+import { Collector, type GcOptions } from "./gc.ts";
 import { defaultHashing, isBlobId, toHex, type BlobHashing } from "./hashing.ts";
 import { ByteLru } from "./lru.ts";
 import { Semaphore } from "./semaphore.ts";
@@ -21,6 +22,8 @@ import type {
   BlobMeta,
   BlobReadStream,
   BlobStore,
+  CollectOptions,
+  GcReport,
   ImportOptions,
   ImportResult,
   ListOptions,
@@ -52,10 +55,12 @@ export interface StoreOptions {
   cache?: { maxBytes?: number; maxBlob?: number; maxEntries?: number };
   /** Hashing core (default: the project's WASM BLAKE3 + Bao). */
   hashing?: BlobHashing;
-  /** Clock for `created` (default Date.now). */
+  /** Clock for `created` and read times (default Date.now). */
   now?: () => number;
   /** Compute each import's SHA-256 beside its BLAKE3, for the SHA-256 index (default true; false: BLAKE3 only). */
   sha256?: boolean;
+  /** Garbage collection: the interval run, its grace period, eviction when full (see gc.ts). */
+  gc?: GcOptions;
 }
 
 /** A store's write path for one import: chunks go in, then commit (atomically visible) or abort (nothing left). */
@@ -86,6 +91,13 @@ export interface StoreBackend {
   list(after: string | undefined, limit: number): BlobMeta[];
   /** The meta of the blob indexed under this SHA-256, if any (metas with `sha256` are indexed by commit and updateMeta). */
   findSha256(sha256: string): BlobMeta | undefined;
+  /** Raises stored blobs' last-read times (Unix ms) to these; unknown hashes and earlier times are ignored. */
+  touch(times: ReadonlyMap<string, number>): Promise<void>;
+  /**
+   * Up to `limit` unpinned blobs, least recently read first (a blob never read counts from its commit), starting after
+   * `after` in that order (ties by hash).
+   */
+  coldest(limit: number, after?: { hash: string; lastRead: number }): { hash: string; size: number; lastRead: number }[];
   /** Persistent counters. */
   usage(): { bytesUsed: number; blobCount: number };
   close(): Promise<void>;
@@ -135,9 +147,12 @@ export class ChunkedBlobStore implements BlobStore {
   readonly #now: () => number;
   readonly #lru: ByteLru;
   readonly #sha256: boolean;
+  readonly #gc: Collector;
+  /** Room kept free after an eviction, so that the next imports do not each start one. */
+  readonly #headroom: number;
   #reserved = 0;
   #open = true;
-  #stats: Omit<StoreStats, "cacheHits" | "cacheMisses" | "cacheBytes" | "cacheEntries"> = {
+  #stats: Omit<StoreStats, "cacheHits" | "cacheMisses" | "cacheBytes" | "cacheEntries" | "gc"> = {
     imports: { created: 0, existing: 0, mismatch: 0, full: 0, aborted: 0, busy: 0, error: 0 },
     reads: { ok: 0, not_found: 0, range: 0, busy: 0, error: 0 },
     bytesImported: 0,
@@ -162,6 +177,13 @@ export class ChunkedBlobStore implements BlobStore {
     this.#hashing = options.hashing ?? defaultHashing;
     this.#now = options.now ?? Date.now;
     this.#sha256 = options.sha256 ?? true;
+    this.#headroom = Math.min(Math.floor(this.maxStorage / 20), 256 * 1024 * 1024);
+    this.#gc = new Collector(backend, options.gc ?? {}, this.#now, (hash) => this.#lru.delete(hash));
+    this.#gc.start();
+  }
+
+  #free(): number {
+    return this.maxStorage - this.backend.usage().bytesUsed - this.#reserved;
   }
 
   /** Streams a blob in; see BlobStore.import. */
@@ -197,12 +219,19 @@ export class ChunkedBlobStore implements BlobStore {
     src: string,
   ): Promise<ImportResult> {
     const { expectedHash, size: declared, signal } = options;
+    // The blob this import names (and, once hashed, the one it made) is never collected while the import runs.
+    const holds: (() => void)[] = [];
+    if (expectedHash !== undefined) holds.push(this.#gc.hold(expectedHash));
     const known = expectedHash !== undefined && this.backend.getMeta(expectedHash) !== undefined;
     let reserved = 0;
-    const reserve = (n: number) => {
+    const reserve = async (n: number) => {
       if (n === 0) return;
       if (this.maxStorage > 0) {
-        const free = this.maxStorage - this.backend.usage().bytesUsed - this.#reserved;
+        if (n > this.#free() && this.#gc.evictWhenFull) {
+          // Make room at once: least recently read unpinned blobs first, plus some headroom for the next imports.
+          await this.#gc.collect("space", { need: () => n - this.#free(), want: () => n + this.#headroom - this.#free() });
+        }
+        const free = this.#free();
         if (n > free) throw new StoreFullError(declared ?? reserved + n, Math.max(0, free + reserved), this.maxStorage);
       }
       reserved += n;
@@ -214,7 +243,7 @@ export class ChunkedBlobStore implements BlobStore {
     let side: Sha256Stream | undefined = this.#sha256 || options.expectedSha256 !== undefined ? sha256Stream() : undefined;
     try {
       // An already-stored blob named by the caller is only hashed (to verify the upload), never written again.
-      if (declared !== undefined && !known) reserve(declared);
+      if (declared !== undefined && !known) await reserve(declared);
       signal?.throwIfAborted();
       const builder = await this.#hashing.newBuilder();
       if (!known) sink = await this.backend.beginImport(this.chunkSize);
@@ -232,7 +261,7 @@ export class ChunkedBlobStore implements BlobStore {
           if (declared !== undefined) {
             if (received > declared) throw new SizeMismatchError(declared, received);
           } else if (sink) {
-            reserve(piece.byteLength);
+            await reserve(piece.byteLength);
           }
           const behind = side?.update(piece);
           builder.update(piece);
@@ -269,6 +298,7 @@ export class ChunkedBlobStore implements BlobStore {
         const want = typeof options.expectedSha256 === "string" ? [options.expectedSha256] : options.expectedSha256;
         if (!want.includes(s256!)) throw new Sha256MismatchError(want, s256!, received);
       }
+      holds.push(this.#gc.hold(hash));
       let created = false;
       if (sink) {
         const meta: BlobMeta = {
@@ -309,6 +339,7 @@ export class ChunkedBlobStore implements BlobStore {
       throw err;
     } finally {
       this.#reserved -= reserved;
+      for (const release of holds) release();
     }
   }
 
@@ -334,6 +365,7 @@ export class ChunkedBlobStore implements BlobStore {
       throw new RangeNotSatisfiableError(hash, offset, length ?? 0, meta.size);
     }
     const len = Math.min(length ?? meta.size - offset, meta.size - offset);
+    if (options.into !== undefined && typeof options.into !== "function") throw new TypeError("read option `into` must be a function");
     let release: () => void;
     try {
       release = await this.limits.fetch.acquire(options.signal);
@@ -341,15 +373,17 @@ export class ChunkedBlobStore implements BlobStore {
       if (err instanceof BusyError) r.busy++;
       throw err;
     }
+    const unhold = this.#gc.hold(hash);
+    this.#gc.touch(hash);
     let released = false;
     const done = (ok: boolean) => {
       if (released) return;
       released = true;
+      unhold();
       release();
       if (ok) r.ok++;
       else r.error++;
     };
-    if (options.into !== undefined && typeof options.into !== "function") throw new TypeError("read option `into` must be a function");
     const gen = this.#slices(meta, offset, len, options.signal, options.into);
     const stats = this.#stats;
     return {
@@ -454,11 +488,15 @@ export class ChunkedBlobStore implements BlobStore {
       throw new CorruptBlobError(hash, 0, `stored outboard has ${outboard.byteLength} bytes, expected ${meta.outboardSize}`);
     }
     const read = async (off: number, n: number) => this.#readRange(meta, off, n);
+    const unhold = this.#gc.hold(hash);
+    this.#gc.touch(hash);
     try {
       return await this.#hashing.sliceFromCompact(meta.size, outboard, read, offset, len);
     } catch (err) {
       if (err instanceof StoreError) throw err;
       throw new CorruptBlobError(hash, 0, `cannot build the Bao slice: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    } finally {
+      unhold();
     }
   }
 
@@ -511,6 +549,7 @@ export class ChunkedBlobStore implements BlobStore {
     if (!meta) throw new NotFoundError(hash);
     if (meta.sha256) return meta;
     const release = await this.limits.fetch.acquire();
+    const unhold = this.#gc.hold(hash);
     const s = sha256Stream();
     try {
       for (let i = 0; i * meta.chunkSize < meta.size; i++) {
@@ -526,6 +565,7 @@ export class ChunkedBlobStore implements BlobStore {
       s.abort();
       throw err;
     } finally {
+      unhold();
       release();
     }
   }
@@ -585,22 +625,32 @@ export class ChunkedBlobStore implements BlobStore {
     let after: string | undefined;
     for (;;) {
       const rows = this.backend.list(after, 1000);
-      for (const m of rows) if (!m.pinned && select(m)) victims.push(m.hash);
+      for (const m of rows) if (!m.pinned && !this.#gc.isHeld(m.hash) && select(m)) victims.push(m.hash);
       if (rows.length < 1000) break;
       after = rows[rows.length - 1]?.hash;
     }
     const removed: string[] = [];
     for (const h of victims) {
       const m = await this.backend.remove(h, (meta) => {
-        if (meta.pinned) throw new PinnedError(h);
+        if (meta.pinned || this.#gc.isHeld(h)) throw new PinnedError(h);
       }).catch((err: unknown) => {
-        if (err instanceof PinnedError) return undefined; // pinned meanwhile: keep it
+        if (err instanceof PinnedError) return undefined; // pinned or in use meanwhile: keep it
         throw err;
       });
       this.#lru.delete(h);
       if (m) removed.push(h);
     }
     return removed;
+  }
+
+  /** Collects now: idle unpinned blobs, then least recently read ones until `bytes` are freed; see BlobStore.collect. */
+  async collect(options: CollectOptions = {}): Promise<GcReport> {
+    this.#checkOpen();
+    if (options === null || typeof options !== "object") throw new TypeError("collect options must be an object");
+    const { idleBefore, bytes } = options;
+    if (idleBefore !== undefined && !Number.isFinite(idleBefore)) throw new RangeError(`idleBefore must be a time in ms, got ${String(idleBefore)}`);
+    if (bytes !== undefined) checkCount("bytes", bytes);
+    return this.#gc.collect("manual", { ...(idleBefore !== undefined ? { idleBefore } : {}), want: () => bytes ?? 0 });
   }
 
   async outboard(hash: string): Promise<Uint8Array> {
@@ -625,6 +675,7 @@ export class ChunkedBlobStore implements BlobStore {
       cacheMisses: this.#lru.misses,
       cacheBytes: this.#lru.bytes,
       cacheEntries: this.#lru.size,
+      gc: this.#gc.stats(),
     };
   }
 
@@ -635,6 +686,7 @@ export class ChunkedBlobStore implements BlobStore {
   async close(): Promise<void> {
     if (!this.#open) return;
     this.#open = false;
+    await this.#gc.stop();
     this.#lru.clear();
     await this.backend.close();
   }

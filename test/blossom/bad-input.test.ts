@@ -41,7 +41,7 @@ async function usage(): Promise<{ bytes: number; blobs: number }> {
 }
 
 /** PUT /upload of `body` as `user` with an authorization made from `o` (x defaults to the body's SHA-256). */
-function upload(body: Uint8Array, auth: string | undefined, headers: Record<string, string> = {}): Promise<Response> {
+function upload(body: Uint8Array<ArrayBuffer>, auth: string | undefined, headers: Record<string, string> = {}): Promise<Response> {
   return fetch(`${node.url}/upload`, {
     method: "PUT",
     body,

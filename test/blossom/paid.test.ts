@@ -130,7 +130,7 @@ describe("BUD-07 paid uploads and downloads (real mint, cashu-ts client)", () =>
     const other = randomBytes(MiB + 1);
     const h = sha256Hex(other);
     const token = await pay(4, true);
-    const put = (body: Uint8Array, t: string) =>
+    const put = (body: Uint8Array<ArrayBuffer>, t: string) =>
       fetch(`${node.url}/upload`, { method: "PUT", body, headers: { authorization: authHeader(authEvent(payer, { x: [sha256Hex(body)] })), "x-sha-256": sha256Hex(body), "x-cashu": t } });
     const r = await put(other, token);
     expect(r.status, r.headers.get("x-reason") ?? "").toBe(201);
