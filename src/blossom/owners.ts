@@ -93,10 +93,10 @@ export class BlossomOwners {
 
   /**
    * Records `rec.pubkey` as an owner of the blob, unless it already is one (then its record is returned unchanged).
-   * A new record must fit the quota (BlossomError quota-bytes / quota-blobs, nothing written). `pinned` is the
-   * store's pin state now; it is remembered with the blob's first owner. The blob keeps the type it first had.
+   * A new record must fit the quota (BlossomError quota-bytes / quota-blobs, nothing written). `pinnedBefore` (was
+   * the blob pinned before Blossom pinned it) is remembered with the blob's first owner. The blob keeps its first type.
    */
-  async add(rec: OwnedBlob, quota: Quota, pinned: boolean): Promise<{ record: OwnedBlob; added: boolean; first: boolean }> {
+  async add(rec: OwnedBlob, quota: Quota, pinnedBefore: boolean): Promise<{ record: OwnedBlob; added: boolean; first: boolean }> {
     return this.#root.transaction(() => {
       const key = `${rec.pubkey}:${rec.sha256}`;
       const existing = this.#owned.get(key);
@@ -113,7 +113,7 @@ export class BlossomOwners {
       this.#owned.put(key, record);
       this.#times.put(`${rec.pubkey}:${pad(rec.uploaded)}:${rec.sha256}`, record);
       this.#usage.put(rec.pubkey, { bytes: u.bytes + rec.size, blobs: u.blobs + 1 });
-      this.#blobs.put(rec.sha256, b ? { ...b, owners: b.owners + 1 } : { blake3: rec.blake3, type: rec.type, owners: 1, pinnedBefore: pinned });
+      this.#blobs.put(rec.sha256, b ? { ...b, owners: b.owners + 1 } : { blake3: rec.blake3, type: rec.type, owners: 1, pinnedBefore });
       return { record, added: true, first: b === undefined };
     });
   }
@@ -133,7 +133,8 @@ export class BlossomOwners {
       const left = { bytes: Math.max(0, u.bytes - record.size), blobs: Math.max(0, u.blobs - 1) };
       if (left.blobs === 0) this.#usage.remove(pubkey);
       else this.#usage.put(pubkey, left);
-      const b = this.#blobs.get(sha256) ?? { blake3: record.blake3, type: record.type, owners: 1, pinnedBefore: false };
+      // A blob record that went missing is taken as pinned before: its bytes are then never removed here.
+      const b = this.#blobs.get(sha256) ?? { blake3: record.blake3, type: record.type, owners: 1, pinnedBefore: true };
       const last = b.owners <= 1;
       if (last) this.#blobs.remove(sha256);
       else this.#blobs.put(sha256, { ...b, owners: b.owners - 1 });

@@ -1,5 +1,5 @@
 // The Blossom server's domain logic over the blob store: who may upload, uploads that become owned blobs (pinned while
-// any owner holds them), deletes that remove one owner, lists and descriptors. No HTTP here.
+// any owner holds them, so garbage collection keeps them), deletes that remove one owner, lists and descriptors. No HTTP here.
 import { ImportAbortedError, NotFoundError, PinnedError } from "../store/errors.ts";
 import type { BlobMeta, BlobStore } from "../store/types.ts";
 import { BlossomError } from "./errors.ts";
@@ -110,28 +110,42 @@ export class BlossomService {
     if (!HEX64.test(req.pubkey)) throw new TypeError("upload needs the uploader's pubkey");
     const wanted = typeof req.sha256 === "string" ? [req.sha256] : [...req.sha256];
     this.checkLimits(req.size, req.type);
-    // A blob this node has (under the one SHA-256 named) is only verified: the store hashes it and writes nothing.
-    const known = wanted.length === 1 ? await this.store.bySha256(wanted[0]!).catch(() => undefined) : undefined;
+    // What this node already has under the SHA-256s named, and whether it was pinned before this upload.
+    const known = new Map<string, BlobMeta>();
+    for (const sha of wanted) {
+      const m = await this.store.bySha256(sha).catch(() => undefined);
+      if (m) known.set(m.hash, m);
+    }
     let result;
     try {
+      // Committed pinned, so that garbage collection never takes an owned blob (not even before its owner is recorded).
+      // A blob this node has under the one SHA-256 named is only verified: the store hashes it and writes nothing.
+      const only = known.size === 1 && wanted.length === 1 ? [...known.keys()][0] : undefined;
       result = await this.store.import(this.#bounded(source), {
         expectedSha256: wanted,
-        ...(known ? { expectedHash: known.hash } : {}),
+        ...(only ? { expectedHash: only } : {}),
         ...(req.size !== undefined ? { size: req.size } : {}),
         source: req.source ?? `blossom:${req.pubkey}`,
+        pin: true,
         ...(req.signal ? { signal: req.signal } : {}),
       });
     } catch (err) {
       if (err instanceof ImportAbortedError && err.cause instanceof BlossomError) throw err.cause;
       throw err;
     }
+    // A blob that was there but not found under the names given is taken as pinned before: it is never unpinned.
+    const pinnedBefore = result.created ? false : (known.get(result.hash)?.pinned ?? true);
     const meta = await this.store.stat(result.hash);
     try {
-      const record = await this.claim(req.pubkey, meta, req.type ?? DEFAULT_TYPE);
+      const record = await this.claim(req.pubkey, meta, req.type ?? DEFAULT_TYPE, pinnedBefore);
       return { record, created: result.created };
     } catch (err) {
-      // Refused by the quota after all (an upload of unknown size, or a race): bytes this upload brought go again.
-      if (result.created) await this.store.delete(result.hash).catch(() => undefined);
+      // Refused after all (the quota, for an upload of unknown size, or a race): undo what this upload changed.
+      await this.#locked(meta.sha256!, async () => {
+        if (this.owners.blob(meta.sha256!)) return;
+        if (result.created) await this.store.delete(result.hash, { force: true });
+        else if (!pinnedBefore) await this.store.unpin(result.hash);
+      }).catch(() => undefined);
       throw err;
     }
   }
@@ -147,16 +161,19 @@ export class BlossomService {
     }
   }
 
-  /** Makes `pubkey` an owner of a stored blob (its first owner pins it); returns the ownership record. */
-  async claim(pubkey: string, meta: BlobMeta, type: string): Promise<OwnedBlob> {
+  /**
+   * Makes `pubkey` an owner of a stored (and pinned) blob; returns the ownership record. `pinnedBefore` says whether
+   * the blob was pinned before Blossom pinned it (remembered with its first owner: the last owner leaving then keeps
+   * the pin and the bytes).
+   */
+  async claim(pubkey: string, meta: BlobMeta, type: string, pinnedBefore: boolean): Promise<OwnedBlob> {
     if (!meta.sha256) throw new Error(`blob ${meta.hash} has no SHA-256 yet`);
     const sha256 = meta.sha256;
     return this.#locked(sha256, async () => {
+      // Deleted by its last owner while this upload was verified: nothing to own.
+      if (!(await this.store.has(meta.hash))) throw new NotFoundError(meta.hash);
       const rec: OwnedBlob = { pubkey, sha256, blake3: meta.hash, size: meta.size, type, uploaded: this.#now() };
-      const current = await this.store.stat(meta.hash);
-      const r = await this.owners.add(rec, this.settings.quota, current.pinned);
-      // Owned blobs are pinned: garbage collection keeps them until the last owner leaves.
-      if (r.first && !current.pinned) await this.store.pin(meta.hash);
+      const r = await this.owners.add(rec, this.settings.quota, pinnedBefore);
       return r.record;
     });
   }
