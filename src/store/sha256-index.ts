@@ -124,7 +124,8 @@ export async function migrateSha256(store: Sha256Indexable, options: Sha256Migra
   log?.info({ blobs: p.total }, "sha256 index: indexing blobs stored before it (the store stays readable)");
   let lastLog = t0;
   const tenth = Math.max(1, Math.ceil(p.total / 10));
-  let paused: Promise<void> | undefined;
+  let chain: Promise<void> = Promise.resolve();
+  let callbacks = 0;
   const step = async (m: BlobMeta) => {
     try {
       await store.indexSha256(m.hash);
@@ -134,15 +135,23 @@ export async function migrateSha256(store: Sha256Indexable, options: Sha256Migra
       p.skipped++;
       if (!(err instanceof NotFoundError)) log?.warn({ hash: m.hash, err: err instanceof Error ? err.message : String(err) }, "sha256 index: cannot index a blob; skipped");
     }
-    const done = p.indexed + p.skipped;
+    // A snapshot: with several blobs in flight, each callback sees its own count.
+    const now = { ...p };
+    const done = now.indexed + now.skipped;
     if (log && done < p.total && (done % tenth === 0 || Date.now() - lastLog >= every)) {
       lastLog = Date.now();
-      log.info({ indexed: p.indexed, skipped: p.skipped, total: p.total, bytes: p.bytes }, "sha256 index: progress");
+      log.info({ indexed: now.indexed, skipped: now.skipped, total: now.total, bytes: now.bytes }, "sha256 index: progress");
     }
     if (onProgress) {
-      // The others start no new blob while the callback runs (it may act on the store mid-migration).
-      paused = Promise.resolve(onProgress(p)).finally(() => (paused = undefined));
-      await paused;
+      // Callbacks run one at a time, and no new blob is started while one runs (it may act on the store).
+      callbacks++;
+      const run = chain.then(() => onProgress(now));
+      chain = run.then(() => undefined, () => undefined);
+      try {
+        await run;
+      } finally {
+        callbacks--;
+      }
     }
   };
   // A few blobs at a time, so that one blob's meta commit overlaps the next ones' hashing.
@@ -150,7 +159,7 @@ export async function migrateSha256(store: Sha256Indexable, options: Sha256Migra
     let next = 0;
     const worker = async () => {
       while (next < missing.length) {
-        while (paused) await paused;
+        while (callbacks > 0) await chain;
         signal?.throwIfAborted();
         if (next >= missing.length) return;
         await step(missing[next++]!);

@@ -1,16 +1,19 @@
 // Streaming SHA-256 on a worker thread, so that an import's SHA-256 runs beside its BLAKE3 pass instead of after it.
 // One shared worker serves every stream (node:crypto's SHA-256 runs at SHA-NI speed, faster than BLAKE3 + outboard on
 // the main thread). Bytes are copied into 1 MiB staging buffers that are transferred to the worker and handed back
-// with its acknowledgement; the first posts of a stream are small so that short blobs are hashed while they arrive.
-// The worker runs self-contained code (eval), so this works from the bundle and from a single executable. Where no
-// worker can be started, the same streams hash on the calling thread.
+// with its acknowledgement. A stream that ends within its first 256 KiB is hashed on the calling thread instead (that
+// costs less than a round trip to a worker the OS may be slow to wake on a busy machine). The worker runs
+// self-contained code (eval), so this works from the bundle and from a single executable. Where no worker can be
+// started, streams hash on the calling thread.
 import { createHash, type Hash } from "node:crypto";
 import { Worker } from "node:worker_threads";
 
 /** Bytes of one staging buffer. */
 const STAGE = 1024 * 1024;
-/** The first post of a stream goes out at this fill; each later threshold doubles, up to STAGE. */
-const FIRST_POST = 64 * 1024;
+/** Streams up to this many bytes are hashed on the calling thread; past it, the staged bytes go to the worker. */
+const LOCAL_MAX = 256 * 1024;
+/** Posts after the first go out at this fill; each later threshold doubles, up to STAGE. */
+const NEXT_POST = 128 * 1024;
 /** Bytes a stream may have posted but not yet hashed before `update` asks the caller to wait. */
 const MAX_IN_FLIGHT = 8 * STAGE;
 /** Staging buffers kept for reuse across streams. */
@@ -142,14 +145,16 @@ class LocalStream implements Sha256Stream {
   }
 }
 
-/** A stream hashed by the shared worker. */
+/** A stream hashed by the shared worker (or on this thread, when it ends within LOCAL_MAX bytes). */
 class WorkerStream implements Sha256Stream, Pending {
   readonly #w: Worker;
   readonly #id = nextId++;
   #buf: ArrayBuffer | null = null;
   #view: Uint8Array | null = null;
   #fill = 0;
-  #threshold = FIRST_POST;
+  /** Nothing was posted yet: the worker holds no state for this stream. */
+  #local = true;
+  #threshold = LOCAL_MAX + 1;
   #inFlight = 0;
   #wake: (() => void) | null = null;
   #result: { resolve: (d: string) => void; reject: (e: Error) => void } | null = null;
@@ -158,8 +163,6 @@ class WorkerStream implements Sha256Stream, Pending {
 
   constructor(w: Worker) {
     this.#w = w;
-    if (pending.size === 0) w.ref(); // a digest is owed: keep the process alive until it arrives
-    pending.set(this.#id, this);
   }
 
   update(data: Uint8Array): Promise<void> | undefined {
@@ -182,6 +185,12 @@ class WorkerStream implements Sha256Stream, Pending {
   }
 
   #post(fin: boolean): void {
+    if (this.#local) {
+      this.#local = false;
+      if (pending.size === 0) this.#w.ref(); // a digest is owed: keep the process alive until it arrives
+      pending.set(this.#id, this);
+      this.#threshold = NEXT_POST;
+    }
     const data = this.#buf;
     if (data && this.#fill > 0) {
       this.#inFlight += this.#fill;
@@ -199,6 +208,14 @@ class WorkerStream implements Sha256Stream, Pending {
     if (this.#error) return Promise.reject(this.#error);
     if (this.#closed) return Promise.reject(new Error("SHA-256 stream is finished"));
     this.#closed = true;
+    if (this.#local) {
+      // Short: hashed here, the worker never saw it.
+      const d = createHash("sha256").update(this.#view ? this.#view.subarray(0, this.#fill) : new Uint8Array(0)).digest("hex");
+      if (this.#buf) giveBuffer(this.#buf);
+      this.#buf = null;
+      this.#view = null;
+      return Promise.resolve(d);
+    }
     return new Promise((resolve, reject) => {
       this.#result = { resolve, reject };
       this.#post(true);
