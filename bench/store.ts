@@ -2,7 +2,7 @@
 // Run: npm run bench -- store   (figures also in bench/results/store.json, keyed by row and column)
 import { randomFillSync } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { Agent, createServer, get, request } from "node:http";
+import { Agent, createServer, get } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -16,6 +16,7 @@ import { startNode } from "../src/node/node.ts";
 import { storeOnly } from "../src/node/components.ts";
 import { LmdbBlobStore } from "../src/store/lmdb.ts";
 import { CompactOutboardBuilder } from "../src/wasm/index.ts";
+import { importBatch, printTable, putBlob, type Row } from "./_blobs.ts";
 
 const KiB = 1024;
 const MiB = 1024 * 1024;
@@ -23,7 +24,6 @@ const dir = mkdtempSync(join(tmpdir(), "slowdrip-bench-store-"));
 const mbps = (bytes: number, ms: number) => bytes / 1e6 / (ms / 1000);
 const random = (n: number) => randomFillSync(new Uint8Array(n));
 
-type Row = Record<string, number | string>;
 const rows: Record<string, Row> = {};
 
 // ---------- Import: ours vs raw lmdb puts of the same bytes + our hashing ----------
@@ -50,16 +50,6 @@ async function rawBatch(db: Database<Buffer, Buffer>, blobs: Uint8Array[], first
   return performance.now() - t0;
 }
 
-/** Our imports of a batch, each fed in 64 KiB pieces as a network upload would arrive. */
-async function oursBatch(store: LmdbBlobStore, blobs: Uint8Array[]): Promise<number> {
-  const t0 = performance.now();
-  for (const b of blobs) {
-    const pieces: Uint8Array[] = [];
-    for (let i = 0; i < b.length; i += 64 * KiB) pieces.push(b.subarray(i, i + 64 * KiB));
-    await store.import(pieces, { size: b.length });
-  }
-  return performance.now() - t0;
-}
 
 // Raw and ours alternate in small batches (fresh random blobs each), so drifting machine load hits both alike;
 // the figures are total bytes over total time of each side.
@@ -76,9 +66,9 @@ for (const [label, size, perBatch] of [["256 KiB", 256 * KiB, 64], ["4 MiB", 4 *
     total += size * perBatch;
     if (b % 2 === 0) {
       rawMs += await rawBatch(rawDb, blobs, b * perBatch);
-      oursMs += await oursBatch(store, blobs);
+      oursMs += await importBatch(store, blobs);
     } else {
-      oursMs += await oursBatch(store, blobs);
+      oursMs += await importBatch(store, blobs);
       rawMs += await rawBatch(rawDb, blobs, b * perBatch);
     }
   }
@@ -101,15 +91,7 @@ const { config } = loadConfig({
 const node = await startNode(config, createLogger("silent"), storeOnly);
 const file = join(dir, "payload.bin");
 writeFileSync(file, payload);
-const hash: string = await new Promise((resolve, reject) => {
-  const req = request(`${node.adminUrl}/blobs`, { method: "PUT", headers: { authorization: `Bearer ${node.adminToken}`, "content-length": String(BLOB) } }, (res) => {
-    let body = "";
-    res.on("data", (d) => (body += d));
-    res.on("end", () => (res.statusCode === 201 ? resolve(JSON.parse(body).hash) : reject(new Error(`upload: ${res.statusCode} ${body}`))));
-  });
-  req.on("error", reject);
-  req.end(payload);
-});
+const hash = await putBlob(node.adminUrl, node.adminToken, payload);
 
 const agent = new Agent({ keepAlive: true, maxSockets: 1 });
 function httpGet(url: string, headers: Record<string, string> = {}): Promise<number> {
@@ -215,21 +197,7 @@ rmSync(dir, { recursive: true, force: true });
 
 // ---------- Report ----------
 
-const fmt = (v: number | string | undefined) => (typeof v === "number" ? (v >= 100 ? v.toFixed(0) : v.toFixed(2)) : (v ?? ""));
-const header = ["row", "ours", "anchor", "ratio", "target", "anchor is"];
-const table = Object.entries(rows).map(([name, r]) => [
-  name,
-  r.ours_MBps !== undefined ? `${fmt(r.ours_MBps)} MB/s` : r.ours_ops_per_s !== undefined ? `${fmt(r.ours_ops_per_s)} /s` : "",
-  r.anchor_MBps !== undefined ? `${fmt(r.anchor_MBps)} MB/s` : "",
-  r.ratio !== undefined ? `${fmt(r.ratio)}×` : "",
-  String(r.target ?? ""),
-  String(r.anchor ?? ""),
-]);
-const widths = header.map((h, i) => Math.max(h.length, ...table.map((t) => t[i]!.length)));
-const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(" | ")} |`;
-console.log(line(header));
-console.log(`|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`);
-for (const t of table) console.log(line(t));
+printTable(rows);
 console.log(
   "\nnote: import ratio = ours / (raw lmdb puts of the same 256 KiB chunks + the same WASM BLAKE3 + compact outboard pass, committed per blob; the two alternate in batches, total bytes / total time);",
   "HTTP and RPC ratios = ours / bare node:http serving the same 64 MiB from memory; loopback, runs alternate with the anchor; HTTP: best of 21 each, and the median of the 21 paired round ratios; RPC: best of 5.",

@@ -106,7 +106,7 @@ export class BlossomService {
    * makes `pubkey` an owner. Bytes already stored are only hashed, never written twice. Throws BlossomError for a
    * refusal (too-large, quota), the store's errors for the rest (Sha256MismatchError, StoreFullError, ...).
    */
-  async upload(source: AsyncIterable<Uint8Array>, req: UploadRequest): Promise<UploadResult> {
+  async upload(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, req: UploadRequest): Promise<UploadResult> {
     if (!HEX64.test(req.pubkey)) throw new TypeError("upload needs the uploader's pubkey");
     const wanted = typeof req.sha256 === "string" ? [req.sha256] : [...req.sha256];
     this.checkLimits(req.size, req.type);
@@ -151,7 +151,7 @@ export class BlossomService {
   }
 
   /** Counts the bytes of a source and stops it past blossom.max_upload_size. */
-  async *#bounded(source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+  async *#bounded(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): AsyncGenerator<Uint8Array> {
     const max = this.settings.maxUploadSize;
     let n = 0;
     for await (const piece of source) {

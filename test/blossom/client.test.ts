@@ -6,7 +6,7 @@ import { rmSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Actions, createDeleteAuth, createListAuth, createUploadAuth, type BlobDescriptor } from "blossom-client-sdk";
 import { spawnNode, tempDir, type SpawnedNode } from "../helpers/node.ts";
-import { nostrUser, sha256Hex } from "./helpers.ts";
+import { nostrUser, sha256Hex, stopNode } from "./helpers.ts";
 
 const alice = nostrUser();
 const bob = nostrUser();
@@ -20,11 +20,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  if (node && node.child.exitCode === null) {
-    const exited = new Promise((r) => node.child.once("exit", r));
-    node.child.kill("SIGTERM");
-    await exited;
-  }
+  await stopNode(node);
   rmSync(dir, { recursive: true, force: true });
 });
 

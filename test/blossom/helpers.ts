@@ -3,6 +3,7 @@
 import { createHash } from "node:crypto";
 import { finalizeEvent, generateSecretKey, getPublicKey, type EventTemplate } from "nostr-tools/pure";
 import type { SignedEvent, Signer } from "blossom-client-sdk";
+import type { SpawnedNode } from "../helpers/node.ts";
 
 /** A Nostr identity: secret key, hex pubkey and a blossom-client-sdk signer. */
 export interface NostrUser {
@@ -47,4 +48,12 @@ export function authEvent(user: NostrUser, o: AuthOptions = {}): Record<string, 
 /** `Nostr <token>` for an event, as base64url without padding (BUD-11) or standard padded base64. */
 export function authHeader(event: unknown, encoding: "base64url" | "base64" = "base64url"): string {
   return `Nostr ${Buffer.from(JSON.stringify(event)).toString(encoding)}`;
+}
+
+/** Stops a spawned `slowdrip run` with SIGTERM and waits for it to exit (nothing to do when it already has). */
+export async function stopNode(n: SpawnedNode | undefined): Promise<void> {
+  if (!n || n.child.exitCode !== null || n.child.signalCode !== null) return;
+  const exited = new Promise((r) => n.child.once("exit", r));
+  n.child.kill("SIGTERM");
+  await exited;
 }

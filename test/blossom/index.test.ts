@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { LmdbBlobStore } from "../../src/store/lmdb.ts";
 import { spawnNode, tempDir, type SpawnedNode } from "../helpers/node.ts";
-import { authEvent, authHeader, nostrUser, sha256Hex } from "./helpers.ts";
+import { authEvent, authHeader, nostrUser, sha256Hex, stopNode } from "./helpers.ts";
 
 const dirs: string[] = [];
 const running: SpawnedNode[] = [];
@@ -17,12 +17,7 @@ afterAll(async () => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-async function stop(n: SpawnedNode): Promise<void> {
-  if (n.child.exitCode !== null || n.child.signalCode !== null) return;
-  const exited = new Promise((r) => n.child.once("exit", r));
-  n.child.kill("SIGTERM");
-  await exited;
-}
+const stop = stopNode;
 
 async function start(dir: string, extra: string[] = []): Promise<SpawnedNode> {
   const n = await spawnNode(["--data-dir", dir, ...extra]);

@@ -8,7 +8,7 @@ import { rmSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Actions, createMirrorAuth } from "blossom-client-sdk";
 import { spawnNode, tempDir, type SpawnedNode } from "../helpers/node.ts";
-import { authEvent, authHeader, nostrUser, sha256Hex } from "./helpers.ts";
+import { authEvent, authHeader, nostrUser, sha256Hex, stopNode } from "./helpers.ts";
 
 const user = nostrUser();
 const dir = tempDir("slowdrip-blossom-mirror-");
@@ -54,11 +54,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  if (node && node.child.exitCode === null) {
-    const exited = new Promise((r) => node.child.once("exit", r));
-    node.child.kill("SIGTERM");
-    await exited;
-  }
+  await stopNode(node);
   origin?.closeAllConnections();
   await new Promise((r) => origin?.close(r));
   rmSync(dir, { recursive: true, force: true });

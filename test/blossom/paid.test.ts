@@ -10,7 +10,7 @@ import { Wallet as CashuWallet, decodePaymentRequest, getEncodedToken, type Proo
 import { Actions, createUploadAuth } from "blossom-client-sdk";
 import { startMints, stopMints, type TestMint } from "../peers/mints.ts";
 import { runCli, spawnNode, tempDir, type SpawnedNode } from "../helpers/node.ts";
-import { authEvent, authHeader, nostrUser, sha256Hex } from "./helpers.ts";
+import { authEvent, authHeader, nostrUser, sha256Hex, stopNode } from "./helpers.ts";
 
 const MiB = 1024 * 1024;
 const payer = nostrUser();
@@ -59,11 +59,7 @@ beforeAll(async () => {
 }, 300_000);
 
 afterAll(async () => {
-  if (node && node.child.exitCode === null) {
-    const exited = new Promise((r) => node.child.once("exit", r));
-    node.child.kill("SIGTERM");
-    await exited;
-  }
+  await stopNode(node);
   await stopMints(mints);
   rmSync(dir, { recursive: true, force: true });
 });
