@@ -1,4 +1,5 @@
 // The single executable: built by scripts/build-bin.mjs, run alone in an empty directory (no node_modules, no node).
+import { createHash } from "node:crypto";
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
@@ -87,6 +88,12 @@ describe("dist/slowdrip single executable", () => {
         const get = cli(["get", stored, "-o", out], adminUrl);
         expect(get.status, get.stderr).toBe(0);
         expect(fs.readFileSync(out).equals(data)).toBe(true);
+        // The SHA-256 index works in the executable too (its hasher is a worker thread): stat shows it, Blossom serves by it.
+        const sha256 = createHash("sha256").update(data).digest("hex");
+        const stat = cli(["stat", stored, "--json"], adminUrl);
+        expect(JSON.parse(stat.stdout).sha256, stat.stderr).toBe(sha256);
+        const bySha = await fetch(`${url}/${sha256}`);
+        expect(Buffer.from(await bySha.arrayBuffer()).equals(data)).toBe(true);
       },
     });
     expect(r.healthz, `no 200 from /healthz; output:\n${r.output}`).toBe(200);

@@ -79,7 +79,9 @@ function answerError(req: NodeRequest, res: NodeResponse, err: unknown): boolean
   const a = err instanceof StoreError ? storeHttpError(err) : undefined;
   if (!a) return false;
   const { "access-control-allow-origin": _o, "access-control-expose-headers": _e, ...rest } = a.headers ?? {};
-  refuse(req, res, a.status, err instanceof Error ? err.name.replace(/Error$/, "").toLowerCase() : "store", a.message, rest);
+  // The store error's class as the reason: NotFoundError -> not-found, StoreFullError -> store-full, ...
+  const reason = (err as Error).name.replace(/Error$/, "").replace(/([a-z])([A-Z])/g, "$1-$2").toLowerCase();
+  refuse(req, res, a.status, reason, a.message, rest);
   return true;
 }
 

@@ -175,8 +175,14 @@ describe("Blossom: HEAD /upload (BUD-06)", () => {
 describe("Blossom: reads, lists and deletes with bad input", () => {
   it("unknown blobs are 404, bad list queries 400, a delete without ownership 404", async () => {
     const unknown = sha256Hex(randomBytes(16));
-    await refused(() => fetch(`${node.url}/${unknown}`), 404, "notfound");
-    await refused(() => fetch(`${node.url}/${unknown}.png`, { method: "HEAD" }), 404, "notfound");
+    await refused(() => fetch(`${node.url}/${unknown}`), 404, "not-found");
+    await refused(() => fetch(`${node.url}/${unknown}.png`, { method: "HEAD" }), 404, "not-found");
+    const small = randomBytes(2000);
+    expect((await upload(small, signed(small))).status).toBe(201);
+    const past = await fetch(`${node.url}/${sha256Hex(small)}.bin`, { headers: { range: "bytes=5000-" } });
+    expect(past.status).toBe(416);
+    expect(past.headers.get("content-range")).toBe("bytes */2000");
+    expect(past.headers.get("x-reason")).toMatch(/^range-not-satisfiable: /);
     await refused(() => fetch(`${node.url}/list/zz`), 400, "bad-pubkey");
     await refused(() => fetch(`${node.url}/list/${alice.pubkey}?limit=0`), 400, "bad-query");
     await refused(() => fetch(`${node.url}/list/${alice.pubkey}?limit=5000`), 400, "bad-query");
