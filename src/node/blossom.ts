@@ -42,25 +42,22 @@ export async function blossomComponent(ctx: NodeBase, needs: BlossomNeeds): Prom
   const enabled = config["blossom.enabled"];
   readiness.register("blossom", { required: false, detail: enabled ? "starting" : "off (blossom.enabled is false)" });
 
-  // Blobs stored before the index get their SHA-256 in the background; reads and uploads go on meanwhile.
+  // Blobs stored before the index get their SHA-256 in the background once the node serves; reads and uploads go on.
   const stopMigration = new AbortController();
   const serving = () => (enabled ? "serving Blossom (BUD-01/02/04/06/07/11/12)" : "off (blossom.enabled is false)");
-  const migration = migrateSha256(needs.store, {
-    signal: stopMigration.signal,
-    log,
-    onProgress: (p) => readiness.set("blossom", false, `indexing blobs stored before the SHA-256 index: ${p.indexed + p.skipped}/${p.total}`),
-  }).then(
-    (p) => {
-      readiness.set("blossom", enabled, serving());
-      return p;
-    },
-    (err: unknown) => {
-      if (!stopMigration.signal.aborted) log.error({ err }, "sha256 index: the migration stopped; it resumes at the next start");
-      readiness.set("blossom", false, "sha256 index migration stopped");
-      return undefined;
-    },
-  );
-  readiness.set("blossom", false, "indexing blobs stored before the SHA-256 index");
+  let migration: Promise<unknown> | undefined;
+  const migrate = () =>
+    migrateSha256(needs.store, {
+      signal: stopMigration.signal,
+      log,
+      onProgress: (p) => readiness.set("blossom", false, `indexing blobs stored before the SHA-256 index: ${p.indexed + p.skipped}/${p.total}`),
+    }).then(
+      () => readiness.set("blossom", enabled, serving()),
+      (err: unknown) => {
+        if (!stopMigration.signal.aborted) log.error({ err }, "sha256 index: the migration stopped; it resumes at the next start");
+        readiness.set("blossom", false, "sha256 index migration stopped");
+      },
+    );
 
   let root: RootDatabase | undefined;
   let service: BlossomService | undefined;
@@ -82,6 +79,10 @@ export async function blossomComponent(ctx: NodeBase, needs: BlossomNeeds): Prom
           mirror: { hosts: config["blossom.mirror_hosts"], timeoutMs: config["blossom.mirror_timeout"] },
         })
       : [],
+    afterListen() {
+      readiness.set("blossom", false, "indexing blobs stored before the SHA-256 index");
+      migration = migrate();
+    },
     async stop() {
       stopMigration.abort();
       await migration;

@@ -1,7 +1,9 @@
 // The SHA-256 index: its contract on both stores, the worker hasher, and what survives a reopen of the LMDB store.
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { pieces, refHash, testBytes } from "./contract.ts";
 import { LmdbBlobStore } from "./lmdb.ts";
@@ -51,6 +53,22 @@ describe("sha256Stream (worker thread)", () => {
       if (behind) await behind;
     }
     expect(await s.digest()).toBe(refSha256(data));
+  });
+
+  it("never keeps a process alive: processes that hashed only short streams, or long and aborted ones, exit by themselves", () => {
+    const url = pathToFileURL(join(import.meta.dirname, "sha256-worker.ts")).href;
+    const run = (lines: string[]) => {
+      const script = [`import { sha256Stream } from ${JSON.stringify(url)};`, ...lines].join("\n");
+      const r = spawnSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8", timeout: 60_000 });
+      expect(r.signal, "still running after 60 s: something keeps the event loop alive").toBeNull();
+      expect(r.status, r.stderr).toBe(0);
+      return r.stdout.trim().split("\n");
+    };
+    const short = "const a = sha256Stream(); a.update(new Uint8Array(10)); console.log(await a.digest());";
+    expect(run([short])).toEqual([refSha256(new Uint8Array(10))]);
+    const long = "const b = sha256Stream(); b.update(new Uint8Array(3 << 20)); console.log(await b.digest());";
+    const aborted = "const c = sha256Stream(); c.update(new Uint8Array(2 << 20)); c.abort();";
+    expect(run([long, aborted, short])).toEqual([refSha256(new Uint8Array(3 << 20)), refSha256(new Uint8Array(10))]);
   });
 
   it("waits when far behind, and an aborted stream refuses more input", async () => {

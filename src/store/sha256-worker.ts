@@ -19,9 +19,10 @@ const MAX_IN_FLIGHT = 8 * STAGE;
 /** Staging buffers kept for reuse across streams. */
 const MAX_SPARE = 16;
 
+// process.getBuiltinModule works whether the eval'd code runs as CommonJS or as a module (--input-type=module).
 const WORKER_CODE = `
-const { parentPort } = require("node:worker_threads");
-const { createHash } = require("node:crypto");
+const { parentPort } = process.getBuiltinModule("node:worker_threads");
+const { createHash } = process.getBuiltinModule("node:crypto");
 const streams = new Map();
 parentPort.on("message", (m) => {
   try {
@@ -98,7 +99,6 @@ function ensureWorker(): Worker | null {
   if (worker || noWorker) return worker;
   try {
     const w = new Worker(WORKER_CODE, { eval: true });
-    w.unref();
     w.on("message", (m: Reply) => {
       if (m.data) giveBuffer(m.data);
       const p = pending.get(m.id);
@@ -116,6 +116,8 @@ function ensureWorker(): Worker | null {
     w.on("exit", (code) => {
       if (worker === w) failAll(new Error(`SHA-256 worker exited with code ${code}`));
     });
+    // Idle, it never keeps the process alive (after the listeners: adding a message listener refs the worker again).
+    w.unref();
     worker = w;
   } catch {
     noWorker = true;
