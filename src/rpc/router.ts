@@ -5,6 +5,7 @@ import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { NodeHandlerFn } from "../http/types.ts";
 import type { Access } from "./auth.ts";
 import { requestContextValues } from "./context.ts";
+import { guardRequestBodies } from "./malformed.ts";
 
 /** A service implementation plus the access level of each method (by proto method name, e.g. "GetStatus"). */
 export interface RpcService {
@@ -42,6 +43,8 @@ export function rpcHandler(opts: RpcHandlerOptions): NodeHandlerFn {
   return connectNodeAdapter({
     routes(router) {
       for (const s of opts.services) router.service(s.service, s.impl as never);
+      // Undecodable binary request messages are invalid_argument, not Internal (see malformed.ts).
+      guardRequestBodies(router.handlers, opts.maxMessageSize);
     },
     interceptors: opts.interceptors,
     // Compression is off: blob bytes are incompressible and gzip costs far more than it saves on loopback and LAN.

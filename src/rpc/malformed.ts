@@ -1,0 +1,166 @@
+// Request-body boundary: a binary protobuf request that does not decode is the caller's fault (invalid_argument), not Internal.
+//
+// connect-es reports an undecodable binary message as Internal ("parse binary: premature EOF"), and for unary calls it
+// parses before any interceptor runs. So the check sits one step earlier, on the request body itself: every binary
+// message is decoded once here as it arrives, and a message that does not decode ends the body with an
+// invalid_argument ConnectError, which connect-es then answers in the caller's protocol (HTTP 400 for Connect unary,
+// grpc-status 3 for gRPC and gRPC-Web, an end-of-stream error for Connect streams). Nothing reaches a handler and
+// nothing is logged as a server error. JSON bodies need none of this: connect-es already refuses them as
+// invalid_argument.
+import { fromBinary, type DescMethod } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { UniversalHandler, UniversalServerRequest } from "@connectrpc/connect/protocol";
+
+/** How a request carries its binary messages. */
+interface Framing {
+  /** "whole": the body is one message (Connect unary); "enveloped": 5-byte framed messages (streams, gRPC, gRPC-Web). */
+  kind: "whole" | "enveloped";
+  /** Header naming the body's compression. */
+  encodingHeader: string;
+  /** Envelope flag of frames the protocol does not parse as messages (Connect end-stream, gRPC-Web trailers); 0: none. */
+  skipFlag: number;
+}
+
+const COMPRESSED = 0x01;
+
+/** The binary framing of a request by its Content-Type (the same names connect-es accepts), or undefined for JSON and the rest. */
+export function binaryFraming(contentType: string | null): Framing | undefined {
+  const ct = (contentType ?? "").trim().toLowerCase();
+  if (ct === "application/proto") return { kind: "whole", encodingHeader: "content-encoding", skipFlag: 0 };
+  if (ct === "application/connect+proto") return { kind: "enveloped", encodingHeader: "connect-content-encoding", skipFlag: 0x02 };
+  if (ct === "application/grpc" || ct === "application/grpc+proto") return { kind: "enveloped", encodingHeader: "grpc-encoding", skipFlag: 0 };
+  if (ct === "application/grpc-web" || ct === "application/grpc-web+proto") return { kind: "enveloped", encodingHeader: "grpc-encoding", skipFlag: 0x80 };
+  return undefined;
+}
+
+const malformed = (what: string) => new ConnectError(`malformed request: ${what}`, Code.InvalidArgument);
+
+/** Decodes one message of the method's input type, throwing invalid_argument when it does not decode. */
+function checkMessage(method: DescMethod, bytes: Uint8Array): void {
+  try {
+    fromBinary(method.input, bytes);
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    throw malformed(`the body is not a binary ${method.input.typeName} (${why})`);
+  }
+}
+
+async function* rest(it: AsyncIterator<Uint8Array>): AsyncGenerator<Uint8Array> {
+  for (let r = await it.next(); !r.done; r = await it.next()) yield r.value;
+}
+
+/** A whole-body message (Connect unary): buffered up to `max` bytes, decoded, then handed on. Larger bodies pass untouched (connect-es refuses them). */
+async function* checkedWhole(body: AsyncIterable<Uint8Array>, method: DescMethod, max: number): AsyncGenerator<Uint8Array> {
+  const it = body[Symbol.asyncIterator]();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (let r = await it.next(); !r.done; r = await it.next()) {
+    size += r.value.byteLength;
+    chunks.push(r.value);
+    if (size > max) {
+      yield* chunks;
+      yield* rest(it);
+      return;
+    }
+  }
+  const all = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+  checkMessage(method, all);
+  if (size > 0) yield all;
+}
+
+/**
+ * Enveloped messages: each complete frame is decoded before it is handed on (frame by frame, so streams keep flowing).
+ * A frame flagged compressed is refused (this node negotiates no compression); a frame larger than `max` and whatever
+ * follows pass untouched (connect-es refuses them); an incomplete last frame is handed on as it is (connect-es refuses
+ * it). Unary and server-streaming methods must carry exactly one message.
+ */
+async function* checkedEnvelopes(body: AsyncIterable<Uint8Array>, method: DescMethod, framing: Framing, max: number): AsyncGenerator<Uint8Array> {
+  const single = method.methodKind === "unary" || method.methodKind === "server_streaming";
+  const it = body[Symbol.asyncIterator]();
+  const head = new Uint8Array(5);
+  const view = new DataView(head.buffer);
+  let headLen = 0;
+  let payload: Uint8Array | undefined;
+  let filled = 0;
+  let messages = 0;
+  for (let r = await it.next(); !r.done; r = await it.next()) {
+    let chunk = r.value;
+    while (chunk.byteLength > 0) {
+      if (payload === undefined) {
+        const n = Math.min(5 - headLen, chunk.byteLength);
+        head.set(chunk.subarray(0, n), headLen);
+        headLen += n;
+        chunk = chunk.subarray(n);
+        if (headLen < 5) break;
+        const len = view.getUint32(1);
+        if (len > max) {
+          yield head.slice();
+          yield chunk;
+          yield* rest(it);
+          return;
+        }
+        if (chunk.byteLength >= len) {
+          payload = chunk.subarray(0, len);
+          filled = len;
+          chunk = chunk.subarray(len);
+        } else {
+          payload = new Uint8Array(len);
+          payload.set(chunk);
+          filled = chunk.byteLength;
+          chunk = chunk.subarray(chunk.byteLength);
+        }
+      } else {
+        const n = Math.min(payload.byteLength - filled, chunk.byteLength);
+        payload.set(chunk.subarray(0, n), filled);
+        filled += n;
+        chunk = chunk.subarray(n);
+      }
+      if (filled < payload.byteLength) continue;
+      const flags = head[0]!;
+      if ((flags & COMPRESSED) !== 0) throw malformed(`a message is flagged compressed, but the request names no compression (${framing.encodingHeader})`);
+      if (framing.skipFlag === 0 || (flags & framing.skipFlag) === 0) {
+        if (single && ++messages > 1) throw malformed(`${method.name} takes one request message, the request carries more`);
+        checkMessage(method, payload);
+      }
+      yield head.slice();
+      if (payload.byteLength > 0) yield payload;
+      headLen = 0;
+      payload = undefined;
+      filled = 0;
+    }
+  }
+  if (headLen > 0) {
+    yield head.slice(0, headLen);
+    if (payload !== undefined && filled > 0) yield payload.subarray(0, filled);
+    return;
+  }
+  if (single && messages === 0) throw malformed(`${method.name} takes one request message, the request carries none`);
+}
+
+/** Wraps one procedure's handler so that its binary request messages are decoded at the boundary (see the file header). */
+export function guardRequestBody(handler: UniversalHandler, maxMessageSize: number): UniversalHandler {
+  if (!Number.isSafeInteger(maxMessageSize) || maxMessageSize < 1) throw new RangeError(`maxMessageSize must be a positive integer, got ${maxMessageSize}`);
+  const guarded = (req: UniversalServerRequest) => {
+    const framing = req.method === "POST" ? binaryFraming(req.header.get("content-type")) : undefined;
+    const encoding = framing ? (req.header.get(framing.encodingHeader) ?? "identity").trim().toLowerCase() : "";
+    const body = req.body;
+    // A compressed body is refused by connect-es before it is read (no compression is negotiated), so it is left alone.
+    if (!framing || encoding !== "identity" || body === null || typeof body !== "object" || !(Symbol.asyncIterator in body)) return handler(req);
+    const bytes = body as AsyncIterable<Uint8Array>;
+    const checked = framing.kind === "whole" ? checkedWhole(bytes, handler.method, maxMessageSize) : checkedEnvelopes(bytes, handler.method, framing, maxMessageSize);
+    return handler({ ...req, body: checked });
+  };
+  return Object.assign(guarded, {
+    protocolNames: handler.protocolNames,
+    service: handler.service,
+    method: handler.method,
+    requestPath: handler.requestPath,
+    allowedMethods: handler.allowedMethods,
+    supportedContentType: handler.supportedContentType,
+  });
+}
+
+/** Replaces every handler of a router (its `handlers` array) with its guarded form. */
+export function guardRequestBodies(handlers: UniversalHandler[], maxMessageSize: number): void {
+  for (let i = 0; i < handlers.length; i++) handlers[i] = guardRequestBody(handlers[i]!, maxMessageSize);
+}
