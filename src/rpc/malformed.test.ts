@@ -5,7 +5,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import type { UniversalHandler, UniversalServerRequest, UniversalServerResponse } from "@connectrpc/connect/protocol";
 import { StorageService, StoreRequestSchema } from "../gen/slowdrip/v1/storage_pb.ts";
 import { NodeService } from "../gen/slowdrip/v1/node_pb.ts";
-import { binaryFraming, guardRequestBody } from "./malformed.ts";
+import { guardRequestBody, requestFraming } from "./malformed.ts";
 
 function frame(payload: Uint8Array, flags = 0): Buffer {
   const h = Buffer.alloc(5);
@@ -43,10 +43,21 @@ function request(contentType: string, body: AsyncIterable<Uint8Array>, headers: 
 const storeMsg = (data: number) => toBinary(StoreRequestSchema, create(StoreRequestSchema, { data: new Uint8Array(data).fill(7) }));
 
 describe("guardRequestBody", () => {
-  it("knows the binary content types connect-es accepts, and only those", () => {
-    expect(binaryFraming("application/proto")?.kind).toBe("whole");
-    for (const ct of ["application/connect+proto", "application/grpc", "application/grpc+proto", "application/grpc-web", "APPLICATION/GRPC-WEB+PROTO"]) expect(binaryFraming(ct)?.kind).toBe("enveloped");
-    for (const ct of ["application/json", "application/connect+json", "application/grpc+json", "application/grpc-web-text", "", null]) expect(binaryFraming(ct)).toBeUndefined();
+  it("knows the content types connect-es accepts: binary ones are decoded, JSON ones framed and counted", () => {
+    expect(requestFraming("application/proto")).toMatchObject({ kind: "whole", binary: true });
+    for (const ct of ["application/connect+proto", "application/grpc", "application/grpc+proto", "application/grpc-web", "APPLICATION/GRPC-WEB+PROTO"]) expect(requestFraming(ct)).toMatchObject({ kind: "enveloped", binary: true });
+    for (const ct of ["application/connect+json", "application/grpc+json", "application/grpc-web+json; charset=utf-8"]) expect(requestFraming(ct)).toMatchObject({ kind: "enveloped", binary: false });
+    for (const ct of ["application/json", "application/grpc-web-text", "text/plain", "", null]) expect(requestFraming(ct)).toBeUndefined();
+  });
+
+  it("counts JSON frames of one-message calls without decoding them", async () => {
+    const none = drainingHandler(StorageService.method.fetchBlob);
+    await guardRequestBody(none, 1024)(request("application/connect+json", chunked(frame(Buffer.from("{}"), 0x02), 3)));
+    expect((none.err as ConnectError).rawMessage).toMatch(/FetchBlob takes one request message, the request carries none/);
+    const bad = drainingHandler(StorageService.method.fetchBlob);
+    await guardRequestBody(bad, 1024)(request("application/grpc+json", chunked(frame(Buffer.from("{nope")), 3)));
+    expect(bad.err).toBeUndefined();
+    expect(bad.got!.subarray(5).toString()).toBe("{nope");
   });
 
   it.each([1, 2, 5, 7, 1000, 1 << 20])("hands on a valid stream unchanged when it arrives in %i-byte chunks", async (size) => {
@@ -68,10 +79,9 @@ describe("guardRequestBody", () => {
     expect((h.err as ConnectError).rawMessage).toMatch(/^malformed request: the body is not a binary slowdrip\.v1\.StoreRequest/);
   });
 
-  it("leaves frames over the size limit, incomplete frames, skipped flags and compressed bodies to connect-es", async () => {
+  it("leaves frames over the size limit, skipped flags and compressed bodies to connect-es", async () => {
     const cases: [string, Buffer, Record<string, string>][] = [
       ["oversized", Buffer.concat([frame(new Uint8Array(100).fill(0xff))]), {}],
-      ["incomplete", frame(storeMsg(50)).subarray(0, 20), {}],
       ["end-stream flag", Buffer.concat([frame(storeMsg(1)), frame(Uint8Array.of(0xff, 0xff), 0x02)]), {}],
       ["compressed", frame(Uint8Array.of(0xff), 0x01), { "connect-content-encoding": "gzip" }],
     ];
@@ -81,6 +91,17 @@ describe("guardRequestBody", () => {
       expect({ name, err: h.err }).toEqual({ name, err: undefined });
       expect(h.got!.equals(body), name).toBe(true);
     }
+  });
+
+  it.each([
+    ["a header cut off", frame(storeMsg(50)).subarray(0, 3), /3 of 5 header bytes/],
+    ["a payload cut off", frame(storeMsg(50)).subarray(0, 20), /15 of 52 payload bytes/],
+    ["no payload after the header", Buffer.from([0, 0, 0, 0, 0xfe]), /0 of 254 payload bytes/],
+  ])("refuses a body that ends inside a frame: %s", async (_n, body, why) => {
+    const h = drainingHandler(StorageService.method.store);
+    await guardRequestBody(h, 1024)(request("application/grpc-web", chunked(body, 2)));
+    expect((h.err as ConnectError).code).toBe(Code.InvalidArgument);
+    expect((h.err as ConnectError).rawMessage).toMatch(why);
   });
 
   it("checks a Connect unary body as one message, and one-message calls for their count", async () => {

@@ -1,17 +1,19 @@
-// Request-body boundary: a binary protobuf request that does not decode is the caller's fault (invalid_argument), not Internal.
+// Request-body boundary: a request whose messages do not decode or are framed wrong is the caller's fault (invalid_argument).
 //
 // connect-es reports an undecodable binary message as Internal ("parse binary: premature EOF"), and for unary calls it
 // parses before any interceptor runs. So the check sits one step earlier, on the request body itself: every binary
 // message is decoded once here as it arrives, and a message that does not decode ends the body with an
 // invalid_argument ConnectError, which connect-es then answers in the caller's protocol (HTTP 400 for Connect unary,
 // grpc-status 3 for gRPC and gRPC-Web, an end-of-stream error for Connect streams). Nothing reaches a handler and
-// nothing is logged as a server error. JSON bodies need none of this: connect-es already refuses them as
-// invalid_argument.
+// nothing is logged as a server error. Framing faults are caught the same way: a one-message call (unary, server
+// streaming) with no message or several (connect-es: unimplemented), a frame flagged compressed when no compression was
+// negotiated (connect-es: internal). JSON messages are framed and counted here but decoded by connect-es, which already
+// refuses bad JSON as invalid_argument.
 import { fromBinary, type DescMethod } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { UniversalHandler, UniversalServerRequest } from "@connectrpc/connect/protocol";
 
-/** How a request carries its binary messages. */
+/** How a request carries its messages. */
 interface Framing {
   /** "whole": the body is one message (Connect unary); "enveloped": 5-byte framed messages (streams, gRPC, gRPC-Web). */
   kind: "whole" | "enveloped";
@@ -19,18 +21,22 @@ interface Framing {
   encodingHeader: string;
   /** Envelope flag of frames the protocol does not parse as messages (Connect end-stream, gRPC-Web trailers); 0: none. */
   skipFlag: number;
+  /** Binary messages are decoded here; JSON ones only framed and counted (connect-es refuses bad JSON itself). */
+  binary: boolean;
 }
 
 const COMPRESSED = 0x01;
 
-/** The binary framing of a request by its Content-Type (the same names connect-es accepts), or undefined for JSON and the rest. */
-export function binaryFraming(contentType: string | null): Framing | undefined {
-  const ct = (contentType ?? "").trim().toLowerCase();
-  if (ct === "application/proto") return { kind: "whole", encodingHeader: "content-encoding", skipFlag: 0 };
-  if (ct === "application/connect+proto") return { kind: "enveloped", encodingHeader: "connect-content-encoding", skipFlag: 0x02 };
-  if (ct === "application/grpc" || ct === "application/grpc+proto") return { kind: "enveloped", encodingHeader: "grpc-encoding", skipFlag: 0 };
-  if (ct === "application/grpc-web" || ct === "application/grpc-web+proto") return { kind: "enveloped", encodingHeader: "grpc-encoding", skipFlag: 0x80 };
-  return undefined;
+/**
+ * The framing of a request by its Content-Type (the names connect-es accepts), or undefined for the rest. Connect unary
+ * JSON needs none of this (its body is refused by connect-es as invalid_argument); every other type is checked.
+ */
+export function requestFraming(contentType: string | null): Framing | undefined {
+  const m = /^application\/(proto|connect\+(proto|json)|grpc(-web)?(?:\+(proto|json))?)(?:;\s*charset=utf-?8)?$/.exec((contentType ?? "").trim().toLowerCase());
+  if (!m) return undefined;
+  if (m[1] === "proto") return { kind: "whole", encodingHeader: "content-encoding", skipFlag: 0, binary: true };
+  if (m[2]) return { kind: "enveloped", encodingHeader: "connect-content-encoding", skipFlag: 0x02, binary: m[2] === "proto" };
+  return { kind: "enveloped", encodingHeader: "grpc-encoding", skipFlag: m[3] ? 0x80 : 0, binary: m[4] !== "json" };
 }
 
 const malformed = (what: string) => new ConnectError(`malformed request: ${what}`, Code.InvalidArgument);
@@ -70,9 +76,9 @@ async function* checkedWhole(body: AsyncIterable<Uint8Array>, method: DescMethod
 
 /**
  * Enveloped messages: each complete frame is decoded before it is handed on (frame by frame, so streams keep flowing).
- * A frame flagged compressed is refused (this node negotiates no compression); a frame larger than `max` and whatever
- * follows pass untouched (connect-es refuses them); an incomplete last frame is handed on as it is (connect-es refuses
- * it). Unary and server-streaming methods must carry exactly one message.
+ * A frame flagged compressed is refused (this node negotiates no compression), and so is a body that ends inside a
+ * frame; a frame larger than `max` and whatever follows pass untouched (connect-es refuses them). Unary and
+ * server-streaming methods must carry exactly one message.
  */
 async function* checkedEnvelopes(body: AsyncIterable<Uint8Array>, method: DescMethod, framing: Framing, max: number): AsyncGenerator<Uint8Array> {
   const single = method.methodKind === "unary" || method.methodKind === "server_streaming";
@@ -120,7 +126,7 @@ async function* checkedEnvelopes(body: AsyncIterable<Uint8Array>, method: DescMe
       if ((flags & COMPRESSED) !== 0) throw malformed(`a message is flagged compressed, but the request names no compression (${framing.encodingHeader})`);
       if (framing.skipFlag === 0 || (flags & framing.skipFlag) === 0) {
         if (single && ++messages > 1) throw malformed(`${method.name} takes one request message, the request carries more`);
-        checkMessage(method, payload);
+        if (framing.binary) checkMessage(method, payload);
       }
       yield head.slice();
       if (payload.byteLength > 0) yield payload;
@@ -129,11 +135,8 @@ async function* checkedEnvelopes(body: AsyncIterable<Uint8Array>, method: DescMe
       filled = 0;
     }
   }
-  if (headLen > 0) {
-    yield head.slice(0, headLen);
-    if (payload !== undefined && filled > 0) yield payload.subarray(0, filled);
-    return;
-  }
+  // (connect-es misses a frame cut off right after its header and would report a missing message instead.)
+  if (headLen > 0) throw malformed(`the body ends inside a frame (${payload ? `${filled} of ${payload.byteLength} payload bytes` : `${headLen} of 5 header bytes`})`);
   if (single && messages === 0) throw malformed(`${method.name} takes one request message, the request carries none`);
 }
 
@@ -141,7 +144,7 @@ async function* checkedEnvelopes(body: AsyncIterable<Uint8Array>, method: DescMe
 export function guardRequestBody(handler: UniversalHandler, maxMessageSize: number): UniversalHandler {
   if (!Number.isSafeInteger(maxMessageSize) || maxMessageSize < 1) throw new RangeError(`maxMessageSize must be a positive integer, got ${maxMessageSize}`);
   const guarded = (req: UniversalServerRequest) => {
-    const framing = req.method === "POST" ? binaryFraming(req.header.get("content-type")) : undefined;
+    const framing = req.method === "POST" ? requestFraming(req.header.get("content-type")) : undefined;
     const encoding = framing ? (req.header.get(framing.encodingHeader) ?? "identity").trim().toLowerCase() : "";
     const body = req.body;
     // A compressed body is refused by connect-es before it is read (no compression is negotiated), so it is left alone.

@@ -88,6 +88,9 @@ describe("undecodable binary request bodies answer invalid_argument", () => {
     expectRefused(await grpcWeb(node.url, path(m), new Uint8Array(0)), "no message (gRPC-Web)");
     expectRefused(await grpc(h2, path(m), Buffer.concat([envelope(new Uint8Array(0)), envelope(new Uint8Array(0))])), "two messages");
     expectRefused(await grpc(h2, path(m), envelope(new Uint8Array(0), 0x01)), "compressed flag");
+    expectRefused(await grpcWeb(node.url, path(m), Uint8Array.of(0, 0, 0, 0, 0xfe)), "a frame header without its payload");
+    expectRefused(await grpc(h2, path(m), new Uint8Array(0), { "content-type": "application/grpc+json" }), "no message (gRPC JSON)");
+    expectRefused(await connectStream(node.url, path(StorageService.method.fetchBlob), envelope(Buffer.from("{}"), 0x02), { "content-type": "application/connect+json" }), "only an end-stream frame (Connect JSON)");
     expectRefused(await connectStream(node.url, path(StorageService.method.fetchBlob), new Uint8Array(0)), "server stream without its message");
   });
 
