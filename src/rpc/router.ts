@@ -40,7 +40,7 @@ export function accessPolicy(services: RpcService[]): Map<string, Access> {
 
 /** A node:http / node:http2 request handler serving Connect, gRPC and gRPC-Web, falling back to plain HTTP routes. */
 export function rpcHandler(opts: RpcHandlerOptions): NodeHandlerFn {
-  return connectNodeAdapter({
+  const handle = connectNodeAdapter({
     routes(router) {
       for (const s of opts.services) router.service(s.service, s.impl as never);
       // Undecodable binary request messages are invalid_argument, not Internal (see malformed.ts).
@@ -59,4 +59,13 @@ export function rpcHandler(opts: RpcHandlerOptions): NodeHandlerFn {
     connect: true,
     fallback: opts.fallback as never,
   });
+  return (req, res) => {
+    // A client reset destroys the request with an 'error' that node emits a tick later; connect-node may drop its own
+    // 'error' listener in between (a pipelined call whose answer is queued), and an unheard 'error' ends the process.
+    // This listener keeps the reset a non-event for the request's lifetime (the call itself is aborted by its signal).
+    req.on("error", ignoreReset);
+    handle(req, res);
+  };
 }
+
+function ignoreReset(): void {}
