@@ -24,7 +24,8 @@ export function envelope(payload: Uint8Array, flags = 0): Uint8Array {
   return out;
 }
 
-function splitEnvelopes(body: Uint8Array): { flags: number; data: Uint8Array }[] {
+/** The complete frames (flags, payload) of an enveloped body. */
+export function splitEnvelopes(body: Uint8Array): { flags: number; data: Uint8Array }[] {
   const out: { flags: number; data: Uint8Array }[] = [];
   let at = 0;
   while (at + 5 <= body.byteLength) {
@@ -43,7 +44,8 @@ const CONNECT_CODES = new Map<string, number>(
     .map(([k, v]) => [k.replace(/[A-Z]/g, (c, i) => (i ? "_" : "") + c.toLowerCase()), v as number]),
 );
 
-const connectCode = (name: unknown) => (typeof name === "string" ? CONNECT_CODES.get(name) : undefined);
+/** The Code of a Connect error's JSON name ("invalid_argument"), or undefined. */
+export const connectCode = (name: unknown) => (typeof name === "string" ? CONNECT_CODES.get(name) : undefined);
 
 /** Parses "grpc-status: 3\r\ngrpc-message: ...\r\n" (the gRPC-Web trailer frame). */
 function trailerFields(data: Uint8Array): Record<string, string> {
