@@ -3,7 +3,7 @@
 // `npm test` runs a few thousand cases with a fresh seed; `npm run fuzz` runs 100,000 or more (scripts/fuzz.mjs). The
 // seed is printed; SLOWDRIP_FUZZ_SEED, SLOWDRIP_FUZZ_CASES and SLOWDRIP_FUZZ_FIRST replay a run or one case of it, and
 // SLOWDRIP_FUZZ_ONLY (kinds such as "raw,rpc grpc") keeps only some kinds of case.
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { randomSeed } from "./rng.ts";
 import { runFuzz, type FuzzReport } from "./run.ts";
@@ -28,6 +28,8 @@ it(`${CASES} fuzz cases against the public listener: no 5xx, nothing logged as a
   // The one place that names what is fuzzed: the node's public listener.
   const url = target.url;
   console.log(`fuzz: seed ${SEED}, cases ${FIRST}..${FIRST + CASES - 1} against ${url}; replay with: npm run fuzz -- --seed ${SEED} --first ${FIRST} --cases ${CASES}`);
+  const cpu0 = nodeCpuMs(target.child.pid!);
+  const own0 = process.cpuUsage();
   const report: FuzzReport = await runFuzz({
     url,
     seed: SEED,
@@ -39,7 +41,9 @@ it(`${CASES} fuzz cases against the public listener: no 5xx, nothing logged as a
     onProgress: (n) => console.log(`fuzz: ${n}/${CASES} cases, ${report0()}`),
   });
   const rate = Math.round((CASES / report.ms) * 1000);
-  console.log(`fuzz: ${CASES} cases in ${(report.ms / 1000).toFixed(1)} s (${rate} cases/s), ${report.findings.length} findings; outcomes ${JSON.stringify(report.outcomes)}`);
+  const cpu = nodeCpuMs(target.child.pid!) - cpu0;
+  const own = process.cpuUsage(own0);
+  console.log(`fuzz: ${CASES} cases in ${(report.ms / 1000).toFixed(1)} s (${rate} cases/s; the node used ${(cpu / 1000).toFixed(1)} s of CPU, ${(cpu / CASES).toFixed(2)} ms per case, the fuzzer ${((own.user + own.system) / 1e6).toFixed(1)} s), ${report.findings.length} findings; outcomes ${JSON.stringify(report.outcomes)}`);
   console.log(`fuzz: time per kind (ms, summed over workers): ${JSON.stringify(Object.fromEntries(Object.entries(report.kindMs).map(([k, v]) => [k, Math.round(v)])))}`);
   console.log(`fuzz: slowest cases ${JSON.stringify(report.slowest, null, 1)}`);
   if (process.env.SLOWDRIP_FUZZ_REPORT) writeFileSync(process.env.SLOWDRIP_FUZZ_REPORT, JSON.stringify({ ...report, rate }, null, 1));
@@ -54,6 +58,16 @@ it(`${CASES} fuzz cases against the public listener: no 5xx, nothing logged as a
   expect(serverErrors(target.logs()).slice(0, 10)).toEqual([]);
   expect(await observeState(target)).toEqual(before);
 }, Math.max(300_000, CASES * 20));
+
+/** CPU time (user + system) a process has used, in ms (Linux /proc; 0 elsewhere). */
+function nodeCpuMs(pid: number): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    return ((Number(f[11]) + Number(f[12])) * 1000) / 100;
+  } catch {
+    return 0;
+  }
+}
 
 const started = performance.now();
 function report0(): string {
