@@ -75,10 +75,12 @@ async function* checkedWhole(body: AsyncIterable<Uint8Array>, method: DescMethod
 }
 
 /**
- * Enveloped messages: each complete frame is decoded before it is handed on (frame by frame, so streams keep flowing).
- * A frame flagged compressed is refused (this node negotiates no compression), and so is a body that ends inside a
- * frame; a frame larger than `max` and whatever follows pass untouched (connect-es refuses them). Unary and
- * server-streaming methods must carry exactly one message.
+ * Enveloped messages: the body's chunks pass through unchanged, each one after every frame that ends in it has been
+ * checked, so connect-es never sees a frame that does not decode. A frame that lies inside one chunk is decoded in
+ * place; one that spans chunks is gathered in a scratch buffer reused for the whole request (no copy handed on, no
+ * garbage per frame). A frame flagged compressed is refused (this node negotiates no compression), and so is a body
+ * that ends inside a frame; a frame larger than `max` and whatever follows pass unchecked (connect-es refuses them).
+ * Unary and server-streaming methods must carry exactly one message.
  */
 async function* checkedEnvelopes(body: AsyncIterable<Uint8Array>, method: DescMethod, framing: Framing, max: number): AsyncGenerator<Uint8Array> {
   const single = method.methodKind === "unary" || method.methodKind === "server_streaming";
@@ -86,57 +88,59 @@ async function* checkedEnvelopes(body: AsyncIterable<Uint8Array>, method: DescMe
   const head = new Uint8Array(5);
   const view = new DataView(head.buffer);
   let headLen = 0;
-  let payload: Uint8Array | undefined;
-  let filled = 0;
+  /** Payload bytes of the current frame: its length, how many have arrived, whether it is checked. */
+  let len = -1;
+  let got = 0;
+  let check = false;
+  let scratch = new Uint8Array(0);
   let messages = 0;
+  const frameDone = (payload: Uint8Array) => {
+    if (check) checkMessage(method, payload);
+    headLen = 0;
+    len = -1;
+    got = 0;
+  };
   for (let r = await it.next(); !r.done; r = await it.next()) {
-    let chunk = r.value;
-    while (chunk.byteLength > 0) {
-      if (payload === undefined) {
-        const n = Math.min(5 - headLen, chunk.byteLength);
-        head.set(chunk.subarray(0, n), headLen);
+    const chunk = r.value;
+    let at = 0;
+    while (at < chunk.byteLength) {
+      if (len < 0) {
+        const n = Math.min(5 - headLen, chunk.byteLength - at);
+        head.set(chunk.subarray(at, at + n), headLen);
         headLen += n;
-        chunk = chunk.subarray(n);
+        at += n;
         if (headLen < 5) break;
-        const len = view.getUint32(1);
+        len = view.getUint32(1);
+        const flags = head[0]!;
         if (len > max) {
-          yield head.slice();
           yield chunk;
           yield* rest(it);
           return;
         }
-        if (chunk.byteLength >= len) {
-          payload = chunk.subarray(0, len);
-          filled = len;
-          chunk = chunk.subarray(len);
-        } else {
-          payload = new Uint8Array(len);
-          payload.set(chunk);
-          filled = chunk.byteLength;
-          chunk = chunk.subarray(chunk.byteLength);
-        }
+        if ((flags & COMPRESSED) !== 0) throw malformed(`a message is flagged compressed, but the request names no compression (${framing.encodingHeader})`);
+        const parsed = framing.skipFlag === 0 || (flags & framing.skipFlag) === 0;
+        if (parsed && single && ++messages > 1) throw malformed(`${method.name} takes one request message, the request carries more`);
+        check = parsed && framing.binary;
+        if (len === 0) frameDone(chunk.subarray(at, at));
+        continue;
+      }
+      const n = Math.min(len - got, chunk.byteLength - at);
+      if (got === 0 && n === len) {
+        frameDone(chunk.subarray(at, at + n));
       } else {
-        const n = Math.min(payload.byteLength - filled, chunk.byteLength);
-        payload.set(chunk.subarray(0, n), filled);
-        filled += n;
-        chunk = chunk.subarray(n);
+        if (check) {
+          if (scratch.byteLength < len) scratch = new Uint8Array(len);
+          scratch.set(chunk.subarray(at, at + n), got);
+        }
+        got += n;
+        if (got === len) frameDone(scratch.subarray(0, len));
       }
-      if (filled < payload.byteLength) continue;
-      const flags = head[0]!;
-      if ((flags & COMPRESSED) !== 0) throw malformed(`a message is flagged compressed, but the request names no compression (${framing.encodingHeader})`);
-      if (framing.skipFlag === 0 || (flags & framing.skipFlag) === 0) {
-        if (single && ++messages > 1) throw malformed(`${method.name} takes one request message, the request carries more`);
-        if (framing.binary) checkMessage(method, payload);
-      }
-      yield head.slice();
-      if (payload.byteLength > 0) yield payload;
-      headLen = 0;
-      payload = undefined;
-      filled = 0;
+      at += n;
     }
+    yield chunk;
   }
   // (connect-es misses a frame cut off right after its header and would report a missing message instead.)
-  if (headLen > 0) throw malformed(`the body ends inside a frame (${payload ? `${filled} of ${payload.byteLength} payload bytes` : `${headLen} of 5 header bytes`})`);
+  if (headLen > 0) throw malformed(`the body ends inside a frame (${len >= 0 ? `${got} of ${len} payload bytes` : `${headLen} of 5 header bytes`})`);
   if (single && messages === 0) throw malformed(`${method.name} takes one request message, the request carries none`);
 }
 
