@@ -12,7 +12,12 @@ const buildDir = join(root, "build/wasm");
 mkdirSync(genDir, { recursive: true });
 mkdirSync(buildDir, { recursive: true });
 
-const modules = [{ name: "blake3", entry: "wasm/assembly/blake3.ts", deps: ["wasm/assembly/kernels.ts"] }];
+const modules = [
+  { name: "blake3", entry: "wasm/assembly/blake3.ts", deps: ["wasm/assembly/kernels.ts"], pages: 80 },
+  { name: "rs", entry: "wasm/assembly/rs.ts", deps: ["wasm/assembly/rs-kernels.ts"], pages: 80 },
+  // The same coder with relaxed SIMD (its swizzle skips the out-of-range fix-up); used where the runtime validates it.
+  { name: "rsRelaxed", entry: "wasm/assembly/rs.ts", deps: ["wasm/assembly/rs-kernels.ts"], pages: 80, features: ["relaxed-simd"] },
+];
 
 for (const m of modules) {
   const wasmOut = join(buildDir, `${m.name}.wasm`);
@@ -30,8 +35,9 @@ for (const m of modules) {
       "-O3", "--converge", "--noAssert",
       "--runtime", "stub",
       "--enable", "simd",
-      "--initialMemory", "80",
-      "--maximumMemory", "80",
+      ...(m.features ?? []).flatMap((f) => ["--enable", f]),
+      "--initialMemory", String(m.pages),
+      "--maximumMemory", String(m.pages),
     ],
     {},
   );

@@ -13,6 +13,9 @@ import { baoCommand } from "./bao.ts";
 import { tokenCommand } from "./token.ts";
 import { creatorCommand } from "./creator.ts";
 import { streamCommand } from "./stream.ts";
+import { vrfCommand } from "./vrf.ts";
+import { receiptsCommand } from "./receipts.ts";
+import { clusterCommand } from "./cluster-place.ts";
 
 export const commands: Command[] = [
   runCommand,
@@ -28,5 +31,8 @@ export const commands: Command[] = [
   tokenCommand,
   creatorCommand,
   streamCommand,
+  vrfCommand,
+  receiptsCommand,
+  clusterCommand,
   versionCommand,
 ];
