@@ -1,5 +1,5 @@
-// The fuzz target: a real `slowdrip run` with the store and pay on, against a real nutshell mint, seeded with blobs and a
-// spent token; and the node's observable state (store, wallet, ledger, sessions, data dir), read over the admin surface.
+// The fuzz target: a real `slowdrip run` with the store and pay on, against a real nutshell mint, seeded with blobs, a
+// paid session and a token spent elsewhere; and the node's observable state (store, wallet, ledger, sessions, data dir), read over the admin surface.
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { ChildProcess } from "node:child_process";
@@ -17,14 +17,14 @@ import { tempWallet, type TempDb } from "../pay/helpers.ts";
 export interface FuzzTarget {
   /** The listener under fuzz: the node's public one (the `url` of its "node started" line). */
   url: string;
-  /** Where the admin surface answers (`admin_url` once the node has one, else `url`); only state reads go there. */
+  /** The admin listener (`admin_url`): only the seeding and the state reads go there, never a fuzz case. */
   adminUrl: string;
   adminToken: string;
   dataDir: string;
   mint: string;
   /** Hashes of the stored blobs. */
   hashes: string[];
-  /** A token the node has already redeemed (presenting it again must change nothing). */
+  /** A token another wallet has already redeemed at the mint (presenting it must change nothing). */
   spentToken: string;
   child: ChildProcess;
   /** Everything the node printed so far. */
@@ -46,10 +46,8 @@ export async function startFuzzTarget(): Promise<FuzzTarget> {
     const dataDir = tempDir("slowdrip-fuzz-");
     const node = await spawnNode(["--data-dir", dataDir, "--listen", "127.0.0.1:0", "--set", "pay.enabled=true", "--set", `pay.trusted_mints=${mint}`]);
     child = node.child;
-    const started = node.logs().split("\n").find((l) => l.includes('"node started"'));
-    const line = JSON.parse(started ?? "{}") as { url?: string; admin_url?: string };
     const url = node.url;
-    const adminUrl = line.admin_url ?? url;
+    const adminUrl = node.adminUrl;
     const adminToken = readFileSync(join(dataDir, "admin.token"), "utf8").trim();
     const auth = { authorization: `Bearer ${adminToken}` };
 
@@ -66,14 +64,21 @@ export async function startFuzzTarget(): Promise<FuzzTarget> {
     }
     hashes.push((await storage.store(pinned(), { headers: auth })).hash);
 
-    // One paid read: the node redeems the token, so the fuzzer holds a spent token and the wallet a balance.
+    // One paid read, so that the wallet holds a balance and a session is open. Its token stays with the seeding: the
+    // node answers a retry of a token it redeemed with the session that token bought (a payer who lost the answer
+    // must get what it paid for), so presenting it again would rightly draw the session down.
     const { wallet, db } = await tempWallet([mint]);
     dbs.push(db);
     await wallet.mint(mint, 32);
-    const spentToken = (await wallet.send(4, { mint })).token;
-    const paid = await fetch(`${url}/blobs/${hashes[1]}`, { headers: { "x-cashu": spentToken, "x-session-request": "1048576" } });
+    const paidToken = (await wallet.send(4, { mint })).token;
+    const paid = await fetch(`${url}/blobs/${hashes[1]}`, { headers: { "x-cashu": paidToken, "x-session-request": "1048576" } });
     if (paid.status !== 200) throw new Error(`the seeding payment answered ${paid.status} ${await paid.text()}`);
     await paid.arrayBuffer();
+    // The fuzzer's spent token was redeemed by another wallet: to the node it is a token the mint has seen spent.
+    const other = await tempWallet([mint]);
+    dbs.push(other.db);
+    const spentToken = (await wallet.send(4, { mint })).token;
+    await other.wallet.receive(spentToken);
 
     const proc = node.child;
     return {

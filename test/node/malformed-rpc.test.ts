@@ -25,8 +25,10 @@ const GARBAGE: [string, Uint8Array][] = [
 ];
 
 const path = (m: DescMethod) => `/${m.parent.typeName}/${m.name}`;
-let node: { child: ChildProcess; url: string; logs: () => string };
+let node: { child: ChildProcess; url: string; adminUrl: string; logs: () => string };
+/** HTTP/2 sessions to the public and the admin listener. */
 let h2: ClientHttp2Session;
+let h2Admin: ClientHttp2Session;
 let adminToken: string;
 
 beforeAll(async () => {
@@ -34,9 +36,11 @@ beforeAll(async () => {
   node = await spawnNode(["--data-dir", dataDir, "--listen", "127.0.0.1:0"]);
   adminToken = readFileSync(join(dataDir, "admin.token"), "utf8").trim();
   h2 = h2Session(node.url);
+  h2Admin = h2Session(node.adminUrl);
 });
 afterAll(() => {
   h2?.close();
+  h2Admin?.close();
   node?.child.kill("SIGKILL");
 });
 
@@ -46,28 +50,32 @@ const expectRefused = (a: RawAnswer, what: string) => {
 };
 
 describe("undecodable binary request bodies answer invalid_argument", () => {
-  it.each(GARBAGE)("Connect unary, every unary procedure (%s): HTTP 400, control calls without a token included", async (_n, bytes) => {
-    for (const m of UNARY) {
-      const a = await connectUnary(node.url, path(m), bytes);
-      expectRefused(a, path(m));
-      expect(a.http, path(m)).toBe(400);
+  it.each(GARBAGE)("Connect unary, every unary procedure on both listeners (%s): HTTP 400, control calls without a token included", async (_n, bytes) => {
+    for (const base of [node.url, node.adminUrl]) {
+      for (const m of UNARY) {
+        const a = await connectUnary(base, path(m), bytes);
+        expectRefused(a, `${base} ${path(m)}`);
+        expect(a.http, path(m)).toBe(400);
+      }
     }
   });
 
-  it.each(GARBAGE)("gRPC (HTTP/2) and gRPC-Web, every unary procedure (%s): grpc-status 3", async (_n, bytes) => {
-    for (const m of UNARY) {
-      expectRefused(await grpc(h2, path(m), envelope(bytes)), `grpc ${path(m)}`);
-      expectRefused(await grpcWeb(node.url, path(m), envelope(bytes)), `grpc-web ${path(m)}`);
+  it.each(GARBAGE)("gRPC (HTTP/2) and gRPC-Web, every unary procedure on both listeners (%s): grpc-status 3", async (_n, bytes) => {
+    for (const [base, session] of [[node.url, h2], [node.adminUrl, h2Admin]] as const) {
+      for (const m of UNARY) {
+        expectRefused(await grpc(session, path(m), envelope(bytes)), `grpc ${base} ${path(m)}`);
+        expectRefused(await grpcWeb(base, path(m), envelope(bytes)), `grpc-web ${base} ${path(m)}`);
+      }
     }
   });
 
   it.each(GARBAGE)("every streaming procedure on Connect, gRPC and gRPC-Web (%s)", async (_n, bytes) => {
-    // With the admin token, so that access control lets the call reach the point where its messages are read.
+    // On the admin listener with the admin token, so that access control lets every call reach its messages.
     const auth = { authorization: `Bearer ${adminToken}` };
     for (const m of STREAMING) {
-      expectRefused(await connectStream(node.url, path(m), envelope(bytes), auth), `connect ${path(m)}`);
-      expectRefused(await grpc(h2, path(m), envelope(bytes), auth), `grpc ${path(m)}`);
-      expectRefused(await grpcWeb(node.url, path(m), envelope(bytes), auth), `grpc-web ${path(m)}`);
+      expectRefused(await connectStream(node.adminUrl, path(m), envelope(bytes), auth), `connect ${path(m)}`);
+      expectRefused(await grpc(h2Admin, path(m), envelope(bytes), auth), `grpc ${path(m)}`);
+      expectRefused(await grpcWeb(node.adminUrl, path(m), envelope(bytes), auth), `grpc-web ${path(m)}`);
     }
   });
 
@@ -75,9 +83,9 @@ describe("undecodable binary request bodies answer invalid_argument", () => {
     const good = envelope(Uint8Array.of(0x0a, 0x00)); // StoreRequest{header: {}}
     const body = Buffer.concat([good, envelope(Uint8Array.of(0x12, 0x03, 0x61, 0x62, 0x63)), envelope(GARBAGE[0]![1])]);
     const auth = { authorization: `Bearer ${adminToken}` };
-    expectRefused(await connectStream(node.url, path(StorageService.method.store), body, auth), "connect Store");
-    expectRefused(await grpc(h2, path(StorageService.method.store), body, auth), "grpc Store");
-    const list = await http1(`${node.url}/slowdrip.v1.StorageService/List`, { headers: { "content-type": "application/json", ...auth }, body: Buffer.from("{}") });
+    expectRefused(await connectStream(node.adminUrl, path(StorageService.method.store), body, auth), "connect Store");
+    expectRefused(await grpc(h2Admin, path(StorageService.method.store), body, auth), "grpc Store");
+    const list = await http1(`${node.adminUrl}/slowdrip.v1.StorageService/List`, { headers: { "content-type": "application/json", ...auth }, body: Buffer.from("{}") });
     expect(list.status).toBe(200);
     expect(JSON.parse(list.body.toString()).blobs ?? []).toEqual([]);
   });
@@ -90,8 +98,8 @@ describe("undecodable binary request bodies answer invalid_argument", () => {
     expectRefused(await grpc(h2, path(m), envelope(new Uint8Array(0), 0x01)), "compressed flag");
     expectRefused(await grpcWeb(node.url, path(m), Uint8Array.of(0, 0, 0, 0, 0xfe)), "a frame header without its payload");
     expectRefused(await grpc(h2, path(m), new Uint8Array(0), { "content-type": "application/grpc+json" }), "no message (gRPC JSON)");
-    expectRefused(await connectStream(node.url, path(StorageService.method.fetchBlob), envelope(Buffer.from("{}"), 0x02), { "content-type": "application/connect+json" }), "only an end-stream frame (Connect JSON)");
-    expectRefused(await connectStream(node.url, path(StorageService.method.fetchBlob), new Uint8Array(0)), "server stream without its message");
+    expectRefused(await connectStream(node.adminUrl, path(StorageService.method.fetchBlob), envelope(Buffer.from("{}"), 0x02), { "content-type": "application/connect+json" }), "only an end-stream frame (Connect JSON)");
+    expectRefused(await connectStream(node.adminUrl, path(StorageService.method.fetchBlob), new Uint8Array(0)), "server stream without its message");
   });
 
   it("well-formed calls still work on every protocol", async () => {
@@ -104,7 +112,7 @@ describe("undecodable binary request bodies answer invalid_argument", () => {
   it("none of it is logged as a server error, and /metrics counts no internal RPC errors", async () => {
     const bad = node.logs().split("\n").filter((l) => l.startsWith("{") && (JSON.parse(l).level >= 50 || l.includes("unexpected error")));
     expect(bad).toEqual([]);
-    const metrics = (await http1(`${node.url}/metrics`, { method: "GET" })).body.toString();
+    const metrics = (await http1(`${node.adminUrl}/metrics`, { method: "GET" })).body.toString();
     expect(metrics).toMatch(/slowdrip_rpc_requests_total\{[^}]*code="InvalidArgument"/);
     expect(metrics).not.toMatch(/slowdrip_rpc_requests_total\{[^}]*code="Internal"/);
   });

@@ -28,20 +28,20 @@ afterAll(async () => {
 });
 
 /** Starts `slowdrip run`, drives some traffic through it so labelled series exist, and returns its /metrics text. */
-async function metricsOf(flags: string[], traffic: (url: string, token: string) => Promise<void>): Promise<string> {
+async function metricsOf(flags: string[], traffic: (url: string, adminUrl: string, token: string) => Promise<void>): Promise<string> {
   const dataDir = tempDir();
   const n = await spawnNode(["--data-dir", dataDir, "--listen", "127.0.0.1:0", ...flags]);
   nodes.push(n.child);
   const token = readFileSync(join(dataDir, "admin.token"), "utf8").trim();
-  const client = createClient(NodeService, createConnectTransport({ baseUrl: n.url, httpVersion: "1.1" }));
+  const client = createClient(NodeService, createConnectTransport({ baseUrl: n.adminUrl, httpVersion: "1.1" }));
   await client.getStatus({});
   await fetch(`${n.url}/healthz`);
   await fetch(`${n.url}/nope`);
-  const put = await fetch(`${n.url}/blobs`, { method: "PUT", headers: { authorization: `Bearer ${token}` }, body: "metrics lint" });
+  const put = await fetch(`${n.adminUrl}/blobs`, { method: "PUT", headers: { authorization: `Bearer ${token}` }, body: "metrics lint" });
   const { hash } = (await put.json()) as { hash: string };
   await fetch(`${n.url}/blobs/${hash}`);
-  await traffic(n.url, token);
-  return (await fetch(`${n.url}/metrics`)).text();
+  await traffic(n.url, n.adminUrl, token);
+  return (await fetch(`${n.adminUrl}/metrics`)).text();
 }
 
 describe("promtool check metrics", () => {
@@ -57,17 +57,17 @@ describe("promtool check metrics", () => {
 
   it("is clean on a paying node that has answered 402, taken a payment and holds a balance", async () => {
     const A = mints[0]!.url;
-    const text = await metricsOf(["--set", "pay.enabled=true", "--set", `pay.trusted_mints=${A}`], async (url, token) => {
+    const text = await metricsOf(["--set", "pay.enabled=true", "--set", `pay.trusted_mints=${A}`], async (url, adminUrl, token) => {
       const { wallet, db } = await tempWallet([A]);
       dbs.push(db);
       await wallet.mint(A, 50);
-      const blob = await fetch(`${url}/blobs`, { method: "PUT", headers: { authorization: `Bearer ${token}` }, body: "paid bytes" });
+      const blob = await fetch(`${adminUrl}/blobs`, { method: "PUT", headers: { authorization: `Bearer ${token}` }, body: "paid bytes" });
       const { hash } = (await blob.json()) as { hash: string };
       expect((await fetch(`${url}/blobs/${hash}`)).status).toBe(402);
       const paid = await fetch(`${url}/blobs/${hash}`, { headers: { "x-cashu": (await wallet.send(5, { mint: A })).token } });
       expect(paid.status).toBe(200);
       await paid.arrayBuffer();
-      const w = createClient(WalletService, createConnectTransport({ baseUrl: url, httpVersion: "1.1" }));
+      const w = createClient(WalletService, createConnectTransport({ baseUrl: adminUrl, httpVersion: "1.1" }));
       expect((await w.balance({}, { headers: { authorization: `Bearer ${token}` } })).total).toBeGreaterThan(0n);
     });
     expect(text).toMatch(/^slowdrip_pay_earned_sats_total\{/m);

@@ -12,7 +12,7 @@ let node: RunningNode;
 
 beforeAll(async () => {
   node = await startTestNode({}, storeOnly);
-  const put = await fetch(`${node.url}/blobs`, { method: "PUT", headers: { authorization: `Bearer ${node.adminToken}` }, body: Buffer.from(data) });
+  const put = await fetch(`${node.adminUrl}/blobs`, { method: "PUT", headers: { authorization: `Bearer ${node.adminToken}` }, body: Buffer.from(data) });
   expect(put.status).toBe(201);
 });
 afterAll(() => node?.stop());
