@@ -193,10 +193,20 @@ function rpcCode(c: RpcCase, a: Answer): number | undefined {
   return a.status === 200 ? 0 : undefined;
 }
 
+/**
+ * True for the pay gate's "the mint could not be asked about this token yet" (the mint timed out, or the same token is
+ * being redeemed by a concurrent request): the one 5xx-class answer a client can cause on purpose, so that the payer
+ * retries with the same token. Marked X-Reason: mint-unavailable (a header, a trailer, or Connect error metadata).
+ */
+function mintUnavailable(headers: Record<string, string>, a: Answer): boolean {
+  if (headers["x-cashu"] === undefined) return false;
+  return a.headers["x-reason"] === "mint-unavailable" || a.body.toString("latin1").includes("mint-unavailable");
+}
+
 /** Why an RPC answer breaks the rules, or undefined. */
 function judgeRpc(c: RpcCase, a: Answer): string | undefined {
   const code = rpcCode(c, a);
-  const allowed = (code === Code.DeadlineExceeded && c.deadline) || (code === Code.Unimplemented && c.compression);
+  const allowed = (code === Code.DeadlineExceeded && c.deadline) || (code === Code.Unimplemented && c.compression) || (code === Code.Unavailable && mintUnavailable(c.headers, a));
   if (code !== undefined && SERVER_FAULTS.has(code) && !allowed) return `RPC code ${Code[code]} (HTTP ${a.status})`;
   if (a.status >= 500 && !allowed) return `HTTP ${a.status}${code !== undefined ? ` (${Code[code]})` : ""}`;
   return undefined;
@@ -204,10 +214,8 @@ function judgeRpc(c: RpcCase, a: Answer): string | undefined {
 
 async function runHttp(c: HttpCase, url: URL, h2: H2Client): Promise<string> {
   const a = c.h2 ? await h2Exchange(h2, c.method, c.path, c.headers, c.body, false) : await h1Exchange(url, c.method, c.path, c.headers, c.body, false);
-  // The one 5xx a client can cause on purpose: a token the mint could not be asked about yet (the mint timed out, or the
-  // same token is being redeemed by a concurrent request), answered 503 + X-Reason: mint-unavailable so that the payer
-  // retries with the same token. Counted apart, never a finding.
-  if (a.status === 503 && a.headers["x-reason"] === "mint-unavailable" && c.headers["x-cashu"] !== undefined) return "503 mint-unavailable";
+  // Counted apart, never a finding (see mintUnavailable).
+  if (a.status === 503 && mintUnavailable(c.headers, a)) return "503 mint-unavailable";
   if (a.status >= 500) throw new Finding5xx(`HTTP ${a.status}: ${a.body.toString("utf8").slice(0, 200)}`);
   return `${Math.floor(a.status / 100)}xx`;
 }
