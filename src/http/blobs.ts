@@ -142,7 +142,11 @@ async function serveBlob(deps: BlobRoutesDeps, req: NodeRequest, res: NodeRespon
     for await (const piece of s) {
       if (gone.signal.aborted) break;
       const ok = pool ? (res as ServerResponse).write(piece, () => pool.give(piece)) : (res as ServerResponse).write(piece);
-      if (!ok) await drained(res);
+      if (!ok) {
+        // Waiting on the client: the fetch slot goes back, so a reader that stops reading holds none.
+        s.pause();
+        await drained(res);
+      }
     }
     if (!gone.signal.aborted) res.end();
   } finally {
