@@ -92,7 +92,7 @@ export const schema = {
   }),
 
   "tuning.store_concurrency": int(4, { doc: "Concurrent blob imports.", min: 1, max: 1024 }),
-  "tuning.fetch_concurrency": int(32, { doc: "Concurrent blob reads served.", min: 1, max: 4096 }),
+  "tuning.fetch_concurrency": int(32, { doc: "Concurrent blob reads out of the store (a response waiting on a slow client gives its slot back).", min: 1, max: 4096 }),
   "tuning.pull_concurrency": int(4, { doc: "Concurrent pulls from peers.", min: 1, max: 1024 }),
   "tuning.queue_timeout": duration("10s", { doc: "How long a caller waits for a free slot before resource_exhausted.", min: 0, max: 600_000 }),
   "tuning.pos_concurrency": int(2, { doc: "Storage proofs computed at once; further challenges get resource_exhausted (not queued).", min: 1, max: 64 }),

@@ -366,13 +366,17 @@ export class ChunkedBlobStore implements BlobStore {
     }
     const len = Math.min(length ?? meta.size - offset, meta.size - offset);
     if (options.into !== undefined && typeof options.into !== "function") throw new TypeError("read option `into` must be a function");
-    let release: () => void;
-    try {
-      release = await this.limits.fetch.acquire(options.signal);
-    } catch (err) {
-      if (err instanceof BusyError) r.busy++;
-      throw err;
-    }
+    const fetchSlot = this.limits.fetch;
+    const takeSlot = async (): Promise<() => void> => {
+      try {
+        return await fetchSlot.acquire(options.signal);
+      } catch (err) {
+        if (err instanceof BusyError) r.busy++;
+        throw err;
+      }
+    };
+    // The slot is held while chunks are read, and given back (pause) while the consumer waits on a slow client.
+    let slot: (() => void) | undefined = await takeSlot();
     const unhold = this.#gc.hold(hash);
     this.#gc.touch(hash);
     let released = false;
@@ -380,7 +384,8 @@ export class ChunkedBlobStore implements BlobStore {
       if (released) return;
       released = true;
       unhold();
-      release();
+      slot?.();
+      slot = undefined;
       if (ok) r.ok++;
       else r.error++;
     };
@@ -394,10 +399,19 @@ export class ChunkedBlobStore implements BlobStore {
         done(true);
         void gen.return(undefined);
       },
+      pause() {
+        slot?.();
+        slot = undefined;
+      },
       [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
         return {
           async next() {
             try {
+              if (!released && !slot) {
+                const again = await takeSlot();
+                if (released) again();
+                else slot = again;
+              }
               const step = await gen.next();
               if (step.done) done(true);
               else stats.bytesRead += step.value.byteLength;

@@ -317,6 +317,38 @@ export function runBlobStoreContract(name: string, make: MakeStore): void {
       expect(store.stats().reads.busy).toBe(1);
     });
 
+    it("a paused read (its consumer waits on a slow client) holds no fetch slot; reading on takes one again", async () => {
+      const { store } = await mk({ chunkSize: 1024, limits: { fetch: 1, queueTimeoutMs: 50 }, cache: { maxBytes: 0, maxBlob: 0 } });
+      const data = testBytes(8 * 1024, 3);
+      const { hash } = await store.import([data]);
+      const slow = await store.read(hash);
+      const it = slow[Symbol.asyncIterator]();
+      const first = await it.next();
+      expect(first.done).toBe(false);
+      expect(store.limits.fetch.inUse).toBe(1);
+      slow.pause();
+      expect(store.limits.fetch.inUse).toBe(0);
+      // Another reader gets the slot at once and finishes while the first one stalls.
+      const other = await store.read(hash);
+      const parts: Uint8Array[] = [];
+      for await (const p of other) parts.push(p);
+      expect(Buffer.concat(parts).equals(Buffer.from(data))).toBe(true);
+      // The paused reader reads on (taking the slot again) and gets exactly the rest of the bytes.
+      const rest: Uint8Array[] = [(first.value as Uint8Array).slice()];
+      for (let r = await it.next(); !r.done; r = await it.next()) rest.push(r.value.slice());
+      expect(Buffer.concat(rest).equals(Buffer.from(data))).toBe(true);
+      expect(store.limits.fetch.inUse).toBe(0);
+      // While a paused reader's slot is taken by someone else, reading on queues like a new read and can be refused.
+      const a = await store.read(hash);
+      const ai = a[Symbol.asyncIterator]();
+      await ai.next();
+      a.pause();
+      const b = await store.read(hash);
+      await expect(ai.next()).rejects.toBeInstanceOf(BusyError);
+      b.release();
+      expect(store.limits.fetch.inUse).toBe(0);
+    });
+
     it("serves hot small blobs from the LRU", async () => {
       const { store } = await mk({ cache: { maxBytes: 10_000, maxBlob: 5000 } });
       const small = await store.import([testBytes(4000, 1)]);

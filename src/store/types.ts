@@ -82,6 +82,11 @@ export interface BlobReadStream extends AsyncIterable<Uint8Array> {
   readonly length: number;
   /** Releases the fetch slot without reading; idempotent (iteration to the end releases it too). */
   release(): void;
+  /**
+   * Gives the fetch slot back while the consumer waits on its client (a write that did not drain); the next chunk read
+   * takes a slot again, queueing like a new read. So a client that stops reading holds no fetch slot.
+   */
+  pause(): void;
 }
 
 /** Space accounting; survives restarts. */
