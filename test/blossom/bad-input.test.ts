@@ -204,3 +204,40 @@ describe("Blossom: reads, lists and deletes with bad input", () => {
     await refused(r, 403, "mirror-off");
   });
 });
+
+describe("Blossom: random hostile requests", () => {
+  it("300 random requests to the Blossom routes: never a 5xx, never stored", async () => {
+    const before = await usage();
+    let seed = 0x5eed;
+    const rnd = (n: number) => {
+      seed = (seed * 1103515245 + 12345) >>> 0;
+      return seed % n;
+    };
+    const pick = <T>(xs: readonly T[]): T => xs[rnd(xs.length)]!;
+    const junk = () => Buffer.from(Array.from({ length: rnd(300) }, () => rnd(256))).toString(pick(["base64", "base64url", "latin1", "hex"] as const)).replace(/[\r\n\0]/g, "");
+    const body = randomBytes(4000);
+    const good = signed(body);
+    const paths = ["/upload", "/mirror", `/list/${alice.pubkey}`, `/list/${junk().slice(0, 80)}`, `/${sha256Hex(body)}`, `/${sha256Hex(body)}.png`, `/${sha256Hex(randomBytes(3))}`];
+    for (let i = 0; i < 300; i++) {
+      const auth = pick([`Nostr ${junk()}`, good.slice(0, rnd(good.length)), `${good}${junk().slice(0, 5)}`, `Nostr ${Buffer.from(JSON.stringify({ kind: 24242, tags: [[junk()]], sig: junk() })).toString("base64url")}`, ""]);
+      const headers: Record<string, string> = {};
+      try {
+        if (auth) headers.authorization = auth;
+        if (rnd(2)) headers["x-sha-256"] = pick([sha256Hex(body), junk().slice(0, 70)]);
+        if (rnd(3) === 0) headers["x-content-length"] = pick(["-1", "1e9", String(rnd(1 << 30)), junk().slice(0, 10)]);
+        if (rnd(3) === 0) headers["content-type"] = junk().slice(0, 40) || "x";
+        new Headers(headers);
+      } catch {
+        continue; // not sendable as HTTP headers
+      }
+      const method = pick(["PUT", "HEAD", "GET", "DELETE", "OPTIONS"]);
+      const payload = method === "PUT" ? (rnd(2) ? body : Buffer.from(`{"url":"${junk().slice(0, 50)}"}`)) : undefined;
+      const r = await fetch(`${node.url}${pick(paths)}${rnd(4) === 0 ? `?limit=${junk().slice(0, 8)}&cursor=${junk().slice(0, 70)}` : ""}`, { method, headers, ...(payload ? { body: payload } : {}) }).catch((e: unknown) => e);
+      if (r instanceof Response) {
+        expect(r.status, `${method} ${r.url} ${JSON.stringify(headers).slice(0, 200)}`).toBeLessThan(500);
+        await r.arrayBuffer();
+      }
+    }
+    expect(await usage()).toEqual(before);
+  });
+});
