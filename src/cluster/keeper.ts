@@ -1,0 +1,169 @@
+// A miner's shard keeping: store pushed shards, pull from peers, rebuild from k others — every byte verified first.
+import { NotFoundError, PinnedError } from "../store/errors.ts";
+import type { BlobStore } from "../store/types.ts";
+import type { Logger } from "../node/logger.ts";
+import { blake3Hex } from "../wasm/index.ts";
+import { ShardUnavailableError } from "./errors.ts";
+import { rebuildShard, type ShardRef, type StripeRecord } from "./layout.ts";
+import type { Peer, ShardFetcher } from "./net.ts";
+import type { ShardIndex } from "./shards.ts";
+import type { MinerStats } from "./stats.ts";
+
+/** The tag every shard a miner keeps for the cluster carries (orphan GC only ever removes tagged blobs). */
+export const SHARD_TAG = "cluster-shard";
+
+/** Largest shard a miner accepts (a 64 MiB stripe with k = 1). */
+export const MAX_SHARD_SIZE = 64 * 1024 * 1024;
+
+/** Longest one shard fetch from a peer may take. */
+const FETCH_TIMEOUT_MS = 60_000;
+
+/** What the keeper needs. */
+export interface KeeperDeps {
+  self: string;
+  store: BlobStore;
+  index: ShardIndex;
+  fetcher: ShardFetcher;
+  stats: MinerStats;
+  log: Logger;
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Stores, pulls, rebuilds and drops cluster shards in the node's blob store. */
+export class ShardKeeper {
+  readonly #d: KeeperDeps;
+
+  constructor(deps: KeeperDeps) {
+    this.#d = deps;
+  }
+
+  /** True when the shard is held. */
+  has(hash: string): Promise<boolean> {
+    return this.#d.store.has(hash);
+  }
+
+  /**
+   * Stores a shard from a stream or bytes; the store checks the bytes against `hash` and `size` before anything is
+   * visible (a mismatch stores nothing). Records `ref`.
+   */
+  async keep(source: AsyncIterable<Uint8Array> | Uint8Array, hash: string, size: number, ref: ShardRef | undefined, origin: string, signal?: AbortSignal): Promise<{ created: boolean }> {
+    const r = await this.#d.store.import(source instanceof Uint8Array ? [source] : source, {
+      expectedHash: hash,
+      size,
+      tags: [SHARD_TAG],
+      source: origin,
+      ...(signal ? { signal } : {}),
+    });
+    if (ref) await this.#d.index.addRef(ref, hash);
+    return { created: r.created };
+  }
+
+  /** A shard's verified bytes from the first peer that has it; throws ShardUnavailableError naming each failure. */
+  async fetchVerified(peers: readonly Peer[], hash: string, size: number, signal?: AbortSignal): Promise<{ bytes: Uint8Array; peer: Peer }> {
+    const tried: string[] = [];
+    for (const peer of peers) {
+      if (peer.nodeId === this.#d.self) continue;
+      signal?.throwIfAborted();
+      try {
+        const s = signal ? AbortSignal.any([signal, AbortSignal.timeout(FETCH_TIMEOUT_MS)]) : AbortSignal.timeout(FETCH_TIMEOUT_MS);
+        const bytes = await this.#d.fetcher.fetch(peer, hash, size, s);
+        const got = blake3Hex(bytes);
+        if (got !== hash) {
+          tried.push(`${peer.nodeId.slice(0, 12)}: sent bytes hashing to ${got.slice(0, 16)}…`);
+          continue;
+        }
+        return { bytes, peer };
+      } catch (err) {
+        if (signal?.aborted) throw err;
+        tried.push(`${peer.nodeId.slice(0, 12)}: ${describe(err)}`);
+      }
+    }
+    throw new ShardUnavailableError(hash, tried);
+  }
+
+  /** Pulls a shard from the first of `peers` that has it (skipping the fetch when it is already held) and stores it. */
+  async pull(peers: readonly Peer[], hash: string, size: number, ref: ShardRef | undefined, signal?: AbortSignal): Promise<{ source: string; created: boolean }> {
+    if (await this.has(hash)) {
+      await this.#tagHeld(hash, ref);
+      return { source: "", created: false };
+    }
+    const { bytes, peer } = await this.fetchVerified(peers, hash, size, signal);
+    const r = await this.keep(bytes, hash, size, ref, `peer:${peer.nodeId}`, signal);
+    this.#d.stats.shardsPulled++;
+    this.#d.stats.rebalanceBytes += bytes.length;
+    return { source: peer.nodeId, created: r.created };
+  }
+
+  /** Tags an already-held blob as a cluster shard and records its ref. */
+  async #tagHeld(hash: string, ref: ShardRef | undefined): Promise<void> {
+    const meta = await this.#d.store.stat(hash);
+    if (!meta.tags.includes(SHARD_TAG)) await this.#d.store.setTags(hash, [...meta.tags, SHARD_TAG]);
+    if (ref) await this.#d.index.addRef(ref, hash);
+  }
+
+  /**
+   * Rebuilds position `position` of a stripe from k other shards (each fetched from the first candidate that has it
+   * and verified against its hash), checks the rebuilt shard's hash, and stores it.
+   */
+  async rebuild(stripe: StripeRecord, position: number, k: number, m: number, sourcesFor: (pos: number) => Peer[], signal?: AbortSignal): Promise<void> {
+    const want = stripe.shards[position]!;
+    const shards: (Uint8Array | null)[] = new Array(k + m).fill(null);
+    const tried: string[] = [];
+    let have = 0;
+    // Data shards first (cheapest to decode from), then parity; fetch k at a time until k verified arrived.
+    const order = [...Array(k + m).keys()].filter((p) => p !== position);
+    let next = 0;
+    while (have < k && next < order.length) {
+      const batch = order.slice(next, next + (k - have));
+      next += batch.length;
+      const results = await Promise.allSettled(batch.map((p) => this.fetchVerified(sourcesFor(p), stripe.shards[p]!, stripe.shardSize, signal)));
+      results.forEach((r, i) => {
+        const p = batch[i]!;
+        if (r.status === "fulfilled") {
+          shards[p] = r.value.bytes;
+          have++;
+        } else {
+          tried.push(`position ${p}: ${describe(r.reason)}`);
+        }
+      });
+    }
+    signal?.throwIfAborted();
+    if (have < k) throw new ShardUnavailableError(want, [`only ${have} of the ${k} shards needed to rebuild it could be read`, ...tried]);
+    const rebuilt = rebuildShard(shards, k, m, position);
+    const got = blake3Hex(rebuilt);
+    if (got !== want) throw new ShardUnavailableError(want, [`rebuilt shard hashes to ${got}, not the manifest's hash`]);
+    await this.keep(rebuilt, want, stripe.shardSize, { file: stripe.file, stripe: stripe.index, position, pg: stripe.pg }, "rebuilt", signal);
+    this.#d.stats.shardsRebuilt++;
+    this.#d.stats.rebalanceBytes += rebuilt.length * k;
+  }
+
+  /**
+   * Deletes a cluster shard unless it is pinned (then it is kept and false returned). Blobs that are not cluster
+   * shards are never deleted here.
+   */
+  async drop(hash: string, reason: string): Promise<boolean> {
+    let meta;
+    try {
+      meta = await this.#d.store.stat(hash);
+    } catch (err) {
+      if (err instanceof NotFoundError) {
+        await this.#d.index.forget(hash);
+        return false;
+      }
+      throw err;
+    }
+    if (!meta.tags.includes(SHARD_TAG)) return false;
+    try {
+      const deleted = await this.#d.store.delete(hash);
+      await this.#d.index.forget(hash);
+      if (deleted) this.#d.log.info({ shard: hash, reason }, "deleted cluster shard");
+      return deleted;
+    } catch (err) {
+      if (err instanceof PinnedError) return false;
+      throw err;
+    }
+  }
+}
