@@ -13,6 +13,8 @@ import { baoCommand } from "./bao.ts";
 import { tokenCommand } from "./token.ts";
 import { creatorCommand } from "./creator.ts";
 import { streamCommand } from "./stream.ts";
+import { fileCommand } from "./file.ts";
+import { clusterCommand } from "./cluster.ts";
 
 export const commands: Command[] = [
   runCommand,
@@ -28,5 +30,7 @@ export const commands: Command[] = [
   tokenCommand,
   creatorCommand,
   streamCommand,
+  fileCommand,
+  clusterCommand,
   versionCommand,
 ];
