@@ -33,7 +33,7 @@ export interface ReaderDeps {
   registry: Registry;
   placement: PlacementCache;
   fetcher: ShardFetcher;
-  /** cluster.epoch_lookback: earlier holders are tried when the placed one fails. */
+  /** Earlier epochs whose holders are tried when the placed one fails (the kept history). */
   lookback: number;
   onCorrupt: (c: CorruptShard) => void;
   stats: ValidatorStats;
@@ -69,10 +69,10 @@ export class FileReader {
     const f = this.manifest(hash);
     const r = FileReader.clamp(f, offset, length);
     const { first, last } = stripesOfRange(r.offset, r.length, f.stripeSize);
-    const table = await this.#table();
+    // Each stripe is read with the placement of the epoch current when its read starts: a long read can span epochs.
     const part = (i: number) => {
       const base = i * f.stripeSize;
-      const p = this.#stripe(f, i, Math.max(r.offset, base) - base, Math.min(r.offset + r.length, base + f.stripes[i]!.dataLength) - base, table, signal);
+      const p = this.#table().then((table) => this.#stripe(f, i, Math.max(r.offset, base) - base, Math.min(r.offset + r.length, base + f.stripes[i]!.dataLength) - base, table, signal));
       p.catch(() => undefined); // awaited below; this only keeps an early failure from being unhandled
       return p;
     };
@@ -129,34 +129,29 @@ export class FileReader {
     return this.#old.get(epoch)!;
   }
 
-  /** Holders to try for one position: the placed one, then earlier epochs' holders. */
+  /**
+   * Holders to try for one position: the placed one, then its holders in the kept earlier epochs (newest first) that
+   * the registry does not know to be down, at the endpoint they registered last.
+   */
   #candidates(table: PlacementTable, pg: number, position: number): Peer[] {
     const cur = table.map;
     const out: Peer[] = [];
     const seen = new Set<string>();
-    const add = (id: string, maps: ClusterMap[]) => {
-      if (seen.has(id)) return;
+    const add = (id: string | undefined) => {
+      if (id === undefined || seen.has(id)) return;
       seen.add(id);
-      for (const m of maps) {
-        const x = m.members.find((y) => y.id === id);
-        if (x) {
-          out.push({ nodeId: x.id, endpoint: x.endpoint });
-          return;
-        }
-      }
+      const r = this.#d.registry.record(id);
+      if (r && r.state !== "down") out.push({ nodeId: id, endpoint: r.endpoint });
     };
-    add(table.holder(pg, position), [cur]);
+    add(table.holder(pg, position));
     for (let e = cur.epoch - 1; e >= 1 && e >= cur.epoch - this.#d.lookback; e--) {
       const m = this.#oldMap(e);
       if (!m) continue;
-      let h: string[];
       try {
-        h = placeOne(m, pg);
+        add(placeOne(m, pg)[position]);
       } catch {
-        continue;
+        // placement was impossible in that epoch
       }
-      // A member that is down now is still worth a try only if the current map lists it.
-      if (cur.members.some((x) => x.id === h[position])) add(h[position]!, [cur, m]);
     }
     return out;
   }
@@ -185,6 +180,7 @@ export class FileReader {
         tried.push(`position ${position} from ${peer.nodeId.slice(0, 12)}: ${err instanceof Error ? err.message : String(err)}`);
       }
     }
+    if (peers.length === 0) tried.push(`position ${position}: no live holder known`);
     throw new Error(`position ${position}: no holder answered with verified bytes`);
   }
 
@@ -230,7 +226,10 @@ export class FileReader {
       have = shards.filter((x) => x !== null).length;
     }
     signal?.throwIfAborted();
-    if (have < k) throw new StripeUnreadableError(f.hash, index, have, k, tried);
+    if (have < k) {
+      this.#d.log.warn({ file: f.hash, stripe: index, epoch: table.map.epoch, have, need: k, tried }, "stripe unreadable");
+      throw new StripeUnreadableError(f.hash, index, have, k, tried);
+    }
     this.#d.stats.readRebuilds += needed.filter((p) => shards[p] === null).length;
     const { data } = decodeStripe(shards, k, m, s.dataLength);
     return data.slice(from, to);
