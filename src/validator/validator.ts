@@ -116,7 +116,7 @@ export class Validator {
       registry,
       placement: this.#placement,
       fetcher: d.fetcher,
-      lookback: s.lookback,
+      lookback: Math.max(s.lookback, s.epochHistory - 1),
       stats: d.stats,
       log: d.log,
       onCorrupt: (c) => this.#corrupt(c.member, c.hash, c),
