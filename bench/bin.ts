@@ -35,7 +35,7 @@ async function timeReady(cmd: string[]): Promise<number> {
   const port = await freePort();
   const dataDir = fs.mkdtempSync(path.join(work, "data-"));
   const t0 = performance.now();
-  const child = spawn(cmd[0]!, [...cmd.slice(1), "run", "--data-dir", dataDir, "--listen", `127.0.0.1:${port}`], { cwd: work, env, stdio: "ignore" });
+  const child = spawn(cmd[0]!, [...cmd.slice(1), "run", "--data-dir", dataDir, "--listen", `127.0.0.1:${port}`, "--admin-listen", "127.0.0.1:0", "--set", "api.hooks_listen=127.0.0.1:0"], { cwd: work, env, stdio: "ignore" });
   const exited = new Promise((r) => child.on("exit", r));
   try {
     for (let i = 0; i < 3000; i++) {

@@ -32,13 +32,13 @@ function startMint(): string {
 
 async function node(name: string, flags: Record<string, string>): Promise<RunningNode> {
   const { config } = loadConfig({
-    flags: { "api.listen": "127.0.0.1:0", "node.data_dir": join(dir, name), "node.log_level": "silent", ...flags },
+    flags: { "api.listen": "127.0.0.1:0", "api.admin_listen": "127.0.0.1:0", "api.hooks_listen": "127.0.0.1:0", "node.data_dir": join(dir, name), "node.log_level": "silent", ...flags },
   });
   return startNode(config, createLogger("silent"), fullNode);
 }
 
 async function upload(n: RunningNode, blob: Uint8Array<ArrayBuffer>): Promise<string> {
-  const r = await fetch(`${n.url}/blobs`, { method: "PUT", body: blob, headers: { authorization: `Bearer ${n.adminToken}` } });
+  const r = await fetch(`${n.adminUrl}/blobs`, { method: "PUT", body: blob, headers: { authorization: `Bearer ${n.adminToken}` } });
   if (r.status !== 201) throw new Error(`upload failed: ${r.status}`);
   return ((await r.json()) as { hash: string }).hash;
 }

@@ -96,13 +96,13 @@ for (const [label, size, perBatch] of [["256 KiB", 256 * KiB, 64], ["4 MiB", 4 *
 const BLOB = 64 * MiB;
 const payload = random(BLOB);
 const { config } = loadConfig({
-  flags: { "api.listen": "127.0.0.1:0", "node.data_dir": join(dir, "node"), "node.log_level": "silent", "api.max_body_size": "256MiB" },
+  flags: { "api.listen": "127.0.0.1:0", "api.admin_listen": "127.0.0.1:0", "api.hooks_listen": "127.0.0.1:0", "node.data_dir": join(dir, "node"), "node.log_level": "silent", "api.max_body_size": "256MiB" },
 });
 const node = await startNode(config, createLogger("silent"), storeOnly);
 const file = join(dir, "payload.bin");
 writeFileSync(file, payload);
 const hash: string = await new Promise((resolve, reject) => {
-  const req = request(`${node.url}/blobs`, { method: "PUT", headers: { authorization: `Bearer ${node.adminToken}`, "content-length": String(BLOB) } }, (res) => {
+  const req = request(`${node.adminUrl}/blobs`, { method: "PUT", headers: { authorization: `Bearer ${node.adminToken}`, "content-length": String(BLOB) } }, (res) => {
     let body = "";
     res.on("data", (d) => (body += d));
     res.on("end", () => (res.statusCode === 201 ? resolve(JSON.parse(body).hash) : reject(new Error(`upload: ${res.statusCode} ${body}`))));

@@ -8,6 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildBin, ELF_MACHINE, elfMachine, PKG, runAndProbe } from "./helpers/sea.ts";
+import { ROOT } from "./helpers/node.ts";
 
 const QEMU = "qemu-aarch64";
 const SYSROOT = "/usr/aarch64-linux-gnu";
@@ -57,6 +58,22 @@ describe("arm64 single executable (qemu-user)", () => {
     const r = emulate(check, [path.join(tmp, "lmdb")]);
     expect(r.status, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toEqual({ bytes: [1, 2, 3, 255], textOk: true, count: 3, range: [["a", 1], ["b-é", 2]], after: ["a"] });
+  });
+
+  it("computes the same straw2 placements and placement groups as x64", () => {
+    const members = Array.from({ length: 9 }, (_, i) => ({ id: `miner-${i}`, family: `rack-${i % 7}`, weight: [1, 2.5, 4][i % 3] }));
+    const file = path.join(tmp, "members.json");
+    fs.writeFileSync(file, JSON.stringify(members));
+    const fileHash = "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262";
+    for (const args of [["--pg-count", "1024"], ["--pg-count", "16384", "--file", fileHash, "--stripes", "64"]]) {
+      const argv = ["cluster", "place", "--members", file, ...args];
+      const x64 = spawnSync(process.execPath, [path.join(ROOT, "dist/slowdrip.mjs"), ...argv], { encoding: "utf8", maxBuffer: 64 << 20 });
+      expect(x64.status, x64.stderr).toBe(0);
+      const arm = emulate(bin, argv);
+      expect(arm.status, arm.stderr).toBe(0);
+      expect(x64.stdout.split("\n").length).toBeGreaterThan(64);
+      expect(arm.stdout, `arm64 and x64 differ for ${args.join(" ")}`).toBe(x64.stdout);
+    }
   });
 
   it("runs a node that answers /healthz and exits 0 on SIGTERM", async () => {

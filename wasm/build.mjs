@@ -12,7 +12,10 @@ const buildDir = join(root, "build/wasm");
 mkdirSync(genDir, { recursive: true });
 mkdirSync(buildDir, { recursive: true });
 
-const modules = [{ name: "blake3", entry: "wasm/assembly/blake3.ts", deps: ["wasm/assembly/kernels.ts"] }];
+const modules = [
+  { name: "blake3", entry: "wasm/assembly/blake3.ts", deps: ["wasm/assembly/kernels.ts"], pages: 80 },
+  { name: "rs", entry: "wasm/assembly/rs.ts", deps: [], pages: 80 },
+];
 
 for (const m of modules) {
   const wasmOut = join(buildDir, `${m.name}.wasm`);
@@ -30,8 +33,8 @@ for (const m of modules) {
       "-O3", "--converge", "--noAssert",
       "--runtime", "stub",
       "--enable", "simd",
-      "--initialMemory", "80",
-      "--maximumMemory", "80",
+      "--initialMemory", String(m.pages),
+      "--maximumMemory", String(m.pages),
     ],
     {},
   );

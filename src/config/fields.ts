@@ -115,14 +115,22 @@ export function duration(def: string, opts: Common & { min: number; max: number 
   };
 }
 
-/** "HOST:PORT" for a listener; port 0 picks a free port. */
-export function hostPort(def: string, opts: Common): Field<string> {
-  const allowed = `HOST:PORT with a port from 0 to 65535 (e.g. "127.0.0.1:8080", "[::]:8080")`;
+/** True for a loopback host: 127.0.0.0/8, ::1 or localhost. */
+export function isLoopbackHost(host: string): boolean {
+  return host === "localhost" || host === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+/** "HOST:PORT" for a listener; port 0 picks a free port. With `loopback`, the host must be a loopback address. */
+export function hostPort(def: string, opts: Common & { loopback?: boolean }): Field<string> {
+  const allowed = opts.loopback
+    ? `LOOPBACK_HOST:PORT with a port from 0 to 65535 (127.0.0.0/8, [::1] or localhost; e.g. "127.0.0.1:8082")`
+    : `HOST:PORT with a port from 0 to 65535 (e.g. "127.0.0.1:8080", "[::]:8080")`;
   return {
     kind: "hostport", default: def, doc: opts.doc, ...(opts.flag ? { flag: opts.flag } : {}), allowed,
     parse(v) {
       const s = text(v, "HOST:PORT");
-      splitHostPort(s);
+      const { host } = splitHostPort(s);
+      if (opts.loopback && !isLoopbackHost(host)) throw new RangeError(`"${host}" is not a loopback address`);
       return s;
     },
     format: (v) => JSON.stringify(v),

@@ -31,7 +31,18 @@ export const schema = {
     itemDoc: "64-hex Ed25519 public keys",
   }),
 
-  "api.listen": hostPort("127.0.0.1:8080", { doc: "Address of the one HTTP listener (Connect, gRPC, gRPC-Web, admin HTTP).", flag: "listen" }),
+  "api.listen": hostPort("127.0.0.1:8080", {
+    doc: "Address of the public listener: blob reads, the /live origin, public and peer RPCs, /healthz, /readyz, JWKS. Control RPCs and /metrics are refused here.",
+    flag: "listen",
+  }),
+  "api.admin_listen": hostPort("127.0.0.1:8081", {
+    doc: "Address of the admin listener: control RPCs, /metrics and everything the public listener serves (control calls still need the admin token). Keep it off public networks.",
+    flag: "admin-listen",
+  }),
+  "api.hooks_listen": hostPort("127.0.0.1:8082", {
+    doc: "Loopback address of the hooks listener: MediaMTX's auth and segment hooks and the JWKS MediaMTX reads.",
+    loopback: true,
+  }),
   "api.public_status": bool(true, { doc: "Whether NodeService.GetStatus may be called without the admin token." }),
   "api.max_message_size": size("4MiB", { doc: "Largest RPC message accepted or sent.", min: 1 * KiB, max: 64 * MiB }),
   "api.max_body_size": size("64MiB", { doc: "Largest plain HTTP request body accepted (uploads stream in chunks below this).", min: 1 * KiB, max: 1024 * GiB }),
@@ -39,6 +50,7 @@ export const schema = {
   "api.shutdown_timeout": duration("8s", { doc: "How long SIGTERM waits for in-flight requests before closing them.", min: 100, max: 60_000 }),
   "api.max_connections": int(1024, { doc: "Most concurrent client connections.", min: 1, max: 65_535 }),
 
+  "store.public_list": bool(false, { doc: "Whether StorageService.List and Stat answer without the admin token (and on the public listener)." }),
   "store.max_storage": size("0", { doc: "Most bytes of blob data stored; 0 means unlimited.", min: 0, max: 1024 ** 5 }),
   "store.cache_max_bytes": size("64MiB", { doc: "Memory used by the LRU of hot small blobs; 0 disables it.", min: 0, max: 16 * GiB }),
   "store.cache_max_blob": size("1MiB", { doc: "Largest blob kept in the LRU.", min: 0, max: 256 * MiB }),

@@ -262,10 +262,11 @@ export function blobRoutes(deps: BlobRoutesDeps): HttpRoute[] {
       name: "/blobs/:hash",
       methods: ["GET", "HEAD"],
       path: /^\/blobs\/([^/]*)$/,
+      expose: "public",
       handle: ({ req, res, params }) => serveBlob(deps, req, res, params[0] ?? ""),
     },
-    { name: "/blobs/:hash", methods: ["OPTIONS"], path: /^\/blobs\/([^/]*)$/, handle: preflight("GET, HEAD, OPTIONS") },
-    { name: "/blobs", methods: ["PUT"], path: "/blobs", handle: ({ req, res }) => putBlob(deps, req, res) },
-    { name: "/blobs", methods: ["OPTIONS"], path: "/blobs", handle: preflight("PUT, OPTIONS") },
+    { name: "/blobs/:hash", methods: ["OPTIONS"], path: /^\/blobs\/([^/]*)$/, expose: "public", handle: preflight("GET, HEAD, OPTIONS") },
+    { name: "/blobs", methods: ["PUT"], path: "/blobs", expose: "admin", handle: ({ req, res }) => putBlob(deps, req, res) },
+    { name: "/blobs", methods: ["OPTIONS"], path: "/blobs", expose: "admin", handle: preflight("PUT, OPTIONS") },
   ];
 }

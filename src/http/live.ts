@@ -1,4 +1,4 @@
-// HTTP adapter of the live edge: MediaMTX hooks (loopback only), /.well-known/jwks.json and the signed HLS origin /live/.
+// HTTP adapter of the live edge: MediaMTX hooks (hooks listener, loopback only), /.well-known/jwks.json and the signed HLS origin /live/.
 import type { Logger } from "../node/logger.ts";
 import { decideAuth, parseAuthRequest, AuthInputError, type AuthPolicy } from "../media/auth.ts";
 import { parseSegmentHook, SegmentHookError, type SegmentIntake } from "../media/segments.ts";
@@ -103,14 +103,15 @@ async function origin(deps: LiveRoutesDeps, req: NodeRequest, res: NodeResponse,
 /** The live edge's routes. */
 export function liveRoutes(deps: LiveRoutesDeps): HttpRoute[] {
   return [
-    { name: "/hooks/mediamtx/auth", methods: ["POST"], path: "/hooks/mediamtx/auth", loopbackOnly: true, handle: ({ req, res }) => authHook(deps, req, res) },
-    { name: "/hooks/mediamtx/segment", methods: ["POST"], path: "/hooks/mediamtx/segment", loopbackOnly: true, handle: ({ req, res }) => segmentHook(deps, req, res) },
+    { name: "/hooks/mediamtx/auth", methods: ["POST"], path: "/hooks/mediamtx/auth", expose: "hooks", loopbackOnly: true, handle: ({ req, res }) => authHook(deps, req, res) },
+    { name: "/hooks/mediamtx/segment", methods: ["POST"], path: "/hooks/mediamtx/segment", expose: "hooks", loopbackOnly: true, handle: ({ req, res }) => segmentHook(deps, req, res) },
     {
       name: "/.well-known/jwks.json",
       methods: ["GET", "HEAD"],
       path: "/.well-known/jwks.json",
+      expose: ["public", "hooks"],
       handle: ({ res }) => sendJson(res, 200, deps.jwks(), { "cache-control": "max-age=300", "access-control-allow-origin": "*" }),
     },
-    { name: "/live/:path/:file", methods: ["GET", "HEAD"], path: /^\/live\/.+\/[^/]+$/, handle: ({ req, res, url }) => origin(deps, req, res, url) },
+    { name: "/live/:path/:file", methods: ["GET", "HEAD"], path: /^\/live\/.+\/[^/]+$/, expose: "public", handle: ({ req, res, url }) => origin(deps, req, res, url) },
   ];
 }

@@ -1,4 +1,4 @@
-// Plain HTTP route table on the one listener: matching, 404/405, error mapping and per-route metrics.
+// Plain HTTP route table: matching, which listener serves which route, 404/405, error mapping and per-route metrics.
 import type { Logger } from "../node/logger.ts";
 import type { NodeMetrics } from "../node/metrics.ts";
 import { writeHead, type NodeHandlerFn, type NodeRequest, type NodeResponse } from "./types.ts";
@@ -12,6 +12,15 @@ export interface HttpContext {
   params: string[];
 }
 
+/** The node's listeners: `public` (api.listen), `admin` (api.admin_listen), `hooks` (api.hooks_listen, loopback). */
+export type ListenerName = "public" | "admin" | "hooks";
+
+/**
+ * Who a route is for. "public": the public listener (and the admin listener, which serves everything public);
+ * "admin": the admin listener only; "hooks": the hooks listener only.
+ */
+export type Exposure = "public" | "admin" | "hooks";
+
 /** One plain HTTP route. */
 export interface HttpRoute {
   /** Metrics label, e.g. "/blobs/:hash". */
@@ -19,9 +28,28 @@ export interface HttpRoute {
   methods: readonly string[];
   /** Exact pathname, or a RegExp matched against the pathname (capture groups become params). */
   path: string | RegExp;
-  /** Only answer requests from 127.0.0.0/8 or ::1 (MediaMTX hooks). */
+  /** Where the route is served (default "admin": a route is public only when it says so). */
+  expose?: Exposure | readonly Exposure[];
+  /** Only answer requests from 127.0.0.0/8 or ::1 (MediaMTX hooks; checked on the socket, never on headers). */
   loopbackOnly?: boolean;
   handle(ctx: HttpContext): void | Promise<void>;
+}
+
+/** The config key of each listener, for messages. */
+export const LISTENER_KEYS: Record<ListenerName, string> = { public: "api.listen", admin: "api.admin_listen", hooks: "api.hooks_listen" };
+
+/** True when `listener` serves `route`. */
+export function served(route: HttpRoute, listener: ListenerName): boolean {
+  const e = route.expose ?? "admin";
+  const list: readonly Exposure[] = typeof e === "string" ? [e] : e;
+  if (listener === "hooks") return list.includes("hooks");
+  if (listener === "admin") return list.includes("admin") || list.includes("public");
+  return list.includes("public");
+}
+
+/** Where a route the listener does not serve lives instead, for the refusal. */
+function elsewhere(route: HttpRoute): ListenerName {
+  return served(route, "admin") ? "admin" : "hooks";
 }
 
 /** An HTTP answer for a domain error. */
@@ -54,8 +82,18 @@ export function isLoopback(addr: string | undefined): boolean {
   return addr === "::1" || /^(::ffff:)?127\./.test(addr);
 }
 
+/** What routeHandler needs. */
+export interface RouteHandlerDeps {
+  metrics: NodeMetrics;
+  log: Logger;
+  mappers: readonly HttpErrorMapper[];
+  /** The listener this handler answers on (default "admin": every route but the hooks). */
+  listener?: ListenerName;
+}
+
 /** Builds the request handler for a route table. */
-export function routeHandler(routes: readonly HttpRoute[], deps: { metrics: NodeMetrics; log: Logger; mappers: readonly HttpErrorMapper[] }): NodeHandlerFn {
+export function routeHandler(routes: readonly HttpRoute[], deps: RouteHandlerDeps): NodeHandlerFn {
+  const listener = deps.listener ?? "admin";
   return (req, res) => {
     const method = req.method ?? "GET";
     let url: URL;
@@ -84,6 +122,12 @@ export function routeHandler(routes: readonly HttpRoute[], deps: { metrics: Node
     if (!route) {
       if (pathMatched) sendError(res, 405, `method ${method} not allowed`);
       else sendError(res, 404, `no route for ${url.pathname}`);
+      return;
+    }
+    if (!served(route, listener)) {
+      const where = elsewhere(route);
+      if (listener === "hooks") sendError(res, 404, `no route for ${url.pathname} on the hooks listener`);
+      else sendError(res, 403, `${method} ${route.name} is served on the ${where} listener (${LISTENER_KEYS[where]}) only`);
       return;
     }
     if (route.loopbackOnly && !isLoopback(req.socket?.remoteAddress)) {

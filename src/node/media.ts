@@ -34,11 +34,10 @@ export function installedBinaryPath(env: NodeJS.ProcessEnv = process.env): strin
 
 const listen = (v: string): string | null => (v === "" ? null : v);
 
-/** MediaMTX render options from the node config and the node's listener URL. */
-export function mediamtxOptions(config: Config, nodeUrl: string, dataDir: string): MediaMtxOptions {
-  const u = new URL(nodeUrl);
-  const host = u.hostname === "[::1]" || u.hostname === "::1" ? "[::1]" : "127.0.0.1";
-  const hookBase = `http://${host}:${u.port}`;
+/** MediaMTX render options from the node config and the URL of the node's (loopback) hooks listener. */
+export function mediamtxOptions(config: Config, hooksUrl: string, dataDir: string): MediaMtxOptions {
+  const u = new URL(hooksUrl);
+  const hookBase = `http://${u.host}`;
   const jwksUrl = config["mediamtx.jwks_url"] || `${hookBase}/.well-known/jwks.json`;
   return {
     apiAddress: config["mediamtx.api"],
@@ -262,7 +261,7 @@ export async function mediaComponent(ctx: NodeBase, needs: MediaNeeds): Promise<
       onAuth: (allowed, action) => authDecisions.inc({ action, result: allowed ? "allow" : "deny" }),
       ...(needs.gate ? { gate: needs.gate } : {}),
     }),
-    afterListen(url: string) {
+    afterListen({ hooksUrl }) {
       if (mode === "off") {
         readiness.set("mediamtx", false, "mediamtx.manage is off");
         return;
@@ -272,7 +271,7 @@ export async function mediaComponent(ctx: NodeBase, needs: MediaNeeds): Promise<
         mkdirSync(mtxDir, { recursive: true });
         try {
           // 0640: MediaMTX runs as another user of group slowdrip under systemd; the file holds no secrets.
-          writeFileSync(configPath, renderMediamtxConfig(loadTemplate(), mediamtxOptions(config, url, ctx.dataDir)), { mode: 0o640 });
+          writeFileSync(configPath, renderMediamtxConfig(loadTemplate(), mediamtxOptions(config, hooksUrl, ctx.dataDir)), { mode: 0o640 });
         } catch (err) {
           readiness.set("mediamtx", false, `cannot render ${configPath}: ${(err as Error).message}`);
           log.error({ err, file: configPath }, "live: cannot render mediamtx.yml; MediaMTX not started");

@@ -1,29 +1,37 @@
-// Composition root: builds every component from the config, wires RPC and HTTP onto the one listener, and owns the lifecycle.
+// Composition root: builds every component from the config, wires RPC and HTTP onto the three listeners (public, admin,
+// hooks), and owns the lifecycle.
 import { resolve } from "node:path";
 import { splitHostPort } from "../config/fields.ts";
 import type { Config } from "../config/schema.ts";
 import { loadOrCreateAdminToken, loadOrCreateIdentity, type Identity } from "../identity/identity.ts";
 import { adminRoutes } from "../http/admin.ts";
 import { startListener, type Listener } from "../http/listener.ts";
-import { routeHandler, type HttpErrorMapper, type HttpRoute } from "../http/routes.ts";
-import type { ReadGate } from "../http/paygate.ts";
-import type { RpcReadGate } from "../rpc/paygate.ts";
-import type { BlobStore } from "../store/types.ts";
+import { LISTENER_KEYS, routeHandler, type HttpErrorMapper, type HttpRoute, type ListenerName } from "../http/routes.ts";
 import { authInterceptor } from "../rpc/auth.ts";
 import { NonceCache } from "../identity/request-signing.ts";
 import { errorBoundary, type ErrorMapper } from "../rpc/errors.ts";
 import { metricsInterceptor } from "../rpc/metrics.ts";
 import { nodeService } from "../rpc/node.ts";
-import { accessPolicy, rpcHandler, type RpcService } from "../rpc/router.ts";
+import { accessPolicy, listenerInterceptor, rpcHandler, type RpcService } from "../rpc/router.ts";
+import type { NodeHandlerFn } from "../http/types.ts";
 import type { Logger } from "./logger.ts";
 import { NodeMetrics } from "./metrics.ts";
 import { Readiness } from "./readiness.ts";
 
+/** Base URLs of the node's listeners. */
+export interface ListenerUrls {
+  /** The public listener (api.listen): blob reads, /live, public and peer RPCs, health, readiness, JWKS. */
+  readonly url: string;
+  /** The admin listener (api.admin_listen): everything, control RPCs and /metrics included. */
+  readonly adminUrl: string;
+  /** The loopback hooks listener (api.hooks_listen): MediaMTX's hooks and JWKS. */
+  readonly hooksUrl: string;
+}
+
 /** A running node. */
-export interface RunningNode {
+export interface RunningNode extends ListenerUrls {
   readonly identity: Identity;
   readonly adminToken: string;
-  readonly url: string;
   readonly readiness: Readiness;
   readonly metrics: NodeMetrics;
   readonly dataDir: string;
@@ -42,8 +50,8 @@ export interface Component {
   rpcErrors?: ErrorMapper[];
   httpErrors?: HttpErrorMapper[];
   storageTotals?: () => { bytesUsed: number; bytesMax: number; blobCount: number };
-  /** Called once the listener is up, with its URL (e.g. to start MediaMTX with hooks pointing at it). */
-  afterListen?(url: string): Promise<void> | void;
+  /** Called once the listeners are up, with their URLs (e.g. to start MediaMTX with hooks pointing at the hooks listener). */
+  afterListen?(urls: ListenerUrls): Promise<void> | void;
   stop?(): Promise<void> | void;
 }
 
@@ -116,51 +124,72 @@ export async function startNode(config: Config, log: Logger, assemble: Assemble 
   const policy = accessPolicy(services);
   const operatorKeys: ReadonlySet<string> = new Set(config["node.operator_keys"]);
   const routes = [...adminRoutes({ readiness, metrics, nodeId: identity.nodeId }), ...components.flatMap((c) => c.routes ?? [])];
-  const fallback = routeHandler(routes, { metrics, log, mappers: components.flatMap((c) => c.httpErrors ?? []) });
-  const handler = rpcHandler({
-    services,
-    interceptors: [
-      metricsInterceptor(metrics),
-      errorBoundary(components.flatMap((c) => c.rpcErrors ?? []), log),
-      authInterceptor({ policy, adminToken: () => adminToken, operatorKeys: () => operatorKeys, nonces, self: identity.nodeId }),
-    ],
-    maxMessageSize: config["api.max_message_size"],
-    maxTimeoutMs: config["api.request_timeout"],
-    shutdownSignal: stopping.signal,
-    fallback,
-  });
+  const httpErrors = components.flatMap((c) => c.httpErrors ?? []);
+  const rpcErrors = components.flatMap((c) => c.rpcErrors ?? []);
+  const readAllowed = () => config["store.public_list"];
+  const handlerFor = (listener: "public" | "admin") =>
+    rpcHandler({
+      services,
+      interceptors: [
+        metricsInterceptor(metrics),
+        errorBoundary(rpcErrors, log),
+        listenerInterceptor({ listener, policy, readAllowed }),
+        authInterceptor({ policy, adminToken: () => adminToken, operatorKeys: () => operatorKeys, nonces, self: identity.nodeId, readAllowed }),
+      ],
+      maxMessageSize: config["api.max_message_size"],
+      maxTimeoutMs: config["api.request_timeout"],
+      shutdownSignal: stopping.signal,
+      fallback: routeHandler(routes, { metrics, log, mappers: httpErrors, listener }),
+    });
+  const handlers: Record<ListenerName, NodeHandlerFn> = {
+    public: handlerFor("public"),
+    admin: handlerFor("admin"),
+    // The hooks listener answers plain HTTP routes only (no RPC).
+    hooks: routeHandler(routes, { metrics, log, mappers: httpErrors, listener: "hooks" }),
+  };
 
-  const { host, port } = splitHostPort(config["api.listen"]);
-  let listener: Listener;
+  const listeners: Listener[] = [];
+  const closeListeners = async (graceMs: number) => {
+    await Promise.all(listeners.map((l) => l.close(graceMs)));
+  };
   try {
-    listener = await startListener({ host, port, handler, maxConnections: config["api.max_connections"], requestTimeoutMs: config["api.request_timeout"] });
+    const addresses = listenerAddresses(config);
+    for (const name of ["public", "admin", "hooks"] as const) {
+      const { host, port } = addresses[name];
+      listeners.push(
+        await startListener({ host, port, handler: handlers[name], maxConnections: config["api.max_connections"], requestTimeoutMs: config["api.request_timeout"] }),
+      );
+    }
   } catch (err) {
+    await closeListeners(0);
     await stopComponents();
     throw err;
   }
-  readiness.set("api", true, `listening on ${listener.url}`);
+  const [pub, adm, hooks] = listeners as [Listener, Listener, Listener];
+  const urls: ListenerUrls = { url: pub.url, adminUrl: adm.url, hooksUrl: hooks.url };
+  readiness.set("api", true, `listening on ${urls.url} (admin ${urls.adminUrl}, hooks ${urls.hooksUrl})`);
   for (const c of components) {
     try {
-      await c.afterListen?.(listener.url);
+      await c.afterListen?.(urls);
     } catch (err) {
       log.error({ err, component: c.name }, "component failed after the listener started");
     }
   }
-  log.info({ node_id: identity.nodeId, url: listener.url, data_dir: dataDir }, "node started");
+  log.info({ node_id: identity.nodeId, url: urls.url, admin_url: urls.adminUrl, hooks_url: urls.hooksUrl, data_dir: dataDir }, "node started");
 
   let stopped: Promise<void> | undefined;
   return {
     identity,
     adminToken,
-    url: listener.url,
+    ...urls,
     readiness,
     metrics,
     dataDir,
     stop() {
       stopped ??= (async () => {
         readiness.set("api", false, "stopping");
-        log.info({ in_flight: listener.inFlight }, "stopping: no new connections, finishing in-flight requests");
-        await listener.close(config["api.shutdown_timeout"]);
+        log.info({ in_flight: listeners.reduce((n, l) => n + l.inFlight, 0) }, "stopping: no new connections, finishing in-flight requests");
+        await closeListeners(config["api.shutdown_timeout"]);
         stopping.abort();
         await stopComponents();
         log.info("node stopped");
@@ -168,4 +197,25 @@ export async function startNode(config: Config, log: Logger, assemble: Assemble 
       return stopped;
     },
   };
+}
+
+/** The three listen addresses; two listeners may not share a fixed address. */
+export function listenerAddresses(config: Config): Record<ListenerName, { host: string; port: number }> {
+  const out = {
+    public: splitHostPort(config["api.listen"]),
+    admin: splitHostPort(config["api.admin_listen"]),
+    hooks: splitHostPort(config["api.hooks_listen"]),
+  };
+  const keys = LISTENER_KEYS as Record<ListenerName, "api.listen" | "api.admin_listen" | "api.hooks_listen">;
+  const names = ["public", "admin", "hooks"] as const;
+  for (const [i, a] of names.entries()) {
+    for (const b of names.slice(i + 1)) {
+      const x = out[a];
+      const y = out[b];
+      if (x.port !== 0 && x.port === y.port && (x.host === y.host || x.host === "0.0.0.0" || y.host === "0.0.0.0" || x.host === "::" || y.host === "::")) {
+        throw new RangeError(`${keys[a]} and ${keys[b]} are the same address (${config[keys[a]]}): each listener needs its own port`);
+      }
+    }
+  }
+  return out;
 }

@@ -1,9 +1,9 @@
 // The Connect router: registers plain-object services with their access policy and the cross-cutting interceptors.
 import type { DescService } from "@bufbuild/protobuf";
-import type { Interceptor } from "@connectrpc/connect";
+import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { NodeHandlerFn } from "../http/types.ts";
-import type { Access } from "./auth.ts";
+import type { Access, AccessPolicy } from "./auth.ts";
 import { requestContextValues } from "./context.ts";
 
 /** A service implementation plus the access level of each method (by proto method name, e.g. "GetStatus"). */
@@ -35,6 +35,36 @@ export function accessPolicy(services: RpcService[]): Map<string, Access> {
     }
   }
   return policy;
+}
+
+/** What a listener lets through before authentication. */
+export interface ListenerPolicy {
+  /** "public": api.listen, where control calls are refused whatever credentials they carry; "admin": everything. */
+  listener: "public" | "admin";
+  policy: AccessPolicy;
+  /** Whether "read" methods (StorageService.List, Stat) are open to everyone (store.public_list). */
+  readAllowed: () => boolean;
+}
+
+/**
+ * Interceptor refusing, on the public listener, every control call (and "read" calls unless store.public_list) with
+ * permission_denied naming the admin listener, before any token or signature is looked at.
+ */
+export function listenerInterceptor(opts: ListenerPolicy): Interceptor {
+  return (next) => async (req) => {
+    if (opts.listener === "admin") return next(req);
+    const access = opts.policy.get(`${req.service.typeName}/${req.method.name}`);
+    if (access === "admin") {
+      throw new ConnectError(`${req.method.name} is a control call: it is served on the admin listener (api.admin_listen) only, not on the public one`, Code.PermissionDenied);
+    }
+    if (access === "read" && !opts.readAllowed()) {
+      throw new ConnectError(
+        `${req.method.name} is admin-only on the public listener (store.public_list is false): call it on the admin listener (api.admin_listen) with the admin token`,
+        Code.PermissionDenied,
+      );
+    }
+    return next(req);
+  };
 }
 
 /** A node:http / node:http2 request handler serving Connect, gRPC and gRPC-Web, falling back to plain HTTP routes. */

@@ -184,6 +184,6 @@ export function storageService(deps: StorageServiceDeps): RpcService {
   return {
     service: StorageService,
     impl,
-    access: { Store: "admin", Delete: "admin", Pin: "admin", Unpin: "admin", FetchBlob: "read", Stat: "read", List: "read" },
+    access: { Store: "admin", Delete: "admin", Pin: "admin", Unpin: "admin", FetchBlob: "public", Stat: "read", List: "read" },
   };
 }

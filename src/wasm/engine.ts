@@ -68,7 +68,7 @@ let engine: Engine | null = null;
 let moduleCache: WebAssembly.Module | null = null;
 
 /** Decodes base64 without Node-only APIs. */
-function decodeBase64(b64: string): Uint8Array<ArrayBuffer> {
+export function decodeBase64(b64: string): Uint8Array<ArrayBuffer> {
   const bin = atob(b64);
   const out = new Uint8Array(bin.length);
   for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);

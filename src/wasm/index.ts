@@ -1,4 +1,4 @@
-// Public API of the WebAssembly hashing core: BLAKE3, multi-core hashing, Bao, compact outboards, Merkle trees, hex.
+// Public API of the WebAssembly core: BLAKE3, multi-core hashing, Bao, compact outboards, Merkle trees, hex, Reed-Solomon.
 export { blake3, blake3Hex, keyedHash, deriveKey, Blake3Hasher, createHasher, createKeyedHasher, createDeriveKeyHasher } from "./blake3.ts";
 export type { HashOptions } from "./blake3.ts";
 export { toHex, fromHex, isBlobId, concatBytes } from "./hex.ts";
@@ -12,3 +12,4 @@ export { CompactOutboardBuilder, compactOutboardSize, baoSliceFromCompact, GROUP
 export { merkleRoot, merkleProof, verifyMerkleProof, MerkleBuilder, MerkleTree, merkleLeafHash, merkleNodeHash } from "./merkle.ts";
 export type { MerkleProof } from "./merkle.ts";
 export { hashParallel, hashStreamParallel, hashReaderParallel, closeHashPool, hashPoolSize, PARALLEL_THRESHOLD } from "./pool.ts";
+export { ReedSolomon, splitStripe } from "./rs.ts";

@@ -3,27 +3,8 @@
 import { afterAll, describe, expect, it } from "vitest";
 import { blake3 as nobleBlake3 } from "@noble/hashes/blake3.js";
 import { createBLAKE3 } from "hash-wasm";
+import { fill, rng } from "../../test/helpers/rng.ts";
 import { blake3, closeHashPool, createDeriveKeyHasher, createHasher, createKeyedHasher, deriveKey, hashParallel, hashStreamParallel, keyedHash, toHex } from "./index.ts";
-
-/** Small deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function fill(n: number, r: () => number): Uint8Array {
-  const d = new Uint8Array(n);
-  const w = new Uint32Array(d.buffer, 0, n >>> 2);
-  for (let i = 0; i < w.length; i++) w[i] = (r() * 4294967296) >>> 0;
-  for (let i = w.length * 4; i < n; i++) d[i] = (r() * 256) | 0;
-  return d;
-}
 
 const MiB = 1 << 20;
 const sizes = (seed: number): number[] => {

@@ -1,4 +1,5 @@
-// Test helpers: start an in-process node on a free loopback port with a fresh data dir, and spawn the built CLI.
+// Test helpers: start an in-process node on free loopback ports (public, admin and hooks listeners) with a fresh data
+// dir, and spawn the built CLI.
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -16,10 +17,35 @@ export function tempDir(prefix = "slowdrip-test-"): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
-/** Starts a node in this process with config flags (by key) on 127.0.0.1:0. */
+/** Config flags that put all three listeners on free loopback ports. */
+export const FREE_LISTENERS: Readonly<Record<string, string>> = { "api.listen": "127.0.0.1:0", "api.admin_listen": "127.0.0.1:0", "api.hooks_listen": "127.0.0.1:0" };
+
+/**
+ * Starts a node in this process with config flags (by key), every listener on 127.0.0.1:0. The node's `url` is the
+ * public listener, `adminUrl` the admin one (control RPCs, /metrics, PUT /blobs), `hooksUrl` the MediaMTX hooks.
+ */
 export async function startTestNode(flags: Record<string, string> = {}, assemble?: Assemble): Promise<RunningNode> {
-  const { config } = loadConfig({ flags: { "api.listen": "127.0.0.1:0", "node.data_dir": tempDir(), "node.log_level": "silent", ...flags } });
+  const { config } = loadConfig({ flags: { ...FREE_LISTENERS, "node.data_dir": tempDir(), "node.log_level": "silent", ...flags } });
   return startNode(config, createLogger(config["node.log_level"]), assemble);
+}
+
+/** Env that puts all three listeners of a spawned `slowdrip run` on free loopback ports (flags still win). */
+export const FREE_LISTENERS_ENV: Readonly<NodeJS.ProcessEnv> = {
+  SLOWDRIP_API_LISTEN: "127.0.0.1:0",
+  SLOWDRIP_API_ADMIN_LISTEN: "127.0.0.1:0",
+  SLOWDRIP_API_HOOKS_LISTEN: "127.0.0.1:0",
+};
+
+/** A spawned `slowdrip run`: the child and the URLs its "node started" line named. */
+export interface SpawnedNode {
+  child: ChildProcess;
+  /** Public listener. */
+  url: string;
+  /** Admin listener. */
+  adminUrl: string;
+  /** Hooks listener. */
+  hooksUrl: string;
+  logs: () => string;
 }
 
 /** Runs the built CLI to completion. */
@@ -36,20 +62,27 @@ export function runCli(args: string[], opts: { cwd?: string; env?: NodeJS.Proces
   });
 }
 
-/** Spawns `slowdrip run` and waits until it logs "node started"; returns the child and its URL. */
-export async function spawnNode(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ child: ChildProcess; url: string; logs: () => string }> {
+/**
+ * Spawns `slowdrip run` (every listener on a free loopback port unless `args`/`env` say otherwise) and waits until it
+ * logs "node started"; returns the child and its three URLs.
+ */
+export async function spawnNode(args: string[], env: NodeJS.ProcessEnv = {}): Promise<SpawnedNode> {
   // MediaMTX stays off unless a test asks for it: parallel test nodes would otherwise contend for its default ports.
-  const child = spawn(NODE_BIN, [CLI, "run", ...args], { cwd: ROOT, env: { ...process.env, SLOWDRIP_MEDIAMTX_MANAGE: "off", ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(NODE_BIN, [CLI, "run", ...args], {
+    cwd: ROOT,
+    env: { ...process.env, SLOWDRIP_MEDIAMTX_MANAGE: "off", ...FREE_LISTENERS_ENV, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let out = "";
   child.stdout!.on("data", (d) => (out += d));
   child.stderr!.on("data", (d) => (out += d));
-  const url = await new Promise<string>((resolve, reject) => {
+  const started = await new Promise<{ url: string; admin_url: string; hooks_url: string }>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`node did not start:\n${out}`)), 30_000);
     const check = () => {
       for (const line of out.split("\n")) {
         if (line.includes('"node started"')) {
           clearTimeout(timer);
-          resolve(JSON.parse(line).url);
+          resolve(JSON.parse(line));
           return;
         }
       }
@@ -57,5 +90,5 @@ export async function spawnNode(args: string[], env: NodeJS.ProcessEnv = {}): Pr
     child.stdout!.on("data", check);
     child.on("exit", (code) => reject(new Error(`node exited with ${code}:\n${out}`)));
   });
-  return { child, url, logs: () => out };
+  return { child, url: started.url, adminUrl: started.admin_url, hooksUrl: started.hooks_url, logs: () => out };
 }

@@ -55,7 +55,7 @@ export interface RunProbe {
 }
 
 /**
- * Spawns `command args... run --data-dir D --listen 127.0.0.1:<port>`, polls /healthz until 200 (at most `waitMs`),
+ * Spawns `command args... run --data-dir D --listen 127.0.0.1:<port>` (admin and hooks listeners on port 0), polls /healthz until 200 (at most `waitMs`),
  * runs `whileUp` against the node, sends SIGTERM and waits for the exit.
  */
 export async function runAndProbe(
@@ -64,7 +64,8 @@ export async function runAndProbe(
   opts: { cwd: string; env: NodeJS.ProcessEnv; dataDir: string; waitMs?: number; whileUp?: (url: string) => Promise<void> },
 ): Promise<RunProbe> {
   const port = await freePort();
-  const child: ChildProcess = spawn(command, [...prefix, "run", "--data-dir", opts.dataDir, "--listen", `127.0.0.1:${port}`], {
+  // The admin and hooks listeners go on free ports too (their defaults would collide between parallel tests).
+  const child: ChildProcess = spawn(command, [...prefix, "run", "--data-dir", opts.dataDir, "--listen", `127.0.0.1:${port}`, "--admin-listen", "127.0.0.1:0", "--set", "api.hooks_listen=127.0.0.1:0"], {
     cwd: opts.cwd,
     env: opts.env,
     stdio: ["ignore", "pipe", "pipe"],

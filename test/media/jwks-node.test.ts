@@ -9,6 +9,7 @@ import { BIN, NODE, NodeProcess, ensureFfmpeg, installMediamtx, liveNodeEnv, rtm
 let dir = "";
 let node: NodeProcess | null = null;
 let url = "";
+let adminUrl = "";
 let rtmp = 0;
 let ffmpeg = "";
 const cli = (args: string[]) => runCapture(NODE, [BIN, ...args], 60_000);
@@ -28,7 +29,7 @@ beforeAll(async () => {
   ffmpeg = ensureFfmpeg();
   dir = mkdtempSync(join(tmpdir(), "slowdrip-jwks-node-"));
   const live = await liveNodeEnv({ SLOWDRIP_NODE_LOG_LEVEL: "debug", SLOWDRIP_MEDIAMTX_AUTH: "jwks", SLOWDRIP_MEDIAMTX_BINARY: binary });
-  ({ url, rtmp } = live);
+  ({ url, adminUrl, rtmp } = live);
   node = new NodeProcess(join(dir, "data"), live.env);
   await until(async () => (await mediamtx())?.ready, 30_000, "MediaMTX ready");
 }, 900_000);
@@ -50,7 +51,7 @@ describe("JWKS mode on the node", () => {
       await run.stop();
     }
     expect(node!.logs).not.toMatch(/mediamtx auth: (allowed|denied)/);
-    const metrics = await (await fetch(`${url}/metrics`)).text();
+    const metrics = await (await fetch(`${adminUrl}/metrics`)).text();
     expect(metrics, "MediaMTX fetched the node's JWKS").toMatch(/slowdrip_http_requests_total\{route="\/\.well-known\/jwks\.json",method="GET",status="200"\} [1-9]/);
   });
 });

@@ -12,7 +12,7 @@ describe("node without MediaMTX", () => {
     const port = await freePort();
     let logs = "";
     const node = spawn(join(ROOT, "node_modules/.bin/node"), [join(ROOT, "dist/slowdrip.mjs"), "run", "--data-dir", join(dir, "data")], {
-      env: { ...process.env, SLOWDRIP_API_LISTEN: `127.0.0.1:${port}`, SLOWDRIP_MEDIAMTX_BINARY: join(dir, "missing/mediamtx") },
+      env: { ...process.env, SLOWDRIP_API_LISTEN: `127.0.0.1:${port}`, SLOWDRIP_API_ADMIN_LISTEN: "127.0.0.1:0", SLOWDRIP_API_HOOKS_LISTEN: "127.0.0.1:0", SLOWDRIP_MEDIAMTX_BINARY: join(dir, "missing/mediamtx") },
       stdio: ["ignore", "pipe", "pipe"],
     });
     node.stdout!.setEncoding("utf8").on("data", (c: string) => (logs += c));

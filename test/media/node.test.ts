@@ -15,6 +15,7 @@ let dir = "";
 let env: NodeJS.ProcessEnv = {};
 let node: NodeProcess | null = null;
 let url = "";
+let adminUrl = "";
 let rtmp = 0;
 let ffmpeg = "";
 
@@ -38,7 +39,7 @@ beforeAll(async () => {
     SLOWDRIP_MEDIAMTX_RTSP: `127.0.0.1:${await freePort()}`,
     SLOWDRIP_LIVE_WINDOW_SEGMENTS: "6",
   });
-  ({ url, rtmp, env } = live);
+  ({ url, adminUrl, rtmp, env } = live);
   await startNodeProcess();
 }, 900_000);
 
@@ -105,7 +106,7 @@ describe("live edge on the node", () => {
       const p = pj.paths.find((x) => x.name === "live/n");
       expect(p?.available).toBe(true);
       expect(Number(p?.segments)).toBeGreaterThanOrEqual(6);
-      const sessions = await client.listSessions({}, { headers: { authorization: `Bearer ${readFileSync(join(dir, "data/admin.token"), "utf8").trim()}` } });
+      const sessions = await createClient(StreamService, createConnectTransport({ baseUrl: adminUrl, httpVersion: "1.1" })).listSessions({}, { headers: { authorization: `Bearer ${readFileSync(join(dir, "data/admin.token"), "utf8").trim()}` } });
       expect(sessions.sessions.some((x) => x.protocol === "rtmp" && x.path === "live/n")).toBe(true);
     } finally {
       await run.stop();
@@ -125,7 +126,7 @@ describe("live edge on the node", () => {
     const probe = await runCapture("ffprobe", ["-v", "error", "-show_entries", "stream=codec_name", "-of", "csv=p=0", `${url}/live/live/n/index.m3u8`], 30_000);
     expect(probe.code, probe.stderr).toBe(0);
     expect([...new Set(probe.stdout.split("\n").filter(Boolean))].sort()).toEqual(["aac", "h264"]);
-    const metrics = await (await fetch(`${url}/metrics`)).text();
+    const metrics = await (await fetch(`${adminUrl}/metrics`)).text();
     expect(metrics).toMatch(/slowdrip_live_segments_total\{path="live\/n"\} ([6-9]|\d\d)/);
     expect(metrics).toMatch(/slowdrip_mediamtx_up 1/);
   });

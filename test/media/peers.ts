@@ -143,15 +143,19 @@ export const NODE = join(ROOT, "node_modules/.bin/node");
 export const BIN = join(ROOT, "dist/slowdrip.mjs");
 
 /**
- * Environment for a node whose API and MediaMTX listen on free loopback ports (RTMP only, 1 s segments), with `extra`
- * on top; returns it with the node's base URL and the RTMP port.
+ * Environment for a node whose listeners and MediaMTX listen on free loopback ports (RTMP only, 1 s segments), with
+ * `extra` on top; returns it with the node's public, admin and hooks base URLs and the RTMP port.
  */
-export async function liveNodeEnv(extra: NodeJS.ProcessEnv = {}): Promise<{ env: NodeJS.ProcessEnv; url: string; rtmp: number }> {
+export async function liveNodeEnv(extra: NodeJS.ProcessEnv = {}): Promise<{ env: NodeJS.ProcessEnv; url: string; adminUrl: string; hooksUrl: string; rtmp: number }> {
   const port = await freePort();
+  const admin = await freePort();
+  const hooks = await freePort();
   const rtmp = await freePort();
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     SLOWDRIP_API_LISTEN: `127.0.0.1:${port}`,
+    SLOWDRIP_API_ADMIN_LISTEN: `127.0.0.1:${admin}`,
+    SLOWDRIP_API_HOOKS_LISTEN: `127.0.0.1:${hooks}`,
     SLOWDRIP_MEDIAMTX_API: `127.0.0.1:${await freePort()}`,
     SLOWDRIP_MEDIAMTX_METRICS: `127.0.0.1:${await freePort()}`,
     SLOWDRIP_MEDIAMTX_RTMP: `127.0.0.1:${rtmp}`,
@@ -161,7 +165,7 @@ export async function liveNodeEnv(extra: NodeJS.ProcessEnv = {}): Promise<{ env:
     SLOWDRIP_MEDIAMTX_SEGMENT_DURATION: "1s",
     ...extra,
   };
-  return { env, url: `http://127.0.0.1:${port}`, rtmp };
+  return { env, url: `http://127.0.0.1:${port}`, adminUrl: `http://127.0.0.1:${admin}`, hooksUrl: `http://127.0.0.1:${hooks}`, rtmp };
 }
 
 /** A `slowdrip run` child process with its stdout and stderr collected. */

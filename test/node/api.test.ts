@@ -1,4 +1,4 @@
-// The one listener: NodeService over Connect (HTTP/1.1, HTTP/2), gRPC, gRPC-Web and buf curl; admin endpoints; control auth.
+// The listeners: NodeService over Connect (HTTP/1.1, HTTP/2), gRPC, gRPC-Web and buf curl; admin endpoints; control auth.
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -96,7 +96,7 @@ describe("admin endpoints", () => {
       await client.getIdentity({});
       await fetch(`${n.url}/healthz`);
       await fetch(`${n.url}/nope`);
-      const r = await fetch(`${n.url}/metrics`);
+      const r = await fetch(`${n.adminUrl}/metrics`);
       expect(r.headers.get("content-type")).toMatch(/^text\/plain; version=0\.0\.4/);
       const text = await r.text();
       const samples = new Map<string, number>();
@@ -132,7 +132,7 @@ describe("control auth", () => {
   });
   afterAll(() => closed?.stop());
   const call = (headers?: Record<string, string>) =>
-    createClient(NodeService, createConnectTransport({ baseUrl: closed.url, httpVersion: "1.1" })).getStatus({}, headers ? { headers } : {});
+    createClient(NodeService, createConnectTransport({ baseUrl: closed.adminUrl, httpVersion: "1.1" })).getStatus({}, headers ? { headers } : {});
 
   it("refuses a control call without a token", async () => {
     const err = await call().catch((e) => e);
@@ -151,6 +151,12 @@ describe("control auth", () => {
   it("accepts the admin token", async () => {
     const st = await call({ authorization: `Bearer ${closed.adminToken}` });
     expect(st.nodeId).toBe(closed.identity.nodeId);
+  });
+  it("refuses the control call on the public listener, even with the token", async () => {
+    const client = createClient(NodeService, createConnectTransport({ baseUrl: closed.url, httpVersion: "1.1" }));
+    const err = await client.getStatus({}, { headers: { authorization: `Bearer ${closed.adminToken}` } }).catch((e) => e);
+    expect((err as ConnectError).code).toBe(Code.PermissionDenied);
+    expect((err as ConnectError).rawMessage).toMatch(/api\.admin_listen/);
   });
   it("GetIdentity stays public", async () => {
     const id = await createClient(NodeService, createConnectTransport({ baseUrl: closed.url, httpVersion: "1.1" })).getIdentity({});

@@ -27,8 +27,8 @@ afterAll(async () => {
   await other?.stop();
 });
 
-const transport = (interceptors: Interceptor[], url = node.url) => createConnectTransport({ baseUrl: url, httpVersion: "1.1", interceptors });
-const client = (interceptors: Interceptor[], url = node.url) => createClient(NodeService, transport(interceptors, url));
+const transport = (interceptors: Interceptor[], url = node.adminUrl) => createConnectTransport({ baseUrl: url, httpVersion: "1.1", interceptors });
+const client = (interceptors: Interceptor[], url = node.adminUrl) => createClient(NodeService, transport(interceptors, url));
 const signer = (who = operator, target = () => node.identity.nodeId) => signingInterceptor(who, target);
 
 describe("operator-signed control calls", () => {
@@ -77,12 +77,12 @@ describe("operator-signed control calls", () => {
       for (const [k, v] of captured!) if (k.startsWith("x-slowdrip-")) req.header.set(k, v);
       return next(req);
     };
-    const err = await client([replay], other.url).getStatus({}).catch((e) => e);
+    const err = await client([replay], other.adminUrl).getStatus({}).catch((e) => e);
     expect((err as ConnectError).code).toBe(Code.Unauthenticated);
     expect((err as ConnectError).rawMessage).toMatch(/wrong-target/);
     expect((err as ConnectError).rawMessage).toContain(other.identity.nodeId);
     // Signed for the other node, it is accepted there.
-    expect((await client([signer(operator, () => other.identity.nodeId)], other.url).getStatus({})).nodeId).toBe(other.identity.nodeId);
+    expect((await client([signer(operator, () => other.identity.nodeId)], other.adminUrl).getStatus({})).nodeId).toBe(other.identity.nodeId);
   });
 });
 

@@ -29,7 +29,7 @@ beforeAll(async () => {
     SLOWDRIP_PAY_TRUSTED_MINTS: `${A},${B}`,
   });
   child = n.child;
-  url = n.url;
+  url = n.adminUrl;
   token = readFileSync(join(dir, "admin.token"), "utf8").trim();
 }, 300_000);
 

@@ -19,11 +19,11 @@ const dir = tempDir();
 const children: ChildProcess[] = [];
 const dbs: TempDb[] = [];
 
-async function start(crashAfter?: string): Promise<{ child: ChildProcess; url: string; token: string }> {
+async function start(crashAfter?: string): Promise<{ child: ChildProcess; url: string; adminUrl: string; token: string }> {
   const env: NodeJS.ProcessEnv = { SLOWDRIP_PAY_ENABLED: "true", SLOWDRIP_PAY_TRUSTED_MINTS: `${A},${B}`, SLOWDRIP_TEST_CRASH_AFTER: crashAfter ?? "" };
   const n = await spawnNode(["--data-dir", dir, "--listen", "127.0.0.1:0"], env);
   children.push(n.child);
-  return { child: n.child, url: n.url, token: readFileSync(join(dir, "admin.token"), "utf8").trim() };
+  return { child: n.child, url: n.url, adminUrl: n.adminUrl, token: readFileSync(join(dir, "admin.token"), "utf8").trim() };
 }
 
 function exited(child: ChildProcess): Promise<NodeJS.Signals | null> {
@@ -70,17 +70,17 @@ afterAll(async () => {
 describe("node killed mid-operation, restarted (real process, real mints)", () => {
   it("swap A->B killed after the melt was paid: the restarted node mints at B exactly once", async () => {
     const n1 = await start("swap:melt-sent");
-    const m = await runCli(["wallet", "mint", "100", "--mint", A, "--url", n1.url, "--token", n1.token]);
+    const m = await runCli(["wallet", "mint", "100", "--mint", A, "--url", n1.adminUrl, "--token", n1.token]);
     expect(m.code, m.stderr).toBe(0);
-    const sw = await runCli(["wallet", "swap", "--from", A, "--to", B, "--amount", "30", "--max-fee", "10", "--url", n1.url, "--token", n1.token]);
+    const sw = await runCli(["wallet", "swap", "--from", A, "--to", B, "--amount", "30", "--max-fee", "10", "--url", n1.adminUrl, "--token", n1.token]);
     expect(sw.code).not.toBe(0);
     expect(await exited(n1.child)).toBe("SIGKILL");
 
     const n2 = await start();
-    const bal = await until("B balance after resume", () => mintsJson(n2.url, n2.token), (b) => (b[B] ?? 0) === 30);
+    const bal = await until("B balance after resume", () => mintsJson(n2.adminUrl, n2.token), (b) => (b[B] ?? 0) === 30);
     expect(100 - (bal[A] ?? 0) - 30).toBeGreaterThanOrEqual(0);
     expect(100 - (bal[A] ?? 0) - 30).toBeLessThanOrEqual(10);
-    const led = await runCli(["wallet", "ledger", "--json", "--url", n2.url, "--token", n2.token]);
+    const led = await runCli(["wallet", "ledger", "--json", "--url", n2.adminUrl, "--token", n2.token]);
     const entries = JSON.parse(led.stdout) as Array<{ kind: string; direction: string; amount: number; mint: string }>;
     expect(entries.filter((e) => e.kind === "swap").map((e) => [e.direction, e.mint])).toEqual([
       ["out", A],
@@ -92,10 +92,10 @@ describe("node killed mid-operation, restarted (real process, real mints)", () =
   it("paid read killed after the token was redeemed: the restarted node credits it once and refuses it again", async () => {
     const n1 = await start("receive:swap-sent");
     const blob = randomBytes(MiB);
-    const up = await fetch(`${n1.url}/blobs`, { method: "PUT", body: blob, headers: { authorization: `Bearer ${n1.token}` } });
+    const up = await fetch(`${n1.adminUrl}/blobs`, { method: "PUT", body: blob, headers: { authorization: `Bearer ${n1.token}` } });
     expect(up.status).toBe(201);
     const { hash } = (await up.json()) as { hash: string };
-    const before = (await mintsJson(n1.url, n1.token))[A] ?? 0;
+    const before = (await mintsJson(n1.adminUrl, n1.token))[A] ?? 0;
     const { wallet: client, db } = await tempWallet([A]);
     dbs.push(db);
     await client.mint(A, 20);
@@ -105,12 +105,12 @@ describe("node killed mid-operation, restarted (real process, real mints)", () =
     expect(await exited(n1.child)).toBe("SIGKILL");
 
     const n2 = await start();
-    await until("node balance after resume", async () => (await mintsJson(n2.url, n2.token))[A] ?? 0, (v) => v === before + 1);
-    const led = await runCli(["wallet", "ledger", "--service", "content-download", "--json", "--url", n2.url, "--token", n2.token]);
+    await until("node balance after resume", async () => (await mintsJson(n2.adminUrl, n2.token))[A] ?? 0, (v) => v === before + 1);
+    const led = await runCli(["wallet", "ledger", "--service", "content-download", "--json", "--url", n2.adminUrl, "--token", n2.token]);
     expect(JSON.parse(led.stdout)).toMatchObject([{ direction: "in", kind: "payment", amount: 1, mint: A }]);
     const again = await fetch(`${n2.url}/blobs/${hash}`, { headers: { "x-cashu": token } });
     expect(again.status).toBe(400);
     expect(again.headers.get("x-reason")).toBe("already-spent");
-    expect((await mintsJson(n2.url, n2.token))[A]).toBe(before + 1);
+    expect((await mintsJson(n2.adminUrl, n2.token))[A]).toBe(before + 1);
   });
 });

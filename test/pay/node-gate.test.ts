@@ -30,7 +30,7 @@ beforeAll(async () => {
   mints = await startMints(1);
   A = mints[0]!.url;
   node = await startTestNode({ "pay.enabled": "true", "pay.trusted_mints": A, "pay.pricing.content_download": "2", "pay.free_peers": freePeer }, fullNode);
-  const up = await fetch(`${node.url}/blobs`, { method: "PUT", body: blob, headers: { authorization: `Bearer ${node.adminToken}` } });
+  const up = await fetch(`${node.adminUrl}/blobs`, { method: "PUT", body: blob, headers: { authorization: `Bearer ${node.adminToken}` } });
   expect(up.status).toBe(201);
   hash = ((await up.json()) as { hash: string }).hash;
 }, 300_000);
@@ -66,7 +66,7 @@ describe("node: paid /blobs reads (real mint)", () => {
     expect(r.headers.get("x-session")).toBeTruthy();
     expect(r.headers.get("cache-control")).toBe("private, no-store");
     expect(client.balance(A)).toBe(84);
-    const metrics = await (await fetch(`${node.url}/metrics`)).text();
+    const metrics = await (await fetch(`${node.adminUrl}/metrics`)).text();
     expect(metrics).toMatch(/slowdrip_pay_402_total\{service="content-download"\} [1-9]/);
     expect(metrics).toContain(`slowdrip_pay_earned_sats_total{service="content-download",mint="${A}"} 16`);
     expect(metrics).toContain(`slowdrip_wallet_balance_sats{mint="${A}"} 16`);
@@ -78,7 +78,7 @@ describe("node: paid /blobs reads (real mint)", () => {
   });
 
   it("WalletService and PaymentService over RPC: admin-only wallet, public pricing, ledger and revenue", async () => {
-    const transport = createConnectTransport({ baseUrl: node.url, httpVersion: "1.1" });
+    const transport = createConnectTransport({ baseUrl: node.adminUrl, httpVersion: "1.1" });
     const wallet = createClient(WalletService, transport);
     const payments = createClient(PaymentService, transport);
     const admin = { headers: { authorization: `Bearer ${node.adminToken}` } };

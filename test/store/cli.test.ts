@@ -15,7 +15,7 @@ const fa = join(dir, "a.bin");
 const fb = join(dir, "b.bin");
 writeFileSync(fa, a);
 writeFileSync(fb, b);
-const env = () => ({ SLOWDRIP_URL: node.url, SLOWDRIP_TOKEN: node.adminToken });
+const env = () => ({ SLOWDRIP_URL: node.adminUrl, SLOWDRIP_TOKEN: node.adminToken });
 const blob = (args: string[], e: NodeJS.ProcessEnv = env()) => runCli(["blob", ...args], { cwd: dir, env: e });
 
 beforeAll(async () => {
@@ -90,9 +90,9 @@ describe("slowdrip blob", () => {
   });
 
   it("finds the admin token in --data-dir, and says why a control call fails without one", async () => {
-    const viaDataDir = await blob(["pin", refHash(a), "--url", node.url, "--data-dir", node.dataDir], { SLOWDRIP_URL: "", SLOWDRIP_TOKEN: "" });
+    const viaDataDir = await blob(["pin", refHash(a), "--url", node.adminUrl, "--data-dir", node.dataDir], { SLOWDRIP_URL: "", SLOWDRIP_TOKEN: "" });
     expect(viaDataDir.code, viaDataDir.stderr).toBe(0);
-    const none = await blob(["put", "a.bin", "--url", node.url, "--data-dir", dir], { SLOWDRIP_URL: "", SLOWDRIP_TOKEN: "" });
+    const none = await blob(["put", "a.bin", "--url", node.adminUrl, "--data-dir", dir], { SLOWDRIP_URL: "", SLOWDRIP_TOKEN: "" });
     expect(none.code).toBe(1);
     expect(none.stderr).toMatch(/Unauthenticated/);
   });

@@ -50,7 +50,7 @@ writeFileSync(file, data);
 const auth = () => ["-H", `Authorization: Bearer ${node.adminToken}`];
 
 async function usage(): Promise<{ bytes: number; blobs: number }> {
-  const text = await (await fetch(`${node.url}/metrics`)).text();
+  const text = await (await fetch(`${node.adminUrl}/metrics`)).text();
   const m = (k: string) => Number(new RegExp(`^${k} (\\S+)$`, "m").exec(text)?.[1]);
   return { bytes: m("slowdrip_store_bytes_used"), blobs: m("slowdrip_store_blobs") };
 }
@@ -62,11 +62,11 @@ afterAll(() => node?.stop());
 
 describe("PUT /blobs", () => {
   it("uploads with the admin token: 201 with {hash, size}, then 200 when already stored", async () => {
-    const r = await curl(["-X", "PUT", "--data-binary", `@${file}`, ...auth(), `${node.url}/blobs`]);
+    const r = await curl(["-X", "PUT", "--data-binary", `@${file}`, ...auth(), `${node.adminUrl}/blobs`]);
     expect(r.status).toBe(201);
     expect(JSON.parse(r.body.toString())).toEqual({ hash, size: data.length });
     expect(r.headers.location).toBe(`/blobs/${hash}`);
-    const again = await curl(["-X", "PUT", "--data-binary", `@${file}`, "-H", `X-Blake3: ${hash}`, ...auth(), `${node.url}/blobs`]);
+    const again = await curl(["-X", "PUT", "--data-binary", `@${file}`, "-H", `X-Blake3: ${hash}`, ...auth(), `${node.adminUrl}/blobs`]);
     expect(again.status).toBe(200);
     expect(await usage()).toEqual({ bytes: data.length, blobs: 1 });
   });
@@ -75,7 +75,7 @@ describe("PUT /blobs", () => {
     const small = testBytes(300_000, 32);
     const f = join(dir, "small.bin");
     writeFileSync(f, small);
-    const r = await curl(["-X", "PUT", "-H", "Transfer-Encoding: chunked", "-T", f, ...auth(), `${node.url}/blobs`]);
+    const r = await curl(["-X", "PUT", "-H", "Transfer-Encoding: chunked", "-T", f, ...auth(), `${node.adminUrl}/blobs`]);
     expect(r.status).toBe(201);
     expect(JSON.parse(r.body.toString())).toEqual({ hash: refHash(small), size: small.length });
     const del = await fetch(`${node.url}/blobs/${refHash(small)}`, { method: "HEAD" });
@@ -83,18 +83,18 @@ describe("PUT /blobs", () => {
   });
 
   it("refuses without or with a wrong token (401)", async () => {
-    expect((await curl(["-X", "PUT", "--data-binary", "abc", `${node.url}/blobs`])).status).toBe(401);
-    expect((await curl(["-X", "PUT", "--data-binary", "abc", "-H", "Authorization: Bearer wrong", `${node.url}/blobs`])).status).toBe(401);
+    expect((await curl(["-X", "PUT", "--data-binary", "abc", `${node.adminUrl}/blobs`])).status).toBe(401);
+    expect((await curl(["-X", "PUT", "--data-binary", "abc", "-H", "Authorization: Bearer wrong", `${node.adminUrl}/blobs`])).status).toBe(401);
     expect((await curl([`${node.url}/blobs/${refHash(Buffer.from("abc"))}`])).status).toBe(404);
   });
 
   it("X-Blake3 mismatch answers 409 and stores nothing; a malformed X-Blake3 is 400", async () => {
     const before = await usage();
-    const r = await curl(["-X", "PUT", "--data-binary", "hello", "-H", `X-Blake3: ${"0".repeat(64)}`, ...auth(), `${node.url}/blobs`]);
+    const r = await curl(["-X", "PUT", "--data-binary", "hello", "-H", `X-Blake3: ${"0".repeat(64)}`, ...auth(), `${node.adminUrl}/blobs`]);
     expect(r.status).toBe(409);
     expect(JSON.parse(r.body.toString()).error).toMatch(/hash mismatch/);
     expect((await curl([`${node.url}/blobs/${refHash(Buffer.from("hello"))}`])).status).toBe(404);
-    expect((await curl(["-X", "PUT", "--data-binary", "hello", "-H", "X-Blake3: nothex", ...auth(), `${node.url}/blobs`])).status).toBe(400);
+    expect((await curl(["-X", "PUT", "--data-binary", "hello", "-H", "X-Blake3: nothex", ...auth(), `${node.adminUrl}/blobs`])).status).toBe(400);
     expect(await usage()).toEqual(before);
   });
 
@@ -103,8 +103,8 @@ describe("PUT /blobs", () => {
     const big = testBytes(5 * MiB, 33);
     const f = join(dir, "big.bin");
     writeFileSync(f, big);
-    expect((await curl(["-X", "PUT", "--data-binary", `@${f}`, ...auth(), `${node.url}/blobs`])).status).toBe(507);
-    expect((await curl(["-X", "PUT", "-H", "Transfer-Encoding: chunked", "-T", f, ...auth(), `${node.url}/blobs`])).status).toBe(507);
+    expect((await curl(["-X", "PUT", "--data-binary", `@${f}`, ...auth(), `${node.adminUrl}/blobs`])).status).toBe(507);
+    expect((await curl(["-X", "PUT", "-H", "Transfer-Encoding: chunked", "-T", f, ...auth(), `${node.adminUrl}/blobs`])).status).toBe(507);
     expect((await curl(["-I", `${node.url}/blobs/${refHash(big)}`])).status).toBe(404);
     expect(await usage()).toEqual(before);
   });
@@ -113,7 +113,7 @@ describe("PUT /blobs", () => {
     const before = await usage();
     const body = testBytes(MiB, 34);
     await new Promise<void>((resolve) => {
-      const req = request(`${node.url}/blobs`, { method: "PUT", headers: { authorization: `Bearer ${node.adminToken}`, "content-length": String(body.length) } });
+      const req = request(`${node.adminUrl}/blobs`, { method: "PUT", headers: { authorization: `Bearer ${node.adminToken}`, "content-length": String(body.length) } });
       req.on("error", () => resolve());
       req.write(body.subarray(0, 300_000), () => setTimeout(() => req.destroy(), 100));
     });
@@ -214,8 +214,8 @@ describe("GET/HEAD /blobs/<hash>", () => {
     const small = testBytes(1000, 35);
     const f = join(dir, "tiny.bin");
     writeFileSync(f, small);
-    const h = JSON.parse((await curl(["-X", "PUT", "--data-binary", `@${f}`, ...auth(), `${node.url}/blobs`])).body.toString()).hash;
-    const hits = async () => Number(/^slowdrip_store_cache_hits_total (\d+)$/m.exec(await (await fetch(`${node.url}/metrics`)).text())?.[1]);
+    const h = JSON.parse((await curl(["-X", "PUT", "--data-binary", `@${f}`, ...auth(), `${node.adminUrl}/blobs`])).body.toString()).hash;
+    const hits = async () => Number(/^slowdrip_store_cache_hits_total (\d+)$/m.exec(await (await fetch(`${node.adminUrl}/metrics`)).text())?.[1]);
     const before = await hits();
     for (let i = 0; i < 3; i++) expect((await curl([`${node.url}/blobs/${h}`])).body.equals(Buffer.from(small))).toBe(true);
     expect(await hits()).toBe(before + 2);
@@ -228,7 +228,7 @@ describe("GET /blobs/<hash> and the fetch limit", () => {
 
   it("a client that goes away mid-body frees its fetch slot", async () => {
     one = await startTestNode({ "tuning.fetch_concurrency": "1", "tuning.queue_timeout": "2s" }, storeOnly);
-    const put = await curl(["-X", "PUT", "--data-binary", `@${file}`, "-H", `Authorization: Bearer ${one.adminToken}`, `${one.url}/blobs`]);
+    const put = await curl(["-X", "PUT", "--data-binary", `@${file}`, "-H", `Authorization: Bearer ${one.adminToken}`, `${one.adminUrl}/blobs`]);
     expect(put.status).toBe(201);
     const url = `${one.url}/blobs/${hash}`;
     for (let i = 0; i < 3; i++) {

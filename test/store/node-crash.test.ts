@@ -30,7 +30,7 @@ describe("node killed during an upload", () => {
 
     // Send part of a declared 64 MiB body, then kill the node mid-import.
     await new Promise<void>((resolve) => {
-      const req = request(`${first.url}/blobs`, { method: "PUT", headers: { authorization: `Bearer ${token}`, "content-length": String(body.length) } });
+      const req = request(`${first.adminUrl}/blobs`, { method: "PUT", headers: { authorization: `Bearer ${token}`, "content-length": String(body.length) } });
       req.on("error", () => resolve());
       let at = 0;
       const pump = () => {
@@ -50,14 +50,14 @@ describe("node killed during an upload", () => {
     const second = await spawnNode(args);
     children.push(second.child);
     expect(second.logs()).toMatch(/removed unfinished imports left by an earlier crash/);
-    expect(await metric(second.url, "slowdrip_store_bytes_used")).toBe(0);
-    expect(await metric(second.url, "slowdrip_store_blobs")).toBe(0);
+    expect(await metric(second.adminUrl, "slowdrip_store_bytes_used")).toBe(0);
+    expect(await metric(second.adminUrl, "slowdrip_store_blobs")).toBe(0);
     expect((await fetch(`${second.url}/blobs/${refHash(body)}`, { method: "HEAD" })).status).toBe(404);
 
-    const res = await fetch(`${second.url}/blobs`, { method: "PUT", headers: { authorization: `Bearer ${token}`, "x-blake3": refHash(body) }, body: body as Uint8Array<ArrayBuffer> });
+    const res = await fetch(`${second.adminUrl}/blobs`, { method: "PUT", headers: { authorization: `Bearer ${token}`, "x-blake3": refHash(body) }, body: body as Uint8Array<ArrayBuffer> });
     expect(res.status).toBe(201);
     expect(await res.json()).toEqual({ hash: refHash(body), size: body.length });
-    expect(await metric(second.url, "slowdrip_store_bytes_used")).toBe(body.length);
+    expect(await metric(second.adminUrl, "slowdrip_store_bytes_used")).toBe(body.length);
     second.child.kill("SIGTERM");
     await new Promise((r) => second.child.once("exit", r));
     expect(second.child.exitCode).toBe(0);

@@ -53,8 +53,9 @@ async function totals() {
 }
 
 beforeAll(async () => {
-  node = await startTestNode({ "store.max_storage": "8MiB", "api.max_message_size": "1MiB" }, storeOnly);
-  client = createClient(StorageService, createConnectTransport({ baseUrl: node.url, httpVersion: "1.1" }));
+  // store.public_list: Stat and List answer without the token here (test/net/listeners.test.ts covers the default).
+  node = await startTestNode({ "store.max_storage": "8MiB", "api.max_message_size": "1MiB", "store.public_list": "true" }, storeOnly);
+  client = createClient(StorageService, createConnectTransport({ baseUrl: node.adminUrl, httpVersion: "1.1" }));
   admin = { headers: { authorization: `Bearer ${node.adminToken}` } };
 });
 afterAll(() => node?.stop());
@@ -79,7 +80,7 @@ describe("StorageService", () => {
       const r = await fetchAll(hash, off, len);
       expect(r.bytes.equals(Buffer.from(data.subarray(off, off + len))), `range ${off}+${len}`).toBe(true);
     }
-    const grpc = createClient(StorageService, createGrpcTransport({ baseUrl: node.url }));
+    const grpc = createClient(StorageService, createGrpcTransport({ baseUrl: node.adminUrl }));
     const parts: Uint8Array[] = [];
     for await (const m of grpc.fetchBlob({ hash, offset: 1000n, length: 2_000_000n })) parts.push(m.data);
     expect(Buffer.concat(parts).equals(Buffer.from(data.subarray(1000, 2_001_000)))).toBe(true);
@@ -192,7 +193,7 @@ describe("StorageService", () => {
   it("/readyz includes the store and /metrics exposes its figures", async () => {
     const ready = await (await fetch(`${node.url}/readyz`)).json();
     expect(ready.components.find((c: { name: string }) => c.name === "store")).toMatchObject({ ready: true, required: true });
-    const text = await (await fetch(`${node.url}/metrics`)).text();
+    const text = await (await fetch(`${node.adminUrl}/metrics`)).text();
     const metric = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, "m").exec(text)?.[1]);
     expect(metric("slowdrip_store_bytes_used")).toBe((await totals()).bytesUsed);
     expect(metric("slowdrip_store_blobs")).toBe((await totals()).blobCount);
@@ -211,7 +212,7 @@ describe("StorageService concurrency limits", () => {
 
   it("a full store limit makes callers wait up to tuning.queue_timeout, then resource_exhausted", async () => {
     busy = await startTestNode({ "tuning.store_concurrency": "1", "tuning.queue_timeout": "200ms" }, storeOnly);
-    const c = createClient(StorageService, createConnectTransport({ baseUrl: busy.url, httpVersion: "1.1" }));
+    const c = createClient(StorageService, createConnectTransport({ baseUrl: busy.adminUrl, httpVersion: "1.1" }));
     const auth = { headers: { authorization: `Bearer ${busy.adminToken}` } };
     let go!: () => void;
     const gate = new Promise<void>((r) => (go = r));
