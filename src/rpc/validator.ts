@@ -233,12 +233,12 @@ export function validatorService(v: Validator): RpcService {
       GetClusterMap: "public",
       WatchClusterMap: "public",
       QueryPgFilesBatch: members,
-      QueryManifest: "read",
+      QueryManifest: "public",
       PutFile: "admin",
-      GetFile: "read",
-      StatFile: "read",
+      GetFile: "public",
+      StatFile: "public",
       DeleteFile: "admin",
-      GetClusterStatus: "read",
+      GetClusterStatus: "public",
     },
   };
 }

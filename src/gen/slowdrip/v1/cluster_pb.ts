@@ -1872,8 +1872,9 @@ export const ShardHealthSchema: GenEnum<ShardHealth> = /*@__PURE__*/
 /**
  * ValidatorService is served by a node with cluster.role: validator.
  * Register and Heartbeat are peer calls (signed with the miner's node key); QueryPgFilesBatch is for registered
- * members; GetClusterMap and WatchClusterMap are public (the maps are signed); QueryManifest, GetFile, StatFile and
- * GetClusterStatus follow the read policy; PutFile and DeleteFile are control calls (admin token or operator key).
+ * members; GetClusterMap and WatchClusterMap are public (the maps are signed), and so are the gateway reads
+ * QueryManifest, GetFile, StatFile and GetClusterStatus; PutFile and DeleteFile are control calls (admin listener,
+ * admin token or operator key).
  *
  * @generated from service slowdrip.v1.ValidatorService
  */
