@@ -14,6 +14,8 @@ import type { Registry } from "./registry.ts";
 
 /** Longest one shard fetch may take while reading. */
 const READ_TIMEOUT_MS = 30_000;
+/** Stripes read ahead of the one being streamed. */
+const READ_AHEAD = 4;
 /** Largest range served with a proof (the slice is built in memory). */
 export const MAX_PROOF_RANGE = 16 * 1024 * 1024;
 
@@ -64,7 +66,7 @@ export class FileReader {
     return { offset, length: Math.min(length ?? f.size - offset, f.size - offset) };
   }
 
-  /** Streams [offset, offset + length) of a file, one stripe ahead. */
+  /** Streams [offset, offset + length) of a file, a few stripes ahead. */
   async *read(hash: string, offset: number, length: number | undefined, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
     const f = this.manifest(hash);
     const r = FileReader.clamp(f, offset, length);
@@ -76,10 +78,12 @@ export class FileReader {
       p.catch(() => undefined); // awaited below; this only keeps an early failure from being unhandled
       return p;
     };
-    let next = first <= last ? part(first) : undefined;
+    // Up to READ_AHEAD stripes are fetched while the caller consumes the current one (memory: that many stripes).
+    const ahead: Promise<Uint8Array>[] = [];
+    let next = first;
     for (let i = first; i <= last; i++) {
-      const bytes = await next!;
-      next = i < last ? part(i + 1) : undefined;
+      while (next <= last && ahead.length < READ_AHEAD) ahead.push(part(next++));
+      const bytes = await ahead.shift()!;
       this.#d.stats.readBytes += bytes.length;
       yield bytes;
     }
@@ -108,10 +112,9 @@ export class FileReader {
     return baoSliceFromCompact(f.size, outboard, async (o, n) => (o >= from && o + n <= to ? cover.slice(o - from, o - from + n) : this.range(f, o, n, signal)), offset, length);
   }
 
-  async #table(): Promise<PlacementTable> {
-    const t = await this.#d.placement.get(this.#d.registry.current().map);
-    if (t.error) throw t.error;
-    return t;
+  /** The current placement (possibly impossible, e.g. too few families: earlier epochs' holders are tried then). */
+  #table(): Promise<PlacementTable> {
+    return this.#d.placement.get(this.#d.registry.current().map);
   }
 
   /** A kept earlier map (parsed once), or null. */
@@ -143,7 +146,7 @@ export class FileReader {
       const r = this.#d.registry.record(id);
       if (r && r.state !== "down") out.push({ nodeId: id, endpoint: r.endpoint });
     };
-    add(table.holder(pg, position));
+    if (!table.error) add(table.holder(pg, position));
     for (let e = cur.epoch - 1; e >= 1 && e >= cur.epoch - this.#d.lookback; e--) {
       const m = this.#oldMap(e);
       if (!m) continue;
