@@ -44,6 +44,8 @@ export class NodeProc {
   readonly port: number;
   readonly settings: Record<string, string>;
   child: ChildProcess | undefined;
+  /** The admin listener of the running process (a free port at each start). */
+  adminUrl = "";
   #logs: () => string = () => "";
   #earlier = "";
 
@@ -80,6 +82,7 @@ export class NodeProc {
     for (const [k, v] of Object.entries(settings)) args.push("--set", `${k}=${v}`);
     const n = await spawnNode(args);
     this.child = n.child;
+    this.adminUrl = n.adminUrl;
     this.#logs = n.logs;
   }
 
@@ -113,9 +116,14 @@ export class NodeProc {
       .filter((j) => typeof j.msg === "string" && msg.test(j.msg));
   }
 
-  /** StorageService of this node (blob lists, reads). */
+  /** StorageService of this node on its admin listener with the admin token (blob lists need it; reads do not). */
   storage(): Client<typeof StorageService> {
-    return createClient(StorageService, createConnectTransport({ baseUrl: this.url, httpVersion: "1.1", useBinaryFormat: true }));
+    return createClient(StorageService, adminTransport(this.adminUrl, this.adminToken));
+  }
+
+  /** The node's Prometheus metrics (admin listener). */
+  async metrics(): Promise<string> {
+    return (await fetch(`${this.adminUrl}/metrics`)).text();
   }
 
   /** Every blob hash this node holds, with its tags and pin. */
@@ -135,6 +143,16 @@ export class NodeProc {
     const r = await fetch(`${this.url}/readyz`);
     return (await r.json()) as never;
   }
+}
+
+/** A binary Connect transport that sends the admin token. */
+export function adminTransport(url: string, token: string) {
+  return createConnectTransport({
+    baseUrl: url,
+    httpVersion: "1.1",
+    useBinaryFormat: true,
+    interceptors: [(next) => async (req) => (req.header.set("authorization", `Bearer ${token}`), next(req))],
+  });
 }
 
 /** Polls `fn` until it returns a truthy value; throws with `what` (and the last value) after `timeoutMs`. */
@@ -195,18 +213,9 @@ export class TestCluster {
     return m;
   }
 
-  /** The validator's ValidatorService (admin token attached). */
+  /** The validator's ValidatorService on its admin listener (admin token attached). */
   client(): Client<typeof ValidatorService> {
-    const token = this.validator.adminToken;
-    return createClient(
-      ValidatorService,
-      createConnectTransport({
-        baseUrl: this.validator.url,
-        httpVersion: "1.1",
-        useBinaryFormat: true,
-        interceptors: [(next) => async (req) => (req.header.set("authorization", `Bearer ${token}`), next(req))],
-      }),
-    );
+    return createClient(ValidatorService, adminTransport(this.validator.adminUrl, this.validator.adminToken));
   }
 
   status() {
@@ -222,9 +231,9 @@ export class TestCluster {
     }, `${n} members up`, timeoutMs);
   }
 
-  /** Runs the CLI against the validator. */
+  /** Runs the CLI against the validator's admin listener. */
   cli(args: string[], opts: { input?: string } = {}) {
-    return runCli(args, { env: { SLOWDRIP_VALIDATOR: this.validator.url, SLOWDRIP_TOKEN: this.validator.adminToken }, ...opts });
+    return runCli(args, { env: { SLOWDRIP_VALIDATOR: this.validator.adminUrl, SLOWDRIP_TOKEN: this.validator.adminToken }, ...opts });
   }
 
   /** Kills every process; their logs stay in <data dir>/node.log for inspection. */

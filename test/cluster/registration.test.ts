@@ -100,7 +100,7 @@ describe("bad registrations", () => {
     const limited = answers.filter((a) => a.status === RegisterStatus.RATE_LIMITED);
     expect(limited.length).toBeGreaterThanOrEqual(6);
     expect(limited.every((a) => a.retryAfterMs > 0n)).toBe(true);
-    const metrics = await (await fetch(`${c.validator.url}/metrics`)).text();
+    const metrics = await c.validator.metrics();
     expect(Number(/slowdrip_cluster_registrations_total\{answer="rate_limited"\} (\d+)/.exec(metrics)?.[1])).toBeGreaterThanOrEqual(limited.length);
   });
 
@@ -185,7 +185,7 @@ describe("authority", () => {
     const bad2 = await fail(asValidator.clusterMapUpdate({ map: { mapJson: tampered, signature: current.signature } }));
     expect(bad2.code).toBe(Code.PermissionDenied);
     expect(await detail()).toBe(before);
-    const metrics = await (await fetch(`${m.url}/metrics`)).text();
+    const metrics = await m.metrics();
     expect(Number(/^slowdrip_cluster_maps_refused_total (\d+)/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(3);
   });
 
