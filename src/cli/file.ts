@@ -217,7 +217,14 @@ const HEALTH: Record<number, string> = {
 async function stat(v: ValidatorClient, hash: string, io: CliIO, json: boolean): Promise<number> {
   let s;
   try {
-    s = await v.client.statFile({ hash }, { ...v.callOptions, timeoutMs: 60_000 });
+    // Stripes come in windows of 1024; the health figures cover the whole file in every answer.
+    s = await v.client.statFile({ hash, stripeLimit: 1024 }, { ...v.callOptions, timeoutMs: 60_000 });
+    while (s.stripes.length < s.stripeCount) {
+      const more = await v.client.statFile({ hash, stripeOffset: s.stripes.length, stripeLimit: 1024 }, { ...v.callOptions, timeoutMs: 60_000 });
+      if (more.stripes.length === 0) break;
+      s.stripes.push(...more.stripes);
+      s.manifest?.stripes.push(...(more.manifest?.stripes ?? []));
+    }
   } catch (err) {
     validatorFailure(err, v.url, "file stat");
   }

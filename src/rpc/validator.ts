@@ -164,27 +164,36 @@ export function validatorService(v: Validator): RpcService {
       if (first) yield create(GetFileResponseSchema, head);
     },
     async statFile(req, ctx) {
+      const limit = req.stripeLimit === 0 ? 256 : req.stripeLimit;
+      if (limit > 1024) throw new ConnectError("stripe_limit must be 1..1024 (0 means 256)", Code.InvalidArgument);
       const s = await v.stat(req.hash, ctx.signal);
       const k = s.file.k;
       let under = 0;
       let unreadable = false;
-      const stripes = s.stripes.map((st, i) => {
+      for (const st of s.stripes) {
         const ok = st.states.filter((x) => x === "ok").length;
         if (ok < st.states.length) under++;
         if (ok < k) unreadable = true;
+      }
+      const from = Math.min(req.stripeOffset, s.stripes.length);
+      const window = s.stripes.slice(from, from + limit).map((st, j) => {
+        const i = from + j;
         return {
           index: i,
           pg: s.file.stripes[i]!.pg,
-          underReplicated: ok < st.states.length,
+          underReplicated: st.states.some((x) => x !== "ok"),
           shards: st.holders.map((h, p) => ({ position: p, hash: s.file.stripes[i]!.shards[p]!, holder: h, family: st.families[p]!, health: HEALTH[st.states[p]!] })),
         };
       });
+      const m = manifest(s.file);
+      m.stripes = m.stripes.slice(from, from + limit);
       return create(StatFileResponseSchema, {
-        manifest: manifest(s.file),
-        stripes,
+        manifest: m,
+        stripes: window,
         health: unreadable ? "unreadable" : under > 0 ? "degraded" : "healthy",
         underReplicatedStripes: under,
         epoch: BigInt(s.epoch),
+        stripeCount: s.stripes.length,
       });
     },
     async deleteFile(req) {
@@ -206,6 +215,7 @@ export function validatorService(v: Validator): RpcService {
         unreadableStripes: BigInt(s.health.unreadable),
         missingShards: BigInt(s.health.missing),
         lastScanUnixMs: BigInt(s.health.at),
+        lastScanEpoch: BigInt(s.health.epoch),
         members: s.members.map((m) =>
           create(MemberStatusSchema, {
             member: create(ClusterMemberSchema, { nodeId: m.id, endpoint: m.endpoint, family: m.family, weight: m.weight, state: STATE[m.state] }),

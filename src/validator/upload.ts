@@ -14,6 +14,8 @@ import type { FileRecord, ManifestStore } from "./manifests.ts";
 import type { MinerLink } from "./net.ts";
 import type { Registry } from "./registry.ts";
 
+/** Most stripes per file (keeps a manifest well inside one RPC message). */
+export const MAX_STRIPES = 4096;
 /** Longest one shard push may take. */
 const PUSH_TIMEOUT_MS = 60_000;
 /** First wait before a push is retried (doubles up to tuning.max_backoff). */
@@ -81,6 +83,9 @@ export class Uploader {
     if (!Number.isSafeInteger(header.size) || header.size < 0) throw new BadRequestError("header.size", "must be the file's size in bytes");
     if (header.size > d.maxFileSize) throw new BadRequestError("header.size", `${header.size} bytes is over cluster.max_file_size (${d.maxFileSize})`);
     if (header.name.length > 256) throw new BadRequestError("header.name", "must be at most 256 characters");
+    if (stripeCount(header.size, d.stripeSize) > MAX_STRIPES) {
+      throw new BadRequestError("header.size", `${header.size} bytes would be ${stripeCount(header.size, d.stripeSize)} stripes of cluster.stripe_size (${d.stripeSize}); a file has at most ${MAX_STRIPES}: raise cluster.stripe_size`);
+    }
     const existing = d.manifests.get(header.hash);
     if (existing) return { hash: existing.hash, size: existing.size, created: false, stripes: existing.stripes.length, underReplicated: 0 };
     if (this.#running.has(header.hash)) throw new UploadBusyError(header.hash);
