@@ -8,6 +8,7 @@ import { configFlagOptions, configFlagUsage } from "../config/flags.ts";
 import { GetClusterStatusResponseSchema, MemberState, ValidatorService, type MemberStatus } from "../gen/slowdrip/v1/cluster_pb.ts";
 import { nodeClient } from "./client.ts";
 import { clusterPlace, clusterPlaceUsage } from "./cluster-place.ts";
+import { formatBytes } from "./progress.ts";
 import { CliError, type CliIO, type Command } from "./command.ts";
 
 /** parseArgs options of commands that talk to the validator. */
@@ -48,18 +49,6 @@ export function validatorFailure(err: unknown, url: string, what: string): never
     throw new CliError(`${what}: ${Code[err.code] ?? err.code}: ${err.rawMessage}`);
   }
   throw err;
-}
-
-/** Bytes as "1.5 GiB". */
-export function formatBytes(n: number | bigint): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let v = Number(n);
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
 }
 
 const STATE: Record<number, string> = { [MemberState.UP]: "up", [MemberState.DOWN]: "down", [MemberState.FAULTY]: "faulty" };

@@ -1,5 +1,5 @@
 // `slowdrip file`: put, get (verified), stat and rm files stored in the cluster, through the validator's gateway.
-import { createReadStream, createWriteStream, mkdtempSync, renameSync, rmSync, statSync, unlinkSync } from "node:fs";
+import { createReadStream, createWriteStream, mkdtempSync, rmSync, statSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { once } from "node:events";
 import { tmpdir } from "node:os";
@@ -10,9 +10,10 @@ import { configFlagOptions, configFlagUsage } from "../config/flags.ts";
 import { PutFileRequestSchema, ShardHealth, StatFileResponseSchema, type PutFileRequest } from "../gen/slowdrip/v1/cluster_pb.ts";
 import { BaoVerifyError, createHasher, decodeSliceStream, fromHex, hashReaderParallel, isBlobId } from "../wasm/index.ts";
 import { parseRange } from "./blob.ts";
-import { formatBytes, validatorClient, validatorFailure, validatorFlagOptions, validatorFlagUsage, type ValidatorClient } from "./cluster.ts";
+import { validatorClient, validatorFailure, validatorFlagOptions, validatorFlagUsage, type ValidatorClient } from "./cluster.ts";
 import { CliError, type CliIO, type Command } from "./command.ts";
-import { Progress, type MaybeTty } from "./progress.ts";
+import { writeOutput } from "./output.ts";
+import { formatBytes, Progress, type MaybeTty } from "./progress.ts";
 
 const USAGE = [
   "usage: slowdrip file <subcommand> [options] [--validator URL] [--token TOKEN] [config flags]",
@@ -170,38 +171,13 @@ async function* rangeVerified(v: ValidatorClient, hash: string, offset: number, 
 }
 
 async function get(v: ValidatorClient, hash: string, io: CliIO, out: string | undefined, range: string | undefined): Promise<number> {
-  const target = out === undefined ? undefined : resolve(io.cwd, out);
-  const part = target === undefined ? undefined : `${target}.part`;
-  const sink: NodeJS.WritableStream = part === undefined ? io.stdout : createWriteStream(part, { mode: 0o644 });
   const bar = new Progress(io.stderr as MaybeTty, `get ${hash.slice(0, 12)}`);
   const want = range === undefined ? undefined : parseRange(range);
   const source = want === undefined ? wholeVerified(v, hash, bar) : rangeVerified(v, hash, want.offset, want.length, bar);
   try {
-    for await (const piece of source) if (piece.byteLength > 0 && !sink.write(piece)) await once(sink, "drain");
-    if (part !== undefined && target !== undefined) {
-      (sink as NodeJS.WritableStream & { end(cb: () => void): void }).end(() => undefined);
-      await once(sink, "close");
-      renameSync(part, target);
-    }
+    await writeOutput(source, io, out, (err) => validatorFailure(err, v.url, "file get"));
+  } finally {
     bar.end();
-  } catch (err) {
-    bar.end();
-    if (part !== undefined) {
-      (sink as unknown as { destroy(): void }).destroy();
-      try {
-        unlinkSync(part);
-      } catch {
-        // nothing written yet
-      }
-    }
-    const suffix = part ? "; nothing written" : "";
-    if (err instanceof CliError) throw new CliError(`${err.message}${suffix}`, err.exitCode);
-    try {
-      validatorFailure(err, v.url, "file get");
-    } catch (e) {
-      if (e instanceof CliError) throw new CliError(`${e.message}${suffix}`, e.exitCode);
-      throw e;
-    }
   }
   return 0;
 }

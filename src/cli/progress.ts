@@ -1,11 +1,12 @@
-// A progress bar for long transfers, drawn on stderr only when it is a terminal.
+// A progress bar for long transfers, drawn on stderr only when it is a terminal; byte sizes as people read them.
 
 /** A stream that may be a terminal. */
 export type MaybeTty = NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
 
-function size(n: number): string {
+/** Bytes as "1.5 GiB". */
+export function formatBytes(n: number | bigint): string {
   const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let v = n;
+  let v = Number(n);
   let i = 0;
   while (v >= 1024 && i < units.length - 1) {
     v /= 1024;
@@ -16,8 +17,8 @@ function size(n: number): string {
 
 /** The bar's text for `done` of `total` bytes after `ms` milliseconds, fitted to `width` columns. */
 export function renderProgress(label: string, done: number, total: number | undefined, ms: number, width = 80): string {
-  const rate = ms > 0 ? `${size((done * 1000) / ms)}/s` : "";
-  const tail = total ? `${size(done)}/${size(total)} ${rate}` : `${size(done)} ${rate}`;
+  const rate = ms > 0 ? `${formatBytes((done * 1000) / ms)}/s` : "";
+  const tail = total ? `${formatBytes(done)}/${formatBytes(total)} ${rate}` : `${formatBytes(done)} ${rate}`;
   if (!total) return `${label} ${tail}`.slice(0, width);
   const pct = Math.min(100, Math.floor((done / total) * 100));
   const room = Math.max(10, width - label.length - tail.length - 10);

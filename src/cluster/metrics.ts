@@ -15,6 +15,20 @@ function counter(registry: Registry, name: string, help: string, read: () => num
   });
 }
 
+/** A counter with one label, its values read from a record at scrape time. */
+function labeled(registry: Registry, name: string, help: string, label: string, read: () => Record<string, number>): void {
+  new Counter({
+    name,
+    help,
+    labelNames: [label],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [v, n] of Object.entries(read())) this.inc({ [label]: v }, n);
+    },
+  });
+}
+
 function gauge(registry: Registry, name: string, help: string, read: () => number): void {
   new Gauge({
     name,
@@ -39,38 +53,13 @@ export function registerMinerMetrics(registry: Registry, s: MinerMetricsSource):
   gauge(registry, "slowdrip_cluster_epoch", "Epoch of the cluster map this node uses.", s.epoch);
   gauge(registry, "slowdrip_cluster_shards_stored", "Cluster shards this miner holds.", s.shardsStored);
   gauge(registry, "slowdrip_cluster_orphans", "Shards held that are no longer placed on this miner.", s.orphans);
-  new Counter({
-    name: "slowdrip_cluster_registrations_total",
-    help: "Registration attempts by the validator's answer (ok, rate_limited, family_rejected, error).",
-    labelNames: ["answer"],
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const [answer, n] of Object.entries(s.stats.registrations)) this.inc({ answer }, n);
-    },
-  });
-  new Counter({
-    name: "slowdrip_cluster_heartbeats_total",
-    help: "Heartbeats by answer (ok, unknown, error).",
-    labelNames: ["answer"],
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const [answer, n] of Object.entries(s.stats.heartbeats)) this.inc({ answer }, n);
-    },
-  });
-  new Counter({
-    name: "slowdrip_cluster_shards_received_total",
-    help: "Shards stored by how they came (pushed by the validator, pulled from a peer, rebuilt from k others).",
-    labelNames: ["how"],
-    registers: [registry],
-    collect() {
-      this.reset();
-      this.inc({ how: "pushed" }, s.stats.shardsPushed);
-      this.inc({ how: "pulled" }, s.stats.shardsPulled);
-      this.inc({ how: "rebuilt" }, s.stats.shardsRebuilt);
-    },
-  });
+  labeled(registry, "slowdrip_cluster_registrations_total", "Registration attempts by the validator's answer (ok, rate_limited, family_rejected, error).", "answer", () => s.stats.registrations);
+  labeled(registry, "slowdrip_cluster_heartbeats_total", "Heartbeats by answer (ok, unknown, error).", "answer", () => s.stats.heartbeats);
+  labeled(registry, "slowdrip_cluster_shards_received_total", "Shards stored by how they came (pushed by the validator, pulled from a peer, rebuilt from k others).", "how", () => ({
+    pushed: s.stats.shardsPushed,
+    pulled: s.stats.shardsPulled,
+    rebuilt: s.stats.shardsRebuilt,
+  }));
   counter(registry, "slowdrip_cluster_shards_pulled_total", "Shards pulled from peers or rebuilt by rebalancing.", () => s.stats.shardsPulled + s.stats.shardsRebuilt);
   counter(registry, "slowdrip_cluster_pull_failures_total", "Placed shards a rebalance pass could not pull or rebuild.", () => s.stats.pullFailures);
   counter(registry, "slowdrip_cluster_shards_gc_total", "Orphan shards deleted after cluster.orphan_grace.", () => s.stats.shardsGcd);
@@ -101,26 +90,8 @@ export function registerValidatorMetrics(registry: Registry, s: ValidatorMetrics
   });
   gauge(registry, "slowdrip_cluster_under_replicated_stripes", "Stripes with fewer than k + m shards on live placed holders (last health scan).", s.underReplicated);
   gauge(registry, "slowdrip_cluster_files", "Committed files.", s.files);
-  new Counter({
-    name: "slowdrip_cluster_registrations_total",
-    help: "Registrations answered, by answer (ok, rate_limited, family_rejected).",
-    labelNames: ["answer"],
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const [answer, n] of Object.entries(s.stats.registrations)) this.inc({ answer }, n);
-    },
-  });
-  new Counter({
-    name: "slowdrip_cluster_pushes_total",
-    help: "Shard pushes by result (ok, retried, failed).",
-    labelNames: ["result"],
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const [result, n] of Object.entries(s.stats.pushes)) this.inc({ result }, n);
-    },
-  });
+  labeled(registry, "slowdrip_cluster_registrations_total", "Registrations answered, by answer (ok, rate_limited, family_rejected).", "answer", () => s.stats.registrations);
+  labeled(registry, "slowdrip_cluster_pushes_total", "Shard pushes by result (ok, retried, failed).", "result", () => s.stats.pushes);
   counter(registry, "slowdrip_cluster_upload_bytes_total", "File bytes committed through PutFile.", () => s.stats.uploadBytes);
   counter(registry, "slowdrip_cluster_read_bytes_total", "File bytes served through GetFile.", () => s.stats.readBytes);
   counter(registry, "slowdrip_cluster_corrupt_shards_total", "Shards that failed verification when read (each raises the holder's fault count).", () => s.stats.corruptShards);

@@ -15,7 +15,7 @@ import type { MinerShards } from "../cluster/miner.ts";
 import type { PeerRule } from "./auth.ts";
 import type { ErrorMapper } from "./errors.ts";
 import type { RpcService } from "./router.ts";
-import { fromWireMap, fromWireRef, num } from "./cluster-wire.ts";
+import { fromWireMap, fromWireRef, headerAndData, num } from "./cluster-wire.ts";
 
 /** Cluster errors as Connect codes. */
 export const clusterRpcError: ErrorMapper = (err) => {
@@ -40,21 +40,11 @@ export function validatorOnly(validatorId: string): PeerRule {
 export function minerService(miner: MinerShards, validatorId: string): RpcService {
   const impl: ServiceImpl<typeof MinerService> = {
     async store(requests: AsyncIterable<MinerServiceStoreRequest>, ctx: HandlerContext) {
-      const it = requests[Symbol.asyncIterator]();
-      const first = await it.next();
-      const h = first.done ? undefined : first.value.header;
-      if (!h) throw new ConnectError("Store: the first message must carry the header", Code.InvalidArgument);
-      async function* data(): AsyncGenerator<Uint8Array> {
-        if (!first.done && first.value.data.byteLength > 0) yield first.value.data;
-        for (let n = await it.next(); !n.done; n = await it.next()) {
-          if (n.value.header) throw new ConnectError("Store: the header is only allowed in the first message", Code.InvalidArgument);
-          if (n.value.data.byteLength > 0) yield n.value.data;
-        }
-      }
+      const { header: h, data } = await headerAndData(requests, (m) => m.header, "Store");
       const ref = fromWireRef(h.ref);
       const pullFrom = h.pullFrom ? { nodeId: h.pullFrom.nodeId, endpoint: h.pullFrom.endpoint } : undefined;
       const size = num(h.size, "size");
-      const r = await miner.store({ hash: h.hash, size, ...(ref ? { ref } : {}), ...(pullFrom ? { pullFrom } : {}) }, data(), ctx.signal);
+      const r = await miner.store({ hash: h.hash, size, ...(ref ? { ref } : {}), ...(pullFrom ? { pullFrom } : {}) }, data, ctx.signal);
       return create(MinerServiceStoreResponseSchema, { hash: h.hash, size: h.size, created: r.created });
     },
     async delete(req) {

@@ -1,5 +1,6 @@
 // Conversions between the cluster's wire messages (cluster.proto) and the domain types of cluster/ and validator/.
 import { create } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
 import {
   RebalanceProgressSchema,
   SignedClusterMapSchema,
@@ -64,4 +65,23 @@ export function fromWireProgress(p: RebalanceProgress | undefined): RebalanceFig
   if (!p) return undefined;
   const n = (v: bigint) => Number(v > BigInt(Number.MAX_SAFE_INTEGER) ? BigInt(Number.MAX_SAFE_INTEGER) : v);
   return { epoch: n(p.epoch), wanted: n(p.wanted), missing: n(p.missing), pulled: n(p.pulled), failed: n(p.failed), bytes: n(p.bytes), complete: p.complete, orphans: n(p.orphans), gcDeleted: n(p.gcDeleted) };
+}
+
+/**
+ * Splits an upload stream whose first message carries a header: resolves to the header and the data of every message
+ * (the first one's included). A header later in the stream, or none first, is invalid_argument naming `what`.
+ */
+export async function headerAndData<M extends { data: Uint8Array }, H>(requests: AsyncIterable<M>, headerOf: (m: M) => H | undefined, what: string): Promise<{ header: H; data: AsyncGenerator<Uint8Array> }> {
+  const it = requests[Symbol.asyncIterator]();
+  const first = await it.next();
+  const header = first.done ? undefined : headerOf(first.value);
+  if (header === undefined) throw new ConnectError(`${what}: the first message must carry the header`, Code.InvalidArgument);
+  async function* data(): AsyncGenerator<Uint8Array> {
+    if (!first.done && first.value.data.byteLength > 0) yield first.value.data;
+    for (let n = await it.next(); !n.done; n = await it.next()) {
+      if (headerOf(n.value) !== undefined) throw new ConnectError(`${what}: the header is only allowed in the first message`, Code.InvalidArgument);
+      if (n.value.data.byteLength > 0) yield n.value.data;
+    }
+  }
+  return { header, data: data() };
 }

@@ -45,7 +45,7 @@ import type { Validator } from "../validator/validator.ts";
 import { callerKey, type PeerRule } from "./auth.ts";
 import type { ErrorMapper } from "./errors.ts";
 import type { RpcService } from "./router.ts";
-import { fromWireProgress, num, toWireMap, toWireProgress, toWireStripe } from "./cluster-wire.ts";
+import { fromWireProgress, headerAndData, num, toWireMap, toWireProgress, toWireStripe } from "./cluster-wire.ts";
 
 /** Largest data payload per GetFile message. */
 const PIECE = 1024 * 1024;
@@ -129,18 +129,8 @@ export function validatorService(v: Validator): RpcService {
       return create(QueryManifestResponseSchema, { manifest: manifest(v.manifest(req.hash)) });
     },
     async putFile(requests: AsyncIterable<PutFileRequest>, ctx) {
-      const it = requests[Symbol.asyncIterator]();
-      const first = await it.next();
-      const h = first.done ? undefined : first.value.header;
-      if (!h) throw new ConnectError("PutFile: the first message must carry the header (hash, size)", Code.InvalidArgument);
-      async function* data(): AsyncGenerator<Uint8Array> {
-        if (!first.done && first.value.data.byteLength > 0) yield first.value.data;
-        for (let n = await it.next(); !n.done; n = await it.next()) {
-          if (n.value.header) throw new ConnectError("PutFile: the header is only allowed in the first message", Code.InvalidArgument);
-          if (n.value.data.byteLength > 0) yield n.value.data;
-        }
-      }
-      const r = await v.put({ hash: h.hash, size: num(h.size, "size"), name: h.name }, data(), ctx.signal);
+      const { header: h, data } = await headerAndData(requests, (m) => m.header, "PutFile (hash, size)");
+      const r = await v.put({ hash: h.hash, size: num(h.size, "size"), name: h.name }, data, ctx.signal);
       return create(PutFileResponseSchema, { hash: r.hash, size: BigInt(r.size), created: r.created, stripes: r.stripes, underReplicatedStripes: r.underReplicated });
     },
     async *getFile(req, ctx): AsyncGenerator<GetFileResponse> {
