@@ -73,18 +73,18 @@ describe("dist/slowdrip single executable", () => {
       cwd,
       env: bareEnv(),
       dataDir,
-      whileUp: async (url) => {
+      whileUp: async (url, adminUrl) => {
         const ready = await fetch(`${url}/readyz`);
         expect(ready.status, await ready.clone().text()).toBe(200);
-        const put = cli(["put", file], url);
+        const put = cli(["put", file], adminUrl);
         expect(put.status, put.stderr).toBe(0);
         stored = put.stdout.split(/\s+/)[0]!;
         expect(stored).toMatch(/^[0-9a-f]{64}$/);
-        const ls = cli(["ls"], url);
+        const ls = cli(["ls"], adminUrl);
         expect(ls.status, ls.stderr).toBe(0);
         expect(ls.stdout).toContain(stored);
         const out = path.join(cwd, "back.bin");
-        const get = cli(["get", stored, "-o", out], url);
+        const get = cli(["get", stored, "-o", out], adminUrl);
         expect(get.status, get.stderr).toBe(0);
         expect(fs.readFileSync(out).equals(data)).toBe(true);
       },

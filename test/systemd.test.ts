@@ -119,6 +119,11 @@ describe("unit contents", () => {
     });
   }
 
+  it("slowdrip.service keeps what the node creates private: UMask=0077 (MediaMTX shares its group)", () => {
+    expect(directives("slowdrip.service", "Service").get("UMask")).toEqual(["0077"]);
+    expect(directives("slowdrip.service", "Service").get("StateDirectoryMode")).toEqual(["0750"]);
+  });
+
   it("slowdrip.service leaves W^X off: V8's JIT and WebAssembly need it", () => {
     expect(directives("slowdrip.service", "Service").has("MemoryDenyWriteExecute")).toBe(false);
   });

@@ -14,7 +14,9 @@ mkdirSync(buildDir, { recursive: true });
 
 const modules = [
   { name: "blake3", entry: "wasm/assembly/blake3.ts", deps: ["wasm/assembly/kernels.ts"], pages: 80 },
-  { name: "rs", entry: "wasm/assembly/rs.ts", deps: [], pages: 80 },
+  { name: "rs", entry: "wasm/assembly/rs.ts", deps: ["wasm/assembly/rs-kernels.ts"], pages: 80 },
+  // The same coder with relaxed SIMD (its swizzle skips the out-of-range fix-up); used where the runtime validates it.
+  { name: "rsRelaxed", entry: "wasm/assembly/rs.ts", deps: ["wasm/assembly/rs-kernels.ts"], pages: 80, features: ["relaxed-simd"] },
 ];
 
 for (const m of modules) {
@@ -33,6 +35,7 @@ for (const m of modules) {
       "-O3", "--converge", "--noAssert",
       "--runtime", "stub",
       "--enable", "simd",
+      ...(m.features ?? []).flatMap((f) => ["--enable", f]),
       "--initialMemory", String(m.pages),
       "--maximumMemory", String(m.pages),
     ],

@@ -7,7 +7,7 @@ import { Code, ConnectError, createClient, type Client } from "@connectrpc/conne
 import { configFlagOptions, configFlagUsage } from "../config/flags.ts";
 import { StorageService, StoreRequestSchema, type BlobInfo, type StoreRequest } from "../gen/slowdrip/v1/storage_pb.ts";
 import { BaoVerifyError, createHasher, decodeSliceStream, fromHex, isBlobId } from "../wasm/index.ts";
-import { clientFlagOptions, clientFlagUsage, nodeClient, type NodeClient } from "./client.ts";
+import { clientFlagOptions, clientFlagUsage, isUnreachable, nodeClient, unreachable, type NodeClient } from "./client.ts";
 import { CliError, type CliIO, type Command } from "./command.ts";
 import { writeOutput } from "./output.ts";
 
@@ -36,7 +36,7 @@ const PIECE = 256 * 1024;
 
 function rpcFailure(err: unknown, c: NodeClient): never {
   if (err instanceof ConnectError) {
-    if (err.code === Code.Unavailable) throw new CliError(`cannot reach the node at ${c.url} (${err.rawMessage})`);
+    if (isUnreachable(err.code, err.rawMessage)) throw unreachable(c, err.rawMessage);
     throw new CliError(`${Code[err.code] ?? err.code}: ${err.rawMessage}`);
   }
   throw err;

@@ -13,6 +13,8 @@ import { baoCommand } from "./bao.ts";
 import { tokenCommand } from "./token.ts";
 import { creatorCommand } from "./creator.ts";
 import { streamCommand } from "./stream.ts";
+import { vrfCommand } from "./vrf.ts";
+import { receiptsCommand } from "./receipts.ts";
 import { fileCommand } from "./file.ts";
 import { clusterCommand } from "./cluster.ts";
 
@@ -30,6 +32,8 @@ export const commands: Command[] = [
   tokenCommand,
   creatorCommand,
   streamCommand,
+  vrfCommand,
+  receiptsCommand,
   fileCommand,
   clusterCommand,
   versionCommand,

@@ -5,7 +5,7 @@ import { toJson } from "@bufbuild/protobuf";
 import { CliError, type Command } from "./command.ts";
 import { configFlagOptions, configFlagUsage } from "../config/flags.ts";
 import { NodeService, GetStatusResponseSchema } from "../gen/slowdrip/v1/node_pb.ts";
-import { clientFlagOptions, clientFlagUsage, nodeClient } from "./client.ts";
+import { clientFlagOptions, clientFlagUsage, isUnreachable, nodeClient, unreachable } from "./client.ts";
 import { formatBytes } from "./progress.ts";
 
 export const statusCommand: Command = {
@@ -21,7 +21,7 @@ export const statusCommand: Command = {
     try {
       st = await client.getStatus({}, { ...c.callOptions, timeoutMs: 10_000 });
     } catch (err) {
-      if (err instanceof ConnectError && err.code === Code.Unavailable) throw new CliError(`cannot reach the node at ${c.url} (${err.rawMessage})`);
+      if (err instanceof ConnectError && isUnreachable(err.code, err.rawMessage)) throw unreachable(c, err.rawMessage);
       if (err instanceof ConnectError) throw new CliError(`${Code[err.code]}: ${err.rawMessage}`);
       throw err;
     }

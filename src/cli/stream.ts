@@ -2,6 +2,8 @@
 import { parseArgs } from "node:util";
 import { CliError, type Command } from "./command.ts";
 import { verifyStream } from "../stream/verify.ts";
+import { tlsTrust, trustedFetch } from "./tls.ts";
+import { runWatch, watchUsage } from "./watch.ts";
 
 /** The stream directory of a URL naming it or one of its files (index.m3u8, manifest.json, announce.json). */
 export function streamBaseUrl(u: string): string {
@@ -21,19 +23,27 @@ export function streamBaseUrl(u: string): string {
 
 export const streamCommand: Command = {
   name: "stream",
-  summary: "verify a live stream (signatures, delegation, Merkle root, segment hashes)",
+  summary: "verify a live stream (signatures, delegation, Merkle root, segment hashes), or watch it signing receipts",
   usage: [
-    "usage: slowdrip stream verify URL --creator PUBKEY [--segments N] [--json]",
+    "usage: slowdrip stream verify URL --creator PUBKEY [--segments N] [--json] [--ca FILE] [--fingerprint SHA256]",
     "",
     "URL is the stream's origin directory, e.g. http://node:8080/live/cam/ (or its index.m3u8 / manifest.json).",
     "Fetches announce.json, manifest.json, index.m3u8 and the newest N listed segments (default all), checks every",
     "signature against the creator key, the delegation window, the Merkle root and each segment's BLAKE3 and SHA-256.",
     "Exits 0 when all hold; otherwise exits 1 naming the first failure (e.g. 'segment-blake3: ...').",
+    "For https:// URLs, --ca FILE (env SLOWDRIP_CA) trusts a PEM certificate, --fingerprint SHA256 (env",
+    "SLOWDRIP_FINGERPRINT) exactly the certificate with that fingerprint.",
+    watchUsage,
   ].join("\n"),
   async run(argv, io) {
+    if (argv[0] === "watch") {
+      const url = argv[1];
+      if (url === undefined || url.startsWith("-")) throw new CliError("expected: slowdrip stream watch URL --creator PUBKEY", 2);
+      return runWatch(streamBaseUrl(url), argv.slice(2), io);
+    }
     const { values, positionals } = parseArgs({
       args: argv,
-      options: { creator: { type: "string" }, segments: { type: "string" }, json: { type: "boolean", default: false } },
+      options: { creator: { type: "string" }, segments: { type: "string" }, json: { type: "boolean", default: false }, ca: { type: "string" }, fingerprint: { type: "string" } },
       allowPositionals: true,
     });
     if (positionals[0] !== "verify" || positionals.length !== 2) throw new CliError("expected: slowdrip stream verify URL --creator PUBKEY", 2);
@@ -44,7 +54,7 @@ export const streamCommand: Command = {
       if (!Number.isInteger(segments) || segments < 0 || segments > 100_000) throw new CliError("--segments must be an integer 0-100000", 2);
     }
     const base = streamBaseUrl(positionals[1]!);
-    const report = await verifyStream(base, { creator: values.creator, ...(segments !== undefined ? { segments } : {}) });
+    const report = await verifyStream(base, { creator: values.creator, fetch: trustedFetch(tlsTrust(values, io.env, io.cwd)), ...(segments !== undefined ? { segments } : {}) });
     if (values.json) io.stdout.write(`${JSON.stringify(report)}\n`);
     if (!report.ok) throw new CliError(`${report.failure!.code}: ${report.failure!.message}`);
     if (!values.json) {

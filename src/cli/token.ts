@@ -5,16 +5,18 @@ import { parseArgs } from "node:util";
 import { CliError, type Command } from "./command.ts";
 import { decodeKeypair, readIdentity } from "../identity/identity.ts";
 import { parseDuration } from "../config/units.ts";
+import { configFlagOptions, loadFromFlags } from "../config/flags.ts";
 import { issueToken, MAX_PATH_LENGTH, type MediaAction } from "../media/jwt.ts";
 
 export const tokenCommand: Command = {
   name: "token",
   summary: "issue a publish/read token (EdDSA JWT) for a live path",
   usage: [
-    "usage: slowdrip token issue --action publish|read --path PATH [--ttl 1h] [--data-dir DIR | --key FILE] [--node ID] [--json]",
+    "usage: slowdrip token issue --action publish|read --path PATH [--ttl 1h] [--key FILE] [--node ID] [--json] [--config FILE] [--data-dir DIR]",
     "",
     "Prints a JWT whose mediamtx_permissions claim grants ACTION on PATH until now + TTL (default 1h, at most 366d).",
-    "It is signed by the node key in DIR/keypair (default ./data), or by an operator keypair FILE whose public key is",
+    "It is signed by the node key in <node.data_dir>/keypair (from --data-dir, SLOWDRIP_NODE_DATA_DIR or the config",
+    "file, like every other command), or by an operator keypair FILE whose public key is",
     "listed in node.operator_keys. Use it as ?token=JWT on RTMP/RTSP URLs, or as 'Authorization: Bearer JWT' for HLS/WebRTC.",
     "PATH may be '' (any path) or '~regex'. The token names the node it is for (its `aud` claim): the node in DIR, or",
     "--node ID (needed with --key when DIR holds no node); another node refuses it.",
@@ -25,8 +27,8 @@ export const tokenCommand: Command = {
       options: {
         action: { type: "string" },
         path: { type: "string" },
+        ...configFlagOptions,
         ttl: { type: "string", default: "1h" },
-        "data-dir": { type: "string", default: "./data" },
         key: { type: "string" },
         node: { type: "string" },
         json: { type: "boolean", default: false },
@@ -47,10 +49,9 @@ export const tokenCommand: Command = {
     const ttlSeconds = Math.round(ttlMs / 1000);
     if (ttlSeconds < 1 || ttlSeconds > 366 * 86_400) throw new CliError("--ttl must be between 1s and 366d", 2);
     let identity;
+    const dataDir = () => resolve(io.cwd, loadFromFlags(values, io.env, io.cwd).config["node.data_dir"]);
     try {
-      identity = values.key
-        ? decodeKeypair(readFileSync(resolve(io.cwd, values.key), "utf8"), values.key)
-        : readIdentity(resolve(io.cwd, values["data-dir"]));
+      identity = values.key ? decodeKeypair(readFileSync(resolve(io.cwd, values.key), "utf8"), values.key) : readIdentity(dataDir());
     } catch (e) {
       throw new CliError((e as Error).message, 1, { cause: e });
     }
@@ -58,7 +59,7 @@ export const tokenCommand: Command = {
     if (audience !== undefined && !/^[0-9a-f]{64}$/.test(audience)) throw new CliError("--node must be a node id (64 lowercase hex characters)", 2);
     if (audience === undefined) {
       try {
-        audience = values.key ? readIdentity(resolve(io.cwd, values["data-dir"])).nodeId : identity.nodeId;
+        audience = values.key ? readIdentity(dataDir()).nodeId : identity.nodeId;
       } catch {
         throw new CliError("--node ID is required with --key when the data dir holds no node: the token must name the node it is for", 2);
       }

@@ -1,9 +1,9 @@
-// `slowdrip wallet`: balance, receive, send, mint, melt, swap, mints, trust, ledger, sessions over WalletService/PaymentService.
+// `slowdrip wallet`: balance, receive, send, pending, reclaim, mint, melt, swap, mints, trust, ledger, sessions over WalletService/PaymentService.
 import { parseArgs } from "node:util";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { configFlagOptions, configFlagUsage } from "../config/flags.ts";
 import { PaymentService, WalletService, type Operation } from "../gen/slowdrip/v1/wallet_pb.ts";
-import { clientFlagOptions, clientFlagUsage, nodeClient, type NodeClient } from "./client.ts";
+import { clientFlagOptions, clientFlagUsage, isUnreachable, nodeClient, unreachable, type NodeClient } from "./client.ts";
 import { CliError, type Command } from "./command.ts";
 
 const USAGE = [
@@ -13,6 +13,8 @@ const USAGE = [
   "  balance [--check] [--json]                    spendable sats per mint (--check: ask the mints which proofs are spent)",
   "  receive TOKEN                                 redeem a cashuA/cashuB token at its (trusted) mint",
   "  send AMOUNT [--mint URL]                      print a token worth AMOUNT sats (after the receiver's fee)",
+  "  pending [--check] [--json]                    sent tokens nobody is known to have claimed (--check: ask the mints)",
+  "  reclaim OP_ID                                 take back a sent token its receiver never claimed",
   "  mint AMOUNT --mint URL                        get a Lightning invoice, wait for it to be paid, claim the ecash",
   "  claim OP_ID                                   claim a mint quote paid later (after 'mint' timed out)",
   "  melt INVOICE --mint URL [--max-fee F]         pay a BOLT11 invoice from the wallet",
@@ -34,7 +36,7 @@ const USAGE = [
 
 function rpcFailure(err: unknown, c: NodeClient): never {
   if (err instanceof ConnectError) {
-    if (err.code === Code.Unavailable && /fetch failed|ECONNREFUSED|connect/i.test(err.rawMessage)) throw new CliError(`cannot reach the node at ${c.url} (${err.rawMessage})`);
+    if ((err.code === Code.Unavailable && /fetch failed|ECONNREFUSED|connect/i.test(err.rawMessage)) || isUnreachable(-1, err.rawMessage)) throw unreachable(c, err.rawMessage);
     throw new CliError(`${Code[err.code] ?? err.code}: ${err.rawMessage}`);
   }
   throw err;
@@ -78,7 +80,7 @@ export const walletCommand: Command = {
       allowPositionals: true,
     });
     const [sub, ...rest] = positionals;
-    if (sub === undefined) throw new CliError("wallet: missing subcommand (balance, receive, send, mint, melt, swap, mints, ledger, ...)", 2);
+    if (sub === undefined) throw new CliError("wallet: missing subcommand (balance, receive, send, pending, reclaim, mint, melt, swap, mints, ledger, ...)", 2);
     const c = nodeClient(values, io);
     const wallet = createClient(WalletService, c.transport);
     const payments = createClient(PaymentService, c.transport);
@@ -123,6 +125,28 @@ export const walletCommand: Command = {
         noMore(1);
         const r = await call(wallet.send({ amount: amountArg(rest[0], "send"), mint: values.mint ?? "" }, o));
         out(r.token);
+        return 0;
+      }
+      case "pending": {
+        noMore(0);
+        const r = await call(wallet.listPending({ check: values.check ?? false }, o));
+        for (const m of r.unreachable) io.stderr.write(`could not check ${m}\n`);
+        if (r.claimed.length) io.stderr.write(`${r.claimed.length} token(s) found claimed and taken off the list\n`);
+        if (values.json) json(r.sends);
+        else {
+          for (const p of r.sends) {
+            const paid = p.service ? `  paid ${p.service}${p.peer ? ` to ${p.peer}` : ""}` : "";
+            out(`${p.opId}  ${p.amount} sat  ${p.mint}  ${new Date(Number(p.createdUnixMs)).toISOString()}${paid}`);
+          }
+          if (r.sends.length === 0) out("no unclaimed tokens");
+        }
+        return 0;
+      }
+      case "reclaim": {
+        noMore(1);
+        if (!rest[0]) throw new CliError("wallet reclaim: missing OP_ID (see 'slowdrip wallet pending')", 2);
+        const r = await call(wallet.reclaim({ opId: rest[0] }, o));
+        out(r.outcome === "reclaimed" ? `reclaimed ${r.credited} sat from ${rest[0]}` : `${rest[0]} was claimed by its receiver; nothing to take back`);
         return 0;
       }
       case "mint": {

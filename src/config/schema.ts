@@ -43,10 +43,36 @@ export const schema = {
     doc: "Loopback address of the hooks listener: MediaMTX's auth and segment hooks and the JWKS MediaMTX reads.",
     loopback: true,
   }),
+  "api.tls_cert": str("", { doc: "PEM certificate chain for the public listener; with api.tls_key it serves HTTPS (HTTP/2 and HTTP/1.1 by ALPN). Empty: cleartext." }),
+  "api.tls_key": str("", { doc: "PEM private key of api.tls_cert." }),
+  "api.admin_tls_cert": str("", {
+    doc: "PEM certificate chain for the admin listener; with api.admin_tls_key it serves HTTPS. Set it whenever the admin listener is off loopback: the admin token must never cross a network in cleartext.",
+  }),
+  "api.admin_tls_key": str("", { doc: "PEM private key of api.admin_tls_cert." }),
   "api.public_status": bool(true, { doc: "Whether NodeService.GetStatus may be called without the admin token." }),
   "api.max_message_size": size("4MiB", { doc: "Largest RPC message accepted or sent.", min: 1 * KiB, max: 64 * MiB }),
-  "api.max_body_size": size("64MiB", { doc: "Largest plain HTTP request body accepted (uploads stream in chunks below this).", min: 1 * KiB, max: 1024 * GiB }),
-  "api.request_timeout": duration("5m", { doc: "Longest time one unary request may take.", min: 1000, max: 86_400_000 }),
+  "api.max_body_size": size("64MiB", {
+    doc: "Largest plain HTTP request body the public listener accepts (413 above it). Admin uploads (PUT /blobs on the admin listener) are bounded by store.max_storage instead.",
+    min: 1 * KiB,
+    max: 1024 * GiB,
+  }),
+  "api.request_timeout": duration("5m", {
+    doc: "Longest deadline a client may ask for on an RPC (connect-timeout-ms / grpc-timeout). Transfers that keep moving are not cut by it.",
+    min: 1000,
+    max: 86_400_000,
+  }),
+  "api.idle_timeout": duration("60s", {
+    doc: "A connection with no request in flight (HTTP/2: no open stream) is closed after this long (HTTP/1.1 keep-alive after at most 5s), and so is an upload that receives nothing for this long.",
+    min: 100,
+    max: 3_600_000,
+  }),
+  "api.write_stall_timeout": duration("30s", {
+    doc: "A response (blob read, FetchBlob, /live segment, ...) whose output makes no progress for this long is destroyed and its read slot released.",
+    min: 100,
+    max: 3_600_000,
+  }),
+  "api.max_connections_per_ip": int(64, { doc: "Most concurrent connections one remote address may hold on the public and admin listeners; 0 means no limit.", min: 0, max: 65_535 }),
+  "api.max_h2_streams": int(100, { doc: "Most concurrent HTTP/2 streams per connection (SETTINGS_MAX_CONCURRENT_STREAMS).", min: 1, max: 10_000 }),
   "api.shutdown_timeout": duration("8s", { doc: "How long SIGTERM waits for in-flight requests before closing them.", min: 100, max: 60_000 }),
   "api.max_connections": int(1024, { doc: "Most concurrent client connections.", min: 1, max: 65_535 }),
 
@@ -60,6 +86,7 @@ export const schema = {
   "tuning.pull_concurrency": int(4, { doc: "Concurrent pulls from peers.", min: 1, max: 1024 }),
   "tuning.queue_timeout": duration("10s", { doc: "How long a caller waits for a free slot before resource_exhausted.", min: 0, max: 600_000 }),
   "tuning.max_backoff": duration("1m", { doc: "Longest wait between retries that back off exponentially (cluster registration, shard pushes).", min: 100, max: 3_600_000 }),
+  "tuning.pos_concurrency": int(2, { doc: "Storage proofs computed at once; further challenges get resource_exhausted (not queued).", min: 1, max: 64 }),
 
   "cluster.role": oneOf(["none", "miner", "validator"], "none", {
     doc: "Cluster role: none; miner (stores shards for cluster.validator); validator (registry, epochs, placement, gateway).",
@@ -130,6 +157,28 @@ export const schema = {
   "live.delegation": str("", { doc: "File with the creator's delegation (slowdrip creator delegate); empty: the node key acts as the creator." }),
   "live.announce_dir": str("", { doc: "Directory of creator-signed STREAM_ANNOUNCE files (slowdrip creator announce), used with live.delegation." }),
   "live.trackers": list([], { doc: "WebTorrent tracker URLs named in STREAM_ANNOUNCE.", itemDoc: "tracker URLs" }),
+  "proofs.wardens": list([], {
+    doc: "Node ids (64 lowercase hex) allowed to send storage challenges, besides the cluster map's validator and wardens.",
+    item: (s) => {
+      if (!HEX64.test(s)) throw new RangeError("not 64 lowercase hex characters");
+    },
+    itemDoc: "64-hex node ids",
+  }),
+  "proofs.challenge_interval": duration("10m", { doc: "How often a warden challenges random (member, shard) pairs.", min: 1000, max: 7 * 86_400_000 }),
+  "proofs.challenges_per_round": int(8, { doc: "(member, shard) pairs a warden challenges per interval, drawn in proportion to stored bytes.", min: 1, max: 1024 }),
+  "proofs.chunks": int(16, { doc: "1 KiB chunks a storage challenge asks for (the final chunk is always added).", min: 1, max: 64 }),
+  "proofs.deadline": duration("30s", { doc: "Time a miner has to answer a storage challenge; later counts as a timeout.", min: 100, max: 600_000 }),
+  "proofs.max_failures": int(3, { doc: "Failed or timed-out storage proofs within proofs.failure_window that mark a miner faulty.", min: 1, max: 1000 }),
+  "proofs.failure_window": duration("1h", { doc: "Window in which proofs.max_failures failures mark a miner faulty.", min: 1000, max: 30 * 86_400_000 }),
+  "proofs.presence_epoch": duration("10m", { doc: "Presence epoch: each node proves presence once per epoch, at an offset its VRF output sets.", min: 2000, max: 86_400_000 }),
+  "proofs.presence_verifier": bool(false, { doc: "Serve PresenceService as the presence verifier (the validator's role; set it on the verifying node)." }),
+  "proofs.presence_target": str("", {
+    doc: "Verifier to prove presence to, as <node id>@<url> (e.g. the validator); empty: no presence agent.",
+    pattern: /^$|^[0-9a-f]{64}@https?:\/\/[^\s/]+(\/[^\s]*)?$/,
+    patternDoc: "empty or <64-hex node id>@<http(s) URL>",
+  }),
+  "proofs.receipt_batch": int(256, { doc: "Service receipts per Merkle batch (a batch is also sealed every proofs.receipt_batch_interval).", min: 1, max: 65_536 }),
+  "proofs.receipt_batch_interval": duration("30s", { doc: "Longest time an accepted receipt waits before its batch is sealed.", min: 100, max: 86_400_000 }),
   "pay.enabled": bool(false, { doc: "Charge for blob and segment reads (HTTP 402 / NUT-24); when false every read is free." }),
   "pay.trusted_mints": list([], {
     doc: "Cashu mints (http(s) URLs) whose tokens are accepted and that the wallet may receive from or swap into.",

@@ -23,10 +23,8 @@ import { writeHead, type NodeRequest, type NodeResponse } from "./types.ts";
 /** What the blob routes need. */
 export interface BlobRoutesDeps {
   store: BlobStore;
-  /** The admin token uploads must present. */
+  /** The admin token uploads must present (an admin upload is bounded by store.max_storage, not by a body cap). */
   adminToken: () => string;
-  /** api.max_body_size: largest upload accepted. */
-  maxBodySize: number;
   /** Payment gate for GETs with a body (HTTP 402, see paygate.ts); absent means every read is free. */
   gate?: ReadGate;
 }
@@ -191,17 +189,6 @@ class WritePool {
   }
 }
 
-class BodyTooLargeError extends Error {}
-
-async function* limitedBody(req: NodeRequest, max: number): AsyncGenerator<Uint8Array> {
-  let n = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    n += chunk.byteLength;
-    if (n > max) throw new BodyTooLargeError(`request body over api.max_body_size (${max} bytes)`);
-    yield chunk;
-  }
-}
-
 async function putBlob(deps: BlobRoutesDeps, req: NodeRequest, res: NodeResponse): Promise<void> {
   // Every early answer closes the connection: the rest of the body is not read.
   const refuse = (status: number, message: string, headers: Record<string, string> = {}) => {
@@ -218,7 +205,6 @@ async function putBlob(deps: BlobRoutesDeps, req: NodeRequest, res: NodeResponse
   if (cl !== undefined) {
     size = Number(cl);
     if (!/^\d+$/.test(cl) || !Number.isSafeInteger(size)) return refuse(400, `malformed Content-Length ${JSON.stringify(cl)}`);
-    if (size > deps.maxBodySize) return refuse(413, `body of ${size} bytes is over api.max_body_size (${deps.maxBodySize} bytes)`);
   }
   const gone = new AbortController();
   const onClose = () => {
@@ -226,7 +212,8 @@ async function putBlob(deps: BlobRoutesDeps, req: NodeRequest, res: NodeResponse
   };
   res.once("close", onClose);
   try {
-    const r = await deps.store.import(limitedBody(req, deps.maxBodySize), {
+    // Streamed straight into the store, which refuses it (507) before crossing store.max_storage.
+    const r = await deps.store.import(req as AsyncIterable<Uint8Array>, {
       ...(expected !== undefined ? { expectedHash: expected.trim() } : {}),
       ...(size !== undefined ? { size } : {}),
       source: "upload",
@@ -235,7 +222,6 @@ async function putBlob(deps: BlobRoutesDeps, req: NodeRequest, res: NodeResponse
     sendJson(res, r.created ? 201 : 200, { hash: r.hash, size: r.size }, { ...CORS, location: `/blobs/${r.hash}` });
   } catch (err) {
     if (gone.signal.aborted) return; // nobody is listening
-    if (err instanceof ImportAbortedError && err.cause instanceof BodyTooLargeError) return refuse(413, err.cause.message);
     const a = storeHttpError(err);
     if (!a) throw err;
     if (req.complete) sendError(res, a.status, a.message, a.headers);

@@ -89,6 +89,17 @@ export interface RouteHandlerDeps {
   mappers: readonly HttpErrorMapper[];
   /** The listener this handler answers on (default "admin": every route but the hooks). */
   listener?: ListenerName;
+  /** api.max_body_size: on the public listener a request declaring a larger body gets 413 before any handler runs. */
+  maxBodySize?: number;
+  /** Called (with the route name) when a handler fails because its client went away: counted, logged at debug only. */
+  onDisconnect?: (route: string) => void;
+}
+
+/** True when the client is gone: its HTTP/2 stream is closed, or its HTTP/1.1 socket or response is destroyed. */
+export function clientGone(req: NodeRequest, res: NodeResponse): boolean {
+  const stream = (res as { stream?: { destroyed: boolean; closed: boolean } }).stream;
+  if (stream) return stream.destroyed || stream.closed;
+  return res.destroyed || (req.socket?.destroyed ?? true);
 }
 
 /** Builds the request handler for a route table. */
@@ -130,11 +141,23 @@ export function routeHandler(routes: readonly HttpRoute[], deps: RouteHandlerDep
       else sendError(res, 403, `${method} ${route.name} is served on the ${where} listener (${LISTENER_KEYS[where]}) only`);
       return;
     }
+    const declared = Number(req.headers["content-length"] ?? 0);
+    if (listener === "public" && deps.maxBodySize !== undefined && declared > deps.maxBodySize) {
+      sendError(res, 413, `body of ${declared} bytes is over api.max_body_size (${deps.maxBodySize} bytes)`, { connection: "close" });
+      return;
+    }
     if (route.loopbackOnly && !isLoopback(req.socket?.remoteAddress)) {
       sendError(res, 403, "this endpoint only answers loopback clients");
       return;
     }
     const fail = (err: unknown) => {
+      if (clientGone(req, res)) {
+        // Nobody to answer and nothing wrong here (e.g. a GET, then close, before the headers): no 500, no error log.
+        deps.onDisconnect?.(route.name);
+        deps.log.debug({ route: route.name, reason: err instanceof Error ? err.message : String(err) }, "client went away before the answer was complete");
+        if (!res.destroyed) res.destroy();
+        return;
+      }
       for (const m of deps.mappers) {
         const a = m(err);
         if (a) {

@@ -60,7 +60,7 @@ describe("backup and restore", () => {
     const { identity } = loadOrCreateIdentity(src);
     const token = loadOrCreateAdminToken(src);
     const out = tmp();
-    const { path } = await createBackup(src, out, new Date("2026-11-21T10:20:30.456Z"));
+    const { path } = await createBackup(src, { output: out, now: new Date("2026-11-21T10:20:30.456Z") });
     expect(path).toBe(join(out, "slowdrip-backup-20261121T102030Z.tar.gz"));
     const dst = tmp();
     loadOrCreateIdentity(dst); // a different identity gets overwritten
@@ -73,7 +73,7 @@ describe("backup and restore", () => {
   async function damaged(mutate: (gz: Buffer) => Buffer): Promise<unknown> {
     const src = tmp();
     loadOrCreateIdentity(src);
-    const { path } = await createBackup(src, tmp());
+    const { path } = await createBackup(src, { output: tmp() });
     writeFileSync(path, mutate(readFileSync(path)));
     try {
       await readBackup(path);

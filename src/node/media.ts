@@ -1,6 +1,6 @@
 // The live-edge component: renders mediamtx.yml, supervises/watches MediaMTX, ingests segments into signed manifests,
 // serves hooks, JWKS and the /live/ origin, StreamService, readiness and per-path metrics.
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { Counter, Gauge, Histogram } from "prom-client";
@@ -100,8 +100,8 @@ export interface MediaNeeds {
   gate?: ReadGate;
 }
 
-/** Builds the live-edge component. */
-export async function mediaComponent(ctx: NodeBase, needs: MediaNeeds): Promise<Component> {
+/** Builds the live-edge component; provides the stream ingest (signed manifests) to later components. */
+export async function mediaComponent(ctx: NodeBase, needs: MediaNeeds): Promise<Component & { ingest: StreamIngest }> {
   const { config, log, readiness, identity } = ctx;
   const { store } = needs;
   const mode = config["mediamtx.manage"] as ManageMode;
@@ -250,6 +250,7 @@ export async function mediaComponent(ctx: NodeBase, needs: MediaNeeds): Promise<
 
   return {
     name: "media",
+    ingest,
     services: [streamService({ watcher, ingest, supervisor, signal: ctx.signal })],
     routes: liveRoutes({
       ingest,
@@ -272,6 +273,8 @@ export async function mediaComponent(ctx: NodeBase, needs: MediaNeeds): Promise<
         try {
           // 0640: MediaMTX runs as another user of group slowdrip under systemd; the file holds no secrets.
           writeFileSync(configPath, renderMediamtxConfig(loadTemplate(), mediamtxOptions(config, hooksUrl, ctx.dataDir)), { mode: 0o640 });
+          // Explicitly, not through the umask: the node's unit runs with UMask=0077 so that nothing else is group-readable.
+          chmodSync(configPath, 0o640);
         } catch (err) {
           readiness.set("mediamtx", false, `cannot render ${configPath}: ${(err as Error).message}`);
           log.error({ err, file: configPath }, "live: cannot render mediamtx.yml; MediaMTX not started");

@@ -1,6 +1,9 @@
 // Composition root: builds every component from the config, wires RPC and HTTP onto the three listeners (public, admin,
 // hooks), and owns the lifecycle.
+import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
+import { createSecureContext } from "node:tls";
+import { Counter } from "prom-client";
 import { splitHostPort } from "../config/fields.ts";
 import type { Config } from "../config/schema.ts";
 import { loadOrCreateAdminToken, loadOrCreateIdentity, type Identity } from "../identity/identity.ts";
@@ -12,7 +15,7 @@ import { NonceCache } from "../identity/request-signing.ts";
 import { errorBoundary, type ErrorMapper } from "../rpc/errors.ts";
 import { metricsInterceptor } from "../rpc/metrics.ts";
 import { nodeService } from "../rpc/node.ts";
-import { accessPolicy, listenerInterceptor, rpcHandler, type RpcService } from "../rpc/router.ts";
+import { accessPolicy, disconnectInterceptor, listenerInterceptor, rpcHandler, type RpcService } from "../rpc/router.ts";
 import type { NodeHandlerFn } from "../http/types.ts";
 import type { Logger } from "./logger.ts";
 import { NodeMetrics } from "./metrics.ts";
@@ -127,37 +130,67 @@ export async function startNode(config: Config, log: Logger, assemble: Assemble 
   const httpErrors = components.flatMap((c) => c.httpErrors ?? []);
   const rpcErrors = components.flatMap((c) => c.rpcErrors ?? []);
   const readAllowed = () => config["store.public_list"];
+  const disconnects = new Counter({
+    name: "slowdrip_http_disconnects_total",
+    help: "Requests (plain HTTP routes and RPCs) whose client went away before the answer was complete.",
+    labelNames: ["listener", "route"],
+    registers: [metrics.registry],
+  });
+  const gone = (listener: ListenerName) => (route: string) => disconnects.inc({ listener, route });
   const handlerFor = (listener: "public" | "admin") =>
     rpcHandler({
       services,
       interceptors: [
         metricsInterceptor(metrics),
         errorBoundary(rpcErrors, log),
+        disconnectInterceptor((method) => {
+          disconnects.inc({ listener, route: method });
+          log.debug({ rpc: method }, "client went away before the answer was complete");
+        }),
         listenerInterceptor({ listener, policy, readAllowed }),
         authInterceptor({ policy, adminToken: () => adminToken, operatorKeys: () => operatorKeys, nonces, self: identity.nodeId, readAllowed }),
       ],
       maxMessageSize: config["api.max_message_size"],
       maxTimeoutMs: config["api.request_timeout"],
       shutdownSignal: stopping.signal,
-      fallback: routeHandler(routes, { metrics, log, mappers: httpErrors, listener }),
+      fallback: routeHandler(routes, { metrics, log, mappers: httpErrors, listener, maxBodySize: config["api.max_body_size"], onDisconnect: gone(listener) }),
     });
   const handlers: Record<ListenerName, NodeHandlerFn> = {
     public: handlerFor("public"),
     admin: handlerFor("admin"),
     // The hooks listener answers plain HTTP routes only (no RPC).
-    hooks: routeHandler(routes, { metrics, log, mappers: httpErrors, listener: "hooks" }),
+    hooks: routeHandler(routes, { metrics, log, mappers: httpErrors, listener: "hooks", onDisconnect: gone("hooks") }),
   };
 
+  const cuts = new Counter({
+    name: "slowdrip_http_cut_total",
+    help: "Connections and requests the listeners cut: per-ip-limit, idle, upload-stall, write-stall.",
+    labelNames: ["listener", "reason"],
+    registers: [metrics.registry],
+  });
   const listeners: Listener[] = [];
   const closeListeners = async (graceMs: number) => {
     await Promise.all(listeners.map((l) => l.close(graceMs)));
   };
   try {
     const addresses = listenerAddresses(config);
+    const tls = { public: readTls(config, "api.tls_cert", "api.tls_key"), admin: readTls(config, "api.admin_tls_cert", "api.admin_tls_key"), hooks: undefined };
     for (const name of ["public", "admin", "hooks"] as const) {
       const { host, port } = addresses[name];
       listeners.push(
-        await startListener({ host, port, handler: handlers[name], maxConnections: config["api.max_connections"], requestTimeoutMs: config["api.request_timeout"] }),
+        await startListener({
+          host,
+          port,
+          handler: handlers[name],
+          maxConnections: config["api.max_connections"],
+          // MediaMTX alone calls the hooks, from loopback, with a connection per auth request: no per-address cap there.
+          maxConnectionsPerIp: name === "hooks" ? 0 : config["api.max_connections_per_ip"],
+          idleTimeoutMs: config["api.idle_timeout"],
+          writeStallTimeoutMs: config["api.write_stall_timeout"],
+          maxH2Streams: config["api.max_h2_streams"],
+          onCut: (reason) => cuts.inc({ listener: name, reason }),
+          ...(tls[name] ? { tls: tls[name] } : {}),
+        }),
       );
     }
   } catch (err) {
@@ -197,6 +230,27 @@ export async function startNode(config: Config, log: Logger, assemble: Assemble 
       return stopped;
     },
   };
+}
+
+/** A listener's certificate and key from their config keys: both set (read now), or neither (cleartext). */
+export function readTls(config: Config, certKey: "api.tls_cert" | "api.admin_tls_cert", keyKey: "api.tls_key" | "api.admin_tls_key"): { cert: Buffer; key: Buffer } | undefined {
+  const [certFile, keyFile] = [config[certKey], config[keyKey]];
+  if (!certFile && !keyFile) return undefined;
+  if (!certFile || !keyFile) throw new RangeError(`${certKey} and ${keyKey} go together: set both (PEM files) or neither`);
+  const read = (key: string, file: string) => {
+    try {
+      return readFileSync(file);
+    } catch (err) {
+      throw new RangeError(`${key}: cannot read ${file}: ${(err as Error).message}`, { cause: err });
+    }
+  };
+  const pair = { cert: read(certKey, certFile), key: read(keyKey, keyFile) };
+  try {
+    createSecureContext(pair);
+  } catch (err) {
+    throw new RangeError(`${certKey} / ${keyKey}: not a usable PEM certificate and key (${(err as Error).message})`, { cause: err });
+  }
+  return pair;
 }
 
 /** The three listen addresses; two listeners may not share a fixed address. */

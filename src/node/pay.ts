@@ -1,5 +1,4 @@
 // The pay component: wallet, pricing, sessions and the 402 gate from the `pay` config; metrics; resumes wallet operations.
-import { join } from "node:path";
 import { Counter, Gauge } from "prom-client";
 import type { Config } from "../config/schema.ts";
 import { readGate } from "../http/paygate.ts";
@@ -10,7 +9,7 @@ import { Pricing, type PricingConfig } from "../pay/pricing.ts";
 import { SessionStore } from "../pay/session.ts";
 import { registerSwap } from "../pay/swap.ts";
 import { PayWallet } from "../pay/wallet.ts";
-import { openLmdb } from "../store/lmdb-native.ts";
+import { openWalletDb } from "../pay/wallet-db.ts";
 import { paymentService, payRpcError, walletService } from "../rpc/wallet.ts";
 import { rpcReadGate } from "../rpc/paygate.ts";
 import type { ReadGate } from "../http/paygate.ts";
@@ -57,7 +56,8 @@ export async function payComponent(ctx: NodeBase): Promise<Component & { pay: Pa
   readiness.register("pay", { required: false, detail: "opening wallet" });
   // lmdb shares one environment per path within the process, so this is the same env the blob store uses
   // (openLmdb gives every opener the same maxDbs, whichever opens it first).
-  const root = await openLmdb({ path: join(ctx.dataDir, "db"), compression: false });
+  // Private (db/ 0700, files 0600): the proofs in it are bearer money, and MediaMTX runs in the node's group.
+  const root = await openWalletDb(ctx.dataDir);
   const wallet = await PayWallet.open({ db: root, trustedMints: config["pay.trusted_mints"], logger: log });
   registerSwap(wallet);
   const pricing = new Pricing(pricingFromConfig(config));

@@ -50,7 +50,7 @@ export async function storeComponent(ctx: NodeBase, needs: StoreNeeds = {}): Pro
     name: "store",
     store,
     services: [gatedStorage(storageService({ store, maxMessageSize: config["api.max_message_size"] }), needs.gates, store)],
-    routes: blobRoutes({ store, adminToken: () => ctx.adminToken, maxBodySize: config["api.max_body_size"], ...(needs.gates ? { gate: needs.gates.http } : {}) }),
+    routes: blobRoutes({ store, adminToken: () => ctx.adminToken, ...(needs.gates ? { gate: needs.gates.http } : {}) }),
     rpcErrors: [storeRpcError],
     httpErrors: [storeHttpError],
     storageTotals: () => {

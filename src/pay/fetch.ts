@@ -4,6 +4,7 @@ import type { PayCounters } from "./counters.ts";
 import { PayError } from "./errors.ts";
 import { PAY_HEADERS } from "./gate.ts";
 import { MiB, type ServiceName } from "./pricing.ts";
+import { markClaimed, reclaim } from "./sent.ts";
 import { swapMints } from "./swap.ts";
 import { mintUrl, type PayLogger, type PayWallet } from "./wallet.ts";
 
@@ -185,9 +186,11 @@ export async function fetchPaid(url: string, opts: FetchPaidOptions): Promise<Fe
   }
 
   let token: string;
+  let sendId: string;
   try {
-    const s = await wallet.send(amount, { mint: payMint, ctx: { service, peer: new URL(url).host } });
+    const s = await wallet.send(amount, { mint: payMint, ctx: { service, peer: new URL(url).host }, ...(opts.signal ? { signal: opts.signal } : {}) });
     token = s.token;
+    sendId = s.opId;
     fees += s.fee;
   } catch (e) {
     return fallback(e instanceof PayError ? e.code : "send-failed", { error: (e as Error).message });
@@ -196,16 +199,18 @@ export async function fetchPaid(url: string, opts: FetchPaidOptions): Promise<Fe
   try {
     paid = await f(url, init({ [PAY_HEADERS.cashu]: token }));
   } catch (e) {
-    await reclaim(wallet, token, opts.logger);
+    await takeBack(wallet, sendId, opts.logger);
     return fallback("peer-unreachable-after-pay", { error: (e as Error).message });
   }
   if (paid.status === 400 || paid.status === 402 || paid.status >= 500) {
     const reason = paid.headers.get(PAY_HEADERS.reason) ?? `status-${paid.status}`;
     await paid.body?.cancel().catch(() => undefined);
-    // The peer refused the token without redeeming it: take the value back.
-    if (reason !== "already-spent") await reclaim(wallet, token, opts.logger);
+    // The peer refused the token: take the value back unless the mint says it was redeemed (then it was claimed).
+    await takeBack(wallet, sendId, opts.logger);
     return fallback("payment-refused", { reason });
   }
+  // The peer served what we paid for, so it holds the token: off the pending list.
+  markClaimed(wallet, sendId);
   decide({ outcome: "paid", reason: "within-caps", detail: { amount, mint: payMint, perMiB } });
   const session = paid.headers.get(PAY_HEADERS.session) ?? undefined;
   return { response: paid, source: "peer", paid: amount, fees, mint: payMint, ...(session ? { session } : {}), decisions };
@@ -219,10 +224,11 @@ function feeMargin(ppk: number, amount: number): number {
   return Math.ceil(((2 * Math.ceil(Math.log2(amount + 1)) + 2) * ppk) / 1000);
 }
 
-async function reclaim(wallet: PayWallet, token: string, log?: PayLogger): Promise<void> {
+async function takeBack(wallet: PayWallet, sendId: string, log?: PayLogger): Promise<void> {
   try {
-    await wallet.receive(token);
+    await reclaim(wallet, sendId);
   } catch (e) {
-    log?.warn({ err: (e as Error).message }, "fetchPaid: could not reclaim an unused token");
+    // It stays on the pending list: `slowdrip wallet reclaim` (or the next try) takes it back later.
+    log?.warn({ err: (e as Error).message, op: sendId }, "fetchPaid: could not take back an unused token; it stays pending");
   }
 }

@@ -158,4 +158,35 @@ describe("sessions", () => {
     expect(st.reserve(s.id, 1)).toBe(false);
     await st.stop();
   });
+
+  it("a session recorded before its token is redeemed survives a restart, is unusable until activated, and activates once", async () => {
+    let now = 1_000_000;
+    const { root } = tempRoot();
+    const s1 = new SessionStore(root, { ttlMs: 3_600_000, now: () => now });
+    const r = s1.openRedeeming({ service: "content-download", unit: "byte", client: "c", mint: MINT, tokenKey: "k1" });
+    // Written synchronously: a new store on the same environment (a restarted node) finds it by the token's key.
+    const s2 = new SessionStore(root, { ttlMs: 3_600_000, now: () => now });
+    const found = s2.byToken("k1");
+    expect(found).toMatchObject({ id: r.id, redeeming: true, paid: 0 });
+    expect(s2.get(r.id)).toBeUndefined();
+    expect(s2.reserve(r.id, 1)).toBe(false);
+    expect(s2.count()).toBe(0);
+    expect(s2.list()).toEqual([]);
+    const active = s2.activate(r.id, { paid: 2, total: 2 * MiB })!;
+    expect(active).toMatchObject({ paid: 2, total: 2 * MiB, left: 2 * MiB });
+    expect(active.redeeming).toBeUndefined();
+    expect(s2.reserve(r.id, MiB)).toBe(true);
+    // Activating again (a second retry racing the first) does not refill it.
+    expect(s2.activate(r.id, { paid: 2, total: 2 * MiB })?.left).toBe(MiB);
+    expect(s2.byToken("k1")?.id).toBe(r.id);
+    expect(s2.list()[0]).not.toHaveProperty("tokenKey");
+    // A redemption that never finishes is kept only as long as an idle session.
+    s2.openRedeeming({ service: "content-download", unit: "byte", client: "c", mint: MINT, tokenKey: "k2" });
+    now += 3_600_001;
+    expect(s2.byToken("k2")).toBeUndefined();
+    s2.close(r.id);
+    expect(s2.byToken("k1")).toBeUndefined();
+    await s1.stop();
+    await s2.stop();
+  });
 });

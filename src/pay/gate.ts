@@ -1,7 +1,7 @@
 // The payment gate: decides free | serve(session) | payment-required (NUT-18 request) | bad-request, and meters bytes.
 import { randomBytes } from "node:crypto";
 import { PaymentRequest } from "@cashu/cashu-ts";
-import { MintCallError, PayError, TokenError } from "./errors.ts";
+import { MintCallError, OpPendingError, PayError, TokenError } from "./errors.ts";
 import type { PayCounters } from "./counters.ts";
 import { Pricing, type ServiceName } from "./pricing.ts";
 import { isSessionId, type SessionRecord, type SessionStore } from "./session.ts";
@@ -193,31 +193,45 @@ export class Gate {
     if (!mints.includes(meta.mint)) return { kind: "bad-request", reason: "wrong-mint", message: `tokens from ${meta.mint} are not accepted; accepted: ${mints.join(" ") || "(none)"}` };
     if (meta.unit !== this.wallet.unit) return { kind: "bad-request", reason: "wrong-unit", message: `token unit ${meta.unit} is not ${this.wallet.unit}` };
     if (meta.amount < price) return { kind: "bad-request", reason: "underpaid", message: `token holds ${meta.amount} ${this.wallet.unit}, ${price} required` };
+    const svc = this.pricing.service(req.service);
+    let session = this.sessions.byToken(meta.key);
+    if (session && !session.redeeming) {
+      // This token already paid for a session (a retry whose first answer was lost): it opens that session again.
+      if (session.service !== req.service) return { kind: "bad-request", reason: "already-spent", message: `this token already paid for a ${session.service} session` };
+      if (this.sessions.reserve(session.id, meterQty)) return { kind: "serve", session, ticket: { sessionId: session.id, reserved: meterQty } };
+      return this.paymentRequired(req.service, allotment, "session-exhausted");
+    }
+    // Recorded before the mint is asked: whatever happens to this request once the mint has the token, a retry with
+    // the same token finds the record and gets the session the token paid for.
+    const replay = session !== undefined;
+    // Spent here before, and its session is gone (used up or expired): refused without writing anything.
+    if (!replay && this.wallet.redemptionOf(meta.key)) return { kind: "bad-request", reason: "already-spent", message: "token was already presented to this node" };
+    if (session && session.service !== req.service) return { kind: "bad-request", reason: "already-spent", message: `this token is paying for a ${session.service} session` };
+    session ??= this.sessions.openRedeeming({ service: req.service, unit: svc.unit, client: req.client, mint: meta.mint, tokenKey: meta.key });
     let r;
     try {
       r = await this.wallet.receive(token, {
         expect: { mints, minCredited: price },
         ctx: { peer: req.client, service: req.service, bytes: allotment },
+        // Only a token whose session was recorded may be answered from an earlier redemption.
+        ...(replay ? { replay: true } : {}),
       });
     } catch (e) {
-      if (e instanceof MintCallError) {
-        this.log?.warn({ err: e.message, mint: e.mint }, "gate: mint unreachable while redeeming");
-        return { kind: "unavailable", reason: "mint-unavailable", message: `could not redeem at ${e.mint}; retry later` };
+      if (e instanceof MintCallError || e instanceof OpPendingError) {
+        // The mint may have redeemed it: keep the record, the retry with the same token finishes the redemption.
+        this.log?.warn({ err: e.message }, "gate: token not redeemed yet; kept for a retry with the same token");
+        return { kind: "unavailable", reason: "mint-unavailable", message: `could not redeem the token at ${meta.mint} yet; retry later with the same token` };
       }
+      // Refused: the token bought nothing.
+      this.sessions.close(session.id);
       return this.bad(e);
     }
-    const svc = this.pricing.service(req.service);
-    const session = this.sessions.open({
-      service: req.service,
-      unit: svc.unit,
-      client: req.client,
-      mint: r.mint,
-      paid: r.credited,
-      total: this.pricing.allotment(req.service, r.credited),
-    });
-    this.sessions.reserve(session.id, meterQty);
-    this.log?.info({ service: req.service, client: req.client, sats: r.credited, mint: r.mint, session: session.id.slice(0, 6) }, "gate: payment accepted");
-    return { kind: "serve", session, ticket: { sessionId: session.id, reserved: meterQty }, paid: { amount: r.credited, mint: r.mint, opId: r.opId } };
+    const paid = { paid: r.credited, total: this.pricing.allotment(req.service, r.credited) };
+    // Evicted while the mint was asked (the store was full): the payment still opens its session.
+    const active = this.sessions.activate(session.id, paid) ?? this.sessions.open({ service: req.service, unit: svc.unit, client: req.client, mint: r.mint, ...paid, tokenKey: meta.key });
+    this.sessions.reserve(active.id, meterQty);
+    this.log?.info({ service: req.service, client: req.client, sats: r.credited, mint: r.mint, session: active.id.slice(0, 6) }, "gate: payment accepted");
+    return { kind: "serve", session: active, ticket: { sessionId: active.id, reserved: meterQty }, paid: { amount: r.credited, mint: r.mint, opId: r.opId } };
   }
 
   private bad(e: unknown): GateDecision {

@@ -23,10 +23,14 @@ export interface SessionRecord {
   lastUsedAt: number;
   /** Time sessions end here; byte sessions expire when idle for the TTL. */
   validUntil: number;
+  /** The {@link tokenKey} of the token that paid for it: a retry with the same token opens this session again. */
+  tokenKey?: string;
+  /** Set while the token is being redeemed: the session is recorded, but not usable until {@link SessionStore.activate}. */
+  redeeming?: true;
 }
 
 /** A public view of a session (no secrets: the id is the bearer credential, shown only to its owner). */
-export type SessionView = Omit<SessionRecord, "id"> & { idPrefix: string };
+export type SessionView = Omit<SessionRecord, "id" | "tokenKey" | "redeeming"> & { idPrefix: string };
 
 const ID_RE = /^[A-Za-z0-9_-]{22,64}$/;
 
@@ -39,6 +43,8 @@ export function isSessionId(s: string): boolean {
 export class SessionStore {
   readonly db: Database<SessionRecord, string>;
   private readonly map = new Map<string, SessionRecord>();
+  /** tokenKey -> session id, for sessions paid (or being paid) by a token. */
+  private readonly byKey = new Map<string, string>();
   private readonly ttlMs: number;
   private readonly maxSessions: number;
   private readonly now: () => number;
@@ -52,13 +58,20 @@ export class SessionStore {
     this.now = opts.now ?? Date.now;
     this.flushMs = opts.flushMs ?? 1000;
     for (const { key, value } of this.db.getRange({})) {
-      if (this.live(value)) this.map.set(key, value);
+      if (this.live(value)) this.remember(value);
       else this.db.removeSync(key);
     }
   }
 
+  private remember(s: SessionRecord): void {
+    this.map.set(s.id, s);
+    if (s.tokenKey) this.byKey.set(s.tokenKey, s.id);
+  }
+
   private live(s: SessionRecord): boolean {
     const t = this.now();
+    // A redemption that never finished is kept for a retry with the same token for as long as an idle session lives.
+    if (s.redeeming) return t - s.createdAt < this.ttlMs;
     if (s.unit === "ms") return t < s.validUntil;
     return s.left > 0 && t - s.lastUsedAt < this.ttlMs;
   }
@@ -96,34 +109,74 @@ export class SessionStore {
     await this.db.flushed;
   }
 
-  /** Opens a session after a payment. Evicts the least recently used session when full. */
-  open(init: { service: ServiceName; unit: MeterUnit; client: string; mint: string; paid: number; total: number }): SessionRecord {
+  private makeRoom(): void {
     if (this.map.size >= this.maxSessions) this.sweep();
     if (this.map.size >= this.maxSessions) {
       let oldest: SessionRecord | undefined;
       for (const s of this.map.values()) if (!oldest || s.lastUsedAt < oldest.lastUsedAt) oldest = s;
       if (oldest) this.close(oldest.id);
     }
+  }
+
+  private fill(s: SessionRecord, paid: number, total: number): void {
     const t = this.now();
-    const s: SessionRecord = {
-      id: randomBytes(24).toString("base64url"),
-      ...init,
-      left: init.unit === "byte" ? init.total : 0,
-      used: 0,
-      createdAt: t,
-      lastUsedAt: t,
-      validUntil: init.unit === "ms" ? t + init.total : t + this.ttlMs,
-    };
-    this.map.set(s.id, s);
+    s.paid = paid;
+    s.total = total;
+    s.left = s.unit === "byte" ? total : 0;
+    s.lastUsedAt = t;
+    s.validUntil = s.unit === "ms" ? t + total : t + this.ttlMs;
+  }
+
+  /** Opens a session after a payment. Evicts the least recently used session when full. */
+  open(init: { service: ServiceName; unit: MeterUnit; client: string; mint: string; paid: number; total: number; tokenKey?: string }): SessionRecord {
+    this.makeRoom();
+    const t = this.now();
+    const { paid, total, ...rest } = init;
+    const s: SessionRecord = { id: randomBytes(24).toString("base64url"), ...rest, paid: 0, total: 0, left: 0, used: 0, createdAt: t, lastUsedAt: t, validUntil: t };
+    this.fill(s, paid, total);
+    this.remember(s);
     // A paid session is written at once: it holds the client's money.
     if (!this.stopped) void this.db.put(s.id, s);
     return s;
   }
 
-  /** A live session, or undefined (unknown, used up or expired). */
-  get(id: string): SessionRecord | undefined {
+  /**
+   * Records, durably and before the token is redeemed, the session a token is about to pay for: if the node dies or
+   * the mint's answer is lost after it redeemed the token, the client's retry with the same token finds this record
+   * and gets the session it paid for (see {@link activate}). Not usable until activated.
+   */
+  openRedeeming(init: { service: ServiceName; unit: MeterUnit; client: string; mint: string; tokenKey: string }): SessionRecord {
+    if (typeof init.tokenKey !== "string" || init.tokenKey.length === 0 || init.tokenKey.length > 128) throw new TypeError("tokenKey must be a non-empty string");
+    this.makeRoom();
+    const t = this.now();
+    const s: SessionRecord = { id: randomBytes(24).toString("base64url"), ...init, paid: 0, total: 0, left: 0, used: 0, createdAt: t, lastUsedAt: t, validUntil: t, redeeming: true };
+    this.remember(s);
+    if (!this.stopped) this.db.putSync(s.id, s);
+    return s;
+  }
+
+  /** The session paid (or being paid) by the token with this key, if it is still kept. */
+  byToken(tokenKey: string): SessionRecord | undefined {
+    const id = this.byKey.get(tokenKey);
+    const s = id === undefined ? undefined : this.map.get(id);
+    return s && this.live(s) ? s : undefined;
+  }
+
+  /** Makes a redeeming session usable with what its token credited. Idempotent: an active session is left as it is. */
+  activate(id: string, paid: { paid: number; total: number }): SessionRecord | undefined {
     const s = this.map.get(id);
     if (!s) return undefined;
+    if (!s.redeeming) return s;
+    delete s.redeeming;
+    this.fill(s, paid.paid, paid.total);
+    if (!this.stopped) this.db.putSync(s.id, s);
+    return s;
+  }
+
+  /** A live session, or undefined (unknown, used up, expired, or its token still being redeemed). */
+  get(id: string): SessionRecord | undefined {
+    const s = this.map.get(id);
+    if (!s || s.redeeming) return undefined;
     if (!this.live(s)) return undefined;
     return s;
   }
@@ -155,6 +208,8 @@ export class SessionStore {
 
   /** Removes a session. */
   close(id: string): void {
+    const s = this.map.get(id);
+    if (s?.tokenKey && this.byKey.get(s.tokenKey) === id) this.byKey.delete(s.tokenKey);
     this.map.delete(id);
     this.dirty.delete(id);
     if (!this.stopped) void this.db.remove(id);
@@ -176,8 +231,8 @@ export class SessionStore {
   list(limit = 1000): SessionView[] {
     const out: SessionView[] = [];
     for (const s of this.map.values()) {
-      if (!this.live(s)) continue;
-      const { id, ...rest } = s;
+      if (s.redeeming || !this.live(s)) continue;
+      const { id, tokenKey: _k, redeeming: _r, ...rest } = s;
       out.push({ ...rest, idPrefix: id.slice(0, 6) });
       if (out.length >= limit) break;
     }
@@ -187,7 +242,7 @@ export class SessionStore {
   /** Number of live sessions. */
   count(): number {
     let n = 0;
-    for (const s of this.map.values()) if (this.live(s)) n++;
+    for (const s of this.map.values()) if (!s.redeeming && this.live(s)) n++;
     return n;
   }
 }

@@ -91,6 +91,13 @@ export interface OpRecord {
   /** swap: destination mint and fee cap. */
   toMint?: string;
   maxFee?: number;
+  /** send (done): the proofs in the token, and whether the receiver claimed it or we took it back. */
+  sentProofs?: StoredProof[];
+  claim?: "unclaimed" | "claimed" | "reclaimed";
+  /** send: sats that came back to the wallet when the token was reclaimed. */
+  reclaimed?: number;
+  /** receive: the send whose own token this redemption takes back. */
+  reclaimOf?: string;
 }
 
 /** Final states: nothing more to do. */
@@ -130,6 +137,8 @@ export class WalletStore {
   readonly mints: Database<MintRow, string>;
   /** Ids of unfinished operations, so that resume never scans the whole history. */
   readonly openOps: Database<number, string>;
+  /** Ids of sends whose token nobody is known to have claimed yet (the pending list). */
+  readonly sent: Database<number, string>;
 
   constructor(root: RootDatabase) {
     this.root = root;
@@ -137,6 +146,7 @@ export class WalletStore {
     this.ops = root.openDB<OpRecord, string>({ name: "pay.ops" });
     this.mints = root.openDB<MintRow, string>({ name: "pay.mints" });
     this.openOps = root.openDB<number, string>({ name: "pay.ops.open" });
+    this.sent = root.openDB<number, string>({ name: "pay.sent" });
   }
 
   /** Every proof row of one mint. */
@@ -186,6 +196,26 @@ export class WalletStore {
   deleteOp(id: string): void {
     this.ops.removeSync(id);
     this.openOps.removeSync(id);
+  }
+
+  /** Puts a finished send on the pending list (inside a transaction). */
+  markSent(op: OpRecord): void {
+    this.sent.putSync(op.id, op.createdAt);
+  }
+
+  /** Takes a send off the pending list (inside a transaction). */
+  unmarkSent(id: string): void {
+    this.sent.removeSync(id);
+  }
+
+  /** Sends on the pending list, oldest first, at most `limit`. */
+  pendingSends(limit = Infinity): OpRecord[] {
+    const out: OpRecord[] = [];
+    for (const { key } of this.sent.getRange({})) {
+      const op = this.ops.get(key);
+      if (op && op.kind === "send" && op.claim === "unclaimed") out.push(op);
+    }
+    return out.sort((a, b) => a.createdAt - b.createdAt).slice(0, limit);
   }
 
   /** Unfinished operations. */

@@ -34,7 +34,8 @@ export async function swapMints(wallet: PayWallet, opts: SwapOptions): Promise<O
   if (wallet.balance(from) < opts.amount) throw new InsufficientFundsError(from, opts.amount, wallet.balance(from));
   const op = wallet.newOp("swap", from, opts.amount, "new", { toMint: to, maxFee: opts.maxFee, ...(opts.ctx ? { ctx: opts.ctx } : {}) });
   wallet.commit(op);
-  return runSwap(wallet, op);
+  // Claimed in the same turn as the commit: the background resume sees the record as running and leaves it alone.
+  return wallet.exclusive(op.id, () => runSwap(wallet, op));
 }
 
 /** Drives a swap from whatever state it is in to `done` (or `aborted`). Used by {@link swapMints} and on resume. */

@@ -128,6 +128,18 @@ export function isConnectionReset(e: unknown): boolean {
   return false;
 }
 
+/**
+ * The identity of a set of proofs: sha256 over their sorted secrets (32 hex chars). The same proofs give the same key
+ * whatever the token's encoding, so it names a token's redemption and the session a token paid for.
+ */
+export function tokenKey(secrets: readonly string[]): string {
+  return createHash("sha256").update([...secrets].sort().join("\n")).digest("hex").slice(0, 32);
+}
+
+function receiveResult(op: OpRecord): ReceiveResult {
+  return { opId: op.id, mint: op.mint, amount: op.amount, fee: op.fee ?? 0, credited: op.credited ?? 0 };
+}
+
 /** A proof as sent to a mint: without the DLEQ proof. */
 function wireProof(p: StoredProof): Proof {
   return { id: p.id, amount: Amount.from(p.amount), secret: p.secret, C: p.C };
@@ -318,14 +330,27 @@ export class PayWallet {
     return op;
   }
 
-  /** Runs `fn` for an operation unless it is already running in this process. */
-  private async exclusive(opId: string, fn: () => Promise<OpRecord>): Promise<OpRecord> {
+  /**
+   * Marks an operation as driven by the caller, synchronously (call it in the same turn as the commit that creates
+   * the record, so that no resume can pick the record up in between). Returns the release function.
+   * @throws OpPendingError when something in this process already drives it.
+   */
+  private claim(opId: string): () => void {
     if (this.running.has(opId)) throw new OpPendingError(opId, this.getOp(opId)?.state ?? "?", `operation ${opId} is already running`);
     this.running.add(opId);
+    return () => this.running.delete(opId);
+  }
+
+  /**
+   * Runs `fn` for an operation unless it is already running in this process: one driver per operation, so that a
+   * background {@link resume} never drives an operation a caller is driving (swap.ts runs every swap through this).
+   */
+  async exclusive<T>(opId: string, fn: () => Promise<T>): Promise<T> {
+    const release = this.claim(opId);
     try {
       return await fn();
     } finally {
-      this.running.delete(opId);
+      release();
     }
   }
 
@@ -380,6 +405,12 @@ export class PayWallet {
       if (sig) proofs.push(o.toProof(sig, w.getKeyset(sig.id)));
     }
     return proofs;
+  }
+
+  /** NUT-07 states (UNSPENT, PENDING, SPENT) of stored proofs at their mint, in order. */
+  async proofStates(url: string, opId: string | undefined, proofs: readonly StoredProof[]): Promise<string[]> {
+    const mint = mintUrl(url);
+    return this.states(await this.cashu(mint), mint, opId, proofs);
   }
 
   /** NUT-07 states of stored proofs. */
@@ -612,9 +643,13 @@ export class PayWallet {
   /**
    * Makes a token worth exactly `amount` after the receiver's redeem fee (fees included), from `mint` or the mint with
    * the largest balance. Uses an exact set of proofs when one exists, else splits at the mint (a persisted swap).
+   * The token stays on the pending list (see sent.ts) until it is found claimed or is reclaimed. When `signal` is
+   * aborted before anything is reserved nothing happens; when it is aborted while the token is being made, nobody
+   * can have received it, so its proofs go straight back to the wallet and the call fails with the abort reason.
    */
-  async send(amount: number, opts: { mint?: string; ctx?: PayContext } = {}): Promise<SendResult> {
+  async send(amount: number, opts: { mint?: string; ctx?: PayContext; signal?: AbortSignal } = {}): Promise<SendResult> {
     positiveInt("amount", amount);
+    opts.signal?.throwIfAborted();
     let mint: string;
     if (opts.mint) mint = mintUrl(opts.mint);
     else {
@@ -624,7 +659,9 @@ export class PayWallet {
     }
     const w = await this.cashu(mint);
     const op = this.newOp("send", mint, amount, "swapping", opts.ctx ? { ctx: opts.ctx } : {});
+    let release: (() => void) | undefined;
     const exact = await this.withMintLock(mint, async () => {
+      opts.signal?.throwIfAborted();
       const ready = this.readyProofs(mint);
       const available = sumStored(ready);
       // Exact offline match: proofs summing to amount + the receiver's fee for them.
@@ -635,6 +672,7 @@ export class PayWallet {
           op.swapInputs = sel;
           op.state = "exact";
           this.reserveFor(op, sel);
+          release = this.claim(op.id);
           return sel;
         }
       } catch {
@@ -646,30 +684,44 @@ export class PayWallet {
       } catch {
         throw new InsufficientFundsError(mint, amount, available);
       }
+      opts.signal?.throwIfAborted();
       op.swapInputs = preview.inputs.map(toStored);
       op.sendOutputs = toOutputs(preview.sendOutputs);
       op.keepOutputs = toOutputs(preview.keepOutputs);
       this.reserveFor(op, op.swapInputs);
+      // Claimed in the same turn as the commit, so that a background resume never drives this send too.
+      release = this.claim(op.id);
       return undefined;
     });
-    crashPoint("send", "prepared");
-    if (exact) {
-      this.finishExactSend(op);
-      return this.sendResult(op);
+    try {
+      crashPoint("send", "prepared");
+      if (exact) this.finishExactSend(op);
+      else {
+        const outputs = [...op.sendOutputs!, ...op.keepOutputs!];
+        const proofs = (await this.swapOrRestore(w, op, op.swapInputs!, outputs))!;
+        if (proofs.length !== outputs.length) {
+          this.keepInterruptedSplit(op, proofs, `the mint restored ${proofs.length} of ${outputs.length} outputs`);
+          throw new PayError("partial-restore", `send ${op.id}: the mint restored only ${proofs.length} of ${outputs.length} outputs; what it restored is back in the wallet`);
+        }
+        this.finishSwapSend(op, proofs);
+      }
+    } finally {
+      release?.();
     }
-    const done = await this.exclusive(op.id, async () => {
-      const proofs = await this.swapOrRestore(w, op, op.swapInputs!, [...op.sendOutputs!, ...op.keepOutputs!]);
-      this.finishSwapSend(op, proofs!);
-      return op;
-    });
-    return this.sendResult(done);
+    if (opts.signal?.aborted) {
+      // The caller is gone and the token was never handed out: nobody else knows these secrets.
+      this.unsend(op);
+      opts.signal.throwIfAborted();
+    }
+    return this.sendResult(op);
   }
 
   private finishExactSend(op: OpRecord): void {
     const sendProofs = op.swapInputs!;
     const token = getEncodedToken({ mint: op.mint, unit: this.unit, proofs: sendProofs.map(fromStored) });
-    this.commit(Object.assign(op, { state: "done", token, fee: 0 }), () => {
+    this.commit(Object.assign(op, { state: "done", token, fee: 0, sentProofs: sendProofs, claim: "unclaimed" as const }), () => {
       this.store.drop(op.mint, sendProofs);
+      this.store.markSent(op);
       this.ledger.recordSync({ time: Date.now(), direction: "out", kind: op.ctx?.service ? "payment" : "send", amount: sumStored(sendProofs), mint: op.mint, opId: op.id, ...op.ctx });
     });
     crashPoint("send", "done");
@@ -682,13 +734,40 @@ export class PayWallet {
     const keepProofs = proofs.filter((p) => !sendSecrets.has(p.secret)).map(toStored);
     const token = getEncodedToken({ mint: op.mint, unit: this.unit, proofs: sendProofs.map(fromStored) });
     const fee = sumStored(inputs) - sumStored(proofs.map(toStored));
-    this.commit(Object.assign(op, { state: "done", token, fee }), () => {
+    this.commit(Object.assign(op, { state: "done", token, fee, sentProofs: sendProofs, claim: "unclaimed" as const }), () => {
       this.store.drop(op.mint, inputs);
       this.store.addReady(op.mint, keepProofs);
+      this.store.markSent(op);
       this.ledger.recordSync({ time: Date.now(), direction: "out", kind: op.ctx?.service ? "payment" : "send", amount: sumStored(sendProofs), mint: op.mint, opId: op.id, ...op.ctx });
       if (fee > 0) this.ledger.recordSync({ time: Date.now(), direction: "out", kind: "fee", amount: fee, mint: op.mint, opId: op.id });
     });
     crashPoint("send", "done");
+  }
+
+  /**
+   * A split that finished at the mint but whose token was never handed out (interrupted, or only partly restored):
+   * every output the mint signed goes back to the wallet, the inputs are dropped, and the op ends `aborted`.
+   */
+  private keepInterruptedSplit(op: OpRecord, proofs: Proof[], why: string): void {
+    const inputs = op.swapInputs!;
+    const back = proofs.map(toStored);
+    const fee = sumStored(inputs) - sumStored(back);
+    this.commit(Object.assign(op, { state: "aborted", fee, error: `${why}; no token was handed out, the value is back in the wallet` }), () => {
+      this.store.drop(op.mint, inputs);
+      this.store.addReady(op.mint, back);
+      if (fee > 0) this.ledger.recordSync({ time: Date.now(), direction: "out", kind: "fee", amount: fee, mint: op.mint, opId: op.id });
+    });
+    this.log.warn({ op: op.id, mint: op.mint, kept: sumStored(back), fee }, `send interrupted: ${why}`);
+  }
+
+  /** Takes back a token this process made but never handed out: its proofs return as spendable, no mint call. */
+  private unsend(op: OpRecord): void {
+    const proofs = op.sentProofs ?? [];
+    this.commit(Object.assign(op, { claim: "reclaimed" as const, reclaimed: sumStored(proofs), error: "the caller went away before the token was handed out" }), () => {
+      this.store.addReady(op.mint, proofs);
+      this.store.unmarkSent(op.id);
+      this.ledger.recordSync({ time: Date.now(), direction: "in", kind: "reclaim", amount: sumStored(proofs), mint: op.mint, opId: op.id });
+    });
   }
 
   private sendResult(op: OpRecord): SendResult {
@@ -699,6 +778,7 @@ export class PayWallet {
    * Swaps `inputs` for `outputs` at the mint, or, if a previous attempt already did, restores the signatures (NUT-09).
    * With `resuming`, it first checks the inputs (NUT-07) and returns undefined when they were never spent, so the
    * caller decides between retrying and unwinding. Inputs spent by someone else fail the op with `already-spent`.
+   * After a restore the answer may hold fewer proofs than `outputs` (the mint signed only some): callers keep them.
    */
   private async swapOrRestore(w: CashuWallet, op: OpRecord, inputs: StoredProof[], outputs: StoredOutput[], opts: { resuming?: boolean } = {}): Promise<Proof[] | undefined> {
     const od = outputs.map((o) => OutputData.deserialize(o));
@@ -707,10 +787,14 @@ export class PayWallet {
       if (st.every((s) => s === CheckStateEnum.UNSPENT)) return undefined;
       if (st.some((s) => s === CheckStateEnum.PENDING)) throw new OpPendingError(op.id, op.state, "inputs are pending at the mint");
       const restored = await this.restoreOutputs(w, op.mint, op.id, outputs);
-      if (restored.length === od.length) return restored;
-      // Inputs were spent, but not by our swap.
-      this.commit(Object.assign(op, { state: "failed", error: "inputs spent elsewhere" }), () => this.store.drop(op.mint, inputs));
-      throw new TokenError("already-spent", "token already spent");
+      if (restored.length === 0) {
+        // Inputs were spent, but not by our swap.
+        this.commit(Object.assign(op, { state: "failed", error: "inputs spent elsewhere" }), () => this.store.drop(op.mint, inputs));
+        throw new TokenError("already-spent", "token already spent");
+      }
+      // A partial restore is still value: the caller keeps what came back (fewer proofs than outputs).
+      if (restored.length < od.length) this.log.warn({ op: op.id, mint: op.mint, restored: restored.length, outputs: od.length }, "NUT-09 restore returned only part of the outputs");
+      return restored;
     }
     try {
       const res = await this.call(op.mint, "swap", op.id, () =>
@@ -733,8 +817,10 @@ export class PayWallet {
 
   // ---- receive --------------------------------------------------------------------------------------------------------------------
 
-  /** Reads a token's mint, unit and amount without touching the network; throws TokenError on garbage. */
-  inspectToken(token: string): { mint: string; unit: string; amount: number } {
+  /**
+   * Reads a token's mint, unit, amount and {@link tokenKey} without touching the network; throws TokenError on garbage.
+   */
+  inspectToken(token: string): { mint: string; unit: string; amount: number; key: string } {
     if (typeof token !== "string" || !token.startsWith("cashu")) throw new TokenError("bad-token", "not a cashu token");
     if (token.length > MAX_TOKEN_CHARS) throw new TokenError("token-too-large", `token longer than ${MAX_TOKEN_CHARS} characters`);
     let meta;
@@ -750,14 +836,17 @@ export class PayWallet {
       throw new TokenError("bad-token", "token names no valid mint URL");
     }
     const amount = Amount.from(meta.amount).toNumber();
-    return { mint, unit: meta.unit ?? "sat", amount };
+    const secrets = (meta.incompleteProofs ?? []).map((p) => p.secret);
+    if (secrets.length === 0 || secrets.some((x) => typeof x !== "string")) throw new TokenError("bad-token", "token holds no proofs");
+    return { mint, unit: meta.unit ?? "sat", amount, key: tokenKey(secrets) };
   }
 
   /**
    * Redeems a token at its mint (swap for fresh proofs) so that value from others is never trusted unredeemed.
-   * Refuses untrusted mints, other units, oversized or underpaying tokens, and tokens seen before.
+   * Refuses untrusted mints, other units, oversized or underpaying tokens, and tokens seen before (with `replay`, a
+   * token seen before answers with its first redemption instead: see {@link redeem}).
    */
-  async receive(token: string, opts: { expect?: ReceiveExpectation; ctx?: PayContext } = {}): Promise<ReceiveResult> {
+  async receive(token: string, opts: { expect?: ReceiveExpectation; ctx?: PayContext; replay?: boolean } = {}): Promise<ReceiveResult> {
     const meta = this.inspectToken(token);
     const allowed = opts.expect?.mints?.map(mintUrl);
     if (allowed ? !allowed.includes(meta.mint) : !this.isTrusted(meta.mint)) throw new TokenError("untrusted-mint", `mint ${meta.mint} is not accepted`);
@@ -783,19 +872,36 @@ export class PayWallet {
       }
       if (ks.unit !== this.unit) throw new TokenError("wrong-unit", `proof keyset ${p.id} is a ${ks.unit} keyset, not ${this.unit}`);
     }
-    const inputs = decoded.proofs.map(toStored);
     const fee = Amount.from(w.getFeesForProofs(decoded.proofs)).toNumber();
     const credited = meta.amount - fee;
     if (opts.expect?.minCredited !== undefined && credited < opts.expect.minCredited) {
       throw new TokenError("underpaid", `token is worth ${credited} sat after the ${fee} sat fee, ${opts.expect.minCredited} sat required`);
     }
     if (credited <= 0) throw new TokenError("underpaid", `token does not cover its redeem fee of ${fee} sat`);
-    // The op id is derived from the proofs, so the same token is never redeemed twice by this wallet.
-    const id = "receive-" + createHash("sha256").update(inputs.map((p) => p.secret).sort().join("\n")).digest("hex").slice(0, 32);
-    const op = this.newOp("receive", meta.mint, meta.amount, "swapping", { id, swapInputs: inputs, fee, ...(opts.ctx ? { ctx: opts.ctx } : {}) });
+    return this.redeem(meta.mint, decoded.proofs, { ...(opts.ctx ? { ctx: opts.ctx } : {}), ...(opts.replay ? { replay: true } : {}) });
+  }
+
+  /**
+   * Swaps proofs someone handed us (a received token, or our own unclaimed token taken back) for fresh ones at their
+   * mint. The op id is derived from the proofs ({@link tokenKey}), so the same proofs are never redeemed twice by this
+   * wallet: presenting them again is refused, or with `replay` answered with the first redemption's result (finishing
+   * it first when it is still in flight). `reclaimOf` names the send whose token this takes back (ledger kind "reclaim").
+   */
+  async redeem(mint: string, proofs: readonly Proof[], opts: { ctx?: PayContext; replay?: boolean; reclaimOf?: string } = {}): Promise<ReceiveResult> {
+    const w = await this.cashu(mint);
+    const inputs = proofs.map(toStored);
+    const amount = sumStored(inputs);
+    const fee = Amount.from(w.getFeesForProofs([...proofs])).toNumber();
+    const id = `receive-${tokenKey(inputs.map((p) => p.secret))}`;
+    const seen = this.redemptionOf(id.slice("receive-".length));
+    if (seen) {
+      if (!opts.replay) throw new TokenError("already-spent", "token was already presented to this node");
+      return receiveResult(await this.replayRedeem(seen));
+    }
+    const op = this.newOp("receive", mint, amount, "swapping", { id, swapInputs: inputs, fee, ...(opts.ctx ? { ctx: opts.ctx } : {}), ...(opts.reclaimOf ? { reclaimOf: opts.reclaimOf } : {}) });
     let preview;
     try {
-      preview = await w.prepareSwapToReceive(decoded.proofs.map((p) => ({ ...p })));
+      preview = await w.prepareSwapToReceive(proofs.map((p) => ({ ...p })));
     } catch (e) {
       throw new TokenError("bad-token", `token rejected: ${(e as Error).message}`, { cause: e });
     }
@@ -805,10 +911,27 @@ export class PayWallet {
       this.store.putOp(op);
       return true;
     });
-    if (!fresh) throw new TokenError("already-spent", "token was already presented to this node");
+    if (!fresh) {
+      if (!opts.replay) throw new TokenError("already-spent", "token was already presented to this node");
+      return receiveResult(await this.replayRedeem(this.store.ops.get(id)!));
+    }
     crashPoint("receive", "swap-prepared");
-    const done = await this.exclusive(op.id, () => this.runReceiveSwap(op));
-    return { opId: done.id, mint: done.mint, amount: done.amount, fee: done.fee ?? 0, credited: done.credited ?? 0 };
+    return receiveResult(await this.exclusive(op.id, () => this.runReceiveSwap(op)));
+  }
+
+  /** The redemption of the proofs with this {@link tokenKey}, if this wallet ever started one. */
+  redemptionOf(key: string): OpRecord | undefined {
+    return this.store.ops.get(`receive-${key}`);
+  }
+
+  /** The outcome of an earlier redemption of the same proofs: done as is, in flight finished now, failed refused. */
+  private async replayRedeem(seen: OpRecord): Promise<OpRecord> {
+    if (seen.state === "done") return seen;
+    if (FINAL_STATES.has(seen.state)) throw new TokenError("already-spent", `token was already presented to this node (${seen.error ?? seen.state})`);
+    return this.exclusive(seen.id, async () => {
+      const cur = this.getOp(seen.id) ?? seen;
+      return cur.state === "done" ? cur : this.runReceiveSwap(cur, true);
+    });
   }
 
   private async runReceiveSwap(op: OpRecord, resuming = false): Promise<OpRecord> {
@@ -832,7 +955,7 @@ export class PayWallet {
     const credited = sumStored(stored);
     this.commit(Object.assign(op, { state: "done", credited, fee: op.amount - credited }), () => {
       this.store.addReady(op.mint, stored);
-      this.ledger.recordSync({ time: Date.now(), direction: "in", kind: op.ctx?.service ? "payment" : "receive", amount: credited, mint: op.mint, opId: op.id, ...op.ctx });
+      this.ledger.recordSync({ time: Date.now(), direction: "in", kind: op.reclaimOf ? "reclaim" : op.ctx?.service ? "payment" : "receive", amount: credited, mint: op.mint, opId: op.id, ...op.ctx });
     });
     this.log.info({ op: op.id, mint: op.mint, credited }, "received");
     crashPoint("receive", "done");
@@ -870,7 +993,13 @@ export class PayWallet {
     const out: OpRecord[] = [];
     for (const op of this.listOps({ unfinished: true }).reverse()) {
       try {
-        out.push(await this.exclusive(op.id, () => this.resumeOne(op)));
+        // The listed copy may be stale by now (another driver may have moved it on): work on the stored record.
+        out.push(
+          await this.exclusive(op.id, async () => {
+            const cur = this.getOp(op.id) ?? op;
+            return FINAL_STATES.has(cur.state) ? cur : this.resumeOne(cur);
+          }),
+        );
       } catch (e) {
         this.log.warn({ op: op.id, state: op.state, err: (e as Error).message }, "resume: operation not finished");
         out.push(this.getOp(op.id) ?? op);
@@ -891,13 +1020,16 @@ export class PayWallet {
         if (op.state === "paying" || op.state === "melting") await this.runMeltPhase(op, "melt", "done");
         return op;
       case "send":
-        if (op.state === "exact") this.finishExactSend(op);
-        else if (op.state === "swapping") {
+        // An unfinished send never handed its token out (that happens only after `done` is committed), so resume
+        // gives the value back instead of minting a token nobody will ever see.
+        if (op.state === "exact") {
+          this.commit(Object.assign(op, { state: "failed", error: "interrupted before the token was handed out; inputs released" }), () => this.store.release(op.mint, op.swapInputs!));
+        } else if (op.state === "swapping") {
           const w = await this.cashu(op.mint);
           const proofs = await this.swapOrRestore(w, op, op.swapInputs!, [...(op.sendOutputs ?? []), ...(op.keepOutputs ?? [])], { resuming: true });
-          // Interrupted before the swap: nobody got the token, so unwind.
+          // Interrupted before the swap: unwind.
           if (!proofs) this.commit(Object.assign(op, { state: "failed", error: "interrupted before the swap; inputs released" }), () => this.store.release(op.mint, op.swapInputs!));
-          else this.finishSwapSend(op, proofs);
+          else this.keepInterruptedSplit(op, proofs, "interrupted after the split");
         }
         return op;
       case "receive":

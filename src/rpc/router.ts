@@ -67,9 +67,75 @@ export function listenerInterceptor(opts: ListenerPolicy): Interceptor {
   };
 }
 
+/** Error codes of a peer that went away mid-call (reset, closed pipe, destroyed stream). */
+const GONE_CODES = new Set(["EPIPE", "ECONNRESET", "ECONNABORTED", "ERR_STREAM_DESTROYED", "ERR_STREAM_PREMATURE_CLOSE", "ERR_HTTP2_INVALID_STREAM", "ERR_HTTP2_STREAM_ERROR"]);
+
+/** True for the errors a client's disconnect raises. */
+export function isDisconnectError(err: unknown): boolean {
+  for (let e = err, i = 0; e instanceof Error && i < 8; e = (e as { cause?: unknown }).cause, i++) {
+    if (GONE_CODES.has((e as { code?: string }).code ?? "")) return true;
+  }
+  return false;
+}
+
+/**
+ * Interceptor (place it right inside the error boundary) turning failures caused by the client going away into
+ * `canceled`: a counted, expected event that the boundary does not log as an unexpected error.
+ */
+export function disconnectInterceptor(onGone: (method: string) => void): Interceptor {
+  return (next) => async (req) => {
+    const method = `${req.service.typeName}/${req.method.name}`;
+    const map = (err: unknown): unknown => {
+      if (err instanceof ConnectError || !isDisconnectError(err)) return err;
+      onGone(method);
+      return new ConnectError("the client went away", Code.Canceled, undefined, undefined, err);
+    };
+    let res;
+    try {
+      res = await next(req);
+    } catch (err) {
+      throw map(err);
+    }
+    if (!res.stream) return res;
+    const source = res.message;
+    const message: AsyncIterable<unknown> = {
+      [Symbol.asyncIterator]() {
+        const it = source[Symbol.asyncIterator]();
+        return {
+          next: () => it.next().catch((e: unknown) => Promise.reject(map(e))),
+          return: (v?: unknown) => (it.return ? it.return(v as never) : Promise.resolve({ done: true as const, value: v })),
+          // connect-node throws its write error into the stream: the handler sees `canceled` instead.
+          throw: (e?: unknown) => (it.throw ? it.throw(map(e)).catch((x: unknown) => Promise.reject(map(x))) : Promise.reject(map(e))),
+        } as AsyncIterator<unknown>;
+      },
+    };
+    return { ...res, message } as typeof res;
+  };
+}
+
+/**
+ * connect-node prints every failed response write (e.g. EPIPE after a client hung up) unless its reason reads as
+ * ECONNRESET; this re-labels the errors of a vanished client on the response so that they do.
+ */
+function quietOnHangup(res: Parameters<NodeHandlerFn>[1]): Parameters<NodeHandlerFn>[1] {
+  const relabel = (err: unknown) => (isDisconnectError(err) ? Object.assign(new Error("the client went away", { cause: err }), { code: "ECONNRESET" }) : err);
+  const emit = res.emit.bind(res) as (event: string | symbol, ...args: unknown[]) => boolean;
+  (res as { emit: typeof emit }).emit = (event, ...args) => (event === "error" ? emit(event, relabel(args[0])) : emit(event, ...args));
+  const write = res.write.bind(res) as (...a: unknown[]) => boolean;
+  (res as { write: typeof write }).write = (...a: unknown[]) => {
+    const cb = a.findIndex((x) => typeof x === "function");
+    if (cb >= 0) {
+      const f = a[cb] as (err?: unknown) => void;
+      a[cb] = (err?: unknown) => f(err ? relabel(err) : err);
+    }
+    return write(...a);
+  };
+  return res;
+}
+
 /** A node:http / node:http2 request handler serving Connect, gRPC and gRPC-Web, falling back to plain HTTP routes. */
 export function rpcHandler(opts: RpcHandlerOptions): NodeHandlerFn {
-  return connectNodeAdapter({
+  const adapter = connectNodeAdapter({
     routes(router) {
       for (const s of opts.services) router.service(s.service, s.impl as never);
     },
@@ -86,4 +152,5 @@ export function rpcHandler(opts: RpcHandlerOptions): NodeHandlerFn {
     connect: true,
     fallback: opts.fallback as never,
   });
+  return (req, res) => adapter(req as never, quietOnHangup(res) as never);
 }

@@ -7,6 +7,7 @@ import {
   LedgerEntrySchema,
   LedgerResponseSchema,
   ListMintsResponseSchema,
+  ListPendingResponseSchema,
   ListSessionsResponseSchema,
   MeltQuoteResponseSchema,
   MeltResponseSchema,
@@ -15,7 +16,9 @@ import {
   MintResponseSchema,
   OperationSchema,
   PaymentService,
+  PendingSendSchema,
   ReceiveResponseSchema,
+  ReclaimResponseSchema,
   RevenueResponseSchema,
   SendResponseSchema,
   ServicePriceSchema,
@@ -40,6 +43,7 @@ import {
 import type { Gate } from "../pay/gate.ts";
 import { SERVICES, type Pricing } from "../pay/pricing.ts";
 import type { SessionStore } from "../pay/session.ts";
+import { checkPending, listPending, reclaim } from "../pay/sent.ts";
 import type { OpRecord } from "../pay/store.ts";
 import { swapMints } from "../pay/swap.ts";
 import type { PayWallet } from "../pay/wallet.ts";
@@ -81,6 +85,7 @@ export function operation(op: OpRecord): Operation {
     error: op.error ?? "",
     createdUnixMs: BigInt(op.createdAt),
     updatedUnixMs: BigInt(op.updatedAt),
+    claim: op.claim ?? "",
   });
 }
 
@@ -115,8 +120,9 @@ export function walletService(deps: { wallet: PayWallet }): RpcService {
       const r = await wallet.receive(need(req.token, "token"));
       return create(ReceiveResponseSchema, { mint: r.mint, amount: BigInt(r.amount), fee: BigInt(r.fee), credited: BigInt(r.credited), opId: r.opId });
     },
-    async send(req) {
-      const r = await wallet.send(sats(req.amount, "amount"), req.mint ? { mint: req.mint } : {});
+    async send(req, ctx) {
+      // A caller that goes away (disconnect, deadline) before the reply never gets the token: the wallet keeps it.
+      const r = await wallet.send(sats(req.amount, "amount"), { signal: ctx.signal, ...(req.mint ? { mint: req.mint } : {}) });
       return create(SendResponseSchema, { token: r.token, mint: r.mint, amount: BigInt(r.amount), fee: BigInt(r.fee), opId: r.opId });
     },
     async mintQuote(req) {
@@ -159,6 +165,26 @@ export function walletService(deps: { wallet: PayWallet }): RpcService {
     async untrustMint(req) {
       await wallet.untrustMint(need(req.mint, "mint"));
       return create(UntrustMintResponseSchema, {});
+    },
+    async listPending(req) {
+      const limit = req.limit === 0 ? 100 : Math.min(req.limit, 10_000);
+      const checked = req.check ? await checkPending(wallet) : { claimed: [], unreachable: [] };
+      const sends = listPending(wallet, limit).map((op) =>
+        create(PendingSendSchema, {
+          opId: op.id,
+          mint: op.mint,
+          amount: BigInt(op.amount),
+          token: op.token ?? "",
+          createdUnixMs: BigInt(op.createdAt),
+          service: op.ctx?.service ?? "",
+          peer: op.ctx?.peer ?? "",
+        }),
+      );
+      return create(ListPendingResponseSchema, { sends, ...checked });
+    },
+    async reclaim(req) {
+      const r = await reclaim(wallet, need(req.opId, "op_id"));
+      return create(ReclaimResponseSchema, { outcome: r.outcome, credited: BigInt(r.credited), op: operation(r.op) });
     },
   };
   const access = Object.fromEntries(WalletService.methods.map((m) => [m.name, "admin" as const]));

@@ -2,8 +2,9 @@
 // erasure pattern of up to m shards for small k and m, seeded random stripes against the oracle, argument checks.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ReedSolomon, splitStripe } from "./index.ts";
+import { rsKernel, setRsKernel, type RsKernel } from "./rs.ts";
 import { fromHex, toHex } from "./hex.ts";
 import { fill, int, rng } from "../../test/helpers/rng.ts";
 import { oracleParity, oracleReconstructData } from "../../test/helpers/rs-oracle.ts";
@@ -34,103 +35,114 @@ function stripe(k: number, m: number, len: number, r: () => number): Uint8Array[
   return shards;
 }
 
-describe("Reed-Solomon vectors from klauspost/reedsolomon", () => {
-  it("the vector file names its generator and has cases", () => {
-    expect(file.generator).toMatch(/^github\.com\/klauspost\/reedsolomon v\d/);
-    expect(file.vectors.length).toBeGreaterThan(40);
-  });
-
-  it.each(cases)("encode %s gives the same parity", (_, v) => {
-    const rs = new ReedSolomon(v.dataShards, v.parityShards);
-    const shards = v.shards.map((h, i) => (i < v.dataShards ? fromHex(h) : new Uint8Array(v.shardLen)));
-    rs.encode(shards);
-    expect(shards.map(toHex)).toEqual(v.shards);
-    expect(rs.verify(shards)).toBe(true);
-  });
-
-  it.each(cases.filter(([, v]) => v.parityShards > 0))("the Rust crate agrees with %s", (_, v) => {
-    const data = v.shards.slice(0, v.dataShards).map(fromHex);
-    expect(oracleParity(data, v.parityShards).map(toHex)).toEqual(v.shards.slice(v.dataShards));
-  });
-
-  it.each(cases.filter(([, v]) => v.parityShards > 0))("reconstruct %s from its last k shards", (_, v) => {
-    const rs = new ReedSolomon(v.dataShards, v.parityShards);
-    const shards: Array<Uint8Array | null> = v.shards.map((h, i) => (i < v.parityShards ? null : fromHex(h)));
-    expect(rs.reconstruct(shards).map(toHex)).toEqual(v.shards);
-  });
+it("uses the relaxed-SIMD kernel on this runtime", () => {
+  expect(rsKernel()).toBe("relaxed");
 });
 
-describe("every erasure pattern of up to m shards", () => {
-  const kms: Array<[number, number]> = [];
-  for (let k = 1; k <= 6; k++) for (let m = 1; m <= 3; m++) kms.push([k, m]);
-  it.each(kms)("k=%i m=%i", (k, m) => {
-    const r = rng(k * 10 + m);
-    const rs = new ReedSolomon(k, m);
-    // 37 bytes: two full SIMD vectors and a tail; 40_000: several kernel calls per shard.
-    for (const len of [37, 40_000]) {
-      const original = stripe(k, m, len, r);
-      for (const lost of subsets(k + m, m)) {
-        const shards: Array<Uint8Array | null> = original.map((s, i) => (lost.includes(i) ? null : s.slice()));
-        const out = rs.reconstruct(shards);
-        lost.forEach((i) => expect(same(out[i], original[i]!), `k=${k} m=${m} len=${len} lost [${lost}]: shard ${i}`).toBe(true));
-        expect(out).toBe(shards);
-      }
-    }
-  });
-});
+// Every kernel build gives the same bytes: each runs the vectors, erasure patterns and property tests.
+describe.each<RsKernel>(["relaxed", "standard"])("%s kernel", (kernel) => {
+  beforeAll(() => setRsKernel(kernel));
+  afterAll(() => setRsKernel(null));
+  it("is the kernel in use", () => expect(rsKernel()).toBe(kernel));
 
-describe("seeded random stripes against the Rust crate", () => {
-  it("encode, verify and reconstruct agree on 150 stripes", () => {
-    const r = rng(0x5eed);
-    for (let n = 0; n < 150; n++) {
-      const k = int(r, 1, 24);
-      const m = int(r, 1, 8);
-      const len = r() < 0.8 ? int(r, 1, 3000) : int(r, 30_000, 300_000);
-      const what = `stripe ${n}: k=${k} m=${m} len=${len}`;
-      const rs = new ReedSolomon(k, m);
-      const shards = Array.from({ length: k + m }, (_, i) => (i < k ? fill(len, r) : new Uint8Array(len)));
+  describe("Reed-Solomon vectors from klauspost/reedsolomon", () => {
+    it("the vector file names its generator and has cases", () => {
+      expect(file.generator).toMatch(/^github\.com\/klauspost\/reedsolomon v\d/);
+      expect(file.vectors.length).toBeGreaterThan(40);
+    });
+
+    it.each(cases)("encode %s gives the same parity", (_, v) => {
+      const rs = new ReedSolomon(v.dataShards, v.parityShards);
+      const shards = v.shards.map((h, i) => (i < v.dataShards ? fromHex(h) : new Uint8Array(v.shardLen)));
       rs.encode(shards);
-      const parity = oracleParity(shards.slice(0, k), m);
-      for (let i = 0; i < m; i++) expect(same(shards[k + i], parity[i]!), `${what}: parity ${i}`).toBe(true);
-      expect(rs.verify(shards), what).toBe(true);
-      // Lose up to m random shards.
-      const lost = new Set<number>();
-      const want = int(r, 1, m);
-      while (lost.size < want) lost.add(int(r, 0, k + m - 1));
-      const damaged = shards.map((s, i) => (lost.has(i) ? null : s));
-      const theirs = oracleReconstructData(damaged, k);
-      const ours = rs.reconstruct(damaged.slice());
-      for (const i of lost) expect(same(ours[i], shards[i]!), `${what}: lost [${[...lost]}] shard ${i}`).toBe(true);
-      for (let i = 0; i < k; i++) expect(same(theirs[i], shards[i]!), `${what}: crate's data shard ${i}`).toBe(true);
-    }
+      expect(shards.map(toHex)).toEqual(v.shards);
+      expect(rs.verify(shards)).toBe(true);
+    });
+
+    it.each(cases.filter(([, v]) => v.parityShards > 0))("the Rust crate agrees with %s", (_, v) => {
+      const data = v.shards.slice(0, v.dataShards).map(fromHex);
+      expect(oracleParity(data, v.parityShards).map(toHex)).toEqual(v.shards.slice(v.dataShards));
+    });
+
+    it.each(cases.filter(([, v]) => v.parityShards > 0))("reconstruct %s from its last k shards", (_, v) => {
+      const rs = new ReedSolomon(v.dataShards, v.parityShards);
+      const shards: Array<Uint8Array | null> = v.shards.map((h, i) => (i < v.parityShards ? null : fromHex(h)));
+      expect(rs.reconstruct(shards).map(toHex)).toEqual(v.shards);
+    });
   });
 
-  it("wide stripes over several kernel calls (k=200 m=56, k=100 m=28) match the crate", () => {
-    const r = rng(11);
-    for (const [k, m, len] of [[200, 56, 40_000], [100, 28, 70_001]] as const) {
+  describe("every erasure pattern of up to m shards", () => {
+    const kms: Array<[number, number]> = [];
+    for (let k = 1; k <= 6; k++) for (let m = 1; m <= 3; m++) kms.push([k, m]);
+    it.each(kms)("k=%i m=%i", (k, m) => {
+      const r = rng(k * 10 + m);
       const rs = new ReedSolomon(k, m);
-      const shards = Array.from({ length: k + m }, (_, i) => (i < k ? fill(len, r) : new Uint8Array(len)));
-      rs.encode(shards);
-      const parity = oracleParity(shards.slice(0, k), m);
-      for (let i = 0; i < m; i++) expect(same(shards[k + i], parity[i]!), `k=${k} m=${m}: parity ${i}`).toBe(true);
-      const lost = Array.from({ length: m }, (_, i) => (i * 7) % (k + m));
-      const out = rs.reconstruct(shards.map((s, i) => (lost.includes(i) ? null : s)));
-      for (const i of lost) expect(same(out[i], shards[i]!), `k=${k} m=${m}: rebuilt shard ${i}`).toBe(true);
-    }
+      // 37 bytes: two full SIMD vectors and a tail; 40_000: several kernel calls per shard.
+      for (const len of [37, 40_000]) {
+        const original = stripe(k, m, len, r);
+        for (const lost of subsets(k + m, m)) {
+          const shards: Array<Uint8Array | null> = original.map((s, i) => (lost.includes(i) ? null : s.slice()));
+          const out = rs.reconstruct(shards);
+          lost.forEach((i) => expect(same(out[i], original[i]!), `k=${k} m=${m} len=${len} lost [${lost}]: shard ${i}`).toBe(true));
+          expect(out).toBe(shards);
+        }
+      }
+    });
   });
 
-  it("decode matrices beyond the cache's size stay right (k=6 m=3, every pattern twice)", () => {
-    const r = rng(7);
-    const rs = new ReedSolomon(6, 3);
-    const original = stripe(6, 3, 50, r);
-    const patterns = subsets(9, 3);
-    expect(patterns.length).toBeGreaterThan(32);
-    for (const round of [1, 2]) {
-      for (const lost of patterns) {
-        const out = rs.reconstruct(original.map((s, i) => (lost.includes(i) ? null : s)));
-        expect(out.map(toHex), `round ${round} lost [${lost}]`).toEqual(original.map(toHex));
+  describe("seeded random stripes against the Rust crate", () => {
+    it("encode, verify and reconstruct agree on 150 stripes", () => {
+      const r = rng(0x5eed);
+      for (let n = 0; n < 150; n++) {
+        const k = int(r, 1, 24);
+        const m = int(r, 1, 8);
+        const len = r() < 0.8 ? int(r, 1, 3000) : int(r, 30_000, 300_000);
+        const what = `stripe ${n}: k=${k} m=${m} len=${len}`;
+        const rs = new ReedSolomon(k, m);
+        const shards = Array.from({ length: k + m }, (_, i) => (i < k ? fill(len, r) : new Uint8Array(len)));
+        rs.encode(shards);
+        const parity = oracleParity(shards.slice(0, k), m);
+        for (let i = 0; i < m; i++) expect(same(shards[k + i], parity[i]!), `${what}: parity ${i}`).toBe(true);
+        expect(rs.verify(shards), what).toBe(true);
+        // Lose up to m random shards.
+        const lost = new Set<number>();
+        const want = int(r, 1, m);
+        while (lost.size < want) lost.add(int(r, 0, k + m - 1));
+        const damaged = shards.map((s, i) => (lost.has(i) ? null : s));
+        const theirs = oracleReconstructData(damaged, k);
+        const ours = rs.reconstruct(damaged.slice());
+        for (const i of lost) expect(same(ours[i], shards[i]!), `${what}: lost [${[...lost]}] shard ${i}`).toBe(true);
+        for (let i = 0; i < k; i++) expect(same(theirs[i], shards[i]!), `${what}: crate's data shard ${i}`).toBe(true);
       }
-    }
+    });
+
+    it("wide stripes over several kernel calls (k=200 m=56, k=100 m=28) match the crate", () => {
+      const r = rng(11);
+      for (const [k, m, len] of [[200, 56, 40_000], [100, 28, 70_001]] as const) {
+        const rs = new ReedSolomon(k, m);
+        const shards = Array.from({ length: k + m }, (_, i) => (i < k ? fill(len, r) : new Uint8Array(len)));
+        rs.encode(shards);
+        const parity = oracleParity(shards.slice(0, k), m);
+        for (let i = 0; i < m; i++) expect(same(shards[k + i], parity[i]!), `k=${k} m=${m}: parity ${i}`).toBe(true);
+        const lost = Array.from({ length: m }, (_, i) => (i * 7) % (k + m));
+        const out = rs.reconstruct(shards.map((s, i) => (lost.includes(i) ? null : s)));
+        for (const i of lost) expect(same(out[i], shards[i]!), `k=${k} m=${m}: rebuilt shard ${i}`).toBe(true);
+      }
+    });
+
+    it("decode matrices beyond the cache's size stay right (k=6 m=3, every pattern twice)", () => {
+      const r = rng(7);
+      const rs = new ReedSolomon(6, 3);
+      const original = stripe(6, 3, 50, r);
+      const patterns = subsets(9, 3);
+      expect(patterns.length).toBeGreaterThan(32);
+      for (const round of [1, 2]) {
+        for (const lost of patterns) {
+          const out = rs.reconstruct(original.map((s, i) => (lost.includes(i) ? null : s)));
+          expect(out.map(toHex), `round ${round} lost [${lost}]`).toEqual(original.map(toHex));
+        }
+      }
+    });
   });
 });
 

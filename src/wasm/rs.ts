@@ -1,6 +1,7 @@
 // Reed-Solomon erasure code over GF(2^8): systematic, Backblaze/klauspost Vandermonde matrix, polynomial 0x11D, so
 // shards are byte-identical to klauspost/reedsolomon and the reed-solomon-erasure crate. The WASM module multiplies.
 import { rsWasmBase64 } from "./gen/rs.wasm.ts";
+import { rsRelaxedWasmBase64 } from "./gen/rsRelaxed.wasm.ts";
 import { decodeBase64 } from "./engine.ts";
 import { encodingMatrix, matInvert, matMul, matRows, nibbleTables, type Matrix } from "./gf256.ts";
 
@@ -30,19 +31,42 @@ const MAX_STRIDE = 32 * 1024;
 /** Decode matrices kept per coder (one per erasure pattern seen recently). */
 const DECODE_CACHE = 32;
 
-let engine: RsEngine | null = null;
+/** Kernel builds: "relaxed" (i8x16.relaxed_swizzle, where the runtime has relaxed SIMD) and "standard" (i8x16.swizzle). */
+export type RsKernel = "relaxed" | "standard";
+const engines = new Map<RsKernel, RsEngine>();
+let relaxedOk: boolean | null = null;
+let chosen: RsKernel | null = null;
+
+/** The kernel build in use: relaxed where the runtime validates it (both give the same bytes). */
+export function rsKernel(): RsKernel {
+  relaxedOk ??= WebAssembly.validate(decodeBase64(rsRelaxedWasmBase64));
+  return chosen ?? (relaxedOk ? "relaxed" : "standard");
+}
+
+/** Pins the kernel build (tests run both); null restores the automatic choice. */
+export function setRsKernel(kernel: RsKernel | null): void {
+  if (kernel === "relaxed" && !(relaxedOk ??= WebAssembly.validate(decodeBase64(rsRelaxedWasmBase64)))) {
+    throw new Error("setRsKernel: this runtime has no relaxed SIMD");
+  }
+  chosen = kernel;
+}
 
 function rsEngine(): RsEngine {
-  if (engine) return engine;
-  const instance = new WebAssembly.Instance(new WebAssembly.Module(decodeBase64(rsWasmBase64)), {
+  const kernel = rsKernel();
+  let e = engines.get(kernel);
+  if (e) return e;
+  const bytes = decodeBase64(kernel === "relaxed" ? rsRelaxedWasmBase64 : rsWasmBase64);
+  const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), {
     env: { abort: () => { throw new Error("rs wasm module aborted"); } },
   });
   const x = instance.exports as unknown as RsExports;
-  engine = { x, mem: new Uint8Array(x.memory.buffer), TABLES: x.tablesPtr(), BUF: x.bufPtr(), BUF_CAP: x.bufCap(), loaded: null };
-  return engine;
+  e = { x, mem: new Uint8Array(x.memory.buffer), TABLES: x.tablesPtr(), BUF: x.bufPtr(), BUF_CAP: x.bufCap(), loaded: null };
+  engines.set(kernel, e);
+  return e;
 }
 
-const roundUp16 = (n: number) => (n + 15) & ~15;
+/** The kernel processes 32 bytes per step. */
+const roundUp32 = (n: number) => (n + 31) & ~31;
 
 /**
  * outputs[r] = sum over c of M[r][c] * inputs[c] for the matrix whose nibble tables are `tables` (rows x k). With
@@ -57,12 +81,12 @@ function apply(tables: Uint8Array, inputs: readonly Uint8Array[], outputs: reado
   }
   const k = inputs.length;
   const rows = outputs.length;
-  const stride = Math.min(MAX_STRIDE, Math.floor(e.BUF_CAP / (k + rows) / 16) * 16, roundUp16(len));
+  const stride = Math.min(MAX_STRIDE, Math.floor(e.BUF_CAP / (k + rows) / 32) * 32, roundUp32(len));
   for (let off = 0; off < len; off += stride) {
     const n = Math.min(stride, len - off);
     for (let c = 0; c < k; c++) mem.set(inputs[c]!.subarray(off, off + n), BUF + c * stride);
     if (check) for (let r = 0; r < rows; r++) mem.set(outputs[r]!.subarray(off, off + n), BUF + (k + r) * stride);
-    x.mulMatrix(k, rows, stride, roundUp16(n), check ? 1 : 0);
+    x.mulMatrix(k, rows, stride, roundUp32(n), check ? 1 : 0);
     for (let r = 0; r < rows; r++) {
       const at = (k + r) * stride;
       if (!check) outputs[r]!.set(mem.subarray(BUF + at, BUF + at + n), off);
@@ -128,7 +152,9 @@ export class ReedSolomon {
     }
     if (missing.length === 0) return shards as Uint8Array[];
     const use = present.slice(0, this.dataShards);
-    const outputs = missing.map(() => new Uint8Array(len));
+    // One allocation for every rebuilt shard.
+    const block = new Uint8Array(len * missing.length);
+    const outputs = missing.map((_, j) => block.subarray(j * len, (j + 1) * len));
     if (len > 0) apply(this.#decodeTables(use, missing), use.map((i) => shards[i]!), outputs, len, false);
     missing.forEach((i, j) => (shards[i] = outputs[j]!));
     return shards as Uint8Array[];

@@ -13,15 +13,15 @@ const OK = Oracle.RESULT_OK;
 let bytes: Uint8Array<ArrayBuffer> | null = null;
 let oracle: ReedSolomonErasure | null = null;
 
-/** A new instance of the oracle module. */
-function instantiate(): ReedSolomonErasure {
+/** A new instance of the oracle module (its reconstruct works once per instance). */
+export function rsOracleFresh(): ReedSolomonErasure {
   bytes ??= readFileSync(join(dirname(require.resolve(PKG)), "reed_solomon_erasure_bg.wasm"));
   return Oracle.fromBytes(bytes);
 }
 
 /** The oracle instance used for encoding (one per process; its encode can be called any number of times). */
 export function rsOracle(): ReedSolomonErasure {
-  oracle ??= instantiate();
+  oracle ??= rsOracleFresh();
   return oracle;
 }
 
@@ -43,7 +43,7 @@ export function oracleReconstructData(shards: ReadonlyArray<Uint8Array | null>, 
   const all = new Uint8Array(n * (k + m));
   shards.forEach((s, i) => s && all.set(s, i * n));
   // Version 0.2.5's reconstruct leaves its allocator broken (later calls fail or trap), so each call gets a fresh instance.
-  const rc = instantiate().reconstruct(all, k, m, shards.map((s) => s !== null));
+  const rc = rsOracleFresh().reconstruct(all, k, m, shards.map((s) => s !== null));
   if (rc !== OK) throw new Error(`reed-solomon-erasure.wasm reconstruct(k=${k}, m=${m}) failed with code ${rc}`);
   return Array.from({ length: k }, (_, i) => all.slice(i * n, (i + 1) * n));
 }

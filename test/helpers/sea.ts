@@ -55,17 +55,18 @@ export interface RunProbe {
 }
 
 /**
- * Spawns `command args... run --data-dir D --listen 127.0.0.1:<port>` (admin and hooks listeners on port 0), polls /healthz until 200 (at most `waitMs`),
+ * Spawns `command args... run --data-dir D --listen 127.0.0.1:<port> --admin-listen 127.0.0.1:<port>` (hooks on port 0), polls /healthz until 200 (at most `waitMs`),
  * runs `whileUp` against the node, sends SIGTERM and waits for the exit.
  */
 export async function runAndProbe(
   command: string,
   prefix: string[],
-  opts: { cwd: string; env: NodeJS.ProcessEnv; dataDir: string; waitMs?: number; whileUp?: (url: string) => Promise<void> },
+  opts: { cwd: string; env: NodeJS.ProcessEnv; dataDir: string; waitMs?: number; whileUp?: (url: string, adminUrl: string) => Promise<void> },
 ): Promise<RunProbe> {
   const port = await freePort();
+  const adminPort = await freePort();
   // The admin and hooks listeners go on free ports too (their defaults would collide between parallel tests).
-  const child: ChildProcess = spawn(command, [...prefix, "run", "--data-dir", opts.dataDir, "--listen", `127.0.0.1:${port}`, "--admin-listen", "127.0.0.1:0", "--set", "api.hooks_listen=127.0.0.1:0"], {
+  const child: ChildProcess = spawn(command, [...prefix, "run", "--data-dir", opts.dataDir, "--listen", `127.0.0.1:${port}`, "--admin-listen", `127.0.0.1:${adminPort}`, "--set", "api.hooks_listen=127.0.0.1:0"], {
     cwd: opts.cwd,
     env: opts.env,
     stdio: ["ignore", "pipe", "pipe"],
@@ -84,7 +85,7 @@ export async function runAndProbe(
       );
       if (healthz !== 200) await new Promise((r) => setTimeout(r, 100));
     }
-    if (healthz === 200 && opts.whileUp) await opts.whileUp(`http://127.0.0.1:${port}`);
+    if (healthz === 200 && opts.whileUp) await opts.whileUp(`http://127.0.0.1:${port}`, `http://127.0.0.1:${adminPort}`);
   } finally {
     child.kill("SIGTERM");
   }

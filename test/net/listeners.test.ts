@@ -227,6 +227,15 @@ describe("from another network namespace (a real slowdrip run, public listener o
     expect(status((await curl(["-X", "PUT", "-H", `authorization: Bearer ${token}`, "--data-binary", "evil", `${n.url}/blobs`])).stdout)).toBe(403);
     expect(status((await curl(["-X", "POST", "-d", "{}", `${n.url}/hooks/mediamtx/segment`])).stdout)).toBe(403);
   });
+  it("client commands never send the admin token in cleartext to a non-loopback address", async () => {
+    // The public listener's address is not loopback: the token (readable from the data dir) stays home.
+    const r = await runCli(["status", "--json", "--url", n.url, "--data-dir", dataDir]);
+    expect(r.code, r.stderr).toBe(0); // GetStatus is public
+    expect(r.stderr).toMatch(/not sending the admin token in cleartext to 10\.213\./);
+    const w = await runCli(["wallet", "balance", "--url", n.url, "--token", token]);
+    expect(w.stderr).toMatch(/not sending the admin token in cleartext/);
+    expect(w.code).not.toBe(0);
+  });
   it("the admin and hooks listeners cannot even be connected to from the namespace", async () => {
     for (const u of [n.adminUrl, n.hooksUrl]) {
       const port = new URL(u).port;

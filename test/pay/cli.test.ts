@@ -4,6 +4,9 @@ import { join } from "node:path";
 import type { ChildProcess } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Wallet as CashuWallet } from "@cashu/cashu-ts";
+import { createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { WalletService } from "../../src/gen/slowdrip/v1/wallet_pb.ts";
 import { startMints, stopMints, type TestMint } from "../peers/mints.ts";
 import { runCli, spawnNode, tempDir } from "../helpers/node.ts";
 
@@ -102,6 +105,49 @@ describe("slowdrip wallet (CLI -> node -> real mints)", () => {
     const help = await runCli(["wallet", "--help"]);
     expect(help.stdout + help.stderr).toContain("slowdrip wallet <subcommand>");
   });
+
+  it("pending lists sent tokens until reclaimed; a send cut off by its deadline strands nothing", async () => {
+    const m = await wallet("mint", "50", "--mint", A);
+    expect(m.code, m.stderr).toBe(0);
+    const balanceA = async () => (JSON.parse((await wallet("mints", "--json")).stdout) as Array<{ mint: string; balance: number; reserved: number }>).find((x) => x.mint === A)!;
+    const pending = async () => JSON.parse((await wallet("pending", "--json")).stdout) as Array<{ opId: string; amount: number; token: string }>;
+    const before = (await balanceA()).balance;
+    const s = await wallet("send", "7", "--mint", A);
+    expect(s.code, s.stderr).toBe(0);
+    const sent = (await pending()).find((p) => p.token === s.stdout.trim());
+    expect(sent, "the token is on the pending list").toMatchObject({ amount: 7 });
+    const text = await wallet("pending");
+    expect(text.stdout).toContain(`${sent!.opId}  7 sat  ${A}`);
+    const back = await wallet("reclaim", sent!.opId);
+    expect(back.code, back.stderr).toBe(0);
+    expect(back.stdout).toBe(`reclaimed 7 sat from ${sent!.opId}\n`);
+    expect((await pending()).map((p) => p.opId)).not.toContain(sent!.opId);
+    expect((await balanceA()).balance).toBe(before);
+    const twice = await wallet("reclaim", sent!.opId);
+    expect(twice.code, twice.stderr).toBe(0);
+    const none = await wallet("reclaim", "send-00000000-0000-0000-0000-000000000000");
+    expect(none.code).not.toBe(0);
+    expect(none.stderr).toMatch(/FailedPrecondition: no send operation/);
+
+    // A caller whose deadline passes while the node splits proofs never gets the token: its value must come back.
+    const earlier = new Set((await pending()).map((p) => p.opId));
+    const client = createClient(WalletService, createConnectTransport({ baseUrl: url, httpVersion: "1.1" }));
+    const cut = await client.send({ amount: 9n, mint: A }, { headers: { authorization: `Bearer ${token}` }, timeoutMs: 5 }).then(() => "answered", (e: unknown) => e);
+    expect(cut).toBeInstanceOf(Error);
+    const deadline = Date.now() + 30_000;
+    let row = await balanceA();
+    while (row.reserved > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+      row = await balanceA();
+    }
+    expect(row.reserved).toBe(0);
+    // Whatever the node was doing when the deadline passed, the 9 sat are either back or on the pending list.
+    const left = (await pending()).filter((p) => !earlier.has(p.opId));
+    expect(row.balance + left.reduce((x, p) => x + p.amount, 0)).toBe(before);
+    for (const p of left) expect((await wallet("reclaim", p.opId)).code).toBe(0);
+    expect((await balanceA()).balance).toBe(before);
+    // A dozen CLI processes: allow for a loaded machine.
+  }, 180_000);
 
   it("refuses without the admin token, and an untrusted mint", async () => {
     const r = await runCli(["wallet", "balance", "--url", url, "--token", "nope"]);

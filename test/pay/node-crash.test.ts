@@ -89,7 +89,7 @@ describe("node killed mid-operation, restarted (real process, real mints)", () =
     await stop(n2.child);
   });
 
-  it("paid read killed after the token was redeemed: the restarted node credits it once and refuses it again", async () => {
+  it("paid read killed after the token was redeemed: the restarted node credits it once, and the payer's retry with the same token gets its session", async () => {
     const n1 = await start("receive:swap-sent");
     const blob = randomBytes(MiB);
     const up = await fetch(`${n1.adminUrl}/blobs`, { method: "PUT", body: blob, headers: { authorization: `Bearer ${n1.token}` } });
@@ -108,9 +108,20 @@ describe("node killed mid-operation, restarted (real process, real mints)", () =
     await until("node balance after resume", async () => (await mintsJson(n2.adminUrl, n2.token))[A] ?? 0, (v) => v === before + 1);
     const led = await runCli(["wallet", "ledger", "--service", "content-download", "--json", "--url", n2.adminUrl, "--token", n2.token]);
     expect(JSON.parse(led.stdout)).toMatchObject([{ direction: "in", kind: "payment", amount: 1, mint: A }]);
+    // The payer never got an answer, so it retries with the same token: it gets what it paid for, charged once.
     const again = await fetch(`${n2.url}/blobs/${hash}`, { headers: { "x-cashu": token } });
-    expect(again.status).toBe(400);
-    expect(again.headers.get("x-reason")).toBe("already-spent");
+    expect(again.status, `${again.headers.get("x-reason")}`).toBe(200);
+    expect(Buffer.from(await again.arrayBuffer()).equals(blob)).toBe(true);
+    const session = again.headers.get("x-session");
+    expect(session).toBeTruthy();
+    expect((await mintsJson(n2.adminUrl, n2.token))[A]).toBe(before + 1);
+    // The token bought one MiB, now used: presenting it again buys nothing more.
+    const third = await fetch(`${n2.url}/blobs/${hash}`, { headers: { "x-cashu": token } });
+    expect(third.status).toBe(400);
+    expect(third.headers.get("x-reason")).toBe("already-spent");
+    await third.body?.cancel();
+    const led2 = await runCli(["wallet", "ledger", "--service", "content-download", "--json", "--url", n2.adminUrl, "--token", n2.token]);
+    expect(JSON.parse(led2.stdout)).toHaveLength(1);
     expect((await mintsJson(n2.adminUrl, n2.token))[A]).toBe(before + 1);
   });
 });

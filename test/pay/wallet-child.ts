@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { open } from "lmdb";
 import { PayWallet } from "../../src/pay/wallet.ts";
 import { registerSwap, swapMints } from "../../src/pay/swap.ts";
+import { listPending, reclaim } from "../../src/pay/sent.ts";
 
 const [dir, json] = process.argv.slice(2);
 if (!dir || !json) throw new Error("usage: wallet-child.ts DATA_DIR JSON");
@@ -32,6 +33,9 @@ switch (c.cmd) {
   case "swap":
     result = await swapMints(wallet, { from: c.from as string, to: c.to as string, amount: c.amount as number, maxFee: c.maxFee as number });
     break;
+  case "reclaim":
+    result = await reclaim(wallet, c.op as string);
+    break;
   case "state":
     result = {};
     break;
@@ -43,6 +47,7 @@ const out = {
   balances: wallet.balances(),
   reserved: wallet.reservedBalances(),
   ops: wallet.listOps().map((o) => ({ id: o.id, kind: o.kind, state: o.state })),
+  pending: listPending(wallet).map((o) => ({ id: o.id, amount: o.amount, token: o.token })),
   ledger: wallet.ledger.list(),
 };
 await root.close();

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file slowdrip/v1/wallet.proto.
  */
 export const file_slowdrip_v1_wallet: GenFile = /*@__PURE__*/
-  fileDesc("ChhzbG93ZHJpcC92MS93YWxsZXQucHJvdG8SC3Nsb3dkcmlwLnYxIk8KC01pbnRCYWxhbmNlEgwKBG1pbnQYASABKAkSDwoHYmFsYW5jZRgCIAEoBBIQCghyZXNlcnZlZBgDIAEoBBIPCgd0cnVzdGVkGAQgASgIIqABCglPcGVyYXRpb24SCgoCaWQYASABKAkSDAoEa2luZBgCIAEoCRINCgVzdGF0ZRgDIAEoCRIMCgRtaW50GAQgASgJEg4KBmFtb3VudBgFIAEoBBILCgNmZWUYBiABKAQSDQoFZXJyb3IYByABKAkSFwoPY3JlYXRlZF91bml4X21zGAggASgDEhcKD3VwZGF0ZWRfdW5peF9tcxgJIAEoAyIfCg5CYWxhbmNlUmVxdWVzdBINCgVjaGVjaxgBIAEoCCJ1Cg9CYWxhbmNlUmVzcG9uc2USJwoFbWludHMYASADKAsyGC5zbG93ZHJpcC52MS5NaW50QmFsYW5jZRINCgV0b3RhbBgCIAEoBBIVCg1kcm9wcGVkX3NwZW50GAMgASgEEhMKC3VucmVhY2hhYmxlGAQgAygJIh8KDlJlY2VpdmVSZXF1ZXN0Eg0KBXRva2VuGAEgASgJIl0KD1JlY2VpdmVSZXNwb25zZRIMCgRtaW50GAEgASgJEg4KBmFtb3VudBgCIAEoBBILCgNmZWUYAyABKAQSEAoIY3JlZGl0ZWQYBCABKAQSDQoFb3BfaWQYBSABKAkiKwoLU2VuZFJlcXVlc3QSDgoGYW1vdW50GAEgASgEEgwKBG1pbnQYAiABKAkiVwoMU2VuZFJlc3BvbnNlEg0KBXRva2VuGAEgASgJEgwKBG1pbnQYAiABKAkSDgoGYW1vdW50GAMgASgEEgsKA2ZlZRgEIAEoBBINCgVvcF9pZBgFIAEoCSIwChBNaW50UXVvdGVSZXF1ZXN0EgwKBG1pbnQYASABKAkSDgoGYW1vdW50GAIgASgEIlIKEU1pbnRRdW90ZVJlc3BvbnNlEg0KBW9wX2lkGAEgASgJEg0KBXF1b3RlGAIgASgJEg8KB3JlcXVlc3QYAyABKAkSDgoGYW1vdW50GAQgASgEIhwKC01pbnRSZXF1ZXN0Eg0KBW9wX2lkGAEgASgJIkIKDE1pbnRSZXNwb25zZRIiCgJvcBgBIAEoCzIWLnNsb3dkcmlwLnYxLk9wZXJhdGlvbhIOCgZtaW50ZWQYAiABKAQiMQoQTWVsdFF1b3RlUmVxdWVzdBIMCgRtaW50GAEgASgJEg8KB2ludm9pY2UYAiABKAkiVgoRTWVsdFF1b3RlUmVzcG9uc2USDQoFb3BfaWQYASABKAkSDQoFcXVvdGUYAiABKAkSDgoGYW1vdW50GAMgASgEEhMKC2ZlZV9yZXNlcnZlGAQgASgEIj4KC01lbHRSZXF1ZXN0Eg0KBW9wX2lkGAEgASgJEhQKB21heF9mZWUYAiABKARIAIgBAUIKCghfbWF4X2ZlZSJECgxNZWx0UmVzcG9uc2USIgoCb3AYASABKAsyFi5zbG93ZHJpcC52MS5PcGVyYXRpb24SEAoIcHJlaW1hZ2UYAiABKAkiUgoLU3dhcFJlcXVlc3QSEQoJZnJvbV9taW50GAEgASgJEg8KB3RvX21pbnQYAiABKAkSDgoGYW1vdW50GAMgASgEEg8KB21heF9mZWUYBCABKAQiMgoMU3dhcFJlc3BvbnNlEiIKAm9wGAEgASgLMhYuc2xvd2RyaXAudjEuT3BlcmF0aW9uIhIKEExpc3RNaW50c1JlcXVlc3QiPAoRTGlzdE1pbnRzUmVzcG9uc2USJwoFbWludHMYASADKAsyGC5zbG93ZHJpcC52MS5NaW50QmFsYW5jZSIgChBUcnVzdE1pbnRSZXF1ZXN0EgwKBG1pbnQYASABKAkiEwoRVHJ1c3RNaW50UmVzcG9uc2UiIgoSVW50cnVzdE1pbnRSZXF1ZXN0EgwKBG1pbnQYASABKAkiFQoTVW50cnVzdE1pbnRSZXNwb25zZSI6CgxTZXJ2aWNlUHJpY2USDwoHc2VydmljZRgBIAEoCRIMCgRyYXRlGAIgASgEEgsKA3BlchgDIAEoCSITChFHZXRQcmljaW5nUmVxdWVzdCK4AQoSR2V0UHJpY2luZ1Jlc3BvbnNlEg8KB2VuYWJsZWQYASABKAgSKwoIc2VydmljZXMYAiADKAsyGS5zbG93ZHJpcC52MS5TZXJ2aWNlUHJpY2USFgoOZnJlZV9hbGxvd2FuY2UYAyABKAQSEgoKZnJlZV9wZWVycxgEIAMoCRISCgpmcmVlX3BhdGhzGAUgAygJEhYKDmFjY2VwdGVkX21pbnRzGAYgAygJEgwKBHVuaXQYByABKAkiuAEKB1Nlc3Npb24SEQoJaWRfcHJlZml4GAEgASgJEg8KB3NlcnZpY2UYAiABKAkSDgoGY2xpZW50GAMgASgJEgwKBG1pbnQYBCABKAkSDAoEcGFpZBgFIAEoBBINCgV0b3RhbBgGIAEoBBIMCgRsZWZ0GAcgASgEEgwKBHVzZWQYCCABKAQSFwoPY3JlYXRlZF91bml4X21zGAkgASgDEhkKEWxhc3RfdXNlZF91bml4X21zGAogASgDIiQKE0xpc3RTZXNzaW9uc1JlcXVlc3QSDQoFbGltaXQYASABKA0iTAoUTGlzdFNlc3Npb25zUmVzcG9uc2USJgoIc2Vzc2lvbnMYASADKAsyFC5zbG93ZHJpcC52MS5TZXNzaW9uEgwKBG9wZW4YAiABKA0inwEKC0xlZGdlckVudHJ5EhQKDHRpbWVfdW5peF9tcxgBIAEoAxIRCglkaXJlY3Rpb24YAiABKAkSDAoEa2luZBgDIAEoCRIOCgZhbW91bnQYBCABKAQSDAoEbWludBgFIAEoCRIMCgRwZWVyGAYgASgJEg8KB3NlcnZpY2UYByABKAkSDQoFYnl0ZXMYCCABKAQSDQoFb3BfaWQYCSABKAkiRgoNTGVkZ2VyUmVxdWVzdBIVCg1zaW5jZV91bml4X21zGAEgASgDEg0KBWxpbWl0GAIgASgNEg8KB3NlcnZpY2UYAyABKAkiOwoOTGVkZ2VyUmVzcG9uc2USKQoHZW50cmllcxgBIAMoCzIYLnNsb3dkcmlwLnYxLkxlZGdlckVudHJ5IicKDlJldmVudWVSZXF1ZXN0EhUKDXNpbmNlX3VuaXhfbXMYASABKAMiUQoOU2VydmljZVJldmVudWUSDwoHc2VydmljZRgBIAEoCRIOCgZlYXJuZWQYAiABKAQSDQoFc3BlbnQYAyABKAQSDwoHZW50cmllcxgEIAEoBCJrCg9SZXZlbnVlUmVzcG9uc2USLQoIc2VydmljZXMYASADKAsyGy5zbG93ZHJpcC52MS5TZXJ2aWNlUmV2ZW51ZRIUCgx0b3RhbF9lYXJuZWQYAiABKAQSEwoLdG90YWxfc3BlbnQYAyABKAQicgoPUGF5bWVudFJlcXVpcmVkEg8KB3JlcXVlc3QYASABKAkSDgoGYW1vdW50GAIgASgEEgwKBHVuaXQYAyABKAkSDQoFbWludHMYBCADKAkSEQoJYWxsb3RtZW50GAUgASgEEg4KBnJlYXNvbhgGIAEoCTKnBgoNV2FsbGV0U2VydmljZRJGCgdCYWxhbmNlEhsuc2xvd2RyaXAudjEuQmFsYW5jZVJlcXVlc3QaHC5zbG93ZHJpcC52MS5CYWxhbmNlUmVzcG9uc2UiABJGCgdSZWNlaXZlEhsuc2xvd2RyaXAudjEuUmVjZWl2ZVJlcXVlc3QaHC5zbG93ZHJpcC52MS5SZWNlaXZlUmVzcG9uc2UiABI9CgRTZW5kEhguc2xvd2RyaXAudjEuU2VuZFJlcXVlc3QaGS5zbG93ZHJpcC52MS5TZW5kUmVzcG9uc2UiABJMCglNaW50UXVvdGUSHS5zbG93ZHJpcC52MS5NaW50UXVvdGVSZXF1ZXN0Gh4uc2xvd2RyaXAudjEuTWludFF1b3RlUmVzcG9uc2UiABI9CgRNaW50Ehguc2xvd2RyaXAudjEuTWludFJlcXVlc3QaGS5zbG93ZHJpcC52MS5NaW50UmVzcG9uc2UiABJMCglNZWx0UXVvdGUSHS5zbG93ZHJpcC52MS5NZWx0UXVvdGVSZXF1ZXN0Gh4uc2xvd2RyaXAudjEuTWVsdFF1b3RlUmVzcG9uc2UiABI9CgRNZWx0Ehguc2xvd2RyaXAudjEuTWVsdFJlcXVlc3QaGS5zbG93ZHJpcC52MS5NZWx0UmVzcG9uc2UiABI9CgRTd2FwEhguc2xvd2RyaXAudjEuU3dhcFJlcXVlc3QaGS5zbG93ZHJpcC52MS5Td2FwUmVzcG9uc2UiABJMCglMaXN0TWludHMSHS5zbG93ZHJpcC52MS5MaXN0TWludHNSZXF1ZXN0Gh4uc2xvd2RyaXAudjEuTGlzdE1pbnRzUmVzcG9uc2UiABJMCglUcnVzdE1pbnQSHS5zbG93ZHJpcC52MS5UcnVzdE1pbnRSZXF1ZXN0Gh4uc2xvd2RyaXAudjEuVHJ1c3RNaW50UmVzcG9uc2UiABJSCgtVbnRydXN0TWludBIfLnNsb3dkcmlwLnYxLlVudHJ1c3RNaW50UmVxdWVzdBogLnNsb3dkcmlwLnYxLlVudHJ1c3RNaW50UmVzcG9uc2UiADLFAgoOUGF5bWVudFNlcnZpY2USTwoKR2V0UHJpY2luZxIeLnNsb3dkcmlwLnYxLkdldFByaWNpbmdSZXF1ZXN0Gh8uc2xvd2RyaXAudjEuR2V0UHJpY2luZ1Jlc3BvbnNlIgASVQoMTGlzdFNlc3Npb25zEiAuc2xvd2RyaXAudjEuTGlzdFNlc3Npb25zUmVxdWVzdBohLnNsb3dkcmlwLnYxLkxpc3RTZXNzaW9uc1Jlc3BvbnNlIgASQwoGTGVkZ2VyEhouc2xvd2RyaXAudjEuTGVkZ2VyUmVxdWVzdBobLnNsb3dkcmlwLnYxLkxlZGdlclJlc3BvbnNlIgASRgoHUmV2ZW51ZRIbLnNsb3dkcmlwLnYxLlJldmVudWVSZXF1ZXN0Ghwuc2xvd2RyaXAudjEuUmV2ZW51ZVJlc3BvbnNlIgBiBnByb3RvMw");
+  fileDesc("ChhzbG93ZHJpcC92MS93YWxsZXQucHJvdG8SC3Nsb3dkcmlwLnYxIk8KC01pbnRCYWxhbmNlEgwKBG1pbnQYASABKAkSDwoHYmFsYW5jZRgCIAEoBBIQCghyZXNlcnZlZBgDIAEoBBIPCgd0cnVzdGVkGAQgASgIIq8BCglPcGVyYXRpb24SCgoCaWQYASABKAkSDAoEa2luZBgCIAEoCRINCgVzdGF0ZRgDIAEoCRIMCgRtaW50GAQgASgJEg4KBmFtb3VudBgFIAEoBBILCgNmZWUYBiABKAQSDQoFZXJyb3IYByABKAkSFwoPY3JlYXRlZF91bml4X21zGAggASgDEhcKD3VwZGF0ZWRfdW5peF9tcxgJIAEoAxINCgVjbGFpbRgKIAEoCSIfCg5CYWxhbmNlUmVxdWVzdBINCgVjaGVjaxgBIAEoCCJ1Cg9CYWxhbmNlUmVzcG9uc2USJwoFbWludHMYASADKAsyGC5zbG93ZHJpcC52MS5NaW50QmFsYW5jZRINCgV0b3RhbBgCIAEoBBIVCg1kcm9wcGVkX3NwZW50GAMgASgEEhMKC3VucmVhY2hhYmxlGAQgAygJIh8KDlJlY2VpdmVSZXF1ZXN0Eg0KBXRva2VuGAEgASgJIl0KD1JlY2VpdmVSZXNwb25zZRIMCgRtaW50GAEgASgJEg4KBmFtb3VudBgCIAEoBBILCgNmZWUYAyABKAQSEAoIY3JlZGl0ZWQYBCABKAQSDQoFb3BfaWQYBSABKAkiKwoLU2VuZFJlcXVlc3QSDgoGYW1vdW50GAEgASgEEgwKBG1pbnQYAiABKAkiVwoMU2VuZFJlc3BvbnNlEg0KBXRva2VuGAEgASgJEgwKBG1pbnQYAiABKAkSDgoGYW1vdW50GAMgASgEEgsKA2ZlZRgEIAEoBBINCgVvcF9pZBgFIAEoCSIwChBNaW50UXVvdGVSZXF1ZXN0EgwKBG1pbnQYASABKAkSDgoGYW1vdW50GAIgASgEIlIKEU1pbnRRdW90ZVJlc3BvbnNlEg0KBW9wX2lkGAEgASgJEg0KBXF1b3RlGAIgASgJEg8KB3JlcXVlc3QYAyABKAkSDgoGYW1vdW50GAQgASgEIhwKC01pbnRSZXF1ZXN0Eg0KBW9wX2lkGAEgASgJIkIKDE1pbnRSZXNwb25zZRIiCgJvcBgBIAEoCzIWLnNsb3dkcmlwLnYxLk9wZXJhdGlvbhIOCgZtaW50ZWQYAiABKAQiMQoQTWVsdFF1b3RlUmVxdWVzdBIMCgRtaW50GAEgASgJEg8KB2ludm9pY2UYAiABKAkiVgoRTWVsdFF1b3RlUmVzcG9uc2USDQoFb3BfaWQYASABKAkSDQoFcXVvdGUYAiABKAkSDgoGYW1vdW50GAMgASgEEhMKC2ZlZV9yZXNlcnZlGAQgASgEIj4KC01lbHRSZXF1ZXN0Eg0KBW9wX2lkGAEgASgJEhQKB21heF9mZWUYAiABKARIAIgBAUIKCghfbWF4X2ZlZSJECgxNZWx0UmVzcG9uc2USIgoCb3AYASABKAsyFi5zbG93ZHJpcC52MS5PcGVyYXRpb24SEAoIcHJlaW1hZ2UYAiABKAkiUgoLU3dhcFJlcXVlc3QSEQoJZnJvbV9taW50GAEgASgJEg8KB3RvX21pbnQYAiABKAkSDgoGYW1vdW50GAMgASgEEg8KB21heF9mZWUYBCABKAQiMgoMU3dhcFJlc3BvbnNlEiIKAm9wGAEgASgLMhYuc2xvd2RyaXAudjEuT3BlcmF0aW9uIhIKEExpc3RNaW50c1JlcXVlc3QiPAoRTGlzdE1pbnRzUmVzcG9uc2USJwoFbWludHMYASADKAsyGC5zbG93ZHJpcC52MS5NaW50QmFsYW5jZSIgChBUcnVzdE1pbnRSZXF1ZXN0EgwKBG1pbnQYASABKAkiEwoRVHJ1c3RNaW50UmVzcG9uc2UiIgoSVW50cnVzdE1pbnRSZXF1ZXN0EgwKBG1pbnQYASABKAkiFQoTVW50cnVzdE1pbnRSZXNwb25zZSKBAQoLUGVuZGluZ1NlbmQSDQoFb3BfaWQYASABKAkSDAoEbWludBgCIAEoCRIOCgZhbW91bnQYAyABKAQSDQoFdG9rZW4YBCABKAkSFwoPY3JlYXRlZF91bml4X21zGAUgASgDEg8KB3NlcnZpY2UYBiABKAkSDAoEcGVlchgHIAEoCSIyChJMaXN0UGVuZGluZ1JlcXVlc3QSDQoFY2hlY2sYASABKAgSDQoFbGltaXQYAiABKA0iZAoTTGlzdFBlbmRpbmdSZXNwb25zZRInCgVzZW5kcxgBIAMoCzIYLnNsb3dkcmlwLnYxLlBlbmRpbmdTZW5kEg8KB2NsYWltZWQYAiADKAkSEwoLdW5yZWFjaGFibGUYAyADKAkiHwoOUmVjbGFpbVJlcXVlc3QSDQoFb3BfaWQYASABKAkiWAoPUmVjbGFpbVJlc3BvbnNlEg8KB291dGNvbWUYASABKAkSEAoIY3JlZGl0ZWQYAiABKAQSIgoCb3AYAyABKAsyFi5zbG93ZHJpcC52MS5PcGVyYXRpb24iOgoMU2VydmljZVByaWNlEg8KB3NlcnZpY2UYASABKAkSDAoEcmF0ZRgCIAEoBBILCgNwZXIYAyABKAkiEwoRR2V0UHJpY2luZ1JlcXVlc3QiuAEKEkdldFByaWNpbmdSZXNwb25zZRIPCgdlbmFibGVkGAEgASgIEisKCHNlcnZpY2VzGAIgAygLMhkuc2xvd2RyaXAudjEuU2VydmljZVByaWNlEhYKDmZyZWVfYWxsb3dhbmNlGAMgASgEEhIKCmZyZWVfcGVlcnMYBCADKAkSEgoKZnJlZV9wYXRocxgFIAMoCRIWCg5hY2NlcHRlZF9taW50cxgGIAMoCRIMCgR1bml0GAcgASgJIrgBCgdTZXNzaW9uEhEKCWlkX3ByZWZpeBgBIAEoCRIPCgdzZXJ2aWNlGAIgASgJEg4KBmNsaWVudBgDIAEoCRIMCgRtaW50GAQgASgJEgwKBHBhaWQYBSABKAQSDQoFdG90YWwYBiABKAQSDAoEbGVmdBgHIAEoBBIMCgR1c2VkGAggASgEEhcKD2NyZWF0ZWRfdW5peF9tcxgJIAEoAxIZChFsYXN0X3VzZWRfdW5peF9tcxgKIAEoAyIkChNMaXN0U2Vzc2lvbnNSZXF1ZXN0Eg0KBWxpbWl0GAEgASgNIkwKFExpc3RTZXNzaW9uc1Jlc3BvbnNlEiYKCHNlc3Npb25zGAEgAygLMhQuc2xvd2RyaXAudjEuU2Vzc2lvbhIMCgRvcGVuGAIgASgNIp8BCgtMZWRnZXJFbnRyeRIUCgx0aW1lX3VuaXhfbXMYASABKAMSEQoJZGlyZWN0aW9uGAIgASgJEgwKBGtpbmQYAyABKAkSDgoGYW1vdW50GAQgASgEEgwKBG1pbnQYBSABKAkSDAoEcGVlchgGIAEoCRIPCgdzZXJ2aWNlGAcgASgJEg0KBWJ5dGVzGAggASgEEg0KBW9wX2lkGAkgASgJIkYKDUxlZGdlclJlcXVlc3QSFQoNc2luY2VfdW5peF9tcxgBIAEoAxINCgVsaW1pdBgCIAEoDRIPCgdzZXJ2aWNlGAMgASgJIjsKDkxlZGdlclJlc3BvbnNlEikKB2VudHJpZXMYASADKAsyGC5zbG93ZHJpcC52MS5MZWRnZXJFbnRyeSInCg5SZXZlbnVlUmVxdWVzdBIVCg1zaW5jZV91bml4X21zGAEgASgDIlEKDlNlcnZpY2VSZXZlbnVlEg8KB3NlcnZpY2UYASABKAkSDgoGZWFybmVkGAIgASgEEg0KBXNwZW50GAMgASgEEg8KB2VudHJpZXMYBCABKAQiawoPUmV2ZW51ZVJlc3BvbnNlEi0KCHNlcnZpY2VzGAEgAygLMhsuc2xvd2RyaXAudjEuU2VydmljZVJldmVudWUSFAoMdG90YWxfZWFybmVkGAIgASgEEhMKC3RvdGFsX3NwZW50GAMgASgEInIKD1BheW1lbnRSZXF1aXJlZBIPCgdyZXF1ZXN0GAEgASgJEg4KBmFtb3VudBgCIAEoBBIMCgR1bml0GAMgASgJEg0KBW1pbnRzGAQgAygJEhEKCWFsbG90bWVudBgFIAEoBBIOCgZyZWFzb24YBiABKAkywwcKDVdhbGxldFNlcnZpY2USRgoHQmFsYW5jZRIbLnNsb3dkcmlwLnYxLkJhbGFuY2VSZXF1ZXN0Ghwuc2xvd2RyaXAudjEuQmFsYW5jZVJlc3BvbnNlIgASRgoHUmVjZWl2ZRIbLnNsb3dkcmlwLnYxLlJlY2VpdmVSZXF1ZXN0Ghwuc2xvd2RyaXAudjEuUmVjZWl2ZVJlc3BvbnNlIgASPQoEU2VuZBIYLnNsb3dkcmlwLnYxLlNlbmRSZXF1ZXN0Ghkuc2xvd2RyaXAudjEuU2VuZFJlc3BvbnNlIgASTAoJTWludFF1b3RlEh0uc2xvd2RyaXAudjEuTWludFF1b3RlUmVxdWVzdBoeLnNsb3dkcmlwLnYxLk1pbnRRdW90ZVJlc3BvbnNlIgASPQoETWludBIYLnNsb3dkcmlwLnYxLk1pbnRSZXF1ZXN0Ghkuc2xvd2RyaXAudjEuTWludFJlc3BvbnNlIgASTAoJTWVsdFF1b3RlEh0uc2xvd2RyaXAudjEuTWVsdFF1b3RlUmVxdWVzdBoeLnNsb3dkcmlwLnYxLk1lbHRRdW90ZVJlc3BvbnNlIgASPQoETWVsdBIYLnNsb3dkcmlwLnYxLk1lbHRSZXF1ZXN0Ghkuc2xvd2RyaXAudjEuTWVsdFJlc3BvbnNlIgASPQoEU3dhcBIYLnNsb3dkcmlwLnYxLlN3YXBSZXF1ZXN0Ghkuc2xvd2RyaXAudjEuU3dhcFJlc3BvbnNlIgASTAoJTGlzdE1pbnRzEh0uc2xvd2RyaXAudjEuTGlzdE1pbnRzUmVxdWVzdBoeLnNsb3dkcmlwLnYxLkxpc3RNaW50c1Jlc3BvbnNlIgASTAoJVHJ1c3RNaW50Eh0uc2xvd2RyaXAudjEuVHJ1c3RNaW50UmVxdWVzdBoeLnNsb3dkcmlwLnYxLlRydXN0TWludFJlc3BvbnNlIgASUgoLVW50cnVzdE1pbnQSHy5zbG93ZHJpcC52MS5VbnRydXN0TWludFJlcXVlc3QaIC5zbG93ZHJpcC52MS5VbnRydXN0TWludFJlc3BvbnNlIgASUgoLTGlzdFBlbmRpbmcSHy5zbG93ZHJpcC52MS5MaXN0UGVuZGluZ1JlcXVlc3QaIC5zbG93ZHJpcC52MS5MaXN0UGVuZGluZ1Jlc3BvbnNlIgASRgoHUmVjbGFpbRIbLnNsb3dkcmlwLnYxLlJlY2xhaW1SZXF1ZXN0Ghwuc2xvd2RyaXAudjEuUmVjbGFpbVJlc3BvbnNlIgAyxQIKDlBheW1lbnRTZXJ2aWNlEk8KCkdldFByaWNpbmcSHi5zbG93ZHJpcC52MS5HZXRQcmljaW5nUmVxdWVzdBofLnNsb3dkcmlwLnYxLkdldFByaWNpbmdSZXNwb25zZSIAElUKDExpc3RTZXNzaW9ucxIgLnNsb3dkcmlwLnYxLkxpc3RTZXNzaW9uc1JlcXVlc3QaIS5zbG93ZHJpcC52MS5MaXN0U2Vzc2lvbnNSZXNwb25zZSIAEkMKBkxlZGdlchIaLnNsb3dkcmlwLnYxLkxlZGdlclJlcXVlc3QaGy5zbG93ZHJpcC52MS5MZWRnZXJSZXNwb25zZSIAEkYKB1JldmVudWUSGy5zbG93ZHJpcC52MS5SZXZlbnVlUmVxdWVzdBocLnNsb3dkcmlwLnYxLlJldmVudWVSZXNwb25zZSIAYgZwcm90bzM");
 
 /**
  * MintBalance is one mint as the wallet sees it.
@@ -124,6 +124,13 @@ export type Operation = Message<"slowdrip.v1.Operation"> & {
    * @generated from field: int64 updated_unix_ms = 9;
    */
   updatedUnixMs: bigint;
+
+  /**
+   * Sends that handed out a token: unclaimed, claimed (the receiver redeemed it) or reclaimed (its value came back).
+   *
+   * @generated from field: string claim = 10;
+   */
+  claim: string;
 };
 
 /**
@@ -760,6 +767,188 @@ export const UntrustMintResponseSchema: GenMessage<UntrustMintResponse> = /*@__P
   messageDesc(file_slowdrip_v1_wallet, 23);
 
 /**
+ * PendingSend is a token this wallet made that nobody is known to have claimed.
+ *
+ * @generated from message slowdrip.v1.PendingSend
+ */
+export type PendingSend = Message<"slowdrip.v1.PendingSend"> & {
+  /**
+   * Operation id of the send (pass it to Reclaim).
+   *
+   * @generated from field: string op_id = 1;
+   */
+  opId: string;
+
+  /**
+   * Mint of the token.
+   *
+   * @generated from field: string mint = 2;
+   */
+  mint: string;
+
+  /**
+   * Sats the receiver gets.
+   *
+   * @generated from field: uint64 amount = 3;
+   */
+  amount: bigint;
+
+  /**
+   * The cashuB token.
+   *
+   * @generated from field: string token = 4;
+   */
+  token: string;
+
+  /**
+   * When it was made, Unix milliseconds.
+   *
+   * @generated from field: int64 created_unix_ms = 5;
+   */
+  createdUnixMs: bigint;
+
+  /**
+   * The service it paid for, empty for a plain send.
+   *
+   * @generated from field: string service = 6;
+   */
+  service: string;
+
+  /**
+   * The peer it paid, empty for a plain send.
+   *
+   * @generated from field: string peer = 7;
+   */
+  peer: string;
+};
+
+/**
+ * Describes the message slowdrip.v1.PendingSend.
+ * Use `create(PendingSendSchema)` to create a new message.
+ */
+export const PendingSendSchema: GenMessage<PendingSend> = /*@__PURE__*/
+  messageDesc(file_slowdrip_v1_wallet, 24);
+
+/**
+ * ListPendingRequest bounds the list and can ask the mints first.
+ *
+ * @generated from message slowdrip.v1.ListPendingRequest
+ */
+export type ListPendingRequest = Message<"slowdrip.v1.ListPendingRequest"> & {
+  /**
+   * Ask the mints (NUT-07) which tokens were claimed, and drop those from the list first.
+   *
+   * @generated from field: bool check = 1;
+   */
+  check: boolean;
+
+  /**
+   * Most tokens returned (default 100, at most 10000).
+   *
+   * @generated from field: uint32 limit = 2;
+   */
+  limit: number;
+};
+
+/**
+ * Describes the message slowdrip.v1.ListPendingRequest.
+ * Use `create(ListPendingRequestSchema)` to create a new message.
+ */
+export const ListPendingRequestSchema: GenMessage<ListPendingRequest> = /*@__PURE__*/
+  messageDesc(file_slowdrip_v1_wallet, 25);
+
+/**
+ * ListPendingResponse lists unclaimed sent tokens, oldest first.
+ *
+ * @generated from message slowdrip.v1.ListPendingResponse
+ */
+export type ListPendingResponse = Message<"slowdrip.v1.ListPendingResponse"> & {
+  /**
+   * Unclaimed tokens.
+   *
+   * @generated from field: repeated slowdrip.v1.PendingSend sends = 1;
+   */
+  sends: PendingSend[];
+
+  /**
+   * With check: sends found claimed and taken off the list.
+   *
+   * @generated from field: repeated string claimed = 2;
+   */
+  claimed: string[];
+
+  /**
+   * With check: mints that could not be asked.
+   *
+   * @generated from field: repeated string unreachable = 3;
+   */
+  unreachable: string[];
+};
+
+/**
+ * Describes the message slowdrip.v1.ListPendingResponse.
+ * Use `create(ListPendingResponseSchema)` to create a new message.
+ */
+export const ListPendingResponseSchema: GenMessage<ListPendingResponse> = /*@__PURE__*/
+  messageDesc(file_slowdrip_v1_wallet, 26);
+
+/**
+ * ReclaimRequest names a send.
+ *
+ * @generated from message slowdrip.v1.ReclaimRequest
+ */
+export type ReclaimRequest = Message<"slowdrip.v1.ReclaimRequest"> & {
+  /**
+   * Operation id of the send.
+   *
+   * @generated from field: string op_id = 1;
+   */
+  opId: string;
+};
+
+/**
+ * Describes the message slowdrip.v1.ReclaimRequest.
+ * Use `create(ReclaimRequestSchema)` to create a new message.
+ */
+export const ReclaimRequestSchema: GenMessage<ReclaimRequest> = /*@__PURE__*/
+  messageDesc(file_slowdrip_v1_wallet, 27);
+
+/**
+ * ReclaimResponse says what happened to the token.
+ *
+ * @generated from message slowdrip.v1.ReclaimResponse
+ */
+export type ReclaimResponse = Message<"slowdrip.v1.ReclaimResponse"> & {
+  /**
+   * reclaimed (the value is back in the wallet) or claimed (the receiver redeemed it; nothing came back).
+   *
+   * @generated from field: string outcome = 1;
+   */
+  outcome: string;
+
+  /**
+   * Sats credited back, after the mint's redeem fee.
+   *
+   * @generated from field: uint64 credited = 2;
+   */
+  credited: bigint;
+
+  /**
+   * The send operation.
+   *
+   * @generated from field: slowdrip.v1.Operation op = 3;
+   */
+  op?: Operation | undefined;
+};
+
+/**
+ * Describes the message slowdrip.v1.ReclaimResponse.
+ * Use `create(ReclaimResponseSchema)` to create a new message.
+ */
+export const ReclaimResponseSchema: GenMessage<ReclaimResponse> = /*@__PURE__*/
+  messageDesc(file_slowdrip_v1_wallet, 28);
+
+/**
  * ServicePrice is the price of one service.
  *
  * @generated from message slowdrip.v1.ServicePrice
@@ -792,7 +981,7 @@ export type ServicePrice = Message<"slowdrip.v1.ServicePrice"> & {
  * Use `create(ServicePriceSchema)` to create a new message.
  */
 export const ServicePriceSchema: GenMessage<ServicePrice> = /*@__PURE__*/
-  messageDesc(file_slowdrip_v1_wallet, 24);
+  messageDesc(file_slowdrip_v1_wallet, 29);
 
 /**
  * GetPricingRequest has no fields.
@@ -807,7 +996,7 @@ export type GetPricingRequest = Message<"slowdrip.v1.GetPricingRequest"> & {
  * Use `create(GetPricingRequestSchema)` to create a new message.
  */
 export const GetPricingRequestSchema: GenMessage<GetPricingRequest> = /*@__PURE__*/
-  messageDesc(file_slowdrip_v1_wallet, 25);
+  messageDesc(file_slowdrip_v1_wallet, 30);
 
 /**
  * GetPricingResponse describes what the node charges.
@@ -870,7 +1059,7 @@ export type GetPricingResponse = Message<"slowdrip.v1.GetPricingResponse"> & {
  * Use `create(GetPricingResponseSchema)` to create a new message.
  */
 export const GetPricingResponseSchema: GenMessage<GetPricingResponse> = /*@__PURE__*/
-  messageDesc(file_slowdrip_v1_wallet, 26);
+  messageDesc(file_slowdrip_v1_wallet, 31);
 
 /**
  * Session is one open metered session.
@@ -954,7 +1143,7 @@ export type Session = Message<"slowdrip.v1.Session"> & {
  * Use `create(SessionSchema)` to create a new message.
  */
 export const SessionSchema: GenMessage<Session> = /*@__PURE__*/
-  messageDesc(file_slowdrip_v1_wallet, 27);
+  messageDesc(file_slowdrip_v1_wallet, 32);
 
 /**
  * ListSessionsRequest bounds the answer.
@@ -975,7 +1164,7 @@ export type ListSessionsRequest = Message<"slowdrip.v1.ListSessionsRequest"> & {
  * Use `create(ListSessionsRequestSchema)` to create a new message.
  */
 export const ListSessionsRequestSchema: GenMessage<ListSessionsRequest> = /*@__PURE__*/
-  messageDesc(file_slowdrip_v1_wallet, 28);
+  messageDesc(file_slowdrip_v1_wallet, 33);
 
 /**
  * ListSessionsResponse lists sessions.
@@ -1003,7 +1192,7 @@ export type ListSessionsResponse = Message<"slowdrip.v1.ListSessionsResponse"> &
  * Use `create(ListSessionsResponseSchema)` to create a new message.
  */
 export const ListSessionsResponseSchema: GenMessage<ListSessionsResponse> = /*@__PURE__*/
-  messageDesc(file_slowdrip_v1_wallet, 29);
+  messageDesc(file_slowdrip_v1_wallet, 34);
 
 /**
  * LedgerEntry is one movement of sats.
@@ -1080,7 +1269,7 @@ export type LedgerEntry = Message<"slowdrip.v1.LedgerEntry"> & {
  * Use `create(LedgerEntrySchema)` to create a new message.
  */
 export const LedgerEntrySchema: GenMessage<LedgerEntry> = /*@__PURE__*/
-  messageDesc(file_slowdrip_v1_wallet, 30);
+  messageDesc(file_slowdrip_v1_wallet, 35);
 
 /**
  * LedgerRequest filters the ledger.
@@ -1115,7 +1304,7 @@ export type LedgerRequest = Message<"slowdrip.v1.LedgerRequest"> & {
  * Use `create(LedgerRequestSchema)` to create a new message.
  */
 export const LedgerRequestSchema: GenMessage<LedgerRequest> = /*@__PURE__*/
-  messageDesc(file_slowdrip_v1_wallet, 31);
+  messageDesc(file_slowdrip_v1_wallet, 36);
 
 /**
  * LedgerResponse lists entries oldest first.
@@ -1136,7 +1325,7 @@ export type LedgerResponse = Message<"slowdrip.v1.LedgerResponse"> & {
  * Use `create(LedgerResponseSchema)` to create a new message.
  */
 export const LedgerResponseSchema: GenMessage<LedgerResponse> = /*@__PURE__*/
-  messageDesc(file_slowdrip_v1_wallet, 32);
+  messageDesc(file_slowdrip_v1_wallet, 37);
 
 /**
  * RevenueRequest bounds the period.
@@ -1157,7 +1346,7 @@ export type RevenueRequest = Message<"slowdrip.v1.RevenueRequest"> & {
  * Use `create(RevenueRequestSchema)` to create a new message.
  */
 export const RevenueRequestSchema: GenMessage<RevenueRequest> = /*@__PURE__*/
-  messageDesc(file_slowdrip_v1_wallet, 33);
+  messageDesc(file_slowdrip_v1_wallet, 38);
 
 /**
  * ServiceRevenue sums one service.
@@ -1199,7 +1388,7 @@ export type ServiceRevenue = Message<"slowdrip.v1.ServiceRevenue"> & {
  * Use `create(ServiceRevenueSchema)` to create a new message.
  */
 export const ServiceRevenueSchema: GenMessage<ServiceRevenue> = /*@__PURE__*/
-  messageDesc(file_slowdrip_v1_wallet, 34);
+  messageDesc(file_slowdrip_v1_wallet, 39);
 
 /**
  * RevenueResponse sums per service.
@@ -1234,7 +1423,7 @@ export type RevenueResponse = Message<"slowdrip.v1.RevenueResponse"> & {
  * Use `create(RevenueResponseSchema)` to create a new message.
  */
 export const RevenueResponseSchema: GenMessage<RevenueResponse> = /*@__PURE__*/
-  messageDesc(file_slowdrip_v1_wallet, 35);
+  messageDesc(file_slowdrip_v1_wallet, 40);
 
 /**
  * PaymentRequired is the error detail of a paid read refused with resource_exhausted (NUT-24 over RPC): retry with
@@ -1291,7 +1480,7 @@ export type PaymentRequired = Message<"slowdrip.v1.PaymentRequired"> & {
  * Use `create(PaymentRequiredSchema)` to create a new message.
  */
 export const PaymentRequiredSchema: GenMessage<PaymentRequired> = /*@__PURE__*/
-  messageDesc(file_slowdrip_v1_wallet, 36);
+  messageDesc(file_slowdrip_v1_wallet, 41);
 
 /**
  * WalletService manages the node's ecash (control calls: admin token). Every call that touches a mint is a persisted
@@ -1409,6 +1598,26 @@ export const WalletService: GenService<{
     methodKind: "unary";
     input: typeof UntrustMintRequestSchema;
     output: typeof UntrustMintResponseSchema;
+  },
+  /**
+   * ListPending lists tokens this wallet sent that nobody is known to have claimed yet.
+   *
+   * @generated from rpc slowdrip.v1.WalletService.ListPending
+   */
+  listPending: {
+    methodKind: "unary";
+    input: typeof ListPendingRequestSchema;
+    output: typeof ListPendingResponseSchema;
+  },
+  /**
+   * Reclaim takes back a sent token its receiver never claimed (after a NUT-07 check); a claimed one is marked done.
+   *
+   * @generated from rpc slowdrip.v1.WalletService.Reclaim
+   */
+  reclaim: {
+    methodKind: "unary";
+    input: typeof ReclaimRequestSchema;
+    output: typeof ReclaimResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_slowdrip_v1_wallet, 0);

@@ -1,0 +1,96 @@
+// ProofService: storage challenges over Connect (miner side), the warden's signed client, and the error mapping of
+// the proofs layer. Thin: the protocol lives in proofs/storage.ts and proofs/miner.ts.
+import { create } from "@bufbuild/protobuf";
+import { Code, ConnectError, createClient, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { PosChallengeResponseSchema, ProofService, type PosChallengeRequest, type PosChallengeResponse } from "../gen/slowdrip/v1/proofs_pb.ts";
+import type { Identity } from "../identity/identity.ts";
+import type { PosResponder } from "../proofs/miner.ts";
+import { PosError, type PosAnswer, type PosChallenge } from "../proofs/storage.ts";
+import { callerKey } from "./auth.ts";
+import type { ErrorMapper } from "./errors.ts";
+import type { RpcService } from "./router.ts";
+import { signingInterceptor } from "./sign-client.ts";
+
+/** PosError and the other proofs-layer refusals as Connect codes. */
+export const posRpcError: ErrorMapper = (err) => {
+  if (!(err instanceof PosError)) return undefined;
+  const code = {
+    "bad-challenge": Code.InvalidArgument,
+    "not-stored": Code.NotFound,
+    corrupt: Code.DataLoss,
+    busy: Code.ResourceExhausted,
+    refused: Code.PermissionDenied,
+  }[err.reason];
+  return new ConnectError(err.message, code, undefined, undefined, err);
+};
+
+function safeNumber(v: bigint, what: string): number {
+  if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new ConnectError(`${what} ${v} is too large`, Code.InvalidArgument);
+  return Number(v);
+}
+
+/** Wire request -> challenge. */
+export function challengeFromWire(r: PosChallengeRequest): PosChallenge {
+  return { shard: r.shard, nonce: r.nonce, count: r.count, root: r.expectedRoot };
+}
+
+/** Answer -> wire response. */
+export function answerToWire(a: PosAnswer): PosChallengeResponse {
+  return create(PosChallengeResponseSchema, {
+    shard: a.shard,
+    nonce: a.nonce,
+    size: BigInt(a.size),
+    chunks: a.chunks.map(BigInt),
+    slices: a.slices,
+    miner: a.miner,
+    challenger: a.challenger,
+    signature: a.signature,
+  });
+}
+
+/** Wire response -> answer (for the verifier; sizes beyond 2^53 are refused). */
+export function answerFromWire(r: PosChallengeResponse): PosAnswer {
+  return {
+    shard: r.shard,
+    nonce: r.nonce,
+    size: safeNumber(r.size, "size"),
+    chunks: r.chunks.map((c) => safeNumber(c, "chunk")),
+    slices: r.slices,
+    miner: r.miner,
+    challenger: r.challenger,
+    signature: r.signature,
+  };
+}
+
+/** The ProofService implementation: PosChallenge for signed callers the responder's predicate allows. */
+export function proofService(deps: { responder: PosResponder }): RpcService {
+  const impl: ServiceImpl<typeof ProofService> = {
+    async posChallenge(req: PosChallengeRequest, ctx: HandlerContext) {
+      const caller = ctx.values.get(callerKey);
+      return answerToWire(await deps.responder.answer(caller.nodeId, challengeFromWire(req), ctx.signal));
+    },
+  };
+  return { service: ProofService, impl, access: { PosChallenge: "peer" } };
+}
+
+/**
+ * The warden's transport: a challenge function for Warden that signs PosChallenge with the warden's key for the
+ * miner at `endpoint(node)` (its URL), or throws when the miner has no known endpoint.
+ */
+export function posChallenger(identity: Pick<Identity, "secretKey" | "nodeId">, endpoint: (node: string) => string | undefined) {
+  const clients = new Map<string, ReturnType<typeof createClient<typeof ProofService>>>();
+  return async (node: string, ch: PosChallenge, signal: AbortSignal): Promise<PosAnswer> => {
+    const url = endpoint(node);
+    if (!url) throw new Error(`no endpoint known for miner ${node}`);
+    const key = `${node}@${url}`;
+    let client = clients.get(key);
+    if (!client) {
+      if (clients.size >= 1024) clients.delete(clients.keys().next().value!);
+      client = createClient(ProofService, createConnectTransport({ baseUrl: url, httpVersion: "1.1", interceptors: [signingInterceptor(identity, node)] }));
+      clients.set(key, client);
+    }
+    const res = await client.posChallenge({ shard: ch.shard, nonce: ch.nonce, count: ch.count, expectedRoot: ch.root }, { signal });
+    return answerFromWire(res);
+  };
+}
