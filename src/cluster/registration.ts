@@ -37,6 +37,7 @@ export interface RegistrarDeps {
 export class Registrar {
   readonly #d: RegistrarDeps;
   #membership: Membership = { state: "unregistered", detail: "starting" };
+  #syncing = false;
 
   constructor(deps: RegistrarDeps) {
     this.#d = deps;
@@ -104,7 +105,8 @@ export class Registrar {
     const { link, stats, log } = this.#d;
     let failures = 0;
     for (;;) {
-      await sleep(this.#d.heartbeatMs, signal);
+      // After a failed heartbeat the next one comes sooner, so one lost request does not look like silence.
+      await sleep(failures > 0 ? Math.max(50, Math.floor(this.#d.heartbeatMs / 4)) : this.#d.heartbeatMs, signal);
       let r;
       try {
         r = await link.heartbeat({ ...this.#d.heartbeat(), epoch: this.#d.view.epoch() });
@@ -122,7 +124,11 @@ export class Registrar {
         return;
       }
       stats.heartbeats.ok++;
-      if (r.epoch > this.#d.view.epoch()) await this.syncMap(r.epoch, signal);
+      // The map is fetched beside the heartbeats, never in their way.
+      if (r.epoch > this.#d.view.epoch() && !this.#syncing) {
+        this.#syncing = true;
+        void this.syncMap(r.epoch, signal).catch(() => undefined).finally(() => (this.#syncing = false));
+      }
       else if (this.#membership.state === "registered" && this.#membership.epoch !== this.#d.view.epoch()) this.#set({ state: "registered", epoch: this.#d.view.epoch() });
     }
   }

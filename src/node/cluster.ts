@@ -12,6 +12,8 @@ import { MinerStats, ValidatorStats } from "../cluster/stats.ts";
 import { PlacementCache } from "../cluster/table.ts";
 import { MapHolder, type ClusterView } from "../cluster/view.ts";
 import { PeerClients, validatorLink } from "../rpc/cluster-client.ts";
+import { posChallenger } from "../rpc/proofs.ts";
+import { Warden, type Holding } from "../proofs/warden.ts";
 import { clusterRpcError, minerService } from "../rpc/cluster-miner.ts";
 import { validatorRpcError, validatorService } from "../rpc/validator.ts";
 import { openLmdb } from "../store/lmdb-native.ts";
@@ -38,8 +40,8 @@ export function parseValidator(spec: string): { nodeId: string; endpoint: string
   return { nodeId, endpoint };
 }
 
-/** The validator role: registry, epochs, placement, gateway; provides the Validator (and its ClusterView). */
-export async function validatorComponent(base: NodeBase): Promise<Component & { validator: Validator; view: ClusterView }> {
+/** The validator role: registry, epochs, placement, gateway, warden; provides the Validator, its ClusterView, the Warden. */
+export async function validatorComponent(base: NodeBase): Promise<Component & { validator: Validator; view: ClusterView; warden: Warden }> {
   const { config, log, readiness } = base;
   readiness.register("cluster", { required: true, detail: "opening the registry" });
   const root = await openLmdb({ path: join(base.dataDir, "db"), compression: false });
@@ -93,17 +95,56 @@ export async function validatorComponent(base: NodeBase): Promise<Component & { 
     files: () => validator.manifests.counts().files,
   });
   validator.start();
+  const warden = validatorWarden(base, validator);
   return {
     name: "validator",
     validator,
     view: validator.view,
+    warden,
     services: [validatorService(validator)],
     rpcErrors: [validatorRpcError, clusterRpcError],
+    afterListen() {
+      warden.start();
+    },
     async stop() {
       readiness.set("cluster", false, "stopped");
+      await warden.stop();
       await validator.stop();
     },
   };
+}
+
+/** Most (member, shard) pairs one warden round draws from. */
+const MAX_HOLDINGS = 200_000;
+
+/**
+ * The validator's own warden (proofs.*): challenges (member, shard) pairs of the current placement in proportion to
+ * their bytes, and marks a member that keeps failing faulty, so that the next epoch moves its shards away.
+ */
+function validatorWarden(base: NodeBase, validator: Validator): Warden {
+  const { config } = base;
+  return new Warden({
+    self: base.identity.nodeId,
+    holdings: async () => {
+      const out: Holding[] = [];
+      for await (const s of validator.shards()) {
+        out.push({ node: s.member, shard: s.hash, size: s.size });
+        if (out.length >= MAX_HOLDINGS) break;
+      }
+      return out;
+    },
+    challenge: posChallenger(base.identity, (node) => validator.view.member(node)?.endpoint),
+    markFaulty: (node, reason) => {
+      validator.markFaulty(node, reason).catch((err) => base.log.warn({ err, node }, "could not mark a member faulty"));
+    },
+    intervalMs: config["proofs.challenge_interval"],
+    deadlineMs: config["proofs.deadline"],
+    maxFailures: config["proofs.max_failures"],
+    windowMs: config["proofs.failure_window"],
+    chunks: config["proofs.chunks"],
+    perRound: config["proofs.challenges_per_round"],
+    log: base.log.child({ component: "warden" }),
+  });
 }
 
 /** Bytes a miner offers and has free: store.max_storage when set, else the data directory's file system. */

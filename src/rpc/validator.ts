@@ -121,7 +121,8 @@ export function validatorService(v: Validator): RpcService {
     async *watchClusterMap(req, ctx) {
       for await (const m of v.watch(num(req.afterEpoch, "after_epoch"), ctx.signal)) yield create(WatchClusterMapResponseSchema, { map: toWireMap(m) });
     },
-    queryPgFilesBatch(req) {
+    queryPgFilesBatch(req, ctx) {
+      v.registry.touch(signer(ctx));
       const r = v.pgStripes(req.pgs, req.after, req.limit);
       return create(QueryPgFilesBatchResponseSchema, { stripes: r.stripes.map(toWireStripe), next: r.next, epoch: BigInt(r.epoch) });
     },

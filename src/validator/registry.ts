@@ -295,6 +295,13 @@ export class Registry {
     return { known: true, epoch, wardens: this.wardens() };
   }
 
+  /** Any signed call from a live member shows it is alive (as a heartbeat does). */
+  touch(id: string): void {
+    const m = this.#cache.get(id);
+    const l = this.#live.get(id);
+    if (m && m.state !== "down" && l) l.lastHeartbeat = this.#now();
+  }
+
   /** Marks members without a heartbeat for member_timeout as down (a new epoch follows). */
   sweep(): void {
     const now = this.#now();

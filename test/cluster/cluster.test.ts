@@ -134,7 +134,8 @@ beforeAll(async () => {
   writeFileSync(file, randomBytes(FILE_SIZE));
   c = await TestCluster.start({
     families: ["f1", "f1", "f2", "f3", "f4", "f5", "f6", "f7"],
-    validator: { "cluster.data_shards": String(K), "cluster.parity_shards": String(M), "cluster.stripe_size": `${STRIPE_MIB}MiB` },
+    // The validator's warden challenges every few seconds (failures never mark anyone faulty here: that would move shards).
+    validator: { "cluster.data_shards": String(K), "cluster.parity_shards": String(M), "cluster.stripe_size": `${STRIPE_MIB}MiB`, "proofs.challenge_interval": "3s", "proofs.max_failures": "1000" },
     miner: { "cluster.orphan_grace": GRACE },
   });
 }, 180_000);
@@ -237,8 +238,8 @@ describe("a cluster of 1 validator and 8 miners in 7 families", () => {
   }, 180_000);
 
   it("restarts a killed miner with its data; its shards no longer placed on it are deleted after the grace, a pinned one stays", async () => {
-    // A heavier newcomer takes placement groups from everyone, the killed miner's among them.
-    await c.addMiner("f8", "m8-f8", { "store.max_storage": "8GiB" });
+    // A much heavier newcomer in the killed miner's family wins most of that family's positions, the killed miner's too.
+    await c.addMiner("f1", "m8-f1", { "store.max_storage": "8GiB" });
     await c.waitForMembers(7);
     await waitFor(() => fullyPlaced(live()), "the newcomer to pull its shards", 120_000, 500);
 
@@ -271,6 +272,10 @@ describe("a cluster of 1 validator and 8 miners in 7 families", () => {
     expect(gcd).toBeGreaterThanOrEqual(orphans.length - 1);
     const metrics = await f1a.metrics();
     expect(Number(/^slowdrip_cluster_shards_gc_total (\d+)/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(orphans.length - 1);
+    // The validator's warden challenged the miners over the current placement, and they answered.
+    const answered = await Promise.all(live().map(async (m) => Number(/slowdrip_pos_challenges_total\{outcome="answered"\} (\d+)/.exec(await m.metrics())?.[1] ?? 0)));
+    expect(answered.reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
+    expect(c.validator.lines(/warden: storage proof passed/).length).toBeGreaterThan(0);
     console.log(`restart + GC: ${orphans.length} orphans on the restarted miner, ${orphans.length - 1} deleted, 1 pinned kept, ${Date.now() - restartedAt} ms after restart (grace ${GRACE})`);
     expect(await getFile(join(dir, "final.bin"))).toBe(fileHash);
   }, 300_000);
