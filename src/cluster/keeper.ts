@@ -68,8 +68,7 @@ export class ShardKeeper {
       if (peer.nodeId === this.#d.self) continue;
       signal?.throwIfAborted();
       try {
-        const s = signal ? AbortSignal.any([signal, AbortSignal.timeout(FETCH_TIMEOUT_MS)]) : AbortSignal.timeout(FETCH_TIMEOUT_MS);
-        const bytes = await this.#d.fetcher.fetch(peer, hash, size, s);
+        const bytes = await this.#d.fetcher.fetch(peer, hash, size, signal, FETCH_TIMEOUT_MS);
         const got = blake3Hex(bytes);
         if (got !== hash) {
           tried.push(`${peer.nodeId.slice(0, 12)}: sent bytes hashing to ${got.slice(0, 16)}…`);

@@ -10,8 +10,8 @@ export interface Peer {
 
 /** Shard reads between nodes (StorageService.FetchBlob underneath). Verification is the caller's job. */
 export interface ShardFetcher {
-  /** The whole shard's bytes; rejects when the peer fails, sends more or fewer than `size` bytes, or is too slow. */
-  fetch(peer: Peer, hash: string, size: number, signal?: AbortSignal): Promise<Uint8Array>;
+  /** The whole shard's bytes; rejects when the peer fails, sends more or fewer than `size` bytes, or takes over `timeoutMs`. */
+  fetch(peer: Peer, hash: string, size: number, signal?: AbortSignal, timeoutMs?: number): Promise<Uint8Array>;
   /** True when the peer proves it holds the shard: a Bao slice of a random small range verifies against `hash`. */
   probe(peer: Peer, hash: string, size: number, signal?: AbortSignal): Promise<boolean>;
 }

@@ -17,6 +17,11 @@ import { fromWireMap, fromWireStripe, num, toWireMap, toWireProgress, toWireRef 
 
 /** Bytes per pushed Store message. */
 const PIECE = 1024 * 1024;
+/** Connect call options of a signal and a deadline. */
+function opts(signal?: AbortSignal, timeoutMs?: number): { signal?: AbortSignal; timeoutMs?: number } {
+  return { ...(signal ? { signal } : {}), ...(timeoutMs ? { timeoutMs } : {}) };
+}
+
 /** Transports kept (one per peer). */
 const MAX_TRANSPORTS = 1024;
 
@@ -63,10 +68,10 @@ export class PeerClients implements ShardFetcher, MinerLink {
     return createClient(MinerService, this.#t.get(p));
   }
 
-  async fetch(peer: Peer, hash: string, size: number, signal?: AbortSignal): Promise<Uint8Array> {
+  async fetch(peer: Peer, hash: string, size: number, signal?: AbortSignal, timeoutMs?: number): Promise<Uint8Array> {
     const out = new Uint8Array(size);
     let at = 0;
-    for await (const m of this.#storage(peer).fetchBlob({ hash }, signal ? { signal } : {})) {
+    for await (const m of this.#storage(peer).fetchBlob({ hash }, opts(signal, timeoutMs))) {
       if (m.info && Number(m.info.size) !== size) throw new Error(`the peer holds ${m.info.size} bytes under ${hash.slice(0, 16)}…, expected ${size}`);
       if (at + m.data.byteLength > size) throw new Error(`the peer sent more than ${size} bytes`);
       out.set(m.data, at);
@@ -101,16 +106,16 @@ export class PeerClients implements ShardFetcher, MinerLink {
     }
   }
 
-  async push(miner: Peer, hash: string, bytes: Uint8Array, ref: ShardRef, signal?: AbortSignal): Promise<void> {
+  async push(miner: Peer, hash: string, bytes: Uint8Array, ref: ShardRef, signal?: AbortSignal, timeoutMs?: number): Promise<void> {
     async function* messages(): AsyncGenerator<MinerServiceStoreRequest> {
       yield create(MinerServiceStoreRequestSchema, { header: { hash, size: BigInt(bytes.length), ref: toWireRef(ref) } });
       for (let at = 0; at < bytes.length; at += PIECE) yield create(MinerServiceStoreRequestSchema, { data: bytes.subarray(at, at + PIECE) });
     }
-    await this.#miner(miner).store(messages(), signal ? { signal } : {});
+    await this.#miner(miner).store(messages(), opts(signal, timeoutMs));
   }
 
-  async delete(miner: Peer, hash: string, reason: string, signal?: AbortSignal): Promise<boolean> {
-    return (await this.#miner(miner).delete({ hash, reason }, signal ? { signal } : {})).deleted;
+  async delete(miner: Peer, hash: string, reason: string, signal?: AbortSignal, timeoutMs?: number): Promise<boolean> {
+    return (await this.#miner(miner).delete({ hash, reason }, opts(signal, timeoutMs))).deleted;
   }
 
   async check(miner: Peer, hashes: string[], signal?: AbortSignal): Promise<boolean[]> {
@@ -119,8 +124,8 @@ export class PeerClients implements ShardFetcher, MinerLink {
     return r.present;
   }
 
-  async sendMap(miner: Peer, map: SignedMap, signal?: AbortSignal): Promise<void> {
-    await this.#miner(miner).clusterMapUpdate({ map: toWireMap(map) }, signal ? { signal } : {});
+  async sendMap(miner: Peer, map: SignedMap, signal?: AbortSignal, timeoutMs?: number): Promise<void> {
+    await this.#miner(miner).clusterMapUpdate({ map: toWireMap(map) }, opts(signal, timeoutMs));
   }
 }
 

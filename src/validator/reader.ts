@@ -167,7 +167,7 @@ export class FileReader {
       signal?.throwIfAborted();
       const t0 = performance.now();
       try {
-        const bytes = await this.#d.fetcher.fetch(peer, hash, s.shardSize, signal ? AbortSignal.any([signal, AbortSignal.timeout(READ_TIMEOUT_MS)]) : AbortSignal.timeout(READ_TIMEOUT_MS));
+        const bytes = await this.#d.fetcher.fetch(peer, hash, s.shardSize, signal, READ_TIMEOUT_MS);
         const got = blake3Hex(bytes);
         if (got !== hash) {
           tried.push(`position ${position} from ${peer.nodeId.slice(0, 12)}: corrupt`);

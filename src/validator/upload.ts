@@ -198,7 +198,7 @@ export class Uploader {
     for (let attempt = 0; attempt <= d.pushRetries; attempt++) {
       if (signal.aborted) return "upload aborted";
       try {
-        await this.#pushes.run(() => d.link.push(peer, hash, bytes, ref, AbortSignal.any([signal, AbortSignal.timeout(PUSH_TIMEOUT_MS)])), signal);
+        await this.#pushes.run(() => d.link.push(peer, hash, bytes, ref, signal, PUSH_TIMEOUT_MS), signal);
         d.stats.pushes.ok++;
         return undefined;
       } catch (err) {

@@ -163,7 +163,7 @@ export class Validator {
     await Promise.all(
       to.map((p) =>
         this.#calls
-          .run(() => this.#d.link.sendMap(p, signed, AbortSignal.timeout(5000)))
+          .run(() => this.#d.link.sendMap(p, signed, undefined, 5000))
           .catch((err) => this.#d.log.debug({ miner: p.nodeId, err: err instanceof Error ? err.message : String(err) }, "could not push the new map")),
       ),
     );
@@ -176,7 +176,7 @@ export class Validator {
     this.#d.log.warn({ miner: member.nodeId, shard: hash, got: where.got, file: where.file, stripe: where.stripe, position: where.position, faults }, "corrupt shard: failed verification on read; the miner's fault count rises");
     // Its copy is useless: have it dropped, so that its next rebalance pass rebuilds it from the other shards.
     void this.#calls
-      .run(() => this.#d.link.delete(member, hash, "corrupt: failed verification on read", AbortSignal.timeout(10_000)))
+      .run(() => this.#d.link.delete(member, hash, "corrupt: failed verification on read", undefined, 10_000))
       .then((deleted) => deleted && this.health.clearCorrupt(member.nodeId, hash))
       .catch((err) => this.#d.log.warn({ miner: member.nodeId, shard: hash, err: err instanceof Error ? err.message : String(err) }, "could not ask the miner to drop a corrupt shard"));
   }
@@ -289,7 +289,7 @@ export class Validator {
           table.holders(s.pg).map((h, p) => {
             const m = members.get(h)!;
             return this.#calls
-              .run(() => this.#d.link.delete({ nodeId: m.id, endpoint: m.endpoint }, s.shards[p]!, "file deleted", AbortSignal.timeout(10_000)))
+              .run(() => this.#d.link.delete({ nodeId: m.id, endpoint: m.endpoint }, s.shards[p]!, "file deleted", undefined, 10_000))
               .then((ok) => void (ok && shardsDeleted++))
               .catch(() => undefined);
           }),
