@@ -1,6 +1,6 @@
 // A miner's shard keeping: store pushed shards, pull from peers, rebuild from k others — every byte verified first.
 import { NotFoundError, PinnedError } from "../store/errors.ts";
-import type { BlobStore } from "../store/types.ts";
+import type { BlobMeta, BlobStore } from "../store/types.ts";
 import type { Logger } from "../node/logger.ts";
 import { blake3Hex } from "../wasm/index.ts";
 import { ShardUnavailableError } from "./errors.ts";
@@ -11,6 +11,13 @@ import type { MinerStats } from "./stats.ts";
 
 /** The tag every shard a miner keeps for the cluster carries (orphan GC only ever removes tagged blobs). */
 export const SHARD_TAG = "cluster-shard";
+
+/**
+ * The tag of a pin the cluster holds: a shard placed on the miner is pinned (so the store's GC of unpinned blobs never
+ * takes it) and carries this tag; when it becomes an orphan the cluster releases its pin. A pin without this tag is
+ * the operator's, and orphan GC keeps such a shard.
+ */
+export const PIN_TAG = "cluster-pin";
 
 /** Largest shard a miner accepts (a 64 MiB stripe with k = 1). */
 export const MAX_SHARD_SIZE = 64 * 1024 * 1024;
@@ -50,15 +57,47 @@ export class ShardKeeper {
    * visible (a mismatch stores nothing). Records `ref`.
    */
   async keep(source: AsyncIterable<Uint8Array> | Uint8Array, hash: string, size: number, ref: ShardRef | undefined, origin: string, signal?: AbortSignal): Promise<{ created: boolean }> {
+    // A blob the operator pinned already keeps the operator's pin; otherwise the cluster pins it.
+    const before = await this.#meta(hash);
+    const operators = before !== undefined && before.pinned && !before.tags.includes(PIN_TAG);
     const r = await this.#d.store.import(source instanceof Uint8Array ? [source] : source, {
       expectedHash: hash,
       size,
-      tags: [SHARD_TAG],
+      tags: operators ? [SHARD_TAG] : [SHARD_TAG, PIN_TAG],
+      pin: !operators,
       source: origin,
       ...(signal ? { signal } : {}),
     });
     if (ref) await this.#d.index.addRef(ref, hash);
     return { created: r.created };
+  }
+
+  async #meta(hash: string): Promise<BlobMeta | undefined> {
+    try {
+      return await this.#d.store.stat(hash);
+    } catch (err) {
+      if (err instanceof NotFoundError) return undefined;
+      throw err;
+    }
+  }
+
+  /** A held shard that is placed here (again): the cluster pins it unless someone else already did. */
+  async placed(hash: string): Promise<void> {
+    const m = await this.#meta(hash);
+    if (!m || m.pinned) return;
+    await this.#d.store.pin(hash);
+    await this.#tags(hash, [...m.tags.filter((t) => t !== PIN_TAG), SHARD_TAG, PIN_TAG]);
+  }
+
+  /** A held shard that is no longer placed here: the cluster's pin (if it holds one) is released. */
+  async released(meta: BlobMeta): Promise<BlobMeta> {
+    if (!meta.pinned || !meta.tags.includes(PIN_TAG)) return meta;
+    await this.#d.store.unpin(meta.hash);
+    return this.#tags(meta.hash, meta.tags.filter((t) => t !== PIN_TAG));
+  }
+
+  #tags(hash: string, tags: string[]): Promise<BlobMeta> {
+    return this.#d.store.setTags(hash, [...new Set(tags)]);
   }
 
   /** A shard's verified bytes from the first peer that has it; throws ShardUnavailableError naming each failure. */
@@ -96,10 +135,11 @@ export class ShardKeeper {
     return { source: peer.nodeId, created: r.created };
   }
 
-  /** Tags an already-held blob as a cluster shard and records its ref. */
+  /** Tags an already-held blob as a cluster shard (pinned by the cluster unless pinned already) and records its ref. */
   async #tagHeld(hash: string, ref: ShardRef | undefined): Promise<void> {
     const meta = await this.#d.store.stat(hash);
-    if (!meta.tags.includes(SHARD_TAG)) await this.#d.store.setTags(hash, [...meta.tags, SHARD_TAG]);
+    if (!meta.tags.includes(SHARD_TAG)) await this.#tags(hash, [...meta.tags, SHARD_TAG]);
+    await this.placed(hash);
     if (ref) await this.#d.index.addRef(ref, hash);
   }
 
@@ -140,21 +180,18 @@ export class ShardKeeper {
   }
 
   /**
-   * Deletes a cluster shard unless it is pinned (then it is kept and false returned). Blobs that are not cluster
-   * shards are never deleted here.
+   * Deletes a cluster shard unless the operator pinned it (then it is kept and false returned); the cluster's own pin
+   * is released first. Blobs that are not cluster shards are never deleted here.
    */
   async drop(hash: string, reason: string): Promise<boolean> {
-    let meta;
-    try {
-      meta = await this.#d.store.stat(hash);
-    } catch (err) {
-      if (err instanceof NotFoundError) {
-        await this.#d.index.forget(hash);
-        return false;
-      }
-      throw err;
+    let meta = await this.#meta(hash);
+    if (!meta) {
+      await this.#d.index.forget(hash);
+      return false;
     }
     if (!meta.tags.includes(SHARD_TAG)) return false;
+    meta = await this.released(meta);
+    if (meta.pinned) return false;
     try {
       const deleted = await this.#d.store.delete(hash);
       await this.#d.index.forget(hash);

@@ -3,7 +3,7 @@ import type { Logger } from "../node/logger.ts";
 import type { BlobMeta, BlobStore } from "../store/types.ts";
 import { BusyError } from "../store/errors.ts";
 import { ShardUnavailableError } from "./errors.ts";
-import { SHARD_TAG, type ShardKeeper } from "./keeper.ts";
+import { PIN_TAG, SHARD_TAG, type ShardKeeper } from "./keeper.ts";
 import type { StripeRecord } from "./layout.ts";
 import type { ClusterMap } from "./map.ts";
 import type { Peer, RebalanceFigures, ShardFetcher, ValidatorLink } from "./net.ts";
@@ -44,8 +44,9 @@ function emptyFigures(epoch: number, gcDeleted: number): RebalanceFigures {
 /**
  * One pass: compute this miner's PGs in the current epoch, ask the validator which stripes live there, pull each placed
  * shard it lacks from its holders in this and up to `lookback` earlier epochs (or rebuild it from k others), at most
- * `concurrency` at a time. When the pass saw every PG, orphan GC runs: a tagged shard placed nowhere on this miner for
- * `graceMs`, not pinned, whose placed holders prove they hold it, is deleted.
+ * `concurrency` at a time; placed shards are pinned by the cluster. When the pass saw every PG, orphan GC runs: a
+ * tagged shard placed nowhere on this miner loses the cluster's pin once its placed holders prove they hold it, and is
+ * deleted `graceMs` later unless someone pinned it meanwhile (and only after the holders prove it again).
  */
 export class Rebalancer {
   readonly #d: RebalancerDeps;
@@ -138,6 +139,7 @@ export class Rebalancer {
               fig.wanted++;
               if (s.pending) continue;
               if (await d.keeper.has(hash)) {
+                await d.keeper.placed(hash);
                 await d.index.addRef({ file: s.file, stripe: s.index, position: pos, pg: s.pg }, hash);
                 continue;
               }
@@ -212,6 +214,15 @@ export class Rebalancer {
           continue;
         }
         fig.orphans++;
+        if (meta.pinned && meta.tags.includes(PIN_TAG)) {
+          // Still pinned by the cluster: once the placed holders prove they hold it, this copy is redundant and the
+          // pin goes (the grace counts from then, and only an operator's pin made from then on keeps it).
+          if (await this.#copiesElsewhere(meta, table, live, signal)) {
+            await d.keeper.released(meta);
+            await d.index.restartOrphan(meta.hash, now);
+          }
+          continue;
+        }
         const since = await d.index.orphanSince(meta.hash, now);
         if (now - since < d.graceMs || now - meta.created < d.graceMs) continue;
         if (meta.pinned) {

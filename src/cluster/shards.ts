@@ -87,6 +87,11 @@ export class ShardIndex {
     return now;
   }
 
+  /** Starts a shard's orphan clock again at `now` (its copy just became redundant). */
+  async restartOrphan(hash: string, now: number): Promise<void> {
+    await this.#orphans.put(hash, now);
+  }
+
   /** Stops a shard's orphan clock (it is placed here again). */
   async clearOrphan(hash: string): Promise<void> {
     if (this.#orphans.get(hash) !== undefined) await this.#orphans.remove(hash);

@@ -158,6 +158,9 @@ describe("a cluster of 1 validator and 8 miners in 7 families", () => {
     const s = await stripes();
     expect(s.length).toBe(STRIPES);
     const held = await holdings(live());
+    // Placed shards are pinned by the cluster (the store's GC of unpinned blobs never takes them).
+    const lists = await Promise.all(live().map((m) => m.blobs()));
+    expect(lists.flatMap((l) => [...l.values()]).filter((b) => b.tags.includes("cluster-shard")).every((b) => b.pinned && b.tags.includes("cluster-pin"))).toBe(true);
     for (const shards of s) {
       expect(shards.length).toBe(K + M);
       // Right after the upload each shard is on exactly one miner: its placed holder.
@@ -259,7 +262,9 @@ describe("a cluster of 1 validator and 8 miners in 7 families", () => {
     const mine = [...(await f1a.blobs())].filter(([, b]) => b.tags.includes("cluster-shard")).map(([h]) => h);
     const orphans = mine.filter((h) => placed.get(h) !== f1a.nodeId);
     expect(orphans.length).toBeGreaterThan(1);
+    // The miner releases its own pin on an orphan once the placed holder proves it holds it; the operator pins one then.
     const pinned = orphans[0]!;
+    await waitFor(async () => (await f1a.blobs()).get(pinned)?.pinned === false, "the miner to release its pin on an orphan", 60_000, 250);
     const pin = await runCli(["blob", "pin", pinned, "--url", f1a.adminUrl, "--token", f1a.adminToken]);
     expect(pin.code, pin.stderr).toBe(0);
 

@@ -231,9 +231,9 @@ export class TestCluster {
     }, `${n} members up`, timeoutMs);
   }
 
-  /** Runs the CLI against the validator's admin listener. */
-  cli(args: string[], opts: { input?: string } = {}) {
-    return runCli(args, { env: { SLOWDRIP_VALIDATOR: this.validator.adminUrl, SLOWDRIP_TOKEN: this.validator.adminToken }, ...opts });
+  /** Runs the CLI against the validator's admin listener (`inputBytes` is written to its stdin). */
+  cli(args: string[], opts: { inputBytes?: Uint8Array } = {}) {
+    return runCli(args, { env: { SLOWDRIP_VALIDATOR: this.validator.adminUrl, SLOWDRIP_TOKEN: this.validator.adminToken }, ...(opts.inputBytes ? { input: opts.inputBytes } : {}) });
   }
 
   /** Kills every process; their logs stay in <data dir>/node.log for inspection. */

@@ -1,8 +1,10 @@
-// Registration and authority against real processes: a validator (families f1, f2 allowed) and two miners. Stale,
-// forged and replayed registrations are refused; a storm is RATE_LIMITED; a family violation is FAMILY_REJECTED; an
-// unknown heartbeat gets UNKNOWN and a real miner that went silent registers again; miners refuse Store, Delete and
-// PullFromPeer from anyone but the validator, and refuse old or forged maps.
-import { readFileSync } from "node:fs";
+// Registration, authority and the CLI against real processes: a validator (families f1, f2 allowed; k=1, m=1) and two
+// miners. Stale, forged and replayed registrations are refused; a storm is RATE_LIMITED; a family violation is
+// FAMILY_REJECTED; an unknown heartbeat gets UNKNOWN and a real miner that went silent registers again; miners refuse
+// Store, Delete and PullFromPeer from anyone but the validator, and refuse old or forged maps; `slowdrip file` and
+// `slowdrip cluster status` work end to end and leave nothing behind on failure.
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
@@ -14,13 +16,15 @@ import { decodeKeypair, identityFromSecret, type Identity } from "../../src/iden
 import { signRequest } from "../../src/identity/request-signing.ts";
 import { signingInterceptor } from "../../src/rpc/sign-client.ts";
 import { openSignedMap, signMap } from "../../src/cluster/map.ts";
+import { blake3Hex } from "../../src/wasm/index.ts";
+import { runCli as runCliRaw, tempDir } from "../helpers/node.ts";
 import { TestCluster, waitFor } from "./harness.ts";
 
 let c: TestCluster;
 let validatorKey: Identity;
 
 beforeAll(async () => {
-  c = await TestCluster.start({ families: ["f1", "f2"], validator: { "cluster.families": "f1,f2" } });
+  c = await TestCluster.start({ families: ["f1", "f2"], validator: { "cluster.families": "f1,f2", "cluster.data_shards": "1", "cluster.parity_shards": "1", "cluster.stripe_size": "64KiB" } });
   validatorKey = decodeKeypair(readFileSync(join(c.validator.dataDir, "keypair"), "utf8"));
 }, 120_000);
 
@@ -195,5 +199,56 @@ describe("authority", () => {
     expect(e.rawMessage).toMatch(/registered cluster members/);
     const ok = await validatorAs(c.miners[0]!.identity).queryPgFilesBatch({ pgs: [0, 1] });
     expect(ok.stripes).toEqual([]);
+  });
+});
+
+describe("slowdrip file and cluster status", () => {
+  const data = randomBytes(300_000);
+  const hash = blake3Hex(data);
+
+  it("puts from stdin, reads whole and ranged (verified), stats and removes", async () => {
+    const put = await c.cli(["file", "put", "-"], { inputBytes: data });
+    expect(put.stderr).toBe("");
+    expect(put.stdout).toBe(`${hash}  -\n`);
+    const dir = tempDir("slowdrip-file-cli-");
+    const out = join(dir, "back.bin");
+    const get = await c.cli(["file", "get", hash, "-o", out]);
+    expect(get.code, get.stderr).toBe(0);
+    expect(Buffer.compare(readFileSync(out), data)).toBe(0);
+    const part = join(dir, "part.bin");
+    const range = await c.cli(["file", "get", hash, "--range", "70000-200000", "-o", part]);
+    expect(range.code, range.stderr).toBe(0);
+    expect(Buffer.compare(readFileSync(part), data.subarray(70_000, 200_001))).toBe(0);
+    const stat = await c.cli(["file", "stat", hash, "--json"]);
+    const s = JSON.parse(stat.stdout) as { health: string; stripes: { shards: { health: string }[] }[]; stripeCount: number };
+    expect(s.health).toBe("healthy");
+    expect(s.stripeCount).toBe(Math.ceil(data.length / 65_536));
+    expect(s.stripes.flatMap((x) => x.shards).every((x) => x.health === "SHARD_HEALTH_OK")).toBe(true);
+    const status = JSON.parse((await c.cli(["cluster", "status", "--json"])).stdout) as { files: string; members: unknown[] };
+    expect(Number(status.files)).toBe(1);
+    expect(status.members.length).toBeGreaterThanOrEqual(2);
+    const rm = await c.cli(["file", "rm", hash]);
+    expect(rm.code, rm.stderr).toBe(0);
+    expect(rm.stdout).toMatch(/^deleted [0-9a-f]{64} \(\d+ shard deletions acknowledged\)/);
+    const again = await c.cli(["file", "stat", hash]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/NotFound/);
+  });
+
+  it("refuses bad input clearly and leaves nothing behind when a read fails", async () => {
+    const bad = await c.cli(["file", "get", "nothex"]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/not a file hash/);
+    const dir = tempDir("slowdrip-file-cli-");
+    const out = join(dir, "missing.bin");
+    const missing = await c.cli(["file", "get", "ab".repeat(32), "-o", out]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/NotFound.*nothing written/);
+    expect(existsSync(out) || existsSync(`${out}.part`)).toBe(false);
+    // Uploads are control calls: without the admin token the validator refuses them.
+    writeFileSync(join(dir, "f.bin"), data);
+    const anon = await runCliRaw(["file", "put", join(dir, "f.bin"), "--validator", c.validator.adminUrl], { cwd: dir, env: { SLOWDRIP_TOKEN: "" } });
+    expect(anon.code).toBe(1);
+    expect(anon.stderr).toMatch(/Unauthenticated/);
   });
 });
