@@ -48,6 +48,16 @@ export class ShardUnavailableError extends ClusterError {
   }
 }
 
+/** A peer answered that it does not hold the shard (not a transient failure: asking again will not help). */
+export class ShardNotHeldError extends ClusterError {
+  readonly hash: string;
+  constructor(hash: string, options?: { cause?: unknown }) {
+    super(`the peer does not hold shard ${hash}`, options);
+    this.name = "ShardNotHeldError";
+    this.hash = hash;
+  }
+}
+
 /** Fewer than k shards of a stripe could be read or verified. */
 export class StripeUnreadableError extends ClusterError {
   readonly file: string;

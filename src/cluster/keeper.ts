@@ -3,7 +3,8 @@ import { NotFoundError, PinnedError } from "../store/errors.ts";
 import type { BlobMeta, BlobStore } from "../store/types.ts";
 import type { Logger } from "../node/logger.ts";
 import { blake3Hex } from "../wasm/index.ts";
-import { ShardUnavailableError } from "./errors.ts";
+import { sleep } from "./backoff.ts";
+import { ShardNotHeldError, ShardUnavailableError } from "./errors.ts";
 import { rebuildShard, type ShardRef, type StripeRecord } from "./layout.ts";
 import type { Peer, ShardFetcher } from "./net.ts";
 import type { ShardIndex } from "./shards.ts";
@@ -33,6 +34,23 @@ export interface KeeperDeps {
   fetcher: ShardFetcher;
   stats: MinerStats;
   log: Logger;
+}
+
+/** Pause before the one retry of a fetch that failed for another reason than the peer not holding the shard. */
+const RETRY_MS = 250;
+
+/**
+ * A shard's bytes from one peer, asked once more after a short pause when the first try failed for a reason that may
+ * pass (a reset connection, a busy peer); a peer that does not hold the shard is not asked again.
+ */
+export async function fetchShard(fetcher: ShardFetcher, peer: Peer, hash: string, size: number, signal: AbortSignal | undefined, timeoutMs: number): Promise<Uint8Array> {
+  try {
+    return await fetcher.fetch(peer, hash, size, signal, timeoutMs);
+  } catch (err) {
+    if (err instanceof ShardNotHeldError || signal?.aborted) throw err;
+    await sleep(RETRY_MS, signal);
+    return fetcher.fetch(peer, hash, size, signal, timeoutMs);
+  }
 }
 
 function describe(err: unknown): string {
@@ -107,7 +125,7 @@ export class ShardKeeper {
       if (peer.nodeId === this.#d.self) continue;
       signal?.throwIfAborted();
       try {
-        const bytes = await this.#d.fetcher.fetch(peer, hash, size, signal, FETCH_TIMEOUT_MS);
+        const bytes = await fetchShard(this.#d.fetcher, peer, hash, size, signal, FETCH_TIMEOUT_MS);
         const got = blake3Hex(bytes);
         if (got !== hash) {
           tried.push(`${peer.nodeId.slice(0, 12)}: sent bytes hashing to ${got.slice(0, 16)}…`);

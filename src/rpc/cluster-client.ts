@@ -2,11 +2,12 @@
 // validator's calls on miners (MinerService), and a miner's link to its validator (ValidatorService).
 import { randomInt } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
-import { createClient, type Client, type Transport } from "@connectrpc/connect";
+import { Code, ConnectError, createClient, type Client, type Transport } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { HeartbeatStatus, MinerService, MinerServiceStoreRequestSchema, RegisterStatus, ValidatorService, type MinerServiceStoreRequest } from "../gen/slowdrip/v1/cluster_pb.ts";
 import { StorageService } from "../gen/slowdrip/v1/storage_pb.ts";
 import type { Identity } from "../identity/identity.ts";
+import { ShardNotHeldError } from "../cluster/errors.ts";
 import type { ShardRef } from "../cluster/layout.ts";
 import type { SignedMap } from "../cluster/map.ts";
 import type { MinerReport, Peer, RebalanceFigures, RegisterAnswer, ShardFetcher, ValidatorLink } from "../cluster/net.ts";
@@ -71,11 +72,16 @@ export class PeerClients implements ShardFetcher, MinerLink {
   async fetch(peer: Peer, hash: string, size: number, signal?: AbortSignal, timeoutMs?: number): Promise<Uint8Array> {
     const out = new Uint8Array(size);
     let at = 0;
-    for await (const m of this.#storage(peer).fetchBlob({ hash }, opts(signal, timeoutMs))) {
-      if (m.info && Number(m.info.size) !== size) throw new Error(`the peer holds ${m.info.size} bytes under ${hash.slice(0, 16)}…, expected ${size}`);
-      if (at + m.data.byteLength > size) throw new Error(`the peer sent more than ${size} bytes`);
-      out.set(m.data, at);
-      at += m.data.byteLength;
+    try {
+      for await (const m of this.#storage(peer).fetchBlob({ hash }, opts(signal, timeoutMs))) {
+        if (m.info && Number(m.info.size) !== size) throw new Error(`the peer holds ${m.info.size} bytes under ${hash.slice(0, 16)}…, expected ${size}`);
+        if (at + m.data.byteLength > size) throw new Error(`the peer sent more than ${size} bytes`);
+        out.set(m.data, at);
+        at += m.data.byteLength;
+      }
+    } catch (err) {
+      if (err instanceof ConnectError && err.code === Code.NotFound) throw new ShardNotHeldError(hash, { cause: err });
+      throw err;
     }
     if (at !== size) throw new Error(`the peer sent ${at} of ${size} bytes`);
     return out;

@@ -10,7 +10,7 @@ import {
   PullFromPeerResponseSchema,
   type MinerServiceStoreRequest,
 } from "../gen/slowdrip/v1/cluster_pb.ts";
-import { ClusterError, MapError, NoMapError, PlacementUnavailableError, ShardUnavailableError, StripeUnreadableError } from "../cluster/errors.ts";
+import { ClusterError, MapError, NoMapError, PlacementUnavailableError, ShardNotHeldError, ShardUnavailableError, StripeUnreadableError } from "../cluster/errors.ts";
 import type { MinerShards } from "../cluster/miner.ts";
 import type { PeerRule } from "./auth.ts";
 import type { ErrorMapper } from "./errors.ts";
@@ -28,6 +28,7 @@ export const clusterRpcError: ErrorMapper = (err) => {
   }
   if (err instanceof NoMapError || err instanceof PlacementUnavailableError) return c(Code.FailedPrecondition);
   if (err instanceof ShardUnavailableError || err instanceof StripeUnreadableError) return c(Code.Unavailable);
+  if (err instanceof ShardNotHeldError) return c(Code.NotFound);
   return c(Code.Internal);
 };
 

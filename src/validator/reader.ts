@@ -2,6 +2,7 @@
 // verified against its BLAKE3, missing or corrupt shards rebuilt, corrupt ones reported.
 import type { Logger } from "../node/logger.ts";
 import { StripeUnreadableError } from "../cluster/errors.ts";
+import { fetchShard } from "../cluster/keeper.ts";
 import { decodeStripe, stripesOfRange } from "../cluster/layout.ts";
 import { openSignedMap, type ClusterMap } from "../cluster/map.ts";
 import type { Peer, ShardFetcher } from "../cluster/net.ts";
@@ -167,7 +168,7 @@ export class FileReader {
       signal?.throwIfAborted();
       const t0 = performance.now();
       try {
-        const bytes = await this.#d.fetcher.fetch(peer, hash, s.shardSize, signal, READ_TIMEOUT_MS);
+        const bytes = await fetchShard(this.#d.fetcher, peer, hash, s.shardSize, signal, READ_TIMEOUT_MS);
         const got = blake3Hex(bytes);
         if (got !== hash) {
           tried.push(`position ${position} from ${peer.nodeId.slice(0, 12)}: corrupt`);

@@ -12,8 +12,15 @@ import { encodeKeypair, identityFromSecret, type Identity } from "../../src/iden
 import { runCli, spawnNode, tempDir } from "../helpers/node.ts";
 import { freePort } from "../helpers/sea.ts";
 
+/**
+ * Every node of a loopback cluster sees all its peers come from 127.0.0.1, so the per-address connection cap (made
+ * for one remote machine) is raised to what a whole cluster opens at once.
+ */
+const LOOPBACK: Record<string, string> = { "api.max_connections_per_ip": "2048" };
+
 /** Short intervals so that epochs, rebalancing and GC happen within seconds. */
 export const FAST_VALIDATOR: Record<string, string> = {
+  ...LOOPBACK,
   "cluster.role": "validator",
   "cluster.pg_count": "256",
   "cluster.stripe_size": "1MiB",
@@ -25,6 +32,7 @@ export const FAST_VALIDATOR: Record<string, string> = {
 };
 
 export const FAST_MINER: Record<string, string> = {
+  ...LOOPBACK,
   "cluster.role": "miner",
   "cluster.heartbeat_interval": "1s",
   "cluster.registration_retry": "200ms",

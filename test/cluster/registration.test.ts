@@ -98,11 +98,11 @@ describe("bad registrations", () => {
   it("answers a storm of registrations from one id with RATE_LIMITED and a retry-after", async () => {
     const who = identityFromSecret(randomSecret());
     const client = validatorAs(who);
-    const answers = [];
-    for (let i = 0; i < 12; i++) answers.push(await client.register(registration(who)));
-    expect(answers[0]!.status).toBe(RegisterStatus.OK);
+    // Twenty at once: the first few (the burst) are registered, the rest are told when to come back.
+    const answers = await Promise.all(Array.from({ length: 20 }, () => client.register(registration(who))));
+    expect(answers.filter((a) => a.status === RegisterStatus.OK).length).toBeGreaterThanOrEqual(1);
     const limited = answers.filter((a) => a.status === RegisterStatus.RATE_LIMITED);
-    expect(limited.length).toBeGreaterThanOrEqual(6);
+    expect(limited.length).toBeGreaterThanOrEqual(10);
     expect(limited.every((a) => a.retryAfterMs > 0n)).toBe(true);
     const metrics = await c.validator.metrics();
     expect(Number(/slowdrip_cluster_registrations_total\{answer="rate_limited"\} (\d+)/.exec(metrics)?.[1])).toBeGreaterThanOrEqual(limited.length);
