@@ -74,20 +74,22 @@ export class ShardKeeper {
    * Stores a shard from a stream or bytes; the store checks the bytes against `hash` and `size` before anything is
    * visible (a mismatch stores nothing). Records `ref`.
    */
-  async keep(source: AsyncIterable<Uint8Array> | Uint8Array, hash: string, size: number, ref: ShardRef | undefined, origin: string, signal?: AbortSignal): Promise<{ created: boolean }> {
-    // A blob the operator pinned already keeps the operator's pin; otherwise the cluster pins it.
-    const before = await this.#meta(hash);
-    const operators = before !== undefined && before.pinned && !before.tags.includes(PIN_TAG);
-    const r = await this.#d.store.import(source instanceof Uint8Array ? [source] : source, {
-      expectedHash: hash,
-      size,
-      tags: operators ? [SHARD_TAG] : [SHARD_TAG, PIN_TAG],
-      pin: !operators,
-      source: origin,
-      ...(signal ? { signal } : {}),
+  keep(source: AsyncIterable<Uint8Array> | Uint8Array, hash: string, size: number, ref: ShardRef | undefined, origin: string, signal?: AbortSignal): Promise<{ created: boolean }> {
+    return this.#serial(hash, async () => {
+      // A blob the operator pinned already keeps the operator's pin; otherwise the cluster pins it.
+      const before = await this.#meta(hash);
+      const operators = before !== undefined && before.pinned && !before.tags.includes(PIN_TAG);
+      const r = await this.#d.store.import(source instanceof Uint8Array ? [source] : source, {
+        expectedHash: hash,
+        size,
+        tags: operators ? [SHARD_TAG] : [SHARD_TAG, PIN_TAG],
+        pin: !operators,
+        source: origin,
+        ...(signal ? { signal } : {}),
+      });
+      if (ref) await this.#d.index.addRef(ref, hash);
+      return { created: r.created };
     });
-    if (ref) await this.#d.index.addRef(ref, hash);
-    return { created: r.created };
   }
 
   async #meta(hash: string): Promise<BlobMeta | undefined> {
@@ -99,19 +101,50 @@ export class ShardKeeper {
     }
   }
 
-  /** A held shard that is placed here (again): the cluster pins it unless someone else already did. */
-  async placed(hash: string): Promise<void> {
+  /** What the store holds under a shard hash ("not held", or whether it is pinned and how it is tagged), for logs. */
+  async describe(hash: string): Promise<string> {
     const m = await this.#meta(hash);
-    if (!m || m.pinned) return;
-    await this.#d.store.pin(hash);
-    await this.#tags(hash, [...m.tags.filter((t) => t !== PIN_TAG), SHARD_TAG, PIN_TAG]);
+    return m ? `${m.pinned ? "pinned" : "unpinned"}, tags ${m.tags.join(",") || "none"}` : "not held";
+  }
+
+  /**
+   * Runs changes of one shard's pin and presence one at a time (a rebalance pass re-pinning a placed shard must not
+   * slip between a deletion's release and its delete).
+   */
+  async #serial<T>(hash: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.#locks.get(hash) ?? Promise.resolve();
+    const run = prev.then(fn, fn);
+    const tail = run.then(() => undefined, () => undefined);
+    this.#locks.set(hash, tail);
+    try {
+      return await run;
+    } finally {
+      if (this.#locks.get(hash) === tail) this.#locks.delete(hash);
+    }
+  }
+
+  readonly #locks = new Map<string, Promise<void>>();
+
+  /** A held shard that is placed here (again): the cluster pins it unless someone else already did. */
+  placed(hash: string): Promise<void> {
+    return this.#serial(hash, async () => {
+      const m = await this.#meta(hash);
+      if (!m || m.pinned) return;
+      await this.#d.store.pin(hash);
+      await this.#tags(hash, [...m.tags.filter((t) => t !== PIN_TAG), SHARD_TAG, PIN_TAG]);
+    });
   }
 
   /** A held shard that is no longer placed here: the cluster's pin (if it holds one) is released. */
-  async released(meta: BlobMeta): Promise<BlobMeta> {
+  released(meta: BlobMeta): Promise<BlobMeta> {
+    return this.#serial(meta.hash, () => this.#release(meta.hash));
+  }
+
+  async #release(hash: string): Promise<BlobMeta> {
+    const meta = await this.#d.store.stat(hash);
     if (!meta.pinned || !meta.tags.includes(PIN_TAG)) return meta;
-    await this.#d.store.unpin(meta.hash);
-    return this.#tags(meta.hash, meta.tags.filter((t) => t !== PIN_TAG));
+    await this.#d.store.unpin(hash);
+    return this.#tags(hash, meta.tags.filter((t) => t !== PIN_TAG));
   }
 
   #tags(hash: string, tags: string[]): Promise<BlobMeta> {
@@ -201,23 +234,25 @@ export class ShardKeeper {
    * Deletes a cluster shard unless the operator pinned it (then it is kept and false returned); the cluster's own pin
    * is released first. Blobs that are not cluster shards are never deleted here.
    */
-  async drop(hash: string, reason: string): Promise<boolean> {
-    let meta = await this.#meta(hash);
-    if (!meta) {
-      await this.#d.index.forget(hash);
-      return false;
-    }
-    if (!meta.tags.includes(SHARD_TAG)) return false;
-    meta = await this.released(meta);
-    if (meta.pinned) return false;
-    try {
-      const deleted = await this.#d.store.delete(hash);
-      await this.#d.index.forget(hash);
-      if (deleted) this.#d.log.info({ shard: hash, reason }, "deleted cluster shard");
-      return deleted;
-    } catch (err) {
-      if (err instanceof PinnedError) return false;
-      throw err;
-    }
+  drop(hash: string, reason: string): Promise<boolean> {
+    return this.#serial(hash, async () => {
+      let meta = await this.#meta(hash);
+      if (!meta) {
+        await this.#d.index.forget(hash);
+        return false;
+      }
+      if (!meta.tags.includes(SHARD_TAG)) return false;
+      meta = await this.#release(hash);
+      if (meta.pinned) return false;
+      try {
+        const deleted = await this.#d.store.delete(hash);
+        await this.#d.index.forget(hash);
+        if (deleted) this.#d.log.info({ shard: hash, reason }, "deleted cluster shard");
+        return deleted;
+      } catch (err) {
+        if (err instanceof PinnedError) return false;
+        throw err;
+      }
+    });
   }
 }

@@ -70,8 +70,9 @@ export class MinerShards {
   async delete(hash: string, reason: string): Promise<boolean> {
     if (!isBlobId(hash)) throw new RangeError("shard hash must be 64 lowercase hex characters (BLAKE3)");
     const why = reason.slice(0, 200) || "validator request";
+    const before = await this.#d.keeper.describe(hash);
     const deleted = await this.#d.keeper.drop(hash, why);
-    this.#d.log.info({ shard: hash, reason: why, deleted }, "validator asked to delete a shard");
+    this.#d.log.info({ shard: hash, reason: why, deleted, ...(deleted ? {} : { kept: before }) }, "validator asked to delete a shard");
     this.#d.rebalance();
     return deleted;
   }

@@ -2,6 +2,7 @@
 // storage proofs (markFaulty, shard enumeration, the ClusterView of its own map).
 import type { RootDatabase } from "lmdb";
 import type { Logger } from "../node/logger.ts";
+import { backoffDelay, sleep } from "../cluster/backoff.ts";
 import type { SignedMap } from "../cluster/map.ts";
 import type { Peer, RebalanceFigures, RegisterAnswer, ShardFetcher } from "../cluster/net.ts";
 import type { StripeRecord } from "../cluster/layout.ts";
@@ -174,11 +175,21 @@ export class Validator {
     this.#d.stats.corruptShards++;
     this.health.markCorrupt(member.nodeId, hash);
     this.#d.log.warn({ miner: member.nodeId, shard: hash, got: where.got, file: where.file, stripe: where.stripe, position: where.position, faults }, "corrupt shard: failed verification on read; the miner's fault count rises");
-    // Its copy is useless: have it dropped, so that its next rebalance pass rebuilds it from the other shards.
-    void this.#calls
-      .run(() => this.#d.link.delete(member, hash, "corrupt: failed verification on read", undefined, 10_000))
-      .then((deleted) => deleted && this.health.clearCorrupt(member.nodeId, hash))
-      .catch((err) => this.#d.log.warn({ miner: member.nodeId, shard: hash, err: err instanceof Error ? err.message : String(err) }, "could not ask the miner to drop a corrupt shard"));
+    // Its copy is useless: have it dropped (a few tries), so that its next rebalance pass rebuilds it from the others.
+    void (async () => {
+      for (let attempt = 0; attempt < 3; attempt++) {
+        try {
+          if (await this.#calls.run(() => this.#d.link.delete(member, hash, "corrupt: failed verification on read", undefined, 10_000))) {
+            this.health.clearCorrupt(member.nodeId, hash);
+            return;
+          }
+        } catch (err) {
+          if (attempt === 2) this.#d.log.warn({ miner: member.nodeId, shard: hash, err: err instanceof Error ? err.message : String(err) }, "could not ask the miner to drop a corrupt shard");
+        }
+        await sleep(backoffDelay(attempt, 500, 5000), this.#stopping.signal).catch(() => undefined);
+        if (this.#stopping.signal.aborted) return;
+      }
+    })();
   }
 
   register(signer: string, r: Registration): Promise<RegisterAnswer> {
