@@ -80,9 +80,19 @@ export const schema = {
   "store.max_storage": size("0", { doc: "Most bytes of blob data stored; 0 means unlimited.", min: 0, max: 1024 ** 5 }),
   "store.cache_max_bytes": size("64MiB", { doc: "Memory used by the LRU of hot small blobs; 0 disables it.", min: 0, max: 16 * GiB }),
   "store.cache_max_blob": size("1MiB", { doc: "Largest blob kept in the LRU.", min: 0, max: 256 * MiB }),
+  "store.gc_interval": duration("1m", {
+    doc: "How often unpinned blobs idle for store.gc_grace are collected; 0 runs no timer (a full store still evicts).",
+    min: 0,
+    max: 86_400_000,
+  }),
+  "store.gc_grace": duration("1h", {
+    doc: "Unpinned blobs neither stored nor read for this long are collected by the interval run.",
+    min: 1000,
+    max: 365 * 86_400_000,
+  }),
 
   "tuning.store_concurrency": int(4, { doc: "Concurrent blob imports.", min: 1, max: 1024 }),
-  "tuning.fetch_concurrency": int(32, { doc: "Concurrent blob reads served.", min: 1, max: 4096 }),
+  "tuning.fetch_concurrency": int(32, { doc: "Concurrent blob reads out of the store (a response waiting on a slow client gives its slot back).", min: 1, max: 4096 }),
   "tuning.pull_concurrency": int(4, { doc: "Concurrent pulls from peers.", min: 1, max: 1024 }),
   "tuning.queue_timeout": duration("10s", { doc: "How long a caller waits for a free slot before resource_exhausted.", min: 0, max: 600_000 }),
   "tuning.max_backoff": duration("1m", { doc: "Longest wait between retries that back off exponentially (cluster registration, shard pushes).", min: 100, max: 3_600_000 }),

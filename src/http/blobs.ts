@@ -15,6 +15,7 @@ import {
   StoreFullError,
 } from "../store/errors.ts";
 import { isBlobId } from "../store/hashing.ts";
+import { ifNoneMatchHits, ifRangeAllows } from "./conditional.ts";
 import type { BlobStore } from "../store/types.ts";
 import { sendError, sendJson, type HttpErrorAnswer, type HttpErrorMapper, type HttpRoute } from "./routes.ts";
 import type { ReadGate } from "./paygate.ts";
@@ -103,14 +104,13 @@ async function serveBlob(deps: BlobRoutesDeps, req: NodeRequest, res: NodeRespon
     "accept-ranges": "bytes",
     "content-type": "application/octet-stream",
   };
-  const inm = header(req, "if-none-match");
-  if (inm !== undefined && inm.split(",").some((t) => t.trim() === etag || t.trim() === "*")) {
+  // If-None-Match comes before Range (RFC 9110 §13.2.2); a blob's bytes never change, so a matching tag is always 304.
+  if (ifNoneMatchHits(header(req, "if-none-match"), hash)) {
     writeHead(res, 304, common);
     res.end();
     return;
   }
-  const ifRange = header(req, "if-range");
-  const rangeHeader = ifRange !== undefined && ifRange.trim() !== etag ? undefined : header(req, "range");
+  const rangeHeader = ifRangeAllows(header(req, "if-range"), hash) ? header(req, "range") : undefined;
   const choice = chooseRange(rangeHeader, meta.size);
   if (choice.kind === "unsatisfiable") throw new RangeNotSatisfiableError(hash, 0, 0, meta.size);
   const [start, end] = choice.kind === "range" ? [choice.start, choice.end] : [0, meta.size - 1];
@@ -142,7 +142,11 @@ async function serveBlob(deps: BlobRoutesDeps, req: NodeRequest, res: NodeRespon
     for await (const piece of s) {
       if (gone.signal.aborted) break;
       const ok = pool ? (res as ServerResponse).write(piece, () => pool.give(piece)) : (res as ServerResponse).write(piece);
-      if (!ok) await drained(res);
+      if (!ok) {
+        // Waiting on the client: the fetch slot goes back, so a reader that stops reading holds none.
+        s.pause();
+        await drained(res);
+      }
     }
     if (!gone.signal.aborted) res.end();
   } finally {

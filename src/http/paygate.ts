@@ -1,7 +1,7 @@
 // HTTP binding of the payment gate (NUT-24): 402 with X-Cashu, 400 with X-Reason, session headers, byte metering.
 import type { Gate, GateDecision, Ticket } from "../pay/gate.ts";
 import { PAY_HEADERS } from "../pay/gate.ts";
-import type { ServiceName } from "../pay/pricing.ts";
+import { serviceForBlob, type ServiceName } from "../pay/pricing.ts";
 import { sendJson } from "./routes.ts";
 import type { NodeRequest, NodeResponse } from "./types.ts";
 
@@ -29,12 +29,13 @@ export interface GatedRead {
  * written, and returns true; otherwise it has answered (402 / 400 / 503) and returns false: no body bytes are sent.
  */
 export async function gateRead(gate: Gate, req: NodeRequest, res: NodeResponse, url: URL, read: GatedRead): Promise<boolean> {
-  const client = read.peer ?? req.socket?.remoteAddress ?? "unknown";
+  const address = req.socket?.remoteAddress ?? "unknown";
   const d = await gate.decide({
     service: read.service,
     path: url.pathname,
     ...(read.peer ? { peer: read.peer } : {}),
-    client,
+    client: read.peer ?? address,
+    allowanceKey: gate.pricing.allowanceKey(address, read.peer),
     bytes: read.bytes,
     ...(header(req, PAY_HEADERS.cashu) !== undefined ? { cashu: header(req, PAY_HEADERS.cashu)! } : {}),
     ...(header(req, PAY_HEADERS.session) !== undefined ? { session: header(req, PAY_HEADERS.session)! } : {}),
@@ -94,6 +95,19 @@ export function meter(gate: Gate, res: NodeResponse, ticket: Ticket): void {
 
 /** A gate for one read, as used by routes: answers and returns false when the read must not proceed. */
 export type ReadGate = (req: NodeRequest, res: NodeResponse, url: URL, read: GatedRead) => Promise<boolean>;
+
+/**
+ * The gate for `/blobs/<hash>`: prices each read by what the blob is, whatever the route asked for, so that a live
+ * segment costs the same (live-view) by its hash as through /live/. `meta` gives the stored blob's source and tags
+ * (undefined when it is gone; the route then answers for itself).
+ */
+export function blobPricedGate(gate: ReadGate, meta: (hash: string) => Promise<{ source: string; tags: readonly string[] } | undefined>): ReadGate {
+  return async (req, res, url, read) => {
+    const m = /^\/blobs\/([0-9a-f]{64})$/.exec(url.pathname);
+    const found = m ? await meta(m[1]!) : undefined;
+    return gate(req, res, url, found ? { ...read, service: serviceForBlob(found) } : read);
+  };
+}
 
 /**
  * The route-facing gate. `verifyPeer` checks a signed request and returns the signer's node id (free_peers match on

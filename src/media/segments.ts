@@ -1,8 +1,11 @@
 // Segment-complete hook: parses MediaMTX's runOnRecordSegmentComplete post, reads the finished file safely from the
-// record directory, hands it to the stream ingest and deletes it.
+// record directory, hands it to the stream ingest (retrying a bounded number of times when the store is busy or a
+// write fails) and deletes it once it is stored, or once it is dropped for a counted reason.
 import { lstat, open, realpath, unlink } from "node:fs/promises";
 import { sep } from "node:path";
-import type { SegmentSealed, StreamIngest } from "../stream/ingest.ts";
+import { setTimeout as sleep } from "node:timers/promises";
+import { BusyError, StoreFullError } from "../store/errors.ts";
+import { IngestError, type SegmentSealed, type StreamIngest } from "../stream/ingest.ts";
 
 /** One "segment finished" notice. */
 export interface SegmentNotice {
@@ -55,6 +58,32 @@ export interface SegmentIntakeOptions {
    * File names carry the segment's start time in a fixed-width form, so name order is recording order. Default 20 ms.
    */
   reorderMs?: number;
+  /**
+   * Retries of a failed ingest that may succeed later (busy or full store, a failed write): `attempts` in all
+   * (default 6), waiting `baseMs` (default 250 ms) doubling up to `maxMs` (default 4 s) between them. The file stays
+   * until the segment is stored or dropped.
+   */
+  retry?: { attempts?: number; baseMs?: number; maxMs?: number };
+  /** A segment given up on: its file is deleted. `reason` is one of SEGMENT_DROP_REASONS. */
+  onDrop?: (reason: SegmentDropReason, notice: SegmentNotice, err: unknown) => void;
+  /** A failed ingest that will be tried again after `delayMs`. */
+  onRetry?: (attempt: number, delayMs: number, notice: SegmentNotice, err: unknown) => void;
+}
+
+/** Why a segment was dropped (metric label values): the ingest's refusal codes, or the last error after the retries. */
+export const SEGMENT_DROP_REASONS = ["too-large", "bad-duration", "bad-stream", "no-delegation", "delegation-expired", "store-busy", "store-full", "error"] as const;
+export type SegmentDropReason = (typeof SEGMENT_DROP_REASONS)[number];
+
+/** The drop reason of an error after which retrying cannot help, else null. */
+function permanent(err: unknown): SegmentDropReason | null {
+  return err instanceof IngestError ? err.code : null;
+}
+
+/** The drop reason of a retryable error once the retries are spent. */
+function exhausted(err: unknown): SegmentDropReason {
+  if (err instanceof BusyError) return "store-busy";
+  if (err instanceof StoreFullError) return "store-full";
+  return "error";
 }
 
 interface Pending {
@@ -65,7 +94,8 @@ interface Pending {
 
 /** Reads finished segment files and ingests them; one instance per node. */
 export class SegmentIntake {
-  readonly #o: Required<SegmentIntakeOptions>;
+  readonly #o: Required<Omit<SegmentIntakeOptions, "onDrop" | "onRetry" | "retry">> & Pick<SegmentIntakeOptions, "onDrop" | "onRetry">;
+  readonly #retry: { attempts: number; baseMs: number; maxMs: number };
   #root: string | null = null;
   readonly #pending = new Map<string, Pending[]>();
   readonly #chains = new Map<string, Promise<void>>();
@@ -75,6 +105,12 @@ export class SegmentIntake {
     this.#o = { maxBytes: 64 * 1024 * 1024, deleteAfter: true, reorderMs: 20, ...opts };
     if (!Number.isFinite(this.#o.reorderMs) || this.#o.reorderMs < 0 || this.#o.reorderMs > 5000) throw new RangeError("reorderMs must be in 0-5000");
     if (!Number.isInteger(this.#o.maxBytes) || this.#o.maxBytes < 1 || this.#o.maxBytes > 256 * 1024 * 1024) throw new RangeError("maxBytes must be in 1-268435456");
+    this.#retry = { attempts: 6, baseMs: 250, maxMs: 4000, ...opts.retry };
+    const r = this.#retry;
+    if (!Number.isInteger(r.attempts) || r.attempts < 1 || r.attempts > 20) throw new RangeError("retry.attempts must be in 1-20");
+    if (!Number.isFinite(r.baseMs) || r.baseMs < 0 || !Number.isFinite(r.maxMs) || r.maxMs < r.baseMs || r.maxMs > 60_000) {
+      throw new RangeError("retry.baseMs must be >= 0 and retry.maxMs in baseMs-60000");
+    }
   }
 
   async #rootDir(): Promise<string> {
@@ -125,7 +161,11 @@ export class SegmentIntake {
     if (!real.startsWith(root + sep)) throw new SegmentHookError(403, `segment file ${n.file} is outside the record directory`);
     const st = await lstat(real);
     if (!st.isFile()) throw new SegmentHookError(403, `segment ${n.file} is not a regular file`);
-    if (st.size > this.#o.maxBytes) throw new SegmentHookError(413, `segment ${n.file} is ${st.size} bytes, over ${this.#o.maxBytes}`);
+    if (st.size > this.#o.maxBytes) {
+      const err = new SegmentHookError(413, `segment ${n.file} is ${st.size} bytes, over ${this.#o.maxBytes}`);
+      await this.#drop("too-large", n, real, err);
+      throw err;
+    }
     const fh = await open(real, "r");
     let bytes: Uint8Array;
     try {
@@ -140,10 +180,29 @@ export class SegmentIntake {
     } finally {
       await fh.close();
     }
-    try {
-      return await this.#o.ingest.ingestSegment(n.path, bytes, n.durationMs);
-    } finally {
+    for (let attempt = 1; ; attempt++) {
+      let sealed: SegmentSealed;
+      try {
+        sealed = await this.#o.ingest.ingestSegment(n.path, bytes, n.durationMs);
+      } catch (err) {
+        const reason = permanent(err) ?? (attempt >= this.#retry.attempts ? exhausted(err) : null);
+        if (reason) {
+          await this.#drop(reason, n, real, err);
+          throw err;
+        }
+        // Busy or full store, a failed write: the file stays and the same bytes are tried again.
+        const delay = Math.min(this.#retry.maxMs, this.#retry.baseMs * 2 ** (attempt - 1));
+        this.#o.onRetry?.(attempt, delay, n, err);
+        await sleep(delay);
+        continue;
+      }
       if (this.#o.deleteAfter) await unlink(real).catch(() => undefined);
+      return sealed;
     }
+  }
+
+  async #drop(reason: SegmentDropReason, n: SegmentNotice, file: string, err: unknown): Promise<void> {
+    this.#o.onDrop?.(reason, n, err);
+    if (this.#o.deleteAfter) await unlink(file).catch(() => undefined);
   }
 }

@@ -12,7 +12,7 @@ import { MediaMtxApi } from "../media/api.ts";
 import type { AuthPolicy } from "../media/auth.ts";
 import { loadTemplate, renderMediamtxConfig, type MediaMtxOptions } from "../media/config.ts";
 import { jwksDocument, permissionCovers } from "../media/jwt.ts";
-import { SegmentIntake } from "../media/segments.ts";
+import { SEGMENT_DROP_REASONS, SegmentIntake } from "../media/segments.ts";
 import { MediaSupervisor, type ManageMode, type MediaStatus } from "../media/supervisor.ts";
 import { MediaWatcher, type MediaEvent } from "../media/watcher.ts";
 import { streamService } from "../rpc/stream.ts";
@@ -138,7 +138,6 @@ export async function mediaComponent(ctx: NodeBase, needs: MediaNeeds): Promise<
   const recordDir = recordDirOf(config, ctx.dataDir);
   // In systemd mode the directory belongs to MediaMTX's own StateDirectory and MediaMTX creates it.
   if (mode === "child") mkdirSync(recordDir, { recursive: true });
-  const intake = new SegmentIntake({ ingest, recordDir });
 
   const trusted = () => [identity.publicKey, ...config["node.operator_keys"].map((k) => unhex(k, 32))];
   // Tokens must be for this node (aud = node id): a token an operator key signed for another node is refused here.
@@ -154,6 +153,9 @@ export async function mediaComponent(ctx: NodeBase, needs: MediaNeeds): Promise<
   const pathOut = new Gauge({ name: "slowdrip_live_path_outbound_bytes", help: "Bytes MediaMTX sent on a path.", labelNames: ["path"], registers: [reg] });
   const segments = new Counter({ name: "slowdrip_live_segments_total", help: "Segments ingested and signed.", labelNames: ["path"], registers: [reg] });
   const segBytes = new Counter({ name: "slowdrip_live_segment_bytes_total", help: "Segment bytes ingested.", labelNames: ["path"], registers: [reg] });
+  const dropped = new Counter({ name: "slowdrip_live_segments_dropped_total", help: "Segments given up on (file deleted), by reason.", labelNames: ["reason"], registers: [reg] });
+  for (const reason of SEGMENT_DROP_REASONS) dropped.inc({ reason }, 0);
+  const retries = new Counter({ name: "slowdrip_live_segment_retries_total", help: "Failed segment ingests tried again (busy or full store, failed write).", registers: [reg] });
   const authDecisions = new Counter({ name: "slowdrip_live_auth_total", help: "MediaMTX hook auth decisions.", labelNames: ["action", "result"], registers: [reg] });
   const ingestSeconds = new Histogram({
     name: "slowdrip_live_ingest_seconds",
@@ -164,6 +166,19 @@ export async function mediaComponent(ctx: NodeBase, needs: MediaNeeds): Promise<
   const MAX_METRIC_PATHS = 256;
   const metricPaths = new Set<string>();
   const labelOk = (p: string) => metricPaths.has(p) || (metricPaths.size < MAX_METRIC_PATHS && metricPaths.add(p) !== undefined);
+
+  const intake = new SegmentIntake({
+    ingest,
+    recordDir,
+    onRetry: (attempt, delayMs, n, err) => {
+      retries.inc();
+      log.info({ path: n.path, file: n.file, attempt, retry_in_ms: delayMs, err: err instanceof Error ? err.message : String(err) }, "live: segment not ingested yet; the file is kept and tried again");
+    },
+    onDrop: (reason, n, err) => {
+      dropped.inc({ reason });
+      log.warn({ path: n.path, file: n.file, reason, err: err instanceof Error ? err.message : String(err) }, "live: segment dropped");
+    },
+  });
 
   const api = new MediaMtxApi({ baseUrl: `http://${config["mediamtx.api"]}` });
   const mtxDir = join(ctx.dataDir, "mediamtx");

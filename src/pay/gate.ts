@@ -28,8 +28,10 @@ export interface GateRequest {
   path: string;
   /** Verified peer id (from a signed request), if any. */
   peer?: string;
-  /** Who is asking: the peer id, else the client address; used for allowances and sessions. */
+  /** Who is asking: the peer id, else the client address; recorded with sessions and payments. */
   client: string;
+  /** Whom the free allowance is counted against (Pricing.allowanceKey); `client` when absent. */
+  allowanceKey?: string;
   /** Bytes this request will send (for byte services). */
   bytes: number;
   /** Raw X-Cashu header value, if present. */
@@ -167,8 +169,9 @@ export class Gate {
       return this.paymentRequired(req.service, allotment, "session-exhausted");
     }
 
-    if (cfg.freeAllowance > 0 && price.unit === "byte" && this.takeAllowance(req.client, meterQty)) {
-      return { kind: "free", reason: "free-allowance", ticket: { allowanceClient: req.client, reserved: meterQty } };
+    const allowanceKey = req.allowanceKey ?? req.client;
+    if (cfg.freeAllowance > 0 && price.unit === "byte" && this.takeAllowance(allowanceKey, meterQty)) {
+      return { kind: "free", reason: "free-allowance", ticket: { allowanceClient: allowanceKey, reserved: meterQty } };
     }
     return this.paymentRequired(req.service, allotment, "payment-required");
   }

@@ -1,4 +1,5 @@
 // Pricing: per-service prices (sats per MiB or per minute), free allowance per client, free peers and free paths.
+import { isIPv4, isIPv6 } from "node:net";
 
 /** Services the node charges for. */
 export const SERVICES = ["content-download", "relay-bandwidth", "live-view"] as const;
@@ -136,4 +137,33 @@ export class Pricing {
   isFreePeer(peer: string | undefined): boolean {
     return peer !== undefined && this.freePeers.has(peer);
   }
+
+  /**
+   * Whom a read's free allowance is counted against: a signed peer by its id only when it is listed in
+   * pay.free_peers; anyone else by the network it comes from, so that minting new keys (or taking another address in
+   * one's own IPv6 /64) gains nothing.
+   */
+  allowanceKey(address: string, peer?: string): string {
+    if (peer !== undefined && this.isFreePeer(peer)) return `peer:${peer}`;
+    return `net:${addressBucket(address)}`;
+  }
+}
+
+/** The service a stored blob is sold as: live segments (stored by the ingest) at the live-view price, else downloads. */
+export function serviceForBlob(meta: { source: string; tags: readonly string[] }): ServiceName {
+  return meta.source === "segment" || meta.tags.some((t) => t.startsWith("live:")) ? "live-view" : "content-download";
+}
+
+/** An IPv4 address as is (also when IPv4-mapped), an IPv6 address as its /64, anything else unchanged. */
+export function addressBucket(address: string): string {
+  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(address);
+  if (mapped && isIPv4(mapped[1]!)) return mapped[1]!;
+  if (isIPv4(address) || !isIPv6(address)) return address;
+  const bare = address.split("%")[0]!; // zone index
+  const [head = "", tail = ""] = bare.split("::");
+  const h = head ? head.split(":") : [];
+  const t = bare.includes("::") && tail ? tail.split(":") : [];
+  // An embedded IPv4 tail counts as one group here, which only shifts groups after the first four.
+  const groups = bare.includes("::") ? [...h, ...Array(Math.max(0, 8 - h.length - t.length)).fill("0"), ...t] : h;
+  return `${groups.slice(0, 4).map((g) => (parseInt(g, 16) || 0).toString(16)).join(":")}::/64`;
 }

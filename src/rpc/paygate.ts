@@ -4,15 +4,17 @@ import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@conn
 import type { FetchBlobRequest, FetchBlobResponse, StorageService } from "../gen/slowdrip/v1/storage_pb.ts";
 import { PaymentRequiredSchema } from "../gen/slowdrip/v1/wallet_pb.ts";
 import { PAY_HEADERS, type Gate } from "../pay/gate.ts";
-import type { ServiceName } from "../pay/pricing.ts";
+import { serviceForBlob, type ServiceName } from "../pay/pricing.ts";
 import type { BlobStore } from "../store/types.ts";
 import { callerKey } from "./auth.ts";
+import { remoteAddressKey } from "./context.ts";
 
 /** Gates one RPC read; resolves to a settle function (call it with the bytes sent) or throws a ConnectError. */
 export type RpcReadGate = (ctx: HandlerContext, read: { service: ServiceName; bytes: number }) => Promise<(sent: number) => void>;
 
 /**
- * Builds the RPC gate. Admin callers read free; signed callers are identified by their node id (free_peers apply).
+ * Builds the RPC gate. Admin callers read free; signed callers are identified by their node id (free_peers apply);
+ * the free allowance is counted per remote address (a free peer by its id), never in one bucket for all.
  * Refusals: resource_exhausted + PaymentRequired detail + "x-cashu" trailer (402), invalid_argument + "x-reason"
  * (bad token), unavailable (mint unreachable).
  */
@@ -26,11 +28,13 @@ export function rpcReadGate(gate: Gate): RpcReadGate {
     const cashu = opt(PAY_HEADERS.cashu);
     const session = opt(PAY_HEADERS.session);
     const sessionRequest = opt(PAY_HEADERS.sessionRequest);
+    const address = ctx.values.get(remoteAddressKey);
     const d = await gate.decide({
       service: read.service,
       path,
       ...(caller.nodeId ? { peer: caller.nodeId } : {}),
-      client: caller.nodeId ?? "rpc",
+      client: caller.nodeId ?? address,
+      allowanceKey: gate.pricing.allowanceKey(address, caller.nodeId),
       bytes: read.bytes,
       ...(cashu !== undefined ? { cashu } : {}),
       ...(session !== undefined ? { session } : {}),
@@ -68,7 +72,8 @@ export function gateFetchBlob(impl: ServiceImpl<typeof StorageService>, gate: Rp
       const offset = Number(req.offset);
       const avail = Math.max(0, meta.size - Math.min(offset, meta.size));
       const bytes = req.length === undefined ? avail : Math.min(avail, Number(req.length));
-      const settle = await gate(ctx, { service: "content-download", bytes });
+      // Live segments cost the same by hash as through /live/: the live-view price.
+      const settle = await gate(ctx, { service: serviceForBlob(meta), bytes });
       let sent = 0;
       try {
         for await (const m of inner(req, ctx)) {

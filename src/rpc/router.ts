@@ -5,6 +5,7 @@ import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { NodeHandlerFn } from "../http/types.ts";
 import type { Access, AccessPolicy } from "./auth.ts";
 import { requestContextValues } from "./context.ts";
+import { guardRequestBodies } from "./malformed.ts";
 
 /** A service implementation plus the access level of each method (by proto method name, e.g. "GetStatus"). */
 export interface RpcService {
@@ -138,6 +139,8 @@ export function rpcHandler(opts: RpcHandlerOptions): NodeHandlerFn {
   const adapter = connectNodeAdapter({
     routes(router) {
       for (const s of opts.services) router.service(s.service, s.impl as never);
+      // Undecodable binary request messages are invalid_argument, not Internal (see malformed.ts).
+      guardRequestBodies(router.handlers, opts.maxMessageSize);
     },
     interceptors: opts.interceptors,
     // Compression is off: blob bytes are incompressible and gzip costs far more than it saves on loopback and LAN.
@@ -152,5 +155,13 @@ export function rpcHandler(opts: RpcHandlerOptions): NodeHandlerFn {
     connect: true,
     fallback: opts.fallback as never,
   });
-  return (req, res) => adapter(req as never, quietOnHangup(res) as never);
+  return (req, res) => {
+    // A client reset destroys the request with an 'error' that node emits a tick later; connect-node may drop its own
+    // 'error' listener in between (a pipelined call whose answer is queued), and an unheard 'error' ends the process.
+    // This listener keeps the reset a non-event for the request's lifetime (the call itself is aborted by its signal).
+    req.on("error", ignoreReset);
+    adapter(req as never, quietOnHangup(res) as never);
+  };
 }
+
+function ignoreReset(): void {}

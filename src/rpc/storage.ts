@@ -142,6 +142,8 @@ export function storageService(deps: StorageServiceDeps): RpcService {
         const head = create(FetchBlobResponseSchema, { info: blobInfo(s.meta), offset: BigInt(s.offset), length: BigInt(s.length) });
         let pending: FetchBlobResponse | undefined = head;
         for await (const piece of s) {
+          // Each yield waits on the client: the fetch slot goes back meanwhile and is taken again for the next chunk.
+          s.pause();
           for (let at = 0; at < piece.byteLength; at += perMessage) {
             const part = piece.subarray(at, Math.min(at + perMessage, piece.byteLength));
             if (pending) {

@@ -12,6 +12,7 @@ import {
   StoreError,
   StoreFullError,
 } from "./errors.ts";
+import { Collector, type GcOptions } from "./gc.ts";
 import { defaultHashing, isBlobId, toHex, type BlobHashing } from "./hashing.ts";
 import { ByteLru } from "./lru.ts";
 import { Semaphore } from "./semaphore.ts";
@@ -19,6 +20,8 @@ import type {
   BlobMeta,
   BlobReadStream,
   BlobStore,
+  CollectOptions,
+  GcReport,
   ImportOptions,
   ImportResult,
   ListOptions,
@@ -50,8 +53,10 @@ export interface StoreOptions {
   cache?: { maxBytes?: number; maxBlob?: number; maxEntries?: number };
   /** Hashing core (default: the project's WASM BLAKE3 + Bao). */
   hashing?: BlobHashing;
-  /** Clock for `created` (default Date.now). */
+  /** Clock for `created` and read times (default Date.now). */
   now?: () => number;
+  /** Garbage collection: the interval run, its grace period, eviction when full (see gc.ts). */
+  gc?: GcOptions;
 }
 
 /** A store's write path for one import: chunks go in, then commit (atomically visible) or abort (nothing left). */
@@ -80,6 +85,13 @@ export interface StoreBackend {
   remove(hash: string, check: (meta: BlobMeta) => void): Promise<BlobMeta | undefined>;
   /** Up to `limit` metas with hash > after, ordered by hash. */
   list(after: string | undefined, limit: number): BlobMeta[];
+  /** Raises stored blobs' last-read times (Unix ms) to these; unknown hashes and earlier times are ignored. */
+  touch(times: ReadonlyMap<string, number>): Promise<void>;
+  /**
+   * Up to `limit` unpinned blobs, least recently read first (a blob never read counts from its commit), starting after
+   * `after` in that order (ties by hash).
+   */
+  coldest(limit: number, after?: { hash: string; lastRead: number }): { hash: string; size: number; lastRead: number }[];
   /** Persistent counters. */
   usage(): { bytesUsed: number; blobCount: number };
   close(): Promise<void>;
@@ -121,9 +133,12 @@ export class ChunkedBlobStore implements BlobStore {
   readonly #hashing: BlobHashing;
   readonly #now: () => number;
   readonly #lru: ByteLru;
+  readonly #gc: Collector;
+  /** Room kept free after an eviction, so that the next imports do not each start one. */
+  readonly #headroom: number;
   #reserved = 0;
   #open = true;
-  #stats: Omit<StoreStats, "cacheHits" | "cacheMisses" | "cacheBytes" | "cacheEntries"> = {
+  #stats: Omit<StoreStats, "cacheHits" | "cacheMisses" | "cacheBytes" | "cacheEntries" | "gc"> = {
     imports: { created: 0, existing: 0, mismatch: 0, full: 0, aborted: 0, busy: 0, error: 0 },
     reads: { ok: 0, not_found: 0, range: 0, busy: 0, error: 0 },
     bytesImported: 0,
@@ -147,6 +162,13 @@ export class ChunkedBlobStore implements BlobStore {
     this.#lru = new ByteLru(c.maxBytes ?? 64 * 1024 * 1024, c.maxBlob ?? 1024 * 1024, c.maxEntries ?? 4096);
     this.#hashing = options.hashing ?? defaultHashing;
     this.#now = options.now ?? Date.now;
+    this.#headroom = Math.min(Math.floor(this.maxStorage / 20), 256 * 1024 * 1024);
+    this.#gc = new Collector(backend, options.gc ?? {}, this.#now, (hash) => this.#lru.delete(hash));
+    this.#gc.start();
+  }
+
+  #free(): number {
+    return this.maxStorage - this.backend.usage().bytesUsed - this.#reserved;
   }
 
   /** Streams a blob in; see BlobStore.import. */
@@ -181,12 +203,19 @@ export class ChunkedBlobStore implements BlobStore {
     src: string,
   ): Promise<ImportResult> {
     const { expectedHash, size: declared, signal } = options;
+    // The blob this import names (and, once hashed, the one it made) is never collected while the import runs.
+    const holds: (() => void)[] = [];
+    if (expectedHash !== undefined) holds.push(this.#gc.hold(expectedHash));
     const known = expectedHash !== undefined && this.backend.getMeta(expectedHash) !== undefined;
     let reserved = 0;
-    const reserve = (n: number) => {
+    const reserve = async (n: number) => {
       if (n === 0) return;
       if (this.maxStorage > 0) {
-        const free = this.maxStorage - this.backend.usage().bytesUsed - this.#reserved;
+        if (n > this.#free() && this.#gc.evictWhenFull) {
+          // Make room at once: least recently read unpinned blobs first, plus some headroom for the next imports.
+          await this.#gc.collect("space", { need: () => n - this.#free(), want: () => n + this.#headroom - this.#free() });
+        }
+        const free = this.#free();
         if (n > free) throw new StoreFullError(declared ?? reserved + n, Math.max(0, free + reserved), this.maxStorage);
       }
       reserved += n;
@@ -196,7 +225,7 @@ export class ChunkedBlobStore implements BlobStore {
     let received = 0;
     try {
       // An already-stored blob named by the caller is only hashed (to verify the upload), never written again.
-      if (declared !== undefined && !known) reserve(declared);
+      if (declared !== undefined && !known) await reserve(declared);
       signal?.throwIfAborted();
       const builder = await this.#hashing.newBuilder();
       if (!known) sink = await this.backend.beginImport(this.chunkSize);
@@ -214,7 +243,7 @@ export class ChunkedBlobStore implements BlobStore {
           if (declared !== undefined) {
             if (received > declared) throw new SizeMismatchError(declared, received);
           } else if (sink) {
-            reserve(piece.byteLength);
+            await reserve(piece.byteLength);
           }
           builder.update(piece);
           if (!sink) continue;
@@ -243,6 +272,7 @@ export class ChunkedBlobStore implements BlobStore {
       const { hash: hashBytes, outboard } = builder.finish();
       const hash = toHex(hashBytes);
       if (expectedHash !== undefined && hash !== expectedHash) throw new HashMismatchError(expectedHash, hash, received);
+      holds.push(this.#gc.hold(hash));
       let created = false;
       if (sink) {
         const meta: BlobMeta = {
@@ -280,6 +310,7 @@ export class ChunkedBlobStore implements BlobStore {
       throw err;
     } finally {
       this.#reserved -= reserved;
+      for (const release of holds) release();
     }
   }
 
@@ -305,22 +336,30 @@ export class ChunkedBlobStore implements BlobStore {
       throw new RangeNotSatisfiableError(hash, offset, length ?? 0, meta.size);
     }
     const len = Math.min(length ?? meta.size - offset, meta.size - offset);
-    let release: () => void;
-    try {
-      release = await this.limits.fetch.acquire(options.signal);
-    } catch (err) {
-      if (err instanceof BusyError) r.busy++;
-      throw err;
-    }
+    if (options.into !== undefined && typeof options.into !== "function") throw new TypeError("read option `into` must be a function");
+    const fetchSlot = this.limits.fetch;
+    const takeSlot = async (): Promise<() => void> => {
+      try {
+        return await fetchSlot.acquire(options.signal);
+      } catch (err) {
+        if (err instanceof BusyError) r.busy++;
+        throw err;
+      }
+    };
+    // The slot is held while chunks are read, and given back (pause) while the consumer waits on a slow client.
+    let slot: (() => void) | undefined = await takeSlot();
+    const unhold = this.#gc.hold(hash);
+    this.#gc.touch(hash);
     let released = false;
     const done = (ok: boolean) => {
       if (released) return;
       released = true;
-      release();
+      unhold();
+      slot?.();
+      slot = undefined;
       if (ok) r.ok++;
       else r.error++;
     };
-    if (options.into !== undefined && typeof options.into !== "function") throw new TypeError("read option `into` must be a function");
     const gen = this.#slices(meta, offset, len, options.signal, options.into);
     const stats = this.#stats;
     return {
@@ -331,10 +370,19 @@ export class ChunkedBlobStore implements BlobStore {
         done(true);
         void gen.return(undefined);
       },
+      pause() {
+        slot?.();
+        slot = undefined;
+      },
       [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
         return {
           async next() {
             try {
+              if (!released && !slot) {
+                const again = await takeSlot();
+                if (released) again();
+                else slot = again;
+              }
               const step = await gen.next();
               if (step.done) done(true);
               else stats.bytesRead += step.value.byteLength;
@@ -425,11 +473,15 @@ export class ChunkedBlobStore implements BlobStore {
       throw new CorruptBlobError(hash, 0, `stored outboard has ${outboard.byteLength} bytes, expected ${meta.outboardSize}`);
     }
     const read = async (off: number, n: number) => this.#readRange(meta, off, n);
+    const unhold = this.#gc.hold(hash);
+    this.#gc.touch(hash);
     try {
       return await this.#hashing.sliceFromCompact(meta.size, outboard, read, offset, len);
     } catch (err) {
       if (err instanceof StoreError) throw err;
       throw new CorruptBlobError(hash, 0, `cannot build the Bao slice: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    } finally {
+      unhold();
     }
   }
 
@@ -518,22 +570,32 @@ export class ChunkedBlobStore implements BlobStore {
     let after: string | undefined;
     for (;;) {
       const rows = this.backend.list(after, 1000);
-      for (const m of rows) if (!m.pinned && select(m)) victims.push(m.hash);
+      for (const m of rows) if (!m.pinned && !this.#gc.isHeld(m.hash) && select(m)) victims.push(m.hash);
       if (rows.length < 1000) break;
       after = rows[rows.length - 1]?.hash;
     }
     const removed: string[] = [];
     for (const h of victims) {
       const m = await this.backend.remove(h, (meta) => {
-        if (meta.pinned) throw new PinnedError(h);
+        if (meta.pinned || this.#gc.isHeld(h)) throw new PinnedError(h);
       }).catch((err: unknown) => {
-        if (err instanceof PinnedError) return undefined; // pinned meanwhile: keep it
+        if (err instanceof PinnedError) return undefined; // pinned or in use meanwhile: keep it
         throw err;
       });
       this.#lru.delete(h);
       if (m) removed.push(h);
     }
     return removed;
+  }
+
+  /** Collects now: idle unpinned blobs, then least recently read ones until `bytes` are freed; see BlobStore.collect. */
+  async collect(options: CollectOptions = {}): Promise<GcReport> {
+    this.#checkOpen();
+    if (options === null || typeof options !== "object") throw new TypeError("collect options must be an object");
+    const { idleBefore, bytes } = options;
+    if (idleBefore !== undefined && !Number.isFinite(idleBefore)) throw new RangeError(`idleBefore must be a time in ms, got ${String(idleBefore)}`);
+    if (bytes !== undefined) checkCount("bytes", bytes);
+    return this.#gc.collect("manual", { ...(idleBefore !== undefined ? { idleBefore } : {}), want: () => bytes ?? 0 });
   }
 
   async outboard(hash: string): Promise<Uint8Array> {
@@ -558,6 +620,7 @@ export class ChunkedBlobStore implements BlobStore {
       cacheMisses: this.#lru.misses,
       cacheBytes: this.#lru.bytes,
       cacheEntries: this.#lru.size,
+      gc: this.#gc.stats(),
     };
   }
 
@@ -568,6 +631,7 @@ export class ChunkedBlobStore implements BlobStore {
   async close(): Promise<void> {
     if (!this.#open) return;
     this.#open = false;
+    await this.#gc.stop();
     this.#lru.clear();
     await this.backend.close();
   }

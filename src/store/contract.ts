@@ -96,6 +96,8 @@ export function runBlobStoreContract(name: string, make: MakeStore): void {
       expect(asked).toEqual([500, 1000, 1000, 1000]);
       expect(Buffer.concat(copies).equals(Buffer.from(data.subarray(500, 4000)))).toBe(true);
       await expect(store.read(hash, 0, 10, { into: 5 as never })).rejects.toBeInstanceOf(TypeError);
+      expect(store.limits.fetch.inUse).toBe(0); // a refused read keeps no slot, and no hold on the blob
+      expect(await store.collect({ bytes: 1 })).toMatchObject({ removed: 1 });
     });
 
     it("stores the empty blob", async () => {
@@ -154,7 +156,7 @@ export function runBlobStoreContract(name: string, make: MakeStore): void {
 
     it("enforces max_storage before accepting bytes (declared and streamed sizes)", async () => {
       const { store } = await mk({ maxStorage: 10_000, chunkSize: 1024 });
-      await store.import([testBytes(6000, 1)]);
+      await store.import([testBytes(6000, 1)], { pin: true }); // pinned: nothing can be collected to make room
       const declared = await store.import([testBytes(5000, 2)], { size: 5000 }).catch((e: unknown) => e);
       expect(declared).toBeInstanceOf(StoreFullError);
       expect(declared).toMatchObject({ needed: 5000, free: 4000, max: 10_000 });
@@ -315,6 +317,38 @@ export function runBlobStoreContract(name: string, make: MakeStore): void {
       expect(store.stats().reads.busy).toBe(1);
     });
 
+    it("a paused read (its consumer waits on a slow client) holds no fetch slot; reading on takes one again", async () => {
+      const { store } = await mk({ chunkSize: 1024, limits: { fetch: 1, queueTimeoutMs: 50 }, cache: { maxBytes: 0, maxBlob: 0 } });
+      const data = testBytes(8 * 1024, 3);
+      const { hash } = await store.import([data]);
+      const slow = await store.read(hash);
+      const it = slow[Symbol.asyncIterator]();
+      const first = await it.next();
+      expect(first.done).toBe(false);
+      expect(store.limits.fetch.inUse).toBe(1);
+      slow.pause();
+      expect(store.limits.fetch.inUse).toBe(0);
+      // Another reader gets the slot at once and finishes while the first one stalls.
+      const other = await store.read(hash);
+      const parts: Uint8Array[] = [];
+      for await (const p of other) parts.push(p);
+      expect(Buffer.concat(parts).equals(Buffer.from(data))).toBe(true);
+      // The paused reader reads on (taking the slot again) and gets exactly the rest of the bytes.
+      const rest: Uint8Array[] = [(first.value as Uint8Array).slice()];
+      for (let r = await it.next(); !r.done; r = await it.next()) rest.push(r.value.slice());
+      expect(Buffer.concat(rest).equals(Buffer.from(data))).toBe(true);
+      expect(store.limits.fetch.inUse).toBe(0);
+      // While a paused reader's slot is taken by someone else, reading on queues like a new read and can be refused.
+      const a = await store.read(hash);
+      const ai = a[Symbol.asyncIterator]();
+      await ai.next();
+      a.pause();
+      const b = await store.read(hash);
+      await expect(ai.next()).rejects.toBeInstanceOf(BusyError);
+      b.release();
+      expect(store.limits.fetch.inUse).toBe(0);
+    });
+
     it("serves hot small blobs from the LRU", async () => {
       const { store } = await mk({ cache: { maxBytes: 10_000, maxBlob: 5000 } });
       const small = await store.import([testBytes(4000, 1)]);
@@ -332,6 +366,97 @@ export function runBlobStoreContract(name: string, make: MakeStore): void {
       await expect(store.read(small.hash)).rejects.toBeInstanceOf(NotFoundError);
     });
 
+    it("an import that would cross max_storage first evicts the least recently read unpinned blobs; pinned ones never", async () => {
+      let t = 1000;
+      const { store } = await mk({ maxStorage: 10_000, chunkSize: 1024, cache: { maxBytes: 0 }, now: () => t });
+      const a = await store.import([testBytes(3000, 1)]);
+      t = 2000;
+      const b = await store.import([testBytes(3000, 2)]);
+      t = 3000;
+      const c = await store.import([testBytes(2000, 3)], { pin: true });
+      t = 4000;
+      await store.readAll(a.hash); // a is now read more recently than b
+      t = 5000;
+      // 2000 free, 3000 needed: b (least recently read) goes, a stays.
+      const d = await store.import([testBytes(3000, 4)], { size: 3000 });
+      expect(d.created).toBe(true);
+      expect([await store.has(a.hash), await store.has(b.hash), await store.has(c.hash)]).toEqual([true, false, true]);
+      expect(store.stats().gc.space).toEqual({ runs: 1, removed: 1, bytes: 3000 });
+      // A streamed import (size unknown) makes room too, piece by piece: a then d go; the pinned c stays.
+      t = 6000;
+      const e = await store.import(pieces(testBytes(6000, 5), 700));
+      expect(e.created).toBe(true);
+      expect([await store.has(a.hash), await store.has(c.hash), await store.has(d.hash)]).toEqual([false, true, false]);
+      expect(store.usage()).toMatchObject({ bytesUsed: 8000, blobCount: 2, reservedBytes: 0 });
+      // When even removing every unpinned blob would not make room, nothing is removed and the import is refused.
+      const full = await store.import([testBytes(9000, 6)], { size: 9000 }).catch((x: unknown) => x);
+      expect(full).toBeInstanceOf(StoreFullError);
+      expect(await store.has(e.hash)).toBe(true);
+      expect(store.usage()).toMatchObject({ bytesUsed: 8000, blobCount: 2 });
+      expect(store.stats().imports).toMatchObject({ full: 1, created: 5 });
+    });
+
+    it("collect() removes idle unpinned blobs, then the least recently read ones until enough bytes are freed", async () => {
+      let t = 1000;
+      const { store } = await mk({ chunkSize: 1024, now: () => t });
+      const blobs = [];
+      for (let i = 0; i < 5; i++) {
+        t = 1000 + i * 1000;
+        blobs.push(await store.import([testBytes(1000, 20 + i)], { pin: i === 0 }));
+      }
+      t = 10_000;
+      await store.readAll(blobs[1]!.hash);
+      const idle = await store.collect({ idleBefore: 3500 }); // blobs 2 (stored at 3000) only: 0 is pinned, 1 was read
+      expect(idle).toMatchObject({ trigger: "manual", removed: 1, bytes: 1000 });
+      expect(await store.has(blobs[2]!.hash)).toBe(false);
+      const lru = await store.collect({ bytes: 1500 }); // 3 and 4 (never read), before 1 (read at 10 000)
+      expect(lru).toMatchObject({ removed: 2, bytes: 2000 });
+      expect((await store.list()).items.map((m) => m.hash).sort()).toEqual([blobs[0]!.hash, blobs[1]!.hash].sort());
+      expect(store.stats().gc.manual).toEqual({ runs: 2, removed: 3, bytes: 3000 });
+      await expect(store.collect({ bytes: -1 })).rejects.toBeInstanceOf(RangeError);
+    });
+
+    it("never collects a blob while it is read or while an import in flight names it", async () => {
+      const { store } = await mk({ chunkSize: 1024, cache: { maxBytes: 0 } });
+      const a = await store.import([testBytes(5000, 31)]);
+      const b = await store.import([testBytes(5000, 32)]);
+      const reading = await store.read(a.hash);
+      let go!: () => void;
+      const gate = new Promise<void>((r) => (go = r));
+      async function* slow() {
+        yield testBytes(5000, 32).subarray(0, 100);
+        await gate;
+        yield testBytes(5000, 32).subarray(100);
+      }
+      const again = store.import(slow(), { expectedHash: b.hash });
+      const r = await store.collect({ bytes: 1_000_000 });
+      expect(r).toMatchObject({ removed: 0, skipped: 2 });
+      expect(await store.gc(() => true)).toEqual([]);
+      go();
+      expect(await again).toMatchObject({ hash: b.hash, created: false });
+      const parts: Uint8Array[] = [];
+      for await (const p of reading) parts.push(p);
+      expect(Buffer.concat(parts).equals(Buffer.from(testBytes(5000, 31)))).toBe(true);
+      expect(await store.collect({ bytes: 1_000_000 })).toMatchObject({ removed: 2, bytes: 10_000 });
+    });
+
+    it("runs every gc interval, removing unpinned blobs idle for the grace period", async () => {
+      let t = 1_000_000;
+      const runs: unknown[] = [];
+      const { store } = await mk({ now: () => t, gc: { intervalMs: 10, graceMs: 60_000, onRun: (r) => runs.push(r) } });
+      const old = await store.import([testBytes(100, 41)]);
+      const read = await store.import([testBytes(100, 42)]);
+      const pinned = await store.import([testBytes(100, 43)], { pin: true });
+      t += 50_000;
+      await store.readAll(read.hash);
+      t += 20_000; // old: idle 70 s; read: 20 s; pinned: never collected
+      await until(async () => store.stats().gc.interval.removed > 0, 10_000, "the interval run to collect the idle blob");
+      expect(await store.has(old.hash)).toBe(false);
+      expect([await store.has(read.hash), await store.has(pinned.hash)]).toEqual([true, true]);
+      expect(runs).toContainEqual(expect.objectContaining({ trigger: "interval", removed: 1, bytes: 100 }));
+      expect(store.stats().gc.interval.removed).toBe(1);
+    });
+
     it("accounting survives a restart (persistent stores)", async () => {
       const { store, reopen } = await mk({ chunkSize: 1024 });
       const data = testBytes(5000, 12);
@@ -345,5 +470,30 @@ export function runBlobStoreContract(name: string, make: MakeStore): void {
       expect(await again.stat(hash)).toMatchObject({ pinned: true, tags: ["x"], size: 5000 });
       expect(Buffer.from(await again.readAll(hash)).equals(Buffer.from(data))).toBe(true);
     });
+
+    it("read times survive a restart (persistent stores), so the eviction order does too", async () => {
+      let t = 1000;
+      const { store, reopen } = await mk({ now: () => t });
+      const a = await store.import([testBytes(500, 51)]);
+      t = 2000;
+      const b = await store.import([testBytes(500, 52)]);
+      t = 3000;
+      await store.readAll(a.hash);
+      if (!reopen) return;
+      open.splice(open.indexOf(store), 1);
+      const again = await reopen();
+      open.push(again);
+      expect(await again.collect({ bytes: 1 })).toMatchObject({ removed: 1 });
+      expect([await again.has(a.hash), await again.has(b.hash)]).toEqual([true, false]);
+    });
   });
+}
+
+/** Polls `f` until it is true or `ms` pass. */
+async function until(f: () => Promise<boolean>, ms: number, what: string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await f())) {
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
 }

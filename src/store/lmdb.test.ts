@@ -58,3 +58,45 @@ describe("LMDB range reads", () => {
     }
   });
 });
+
+describe("LMDB eviction order", () => {
+  it("stays in step with pins, unpins, reads and deletes, and is built for a store made before it", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "slowdrip-store-"));
+    dirs.push(dir);
+    const path = join(dir, "db");
+    let t = 1000;
+    let store = await LmdbBlobStore.open({ path, now: () => t });
+    const hashes: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      t += 1000;
+      hashes.push((await store.import([testBytes(300 + i, 70 + i)], { pin: i % 2 === 0 })).hash);
+    }
+    await store.unpin(hashes[0]!);
+    await store.pin(hashes[1]!);
+    t += 1000;
+    await store.readAll(hashes[3]!);
+    await store.delete(hashes[5]!);
+    await store.collect(); // writes the batched read times
+    expect(store.audit()).toMatchObject({ unpinned: 2, coldIndexed: true }); // 0 and 3
+    // A store from before the index: drop it and its marker, reopen, and it is rebuilt from the metas.
+    await store.close();
+    const { openLmdb } = await import("./lmdb-native.ts");
+    const root = await openLmdb({ path, compression: false });
+    await root.transaction(() => {
+      for (const name of ["cold", "lastread"]) {
+        const db = root.openDB({ name, ...(name === "cold" ? { keyEncoding: "binary" as const } : {}) });
+        for (const k of [...db.getKeys()]) db.remove(k);
+      }
+      root.openDB({ name: "state" }).remove("coldIndex");
+    });
+    await root.close();
+    store = await LmdbBlobStore.open({ path, now: () => t });
+    try {
+      expect(store.audit()).toMatchObject({ unpinned: 2, coldIndexed: true });
+      expect(await store.collect({ bytes: 1 })).toMatchObject({ removed: 1 });
+      expect(await store.has(hashes[0]!)).toBe(false); // the older of the two by commit time
+    } finally {
+      await store.close();
+    }
+  });
+});

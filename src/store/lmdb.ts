@@ -5,13 +5,17 @@
 //   outboards hash hex            -> compact Bao outboard (binary)
 //   chunks    u64 cid | u32 index -> chunk bytes (binary)        cid = internal content id of one import
 //   imports   cid                 -> { started, owner }          imports in progress (staging)
+//   lastread  hash hex            -> Unix ms                     last read (commit time until read), batched writes
+//   cold      u64 ms | hash (32)  -> size                        unpinned blobs by last read: the GC's eviction order
 //   state     "usage"             -> { bytesUsed, blobCount }    committed blobs only
 //             "nextId"            -> next cid
 //             "owner"             -> { pid, boot, start }        the one process using the store
+//             "coldIndex"         -> 1                           `cold`/`lastread` were built (stores made before them)
 // An import first records its cid in `imports` (queued before its first chunk, so no chunk can exist without it),
 // writes chunks, then one transaction writes the meta + outboard, drops the `imports` record and updates `usage`.
 // A kill at any point leaves at most an `imports` record with some chunks: open() deletes both. Nothing is counted
-// in `usage` until the commit transaction, so no space leaks.
+// in `usage` until the commit transaction, so no space leaks. `cold` and `lastread` change in the same transactions as
+// the meta records (commit, pin/unpin, remove), so the eviction order never names a pinned or missing blob.
 import type { Database, RootDatabase } from "lmdb";
 import { openLmdb } from "./lmdb-native.ts";
 import { StoreError } from "./errors.ts";
@@ -31,6 +35,16 @@ interface Usage {
 /** Most chunk writes queued to LMDB per import before waiting (back-pressure: bounds memory per import). */
 const WRITE_WINDOW = 32;
 
+/** Key of `cold`: the last-read time (big-endian, so keys sort by time) then the hash. */
+function coldKey(ms: number, hash: string): Buffer {
+  const k = Buffer.allocUnsafe(40);
+  const t = Math.max(0, Math.floor(ms));
+  k.writeUInt32BE(Math.floor(t / 0x1_0000_0000), 0);
+  k.writeUInt32BE(t >>> 0, 4);
+  k.write(hash, 8, 32, "hex");
+  return k;
+}
+
 function chunkKey(cid: number, index: number): Buffer {
   const k = Buffer.allocUnsafe(12);
   k.writeUInt32BE(Math.floor(cid / 0x1_0000_0000), 0);
@@ -47,6 +61,8 @@ class LmdbBackend implements StoreBackend {
   readonly #chunks: Database<Buffer, Buffer>;
   readonly #imports: Database<{ started: number; owner: ProcessIdentity }, number>;
   readonly #state: Database<unknown, string>;
+  readonly #lastRead: Database<number, string>;
+  readonly #cold: Database<number, Buffer>;
   #usage: Usage;
   #nextId: number;
   /** Chunk entries and imports swept at open (crash leftovers). */
@@ -60,8 +76,11 @@ class LmdbBackend implements StoreBackend {
     this.#chunks = root.openDB<Buffer, Buffer>({ name: "chunks", encoding: "binary", keyEncoding: "binary" });
     this.#imports = root.openDB<{ started: number; owner: ProcessIdentity }, number>({ name: "imports" });
     this.#state = root.openDB<unknown, string>({ name: "state" });
+    this.#lastRead = root.openDB<number, string>({ name: "lastread" });
+    this.#cold = root.openDB<number, Buffer>({ name: "cold", keyEncoding: "binary" });
     this.#claim();
     this.swept = this.#sweep();
+    if (this.#state.get("coldIndex") !== 1) this.#buildColdIndex();
     this.#usage = (this.#state.get("usage") as Usage | undefined) ?? this.#recount();
     this.#nextId = (this.#state.get("nextId") as number | undefined) ?? 1;
   }
@@ -99,6 +118,21 @@ class LmdbBackend implements StoreBackend {
       chunks += keys.length;
     }
     return { imports, chunks };
+  }
+
+  /** Builds the eviction order of a store made before it existed: every unpinned blob, by commit time. */
+  #buildColdIndex(): void {
+    this.#root.transactionSync(() => {
+      for (const { key, value } of this.#blobs.getRange()) {
+        if (this.#lastRead.get(key) === undefined) this.#lastRead.putSync(key, value.created);
+        if (!value.pinned) this.#cold.putSync(coldKey(this.#lastRead.get(key) ?? value.created, key), value.size);
+      }
+      this.#state.putSync("coldIndex", 1);
+    });
+  }
+
+  #lastReadOf(m: BlobMeta): number {
+    return this.#lastRead.get(m.hash) ?? m.created;
   }
 
   #recount(): Usage {
@@ -173,6 +207,8 @@ class LmdbBackend implements StoreBackend {
           const next = { bytesUsed: u.bytesUsed + meta.size, blobCount: u.blobCount + 1 };
           this.#blobs.put(meta.hash, stored);
           this.#outboards.put(meta.hash, Buffer.from(outboard.buffer, outboard.byteOffset, outboard.byteLength));
+          this.#lastRead.put(meta.hash, meta.created);
+          if (!meta.pinned) this.#cold.put(coldKey(meta.created, meta.hash), meta.size);
           this.#imports.remove(cid);
           this.#state.put("usage", next);
           this.#usage = next;
@@ -203,6 +239,11 @@ class LmdbBackend implements StoreBackend {
       if (!m) return undefined;
       const next: StoredMeta = { ...update({ ...m }), hash, size: m.size, chunkSize: m.chunkSize, cid: m.cid };
       this.#blobs.put(hash, next);
+      if (next.pinned !== m.pinned) {
+        const key = coldKey(this.#lastReadOf(m), hash);
+        if (next.pinned) this.#cold.remove(key);
+        else this.#cold.put(key, m.size);
+      }
       return next;
     });
   }
@@ -219,6 +260,8 @@ class LmdbBackend implements StoreBackend {
       for (const k of this.#chunkKeys(m.cid)) this.#chunks.remove(k);
       this.#blobs.remove(hash);
       this.#outboards.remove(hash);
+      if (!m.pinned) this.#cold.remove(coldKey(this.#lastReadOf(m), hash));
+      this.#lastRead.remove(hash);
       const u = (this.#state.get("usage") as Usage | undefined) ?? { bytesUsed: 0, blobCount: 0 };
       const next = { bytesUsed: u.bytesUsed - m.size, blobCount: u.blobCount - 1 };
       this.#state.put("usage", next);
@@ -234,6 +277,33 @@ class LmdbBackend implements StoreBackend {
     for (const { key, value } of this.#blobs.getRange(after === undefined ? {} : { start: after })) {
       if (key === after) continue;
       out.push(value);
+      if (out.length >= limit) break;
+    }
+    return out;
+  }
+
+  async touch(times: ReadonlyMap<string, number>): Promise<void> {
+    await this.#root.transaction(() => {
+      for (const [hash, t] of times) {
+        const m = this.#blobs.get(hash);
+        if (!m) continue;
+        const old = this.#lastReadOf(m);
+        if (!(t > old)) continue;
+        this.#lastRead.put(hash, t);
+        if (!m.pinned) {
+          this.#cold.remove(coldKey(old, hash));
+          this.#cold.put(coldKey(t, hash), m.size);
+        }
+      }
+    });
+  }
+
+  coldest(limit: number, after?: { hash: string; lastRead: number }): { hash: string; size: number; lastRead: number }[] {
+    const out: { hash: string; size: number; lastRead: number }[] = [];
+    const start = after ? coldKey(after.lastRead, after.hash) : undefined;
+    for (const { key, value } of this.#cold.getRange(start ? { start } : {})) {
+      if (start && key.equals(start)) continue;
+      out.push({ hash: key.toString("hex", 8, 40), size: value, lastRead: key.readUInt32BE(0) * 0x1_0000_0000 + key.readUInt32BE(4) });
       if (out.length >= limit) break;
     }
     return out;
@@ -257,7 +327,16 @@ class LmdbBackend implements StoreBackend {
     }
     let staging = 0;
     for (const _ of this.#imports.getKeys()) staging++;
-    return { chunkEntries, expectedChunks, staging, bytes, blobs, usage: this.usage() };
+    let unpinned = 0;
+    let coldEntries = 0;
+    for (const { value } of this.#blobs.getRange()) {
+      if (value.pinned) continue;
+      unpinned++;
+      if (this.#cold.get(coldKey(this.#lastReadOf(value), value.hash)) !== undefined) coldEntries++;
+    }
+    let coldTotal = 0;
+    for (const _ of this.#cold.getKeys()) coldTotal++;
+    return { chunkEntries, expectedChunks, staging, bytes, blobs, usage: this.usage(), unpinned, coldIndexed: coldEntries === unpinned && coldTotal === unpinned };
   }
 
   async close(): Promise<void> {
@@ -285,6 +364,9 @@ export interface StoreAudit {
   blobs: number;
   /** The persistent counters, which must agree with bytes/blobs. */
   usage: Usage;
+  /** Unpinned blobs, and whether the GC's eviction order lists exactly them. */
+  unpinned: number;
+  coldIndexed: boolean;
 }
 
 /** Options of the LMDB store over an opened environment. */

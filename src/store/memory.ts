@@ -6,6 +6,8 @@ interface Entry {
   meta: BlobMeta;
   chunks: Uint8Array[];
   outboard: Uint8Array;
+  /** Last read (Unix ms); the commit time until the first read. */
+  lastRead: number;
 }
 
 class MemoryBackend implements StoreBackend {
@@ -38,7 +40,7 @@ class MemoryBackend implements StoreBackend {
           chunks = [];
           return false;
         }
-        this.#blobs.set(meta.hash, { meta: { ...meta }, chunks, outboard: outboard.slice() });
+        this.#blobs.set(meta.hash, { meta: { ...meta }, chunks, outboard: outboard.slice(), lastRead: meta.created });
         this.#bytes += meta.size;
         return true;
       },
@@ -67,6 +69,24 @@ class MemoryBackend implements StoreBackend {
   list(after: string | undefined, limit: number): BlobMeta[] {
     const keys = [...this.#blobs.keys()].filter((k) => after === undefined || k > after).sort();
     return keys.slice(0, limit).map((k) => this.getMeta(k) as BlobMeta);
+  }
+
+  async touch(times: ReadonlyMap<string, number>): Promise<void> {
+    for (const [hash, t] of times) {
+      const e = this.#blobs.get(hash);
+      if (e && t > e.lastRead) e.lastRead = t;
+    }
+  }
+
+  coldest(limit: number, after?: { hash: string; lastRead: number }): { hash: string; size: number; lastRead: number }[] {
+    // Sorted on every call: fine for the memory store's sizes (the LMDB store keeps an index instead).
+    const later = (e: { hash: string; lastRead: number }) => !after || e.lastRead > after.lastRead || (e.lastRead === after.lastRead && e.hash > after.hash);
+    return [...this.#blobs.values()]
+      .filter((e) => !e.meta.pinned)
+      .map((e) => ({ hash: e.meta.hash, size: e.meta.size, lastRead: e.lastRead }))
+      .filter(later)
+      .sort((a, b) => a.lastRead - b.lastRead || (a.hash < b.hash ? -1 : a.hash > b.hash ? 1 : 0))
+      .slice(0, limit);
   }
 
   usage(): { bytesUsed: number; blobCount: number } {

@@ -1,4 +1,4 @@
-// Prometheus view of a blob store: totals, capacity, imports and reads by result, cache and limit figures, read at scrape time.
+// Prometheus view of a blob store: totals, capacity, imports and reads by result, GC, cache and limit figures, read at scrape time.
 import { Counter, Gauge, type Registry } from "prom-client";
 import type { BlobStore } from "./types.ts";
 
@@ -94,6 +94,20 @@ export function registerStoreMetrics(registry: Registry, store: BlobStore): void
       this.inc(store.stats().cacheMisses);
     },
   });
+  const gcCounter = (name: string, help: string, pick: (g: { runs: number; removed: number; bytes: number }) => number) =>
+    new Counter({
+      name,
+      help,
+      labelNames: ["trigger"],
+      registers,
+      collect() {
+        this.reset();
+        for (const [trigger, g] of Object.entries(store.stats().gc)) this.inc({ trigger }, pick(g));
+      },
+    });
+  gcCounter("slowdrip_store_gc_runs_total", "Garbage collections by trigger (interval, space, manual).", (g) => g.runs);
+  gcCounter("slowdrip_store_gc_removed_blobs_total", "Unpinned blobs removed by garbage collection, by trigger.", (g) => g.removed);
+  gcCounter("slowdrip_store_gc_removed_bytes_total", "Bytes of unpinned blobs removed by garbage collection, by trigger.", (g) => g.bytes);
   new Gauge({
     name: "slowdrip_store_cache_bytes",
     help: "Bytes held by the blob LRU.",

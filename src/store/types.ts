@@ -78,6 +78,11 @@ export interface BlobReadStream extends AsyncIterable<Uint8Array> {
   readonly length: number;
   /** Releases the fetch slot without reading; idempotent (iteration to the end releases it too). */
   release(): void;
+  /**
+   * Gives the fetch slot back while the consumer waits on its client (a write that did not drain); the next chunk read
+   * takes a slot again, queueing like a new read. So a client that stops reading holds no fetch slot.
+   */
+  pause(): void;
 }
 
 /** Space accounting; survives restarts. */
@@ -92,6 +97,31 @@ export interface StoreUsage {
   reservedBytes: number;
 }
 
+/** What started a garbage collection. */
+export type GcTrigger = "interval" | "space" | "manual";
+
+/** What one collection did. */
+export interface GcReport {
+  trigger: GcTrigger;
+  /** Blobs removed and their bytes. */
+  removed: number;
+  bytes: number;
+  /** Unpinned candidates left alone because a read or an import of them was in flight. */
+  skipped: number;
+  /** Bytes the import that triggered it needed freed (space trigger), else 0; met when `bytes` >= it. */
+  needed: number;
+  /** Wall time of the run. */
+  ms: number;
+}
+
+/** What `collect` removes: unpinned blobs only, least recently read first. */
+export interface CollectOptions {
+  /** Remove every unpinned blob last read (or stored, if never read) before this time (Unix ms). */
+  idleBefore?: number;
+  /** Also remove least recently read unpinned blobs until this many bytes are freed. */
+  bytes?: number;
+}
+
 /** Counters since the store was opened (for metrics). */
 export interface StoreStats {
   imports: Record<"created" | "existing" | "mismatch" | "full" | "aborted" | "busy" | "error", number>;
@@ -102,6 +132,8 @@ export interface StoreStats {
   cacheMisses: number;
   cacheBytes: number;
   cacheEntries: number;
+  /** Garbage collection runs, and the blobs and bytes they removed, by trigger. */
+  gc: Record<GcTrigger, { runs: number; removed: number; bytes: number }>;
 }
 
 /** The node's content-addressed blob store. */
@@ -126,6 +158,11 @@ export interface BlobStore {
   setTags(hash: string, tags: string[]): Promise<BlobMeta>;
   /** Removes every unpinned blob for which `select` returns true; returns the removed hashes. */
   gc(select: (meta: BlobMeta) => boolean): Promise<string[]>;
+  /**
+   * Collects garbage now: unpinned blobs idle since `idleBefore`, then the least recently read unpinned blobs until
+   * `bytes` are freed. Pinned blobs, blobs being read and blobs an import in flight names are never removed.
+   */
+  collect(options?: CollectOptions): Promise<GcReport>;
   /** The standard Bao slice proving a range (at most 16 MiB), rebuilt from the compact outboard. */
   baoSlice(hash: string, offset: number, length: number): Promise<Uint8Array>;
   /** The stored compact Bao outboard. */

@@ -139,10 +139,17 @@ export class StreamIngest extends EventEmitter {
     return next;
   }
 
-  async #state(stream: string): Promise<RenditionState> {
+  /**
+   * The state of `stream`: in memory, else loaded from persistence. Only an ingest (`create`) makes a new one: reads of
+   * names that never had a segment (anyone can ask for any name) leave nothing behind.
+   */
+  async #state(stream: string, create: true): Promise<RenditionState>;
+  async #state(stream: string, create: false): Promise<RenditionState | null>;
+  async #state(stream: string, create: boolean): Promise<RenditionState | null> {
     const have = this.#states.get(stream);
     if (have) return have;
     const saved = await this.#o.persistence.load(stream, this.#o.rendition);
+    if (!saved && !create) return null;
     let st: RenditionState;
     if (saved) {
       const m = saved.signed.manifest;
@@ -221,7 +228,7 @@ export class StreamIngest extends EventEmitter {
     return this.#serial(stream, async () => {
       // Check the delegation before storing anything.
       this.#delegation(stream, this.#o.now());
-      const st = await this.#state(stream);
+      const st = await this.#state(stream, true);
       const [sha, stored] = await Promise.all([
         crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>),
         this.#o.store.import([bytes], { pin: true, source: "segment", tags: [`live:${stream}`] }),
@@ -252,7 +259,7 @@ export class StreamIngest extends EventEmitter {
         // Nothing changes on failure: forget the mutated state (the next call reloads the saved one) and release
         // the new segment unless the saved window still lists it.
         this.#states.delete(stream);
-        const saved = await this.#state(stream).catch(() => null);
+        const saved = await this.#state(stream, false).catch(() => null);
         if (!saved?.window.some((e) => e.blake3 === entry.blake3)) await this.#o.store.unpin(entry.blake3).catch(() => undefined);
         throw err;
       }
@@ -269,6 +276,11 @@ export class StreamIngest extends EventEmitter {
     });
   }
 
+  /** Streams whose state is held in memory (ingested or loaded from persistence). */
+  get trackedStreams(): number {
+    return this.#states.size;
+  }
+
   /** Streams with segments this process has ingested or loaded whose manifest is not ended. */
   openStreams(): string[] {
     return [...this.#states].filter(([, st]) => !st.ended && st.all.size > 0).map(([name]) => name);
@@ -277,15 +289,16 @@ export class StreamIngest extends EventEmitter {
   /** Marks that the next segment of `stream` restarts timestamps (the publisher left). */
   markDiscontinuity(stream: string): Promise<void> {
     return this.#serial(stream, async () => {
-      const st = await this.#state(stream);
-      st.discNext = true;
+      const st = await this.#state(stream, false);
+      if (st) st.discNext = true; // a stream without segments starts without a discontinuity anyway
     });
   }
 
   /** Marks the stream ended (HLS EXT-X-ENDLIST) and re-signs; a new segment reopens it. */
   end(stream: string): Promise<SignedManifest | null> {
     return this.#serial(stream, async () => {
-      const st = await this.#state(stream);
+      const st = await this.#state(stream, false);
+      if (!st) return null;
       if (st.all.size === 0 || st.ended) return st.signed;
       st.ended = true;
       st.discNext = true;
@@ -296,7 +309,7 @@ export class StreamIngest extends EventEmitter {
   /** The latest signed manifest of `stream` (loaded from persistence after a restart), or null. */
   async manifest(stream: string): Promise<SignedManifest | null> {
     if (typeof stream !== "string" || !STREAM_NAME.test(stream) || stream.includes("..")) return null;
-    return this.#serial(stream, async () => (await this.#state(stream)).signed);
+    return this.#serial(stream, async () => (await this.#state(stream, false))?.signed ?? null);
   }
 
   /** STREAM_ANNOUNCE for `stream`: signed with the creator key this node holds, else the operator-supplied one, else null. */

@@ -48,7 +48,9 @@ export class FileManifestStore implements ManifestPersistence {
         await fh.close();
       }
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === "ENOENT") return null;
+      // A name too long for a file name cannot have been saved either.
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === "ENOENT" || code === "ENAMETOOLONG") return null;
       throw e;
     }
     return JSON.parse(text) as PersistedRendition;

@@ -111,7 +111,11 @@ describe("admin endpoints", () => {
       expect(samples.get('slowdrip_rpc_duration_seconds_count{service="slowdrip.v1.NodeService",method="GetStatus",code="ok"}')).toBe(3);
       expect(samples.get('slowdrip_http_requests_total{route="/healthz",method="GET",status="200"}')).toBe(1);
       expect(samples.get('slowdrip_http_requests_total{route="unmatched",method="GET",status="404"}')).toBe(1);
-      expect([...samples.keys()].some((k) => k.startsWith("slowdrip_process_resident_memory_bytes"))).toBe(true);
+      // Process and runtime metrics keep their standard names; prom-client's three gauges named *_total are gone.
+      expect(samples.has("process_resident_memory_bytes")).toBe(true);
+      expect(samples.has("process_cpu_seconds_total")).toBe(true);
+      expect([...samples.keys()].some((k) => k.startsWith("nodejs_heap_size_used_bytes"))).toBe(true);
+      expect([...samples.keys()].filter((k) => /^slowdrip_(process|nodejs)_|^nodejs_active_\w+_total/.test(k))).toEqual([]);
     } finally {
       await n.stop();
     }

@@ -103,7 +103,8 @@ describe("receipts from two viewers of a live publish", () => {
     }
   });
 
-  it("every sealed batch verifies with `slowdrip receipts verify`, and together they hold every receipt", async () => {
+  // Two CLI processes per batch: minutes under load, so the budget is generous.
+  it("every sealed batch verifies with `slowdrip receipts verify`, and together they hold every receipt", { timeout: 240_000 }, async () => {
     const total = runs.reduce((n, r) => n + r.segments.length, 0);
     const batches = await until(async () => {
       const l = await rpc().listBatches({}, admin());

@@ -99,6 +99,12 @@ describe("PUT /blobs", () => {
   });
 
   it("an upload over max_storage answers 507 and stores nothing", async () => {
+    // Pinned, so that GC cannot make room by collecting them (an upload of unknown size would).
+    const pin = (h: string, m: "Pin" | "Unpin") =>
+      fetch(`${node.adminUrl}/slowdrip.v1.StorageService/${m}`, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${node.adminToken}` }, body: JSON.stringify({ hash: h }) });
+    const list = (await (await fetch(`${node.adminUrl}/slowdrip.v1.StorageService/List`, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${node.adminToken}` }, body: "{}" })).json()) as { blobs: { hash: string; pinned?: boolean }[] };
+    const stored = list.blobs.filter((b) => !b.pinned).map((b) => b.hash);
+    for (const h of stored) expect((await pin(h, "Pin")).status).toBe(200);
     const before = await usage();
     const big = testBytes(5 * MiB, 33);
     const f = join(dir, "big.bin");
@@ -107,6 +113,7 @@ describe("PUT /blobs", () => {
     expect((await curl(["-X", "PUT", "-H", "Transfer-Encoding: chunked", "-T", f, ...auth(), `${node.adminUrl}/blobs`])).status).toBe(507);
     expect((await curl(["-I", `${node.url}/blobs/${refHash(big)}`])).status).toBe(404);
     expect(await usage()).toEqual(before);
+    for (const h of stored) expect((await pin(h, "Unpin")).status).toBe(200);
   });
 
   it("a client that disconnects midway leaves no partial blob", async () => {

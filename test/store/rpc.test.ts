@@ -144,12 +144,16 @@ describe("StorageService", () => {
   });
 
   it("an upload over max_storage is resource_exhausted; nothing stored, space unchanged", async () => {
+    // Pinned, so that GC cannot make room by collecting them (an upload of unknown size would).
+    const stored = (await client.list({ limit: 1000 }, admin)).blobs.filter((b) => !b.pinned).map((b) => b.hash);
+    for (const h of stored) await client.pin({ hash: h }, admin);
     const before = await totals();
     const big = testBytes(6 * MiB, 23);
     expect(await code(client.store(upload(big, { size: BigInt(big.length) }), admin))).toBe("ResourceExhausted");
     expect(await code(client.store(upload(big), admin))).toBe("ResourceExhausted");
     expect(await totals()).toEqual(before);
     expect(await code(client.stat({ hash: refHash(big) }))).toBe("NotFound");
+    for (const h of stored) await client.unpin({ hash: h }, admin);
   });
 
   it("an expected-hash mismatch is data_loss; nothing stored", async () => {
