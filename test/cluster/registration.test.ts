@@ -233,7 +233,7 @@ describe("slowdrip file and cluster status", () => {
     const again = await c.cli(["file", "stat", hash]);
     expect(again.code).toBe(1);
     expect(again.stderr).toMatch(/NotFound/);
-  });
+  }, 240_000);
 
   it("refuses bad input clearly and leaves nothing behind when a read fails", async () => {
     const bad = await c.cli(["file", "get", "nothex"]);
@@ -250,5 +250,5 @@ describe("slowdrip file and cluster status", () => {
     const anon = await runCliRaw(["file", "put", join(dir, "f.bin"), "--validator", c.validator.adminUrl], { cwd: dir, env: { SLOWDRIP_TOKEN: "" } });
     expect(anon.code).toBe(1);
     expect(anon.stderr).toMatch(/Unauthenticated/);
-  });
+  }, 120_000);
 });
