@@ -26,7 +26,7 @@ let validatorKey: Identity;
 beforeAll(async () => {
   c = await TestCluster.start({ families: ["f1", "f2"], validator: { "cluster.families": "f1,f2", "cluster.data_shards": "1", "cluster.parity_shards": "1", "cluster.stripe_size": "64KiB" } });
   validatorKey = decodeKeypair(readFileSync(join(c.validator.dataDir, "keypair"), "utf8"));
-}, 120_000);
+}, 180_000);
 
 afterAll(async () => {
   await c?.stop();
