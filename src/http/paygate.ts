@@ -54,6 +54,9 @@ export function applyDecision(gate: Gate, d: GateDecision, res: NodeResponse, ex
     case "bad-request":
       sendJson(res, 400, { error: d.message, reason: d.reason }, { ...base, [PAY_HEADERS.reason]: d.reason });
       return false;
+    case "conflict":
+      sendJson(res, 409, { error: d.message, reason: d.reason }, { ...base, [PAY_HEADERS.reason]: d.reason, "retry-after": "1" });
+      return false;
     case "unavailable":
       sendJson(res, 503, { error: d.message, reason: d.reason }, { ...base, [PAY_HEADERS.reason]: d.reason, "retry-after": "5" });
       return false;

@@ -69,7 +69,9 @@ export type GateDecision =
   | { kind: "serve"; session: SessionRecord; ticket: Ticket; paid?: { amount: number; mint: string; opId: string } }
   | PaymentRequired
   | { kind: "bad-request"; reason: string; message: string }
-  | { kind: "unavailable"; reason: string; message: string };
+  | { kind: "unavailable"; reason: string; message: string }
+  /** The same token is being redeemed for another request at this moment: retry shortly with the same token. */
+  | { kind: "conflict"; reason: string; message: string };
 
 /** Options of {@link Gate}. */
 export interface GateOptions {
@@ -92,6 +94,8 @@ const DAY_MS = 86_400_000;
  * decisions to status codes and headers. A token is redeemed at its mint before any byte is served.
  */
 export class Gate {
+  /** Keys of tokens whose redemption this process is driving now (a concurrent duplicate gets "conflict"). */
+  readonly #redeemingNow = new Set<string>();
   readonly pricing: Pricing;
   readonly wallet: PayWallet;
   readonly sessions: SessionStore;
@@ -210,7 +214,12 @@ export class Gate {
     // Spent here before, and its session is gone (used up or expired): refused without writing anything.
     if (!replay && this.wallet.redemptionOf(meta.key)) return { kind: "bad-request", reason: "already-spent", message: "token was already presented to this node" };
     if (session && session.service !== req.service) return { kind: "bad-request", reason: "already-spent", message: `this token is paying for a ${session.service} session` };
+    // A second request with a token this node is redeeming right now waits for nothing: it is told to retry.
+    if (this.#redeemingNow.has(meta.key)) {
+      return { kind: "conflict", reason: "redeem-in-progress", message: "this token is being redeemed for another request right now; retry in a moment with the same token" };
+    }
     session ??= this.sessions.openRedeeming({ service: req.service, unit: svc.unit, client: req.client, mint: meta.mint, tokenKey: meta.key });
+    this.#redeemingNow.add(meta.key);
     let r;
     try {
       r = await this.wallet.receive(token, {
@@ -228,6 +237,8 @@ export class Gate {
       // Refused: the token bought nothing.
       this.sessions.close(session.id);
       return this.bad(e);
+    } finally {
+      this.#redeemingNow.delete(meta.key);
     }
     const paid = { paid: r.credited, total: this.pricing.allotment(req.service, r.credited) };
     // Evicted while the mint was asked (the store was full): the payment still opens its session.

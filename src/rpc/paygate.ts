@@ -50,6 +50,8 @@ export function rpcReadGate(gate: Gate): RpcReadGate {
         ]);
       case "bad-request":
         throw new ConnectError(d.message, Code.InvalidArgument, { [PAY_HEADERS.reason]: d.reason });
+      case "conflict":
+        throw new ConnectError(d.message, Code.Aborted, { [PAY_HEADERS.reason]: d.reason, "retry-after": "1" });
       case "unavailable":
         throw new ConnectError(d.message, Code.Unavailable, { [PAY_HEADERS.reason]: d.reason });
       case "serve":

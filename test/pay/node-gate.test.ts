@@ -170,3 +170,27 @@ describe("node: paid /blobs reads (real mint)", () => {
     await bad.arrayBuffer();
   });
 });
+
+// Last, because it changes the node's balance that the tests above read.
+describe("node: one token, many requests at once (real mint)", () => {
+  it("the same token presented by five requests at once: one is served, the others are told to retry (409), none gets 503", async () => {
+    const { wallet: client, db } = await tempWallet([A]);
+    dbs.push(db);
+    await client.mint(A, 16);
+    const token = (await client.send(16, { mint: A })).token;
+    const answers = await Promise.all(
+      Array.from({ length: 5 }, async () => {
+        const r = await fetch(`${node.url}/blobs/${hash}`, { headers: { "x-cashu": token } });
+        const bytes = Buffer.from(await r.arrayBuffer());
+        return { status: r.status, reason: r.headers.get("x-reason"), retry: r.headers.get("retry-after"), ok: r.status === 200 && bytes.equals(blob) };
+      }),
+    );
+    expect(answers.filter((a) => a.status === 200 && a.ok)).toHaveLength(1);
+    expect(answers.filter((a) => a.status >= 500)).toEqual([]);
+    const conflicts = answers.filter((a) => a.status === 409);
+    expect(conflicts.length).toBeGreaterThanOrEqual(1);
+    for (const c of conflicts) expect(c).toMatchObject({ reason: "redeem-in-progress", retry: "1" });
+    // The others came after the redemption: the token's session is used up, so they are refused without bytes.
+    for (const a of answers.filter((x) => x.status !== 200 && x.status !== 409)) expect([400, 402]).toContain(a.status);
+  });
+});
