@@ -1,6 +1,5 @@
 // `slowdrip blob`: put, get (verified), ls, stat, rm, pin, unpin over StorageService RPC.
-import { createReadStream, createWriteStream, renameSync, statSync, unlinkSync } from "node:fs";
-import { once } from "node:events";
+import { createReadStream, statSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { create } from "@bufbuild/protobuf";
@@ -10,6 +9,7 @@ import { StorageService, StoreRequestSchema, type BlobInfo, type StoreRequest } 
 import { BaoVerifyError, createHasher, decodeSliceStream, fromHex, isBlobId } from "../wasm/index.ts";
 import { clientFlagOptions, clientFlagUsage, isUnreachable, nodeClient, unreachable, type NodeClient } from "./client.ts";
 import { CliError, type CliIO, type Command } from "./command.ts";
+import { writeOutput } from "./output.ts";
 
 const USAGE = [
   "usage: slowdrip blob <subcommand> [options] [--url URL] [--token TOKEN] [config flags]",
@@ -170,33 +170,10 @@ async function* rangeVerified(client: Client<typeof StorageService>, c: NodeClie
 }
 
 async function get(client: Client<typeof StorageService>, c: NodeClient, hash: string, io: CliIO, out: string | undefined, range: string | undefined): Promise<number> {
-  const target = out === undefined ? undefined : resolve(io.cwd, out);
-  const part = target === undefined ? undefined : `${target}.part`;
-  const sink: NodeJS.WritableStream = part === undefined ? io.stdout : createWriteStream(part, { mode: 0o644 });
   // Whole blobs are hashed while they stream; ranges come as Bao slices, verified piece by piece.
   const want = range === undefined ? undefined : parseRange(range);
   const source = want === undefined ? wholeVerified(client, c, hash) : rangeVerified(client, c, hash, want.offset, want.length);
-  try {
-    for await (const piece of source) {
-      if (piece.byteLength > 0 && !sink.write(piece)) await once(sink, "drain");
-    }
-    if (part !== undefined && target !== undefined) {
-      (sink as NodeJS.WritableStream & { end(cb: () => void): void }).end(() => undefined);
-      await once(sink, "close");
-      renameSync(part, target);
-    }
-  } catch (err) {
-    if (part !== undefined) {
-      (sink as unknown as { destroy(): void }).destroy();
-      try {
-        unlinkSync(part);
-      } catch {
-        // nothing written yet
-      }
-    }
-    if (err instanceof CliError) throw new CliError(`${err.message}${part ? "; nothing written" : ""}`, err.exitCode);
-    rpcFailure(err, c);
-  }
+  await writeOutput(source, io, out, (err) => rpcFailure(err, c));
   return 0;
 }
 

@@ -1,9 +1,9 @@
 // `slowdrip cluster place`: diagnostic print of straw2 placements for a member list (compare validators, miners and
-// architectures). `clusterCommand` dispatches `cluster` subcommands; a fuller `cluster` command may absorb it.
+// architectures); cli/cluster.ts dispatches it.
 import { readFile, stat } from "node:fs/promises";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { CliError, type CliIO, type Command } from "./command.ts";
+import { CliError, type CliIO } from "./command.ts";
 import { MAX_PG_COUNT, MAX_POSITIONS, PlacementError, pgOf, placePg, type PlacementMember } from "../cluster/placement.ts";
 
 /** Largest members file read. */
@@ -110,19 +110,3 @@ async function readMembers(path: string): Promise<PlacementMember[]> {
   if (!Array.isArray(parsed)) throw new CliError(`${path}: expected a JSON array of {"id", "family", "weight"}`);
   return parsed as PlacementMember[];
 }
-
-const SUBCOMMANDS: Record<string, { run(argv: string[], io: CliIO): Promise<number>; usage: string }> = {
-  place: { run: clusterPlace, usage: clusterPlaceUsage },
-};
-
-export const clusterCommand: Command = {
-  name: "cluster",
-  summary: "cluster diagnostics (place: print straw2 placements for a member list)",
-  usage: ["usage: slowdrip cluster <subcommand> [options]", "", "subcommands:", "  place   print the placement of every placement group", "", clusterPlaceUsage].join("\n"),
-  async run(argv, io) {
-    const [sub, ...rest] = argv;
-    const s = sub === undefined ? undefined : SUBCOMMANDS[sub];
-    if (!s) throw new CliError(`unknown subcommand ${sub === undefined ? "(none)" : `"${sub}"`}; available: ${Object.keys(SUBCOMMANDS).join(", ")}`, 2);
-    return s.run(rest, io);
-  },
-};

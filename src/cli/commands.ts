@@ -15,7 +15,8 @@ import { creatorCommand } from "./creator.ts";
 import { streamCommand } from "./stream.ts";
 import { vrfCommand } from "./vrf.ts";
 import { receiptsCommand } from "./receipts.ts";
-import { clusterCommand } from "./cluster-place.ts";
+import { fileCommand } from "./file.ts";
+import { clusterCommand } from "./cluster.ts";
 
 export const commands: Command[] = [
   runCommand,
@@ -33,6 +34,7 @@ export const commands: Command[] = [
   streamCommand,
   vrfCommand,
   receiptsCommand,
+  fileCommand,
   clusterCommand,
   versionCommand,
 ];

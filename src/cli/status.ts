@@ -6,17 +6,7 @@ import { CliError, type Command } from "./command.ts";
 import { configFlagOptions, configFlagUsage } from "../config/flags.ts";
 import { NodeService, GetStatusResponseSchema } from "../gen/slowdrip/v1/node_pb.ts";
 import { clientFlagOptions, clientFlagUsage, isUnreachable, nodeClient, unreachable } from "./client.ts";
-
-function formatBytes(n: bigint): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let v = Number(n);
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
-}
+import { formatBytes } from "./progress.ts";
 
 export const statusCommand: Command = {
   name: "status",

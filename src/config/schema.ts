@@ -95,7 +95,45 @@ export const schema = {
   "tuning.fetch_concurrency": int(32, { doc: "Concurrent blob reads out of the store (a response waiting on a slow client gives its slot back).", min: 1, max: 4096 }),
   "tuning.pull_concurrency": int(4, { doc: "Concurrent pulls from peers.", min: 1, max: 1024 }),
   "tuning.queue_timeout": duration("10s", { doc: "How long a caller waits for a free slot before resource_exhausted.", min: 0, max: 600_000 }),
+  "tuning.max_backoff": duration("1m", { doc: "Longest wait between retries that back off exponentially (cluster registration, shard pushes).", min: 100, max: 3_600_000 }),
   "tuning.pos_concurrency": int(2, { doc: "Storage proofs computed at once; further challenges get resource_exhausted (not queued).", min: 1, max: 64 }),
+
+  "cluster.role": oneOf(["none", "miner", "validator"], "none", {
+    doc: "Cluster role: none; miner (stores shards for cluster.validator); validator (registry, epochs, placement, gateway).",
+  }),
+  "cluster.validator": str("", {
+    doc: "Miner: the validator as <node id>@<URL> (e.g. 3f…9a@http://10.0.0.2:8080).",
+    pattern: /^$|^[0-9a-f]{64}@https?:\/\/[^\s/]+(\/[^\s]*)?$/,
+    patternDoc: "empty or <64-hex node id>@<http(s) URL>",
+  }),
+  "cluster.family": str("", {
+    doc: "Miner: failure domain (rack, site, power feed); no two shards of a stripe share one. Empty: the node's own id.",
+    pattern: /^$|^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/,
+    patternDoc: "empty or 1-64 letters, digits, '.', '_', '-'",
+  }),
+  "cluster.families": list([], {
+    doc: "Validator: the families miners may register in; empty allows any.",
+    item: (s) => {
+      if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(s)) throw new RangeError("not 1-64 letters, digits, '.', '_', '-'");
+    },
+    itemDoc: "family names",
+  }),
+  "cluster.allow_family_reuse": bool(false, { doc: "Validator: place two shards of a stripe in one family when there are too few families (otherwise placement fails and says so)." }),
+  "cluster.pg_count": int(16384, { doc: "Validator: placement groups files hash to.", min: 1, max: 1_048_576 }),
+  "cluster.data_shards": int(4, { doc: "Validator: k, data shards per stripe (Reed-Solomon).", min: 1, max: 64 }),
+  "cluster.parity_shards": int(2, { doc: "Validator: m, parity shards per stripe; any k of the k + m rebuild it.", min: 1, max: 32 }),
+  "cluster.stripe_size": size("4MiB", { doc: "Validator: file bytes per stripe (each shard holds stripe_size / k).", min: 4 * KiB, max: 64 * MiB }),
+  "cluster.max_file_size": size("16GiB", { doc: "Validator: largest file PutFile accepts.", min: 1, max: 1024 * GiB }),
+  "cluster.push_concurrency": int(8, { doc: "Validator: shard pushes in flight during one upload.", min: 1, max: 256 }),
+  "cluster.push_retries": int(3, { doc: "Validator: extra attempts per shard push, with exponential back-off.", min: 0, max: 20 }),
+  "cluster.member_timeout": duration("30s", { doc: "Validator: a member without a heartbeat for this long is down, and a new epoch begins.", min: 500, max: 86_400_000 }),
+  "cluster.epoch_history": int(16, { doc: "Validator: how many past cluster maps are kept.", min: 1, max: 1024 }),
+  "cluster.heartbeat_interval": duration("10s", { doc: "Miner: time between heartbeats.", min: 100, max: 3_600_000 }),
+  "cluster.registration_retry": duration("2s", { doc: "Miner: first wait before registering again after a failure (doubles up to tuning.max_backoff).", min: 50, max: 3_600_000 }),
+  "cluster.rebalance_enabled": bool(true, { doc: "Miner: pull the shards placed on it and collect orphans; validator: scan for under-replicated stripes." }),
+  "cluster.rebalance_tick": duration("30s", { doc: "Miner and validator: time between rebalance passes (and health scans).", min: 100, max: 86_400_000 }),
+  "cluster.epoch_lookback": int(3, { doc: "Miner: past epochs whose holders are asked for a missing shard.", min: 0, max: 64 }),
+  "cluster.orphan_grace": duration("1h", { doc: "Miner: a shard no longer placed on it is deleted after this long (never the last copy, never a pinned one).", min: 0, max: 30 * 86_400_000 }),
 
   "mediamtx.manage": oneOf(["child", "systemd", "external", "off"], "child", {
     doc: "How MediaMTX runs: child (supervised by the node), systemd (own unit, watched), external (watched), off.",

@@ -122,6 +122,19 @@ describe("the replay guard", () => {
     expect(busy).toBe(30);
     for (let i = 0; i < 5; i++) expect(verifyRequest(getter(signed(parts, now, operator)), parts, cache, { ...ctx, now })).toBe(operator.nodeId);
   });
+  it("a signer that becomes privileged between two requests (a new cluster member) cannot replay its earlier nonce", () => {
+    const members = new Set<string>();
+    const cache = new NonceCache();
+    cache.addPrivileged((n) => members.has(n));
+    const h = signed();
+    verifyRequest(getter(h), parts, cache, ctx);
+    members.add(id.nodeId);
+    expect(reason(() => verifyRequest(getter(h), parts, cache, ctx))).toBe("replayed");
+    const h2 = signed();
+    verifyRequest(getter(h2), parts, cache, ctx);
+    members.delete(id.nodeId);
+    expect(reason(() => verifyRequest(getter(h2), parts, cache, ctx))).toBe("replayed");
+  });
   it("bounds the nonces of one key and of one address", () => {
     const cache = new NonceCache({ perKey: 4, perAddress: 6 });
     const now = Date.now();

@@ -186,6 +186,16 @@ export class NonceCache {
     else m.set(k, n);
   }
 
+  /**
+   * True when either pool remembers the nonce: a signer can become privileged (a new cluster member) between two
+   * requests, and a nonce it used before must still count as used.
+   */
+  #seen(id: string, now: number): boolean {
+    this.#expire(this.#ordinary, now);
+    this.#expire(this.#privileged, now);
+    return this.#ordinary.entries.has(id) || this.#privileged.entries.has(id);
+  }
+
   /** Spends one signature-check token of `address`; throws rate-limited when it has none left. */
   #spendAttempt(address: string, now: number): void {
     let b = this.#buckets.get(address);
@@ -209,7 +219,7 @@ export class NonceCache {
     this.#spendAttempt(address, now);
     const pool = this.#pool(nodeId);
     this.#expire(pool, now);
-    if (pool.entries.has(`${nodeId}:${nonce}`)) throw new SignatureError("replayed", "this nonce was already used (replayed request)");
+    if (this.#seen(`${nodeId}:${nonce}`, now)) throw new SignatureError("replayed", "this nonce was already used (replayed request)");
     if ((this.#keyCount.get(nodeId) ?? 0) >= this.#perKey) throw new SignatureError("busy", `too many signed requests from node ${nodeId.slice(0, 16)}… in the replay window; retry shortly`);
     if (pool === this.#ordinary && (this.#addressCount.get(address) ?? 0) >= this.#perAddress) {
       throw new SignatureError("busy", `too many signed requests from ${address} in the replay window; retry shortly`);
@@ -222,7 +232,7 @@ export class NonceCache {
     const pool = this.#pool(nodeId);
     this.#expire(pool, now);
     const id = `${nodeId}:${nonce}`;
-    if (pool.entries.has(id)) return false;
+    if (this.#seen(id, now)) return false;
     if (pool.entries.size >= pool.max) throw new SignatureError("busy", "too many signed requests in the replay window; retry shortly");
     pool.entries.set(id, { expires: now + 2 * SIGNATURE_WINDOW_MS, key: nodeId, address });
     this.#keyCount.set(nodeId, (this.#keyCount.get(nodeId) ?? 0) + 1);

@@ -6,8 +6,21 @@ import type { DescMessage, DescMethod, Message } from "@bufbuild/protobuf";
 import { hasSignature, SIG_HEADERS, SignatureError, StreamBodyHasher, verifyRequest, type NonceCache, type SignedParts } from "../identity/request-signing.ts";
 import { remoteAddressKey } from "./context.ts";
 
-/** Who may call a method: anyone; anyone the read policy allows; a node with a valid signed request; the admin. */
-export type Access = "public" | "read" | "peer" | "admin";
+/**
+ * A peer call that only some signers may make, decided per call from current state (e.g. the cluster map: "only the
+ * validator"). A valid signature from anyone else is answered permission_denied naming the rule.
+ */
+export interface PeerRule {
+  /** Who may call, as the refusal names it (e.g. "the cluster validator"). */
+  readonly rule: string;
+  allows(nodeId: string): boolean;
+}
+
+/**
+ * Who may call a method: anyone; anyone the read policy allows; a node with a valid signed request; a signed request
+ * from a node the rule allows; the admin.
+ */
+export type Access = "public" | "read" | "peer" | "admin" | PeerRule;
 
 /** Access level per "package.Service/Method". Methods not listed are refused. */
 export type AccessPolicy = ReadonlyMap<string, Access>;
@@ -92,9 +105,10 @@ export function authInterceptor(opts: AuthOptions): Interceptor {
 
     if (access === "public" || admin) return next(req);
     if (access === "read" && (opts.readAllowed?.() ?? true)) return next(req);
-    if (access === "peer") {
-      if (nodeId !== undefined) return next(req);
-      throw new ConnectError(`${req.method.name} is a peer call: sign the request with the node key (x-slowdrip-* headers)`, Code.Unauthenticated);
+    if (access === "peer" || typeof access === "object") {
+      if (nodeId === undefined) throw new ConnectError(`${req.method.name} is a peer call: sign the request with the node key (x-slowdrip-* headers)`, Code.Unauthenticated);
+      if (access === "peer" || access.allows(nodeId)) return next(req);
+      throw new ConnectError(`${req.method.name} may be called only by ${access.rule}; node ${nodeId} is not`, Code.PermissionDenied);
     }
     throw new ConnectError(
       `${req.method.name} is a control call: send "Authorization: Bearer <admin token>" (from <data_dir>/admin.token) or sign it with an operator key`,

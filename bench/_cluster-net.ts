@@ -1,0 +1,124 @@
+// Rows of the cluster bench that need a running cluster of real processes on loopback: upload through PutFile against
+// one node's PUT /blobs of the same bytes, GetFile with two miners down against all up, and rebalancing after a miner is
+// lost. bench/cluster.ts prints them after the Reed-Solomon rows.
+import { randomFillSync } from "node:crypto";
+import { request } from "node:http";
+import { create } from "@bufbuild/protobuf";
+import { PutFileRequestSchema, type PutFileRequest } from "../src/gen/slowdrip/v1/cluster_pb.ts";
+import { createHasher, hashParallel, toHex } from "../src/wasm/index.ts";
+import { NodeProc, TestCluster, waitFor } from "../test/cluster/harness.ts";
+import { freePort } from "../test/helpers/sea.ts";
+
+const MiB = 1024 * 1024;
+
+/** One measured row: ours against an anchor measured in the same run (MB/s = 10^6 bytes per second, wall clock). */
+export interface NetRow {
+  name: string;
+  ours: number;
+  anchor: string;
+  anchorValue: number;
+  note?: string;
+}
+
+const mbps = (bytes: number, ms: number) => bytes / 1e6 / (ms / 1000);
+
+/** PUT /blobs of `data` to a node's admin listener; resolves to the elapsed ms. */
+function putBlob(node: NodeProc, data: Uint8Array): Promise<number> {
+  const url = new URL(`${node.adminUrl}/blobs`);
+  const t0 = performance.now();
+  return new Promise((resolve, reject) => {
+    const req = request({ host: url.hostname, port: url.port, path: url.pathname, method: "PUT", headers: { authorization: `Bearer ${node.adminToken}`, "content-length": data.length } }, (res) => {
+      res.resume();
+      res.on("end", () => (res.statusCode === 201 || res.statusCode === 200 ? resolve(performance.now() - t0) : reject(new Error(`PUT /blobs answered ${res.statusCode}`))));
+    });
+    req.on("error", reject);
+    for (let at = 0; at < data.length; at += MiB) req.write(data.subarray(at, at + MiB));
+    req.end();
+  });
+}
+
+/** PutFile of `data` (hashed first on all cores, as `slowdrip file put` does); resolves to the elapsed ms and hash. */
+async function putFile(c: TestCluster, data: Uint8Array): Promise<{ ms: number; hash: string }> {
+  const t0 = performance.now();
+  const hash = toHex(await hashParallel(data));
+  async function* messages(): AsyncGenerator<PutFileRequest> {
+    yield create(PutFileRequestSchema, { header: { hash, size: BigInt(data.length), name: "bench" } });
+    for (let at = 0; at < data.length; at += MiB) yield create(PutFileRequestSchema, { data: data.subarray(at, at + MiB) });
+  }
+  const r = await c.client().putFile(messages());
+  if (r.hash !== hash) throw new Error("PutFile answered another hash");
+  return { ms: performance.now() - t0, hash };
+}
+
+/** GetFile of a whole file, hashed as it streams; resolves to the elapsed ms (throws unless the bytes verify). */
+async function getFile(c: TestCluster, hash: string, size: number): Promise<number> {
+  const t0 = performance.now();
+  const h = createHasher();
+  let n = 0;
+  for await (const m of c.client().getFile({ hash })) {
+    h.update(m.data);
+    n += m.data.length;
+  }
+  if (n !== size || h.digestHex() !== hash) throw new Error("GetFile returned bytes that do not verify");
+  return performance.now() - t0;
+}
+
+/**
+ * Starts 1 validator and 8 miners in 8 families (k=4, m=2, 4 MiB stripes) and a lone node, and measures the rows with
+ * a file of `size` bytes.
+ */
+export async function clusterNetRows(size = 256 * MiB): Promise<NetRow[]> {
+  const rows: NetRow[] = [];
+  const families = ["f1", "f2", "f3", "f4", "f5", "f6", "f7", "f8"];
+  const c = await TestCluster.start({
+    families,
+    validator: { "cluster.stripe_size": "4MiB", "cluster.pg_count": "1024", "cluster.member_timeout": "15s", "cluster.rebalance_tick": "500ms" },
+    // Heartbeats and passes at a realistic pace (each is a signed call the validator verifies); an epoch change starts a
+    // pass at once anyway.
+    miner: { "cluster.rebalance_tick": "2s", "cluster.heartbeat_interval": "5s", "store.max_storage": "4GiB", "tuning.pull_concurrency": "8" },
+  });
+  const lone = new NodeProc("lone", await freePort(), { "store.max_storage": "4GiB" });
+  await lone.start();
+  try {
+    const a = randomFillSync(new Uint8Array(size));
+    const b = randomFillSync(new Uint8Array(size));
+    // Alternate the two sides so that drifting load hits both alike.
+    const anchorMs = (await putBlob(lone, a)) + (await putBlob(lone, b));
+    const up1 = await putFile(c, a);
+    const up2 = await putFile(c, b);
+    rows.push({ name: `upload ${size / MiB} MiB: PutFile to 8 miners (k=4 m=2)`, ours: mbps(2 * size, up1.ms + up2.ms), anchor: "PUT /blobs, one node", anchorValue: mbps(2 * size, anchorMs), note: "goal >= 0.5x" });
+
+    // Rebalance: one miner lost; from the new epoch to no stripe under-replicated.
+    const lost = c.miners[0]!;
+    const held = [...(await lost.blobs()).values()].filter((x) => x.tags.includes("cluster-shard")).reduce((s, x) => s + x.size, 0);
+    const epoch = (await c.status()).epoch;
+    await lost.kill("SIGKILL");
+    const next = await waitFor(async () => {
+      const s = await c.status();
+      return s.epoch > epoch ? s.epoch : undefined;
+    }, "the epoch without the lost miner", 60_000, 100);
+    const t0 = performance.now();
+    await waitFor(async () => {
+      const s = await c.status();
+      return s.underReplicatedStripes === 0n && s.lastScanEpoch === next && s.epoch === next ? true : undefined;
+    }, "rebalancing to finish", 600_000, 250);
+    const rebalanceMs = performance.now() - t0;
+
+    // Reads: all (seven) up, then two more down (before member_timeout ends, shards are rebuilt while reading).
+    const allUp = await getFile(c, up1.hash, size);
+    await Promise.all([c.miners[1]!.kill("SIGKILL"), c.miners[2]!.kill("SIGKILL")]);
+    const twoDown = await getFile(c, up1.hash, size);
+    rows.push({ name: `read ${size / MiB} MiB: GetFile, 2 miners down`, ours: mbps(size, twoDown), anchor: "GetFile, all up", anchorValue: mbps(size, allUp) });
+    rows.push({
+      name: "rebalance after 1 of 8 miners lost",
+      ours: mbps(held, rebalanceMs),
+      anchor: "upload (above)",
+      anchorValue: mbps(2 * size, up1.ms + up2.ms),
+      note: `${(held / MiB).toFixed(0)} MiB of shards rebuilt in ${(rebalanceMs / 1000).toFixed(1)} s after the epoch began`,
+    });
+  } finally {
+    await c.stop();
+    await lone.kill("SIGKILL");
+  }
+  return rows;
+}
