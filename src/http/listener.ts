@@ -6,7 +6,7 @@ import { createServer as createHttp2Server, type Http2Server, type ServerHttp2Se
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from "node:net";
 import { once } from "node:events";
 import { Duplex } from "node:stream";
-import type { NodeHandlerFn } from "./types.ts";
+import type { NodeHandlerFn, UpgradeHandlerFn } from "./types.ts";
 import { createSecureContext, TLSSocket } from "node:tls";
 import { RAW_SOCKET, resetConnection, Watchdog, type CutReason } from "./watchdog.ts";
 
@@ -34,6 +34,11 @@ export interface ListenerOptions {
   onCut?: (reason: CutReason) => void;
   /** PEM certificate chain and private key: serve HTTPS (HTTP/2 and HTTP/1.1 by ALPN) instead of cleartext. */
   tls?: { cert: string | Buffer; key: string | Buffer };
+  /**
+   * HTTP/1.1 requests with an `Upgrade` header (WebSocket) go here, with the socket; without it they are refused (the
+   * socket is destroyed). The socket still counts against the per-address and total caps.
+   */
+  onUpgrade?: UpgradeHandlerFn;
 }
 
 /** The remote address a per-address cap counts ("::ffff:1.2.3.4" counts as "1.2.3.4"). */
@@ -124,6 +129,14 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
     },
     track as never,
   );
+  // Upgrades (WebSocket): handed over with the socket, or refused when nobody takes them.
+  h1.on("upgrade", (req: Parameters<UpgradeHandlerFn>[0], socket: Socket, head: Buffer) => {
+    if (closing || !opts.onUpgrade) {
+      socket.destroy();
+      return;
+    }
+    opts.onUpgrade(req, socket, head);
+  });
   const h2: Http2Server = createHttp2Server({ settings: { maxConcurrentStreams: opts.maxH2Streams } }, track as never);
   const sessions = new Set<ServerHttp2Session>();
   h2.on("session", (s: ServerHttp2Session) => {
