@@ -10,7 +10,7 @@ import { liveRoutes } from "../http/live.ts";
 import { unhex } from "../identity/hex.ts";
 import { MediaMtxApi } from "../media/api.ts";
 import type { AuthPolicy } from "../media/auth.ts";
-import { loadTemplate, renderMediamtxConfig, type MediaMtxOptions } from "../media/config.ts";
+import { loadTemplate, parseIceServer, renderMediamtxConfig, type MediaMtxOptions } from "../media/config.ts";
 import { jwksDocument, permissionCovers } from "../media/jwt.ts";
 import { SegmentIntake } from "../media/segments.ts";
 import { MediaSupervisor, type ManageMode, type MediaStatus } from "../media/supervisor.ts";
@@ -48,6 +48,8 @@ export function mediamtxOptions(config: Config, hooksUrl: string, dataDir: strin
     hls: listen(config["mediamtx.hls"]),
     webrtc: listen(config["mediamtx.webrtc"]),
     webrtcUdpAddress: config["mediamtx.webrtc_udp"],
+    webrtcAdditionalHosts: config["mediamtx.webrtc_additional_hosts"],
+    webrtcIceServers: config["mediamtx.webrtc_ice_servers"].map(parseIceServer),
     srt: listen(config["mediamtx.srt"]),
     recordDir: recordDirOf(config, dataDir),
     segmentSeconds: config["mediamtx.segment_duration"] / 1000,
