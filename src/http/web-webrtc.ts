@@ -10,7 +10,8 @@ import { writeHead } from "./types.ts";
 export const MAX_SDP_BYTES = 64 * 1024;
 const TIMEOUT_MS = 15_000;
 const FORWARDED_REQUEST_HEADERS = ["authorization", "content-type", "if-match"];
-const FORWARDED_RESPONSE_HEADERS = ["content-type", "link", "etag", "id", "accept-patch", "accept-post", "www-authenticate"];
+// Not WWW-Authenticate: MediaMTX's Basic challenge would make browsers prompt for a password; the pages ask for a token.
+const FORWARDED_RESPONSE_HEADERS = ["content-type", "link", "etag", "id", "accept-patch", "accept-post"];
 
 /** The base URL of MediaMTX's WebRTC listener for `mediamtx.webrtc` (":8889" -> "http://127.0.0.1:8889"); null when off. */
 export function webrtcUpstream(listen: string): string | null {

@@ -32,6 +32,9 @@ async function publish(p: string): Promise<void> {
     status.dataset.state = "connecting";
     status.textContent = "connecting by WebRTC (WHIP)...";
     try {
+      if (!navigator.mediaDevices) {
+        throw new Error(`the browser gives the camera only to secure pages: open this page over https:// (set api.tls_cert) or on localhost, not ${location.origin}`);
+      }
       media ??= await navigator.mediaDevices.getUserMedia({ video: { width: 1280, height: 720, frameRate: 30 }, audio: true });
       preview.srcObject = media;
       const url = endpointOf(p, "whip");
