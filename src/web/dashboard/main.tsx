@@ -30,18 +30,46 @@ interface Polled<T> {
   error: unknown;
 }
 
-/** Calls `f` now and every `ms`, again whenever `key` changes. */
+/** Seconds between refreshes (?every=N; 0 refreshes only on the Refresh button). */
+const EVERY = (() => {
+  const v = Number(new URLSearchParams(location.search).get("every") ?? "2");
+  return Number.isFinite(v) && v >= 0 && v <= 3600 ? v : 2;
+})();
+
+/** Calls in flight, shown on the Refresh button (data-pending) so that a reader knows when the panels are current. */
+let inFlight = 0;
+const inFlightListeners = new Set<(n: number) => void>();
+function track<T>(p: Promise<T>): Promise<T> {
+  const bump = (d: number) => {
+    inFlight += d;
+    for (const l of inFlightListeners) l(inFlight);
+  };
+  bump(1);
+  return p.finally(() => bump(-1));
+}
+function useInFlight(): number {
+  const [n, set] = useState(inFlight);
+  useEffect(() => {
+    inFlightListeners.add(set);
+    return () => void inFlightListeners.delete(set);
+  }, []);
+  return n;
+}
+
+/** Calls `f` now, every `ms` times the refresh period (unless refreshes are manual), and whenever `key` changes. */
 function usePoll<T>(f: () => Promise<T>, ms: number, key: unknown = 0): Polled<T> {
   const [s, set] = useState<Polled<T>>({ data: null, error: null });
   useEffect(() => {
     let live = true;
     const tick = () =>
-      f().then(
-        (data) => live && set({ data, error: null }),
-        (error: unknown) => live && set((o) => ({ data: refusedToken(error) ? null : o.data, error })),
+      track(
+        f().then(
+          (data) => live && set({ data, error: null }),
+          (error: unknown) => live && set((o) => ({ data: refusedToken(error) ? null : o.data, error })),
+        ),
       );
     void tick();
-    const t = setInterval(tick, ms);
+    const t = EVERY > 0 ? setInterval(tick, (ms * EVERY) / 2) : undefined;
     return () => {
       live = false;
       clearInterval(t);
@@ -312,21 +340,28 @@ function ClusterPanel({ c }: { c: Polled<ClusterJson> }) {
 
 function App() {
   const [tokenKey, setTokenKey] = useState(0);
-  const status = usePoll(() => pub<StatusJson>("NodeService/GetStatus").catch((e: unknown) => (refusedToken(e) ? admin<StatusJson>("NodeService/GetStatus") : Promise.reject(e))), 2000, tokenKey);
-  const paths = usePoll(() => pub<PathsJson>("StreamService/ListPaths"), 2000);
-  const latency = usePoll(() => pub<{ paths?: LatencyJson[]; all?: LatencyJson }>("StreamService/GetIngestStats"), 2000);
-  const live = usePoll(() => admin<{ sessions?: LiveSessionJson[] }>("StreamService/ListSessions"), 3000, tokenKey);
-  const paid = usePoll(() => admin<{ sessions?: PaidSessionJson[]; open?: number }>("PaymentService/ListSessions", { limit: 50 }), 5000, tokenKey);
-  const ledger = usePoll(() => admin<{ entries?: LedgerEntryJson[] }>("PaymentService/Ledger", { limit: 1000 }), 5000, tokenKey);
-  const wallet = usePoll(() => admin<{ mints?: MintBalanceJson[]; total?: string }>("WalletService/Balance"), 10_000, tokenKey);
-  const pins = usePoll(pinnedCount, 15_000, tokenKey);
-  const cluster = usePoll(() => admin<ClusterJson>("ValidatorService/GetClusterStatus"), 10_000, tokenKey);
+  // Every panel fetches again when this changes (the token or the Refresh button).
+  const [refresh, setRefresh] = useState(0);
+  const key = `${tokenKey}/${refresh}`;
+  const pending = useInFlight();
+  const status = usePoll(() => pub<StatusJson>("NodeService/GetStatus").catch((e: unknown) => (refusedToken(e) ? admin<StatusJson>("NodeService/GetStatus") : Promise.reject(e))), 2000, key);
+  const paths = usePoll(() => pub<PathsJson>("StreamService/ListPaths"), 2000, key);
+  const latency = usePoll(() => pub<{ paths?: LatencyJson[]; all?: LatencyJson }>("StreamService/GetIngestStats"), 2000, key);
+  const live = usePoll(() => admin<{ sessions?: LiveSessionJson[] }>("StreamService/ListSessions"), 3000, key);
+  const paid = usePoll(() => admin<{ sessions?: PaidSessionJson[]; open?: number }>("PaymentService/ListSessions", { limit: 50 }), 5000, key);
+  const ledger = usePoll(() => admin<{ entries?: LedgerEntryJson[] }>("PaymentService/Ledger", { limit: 1000 }), 5000, key);
+  const wallet = usePoll(() => admin<{ mints?: MintBalanceJson[]; total?: string }>("WalletService/Balance"), 10_000, key);
+  const pins = usePoll(pinnedCount, 15_000, key);
+  const cluster = usePoll(() => admin<ClusterJson>("ValidatorService/GetClusterStatus"), 10_000, key);
   const refused = [live, paid, ledger, wallet].some((p) => p.error && refusedToken(p.error));
   const byPath = new Map((latency.data?.paths ?? []).map((l) => [l.path ?? "", l]));
   return (
     <>
       <header>
         <h1>SlowDrip node</h1>
+        <button id="refresh" type="button" data-refresh={String(refresh)} data-pending={String(pending)} onClick={() => setRefresh((r) => r + 1)}>
+          Refresh
+        </button>
         <TokenBar refused={refused && adminToken() !== ""} onChange={() => setTokenKey((k) => k + 1)} />
       </header>
       <StatusPanel s={status.data} />
