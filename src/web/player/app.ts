@@ -12,6 +12,7 @@ import { rpc } from "../rpc.ts";
 import { verifyingLoader } from "./loader.ts";
 import { Payment } from "./pay.ts";
 import { ReceiptPoster } from "./receipts.ts";
+import { trackersFor } from "./trackers.ts";
 import { segmentHashOf, StreamTrust, type Refusal } from "./trust.ts";
 
 /** Options of one player; the page entry passes its URL's, tests may add core overrides. */
@@ -46,17 +47,6 @@ export interface PlayerStats {
   lastRejection: string;
   manifestVersion: number;
   receiptsAccepted: number;
-}
-
-/** The tracker URLs for a stream: the announce's WebSocket trackers, else this node's, each with ?path=<stream>. */
-export function trackersFor(announced: readonly string[], path: string, origin: string): string[] {
-  const ws = announced.filter((t) => /^wss?:\/\//.test(t));
-  const list = ws.length > 0 ? ws : [`${origin.replace(/^http/, "ws")}/tracker`];
-  return list.slice(0, 8).map((t) => {
-    const u = new URL(t);
-    if (!u.searchParams.has("path")) u.searchParams.set("path", path);
-    return u.href;
-  });
 }
 
 /** Starts a player for `opts.path` in `root`. */
