@@ -81,7 +81,8 @@ export async function buildWeb(root, { entries = WEB_ENTRIES, outDir = join(root
   return assets;
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
+// Run directly (node scripts/build-web.mjs), not when imported or bundled into a bench.
+if (process.argv[1]?.endsWith("/scripts/build-web.mjs") && process.argv[1] === fileURLToPath(import.meta.url)) {
   const root = join(dirname(fileURLToPath(import.meta.url)), "..");
   const assets = await buildWeb(root);
   for (const [k, a] of Object.entries(assets)) console.log(`${k.padEnd(10)} ${a.file.padEnd(28)} ${String(Buffer.byteLength(a.body)).padStart(8)} B  ${String(a.gzip).padStart(7)} B gzip`);

@@ -179,7 +179,9 @@ export async function startPlayer(root: HTMLElement, opts: PlayerOptions): Promi
     rtcConfig: { iceServers: opts.iceServers },
     isP2PDisabled: !opts.p2p,
     // Live: segments near the play head come from the origin when no peer has them; the rest are asked of peers.
-    highDemandTimeWindow: 2 * td,
+    // Until the first frame p2p-media-loader sees the play head at 0, before the live window: everything listed is
+    // "near" then, so that startup does not wait on peers (narrowed at the first frame, below).
+    highDemandTimeWindow: (manifest.segments.length + 2) * td,
     httpDownloadTimeWindow: 2 * td,
     p2pDownloadTimeWindow: Math.max(30, 10 * td),
     simultaneousP2PDownloads: 3,
@@ -238,6 +240,7 @@ export async function startPlayer(root: HTMLElement, opts: PlayerOptions): Promi
   }, 500);
   // Live manifests are re-fetched (and re-verified) about once per segment.
   if (!manifest.ended) setInterval(() => void trust.refresh(), td * 1000);
+  video.addEventListener("playing", () => engine.applyDynamicConfig({ core: { highDemandTimeWindow: 2 * td } }), { once: true });
   hls.loadSource(new URL("index.m3u8", base).href);
   hls.attachMedia(video);
   video.play().catch(() => {});

@@ -18,7 +18,8 @@ if (path === null) {
     path,
     creator: creator && /^[0-9a-f]{64}$/.test(creator) ? creator : null,
     p2p: q.get("p2p") !== "0",
-    hash: q.get("hash") === "sha256" ? "sha256" : "blake3",
+    // WebCrypto exists on secure pages only (https, localhost); elsewhere the WASM BLAKE3 check is the one available.
+    hash: q.get("hash") === "sha256" && globalThis.crypto?.subtle ? "sha256" : "blake3",
     ...(Number.isFinite(latency) && latency > 0 && latency <= 120 ? { latency } : {}),
     iceServers: pageConfig().iceServers,
   });
