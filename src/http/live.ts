@@ -29,7 +29,7 @@ export interface LiveRoutesDeps {
 const MAX_HOOK_BODY = 16 * 1024;
 
 /** Reads a request body of at most `max` bytes; null when it is larger. */
-async function readBody(req: NodeRequest, max: number): Promise<Uint8Array | null> {
+export async function readBody(req: NodeRequest, max: number): Promise<Uint8Array | null> {
   const parts: Uint8Array[] = [];
   let total = 0;
   for await (const chunk of req as AsyncIterable<Uint8Array>) {

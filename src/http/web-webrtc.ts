@@ -1,7 +1,7 @@
 // WHIP/WHEP proxy: /webrtc/<path>/whip|whep[/<session>] on the public listener forwards to MediaMTX's WebRTC HTTP
 // listener (on loopback), so that the pages stay same-origin under their CSP; MediaMTX asks the node's auth hook as
 // for any publish or read, and sees the browser's address through X-Forwarded-For. Bodies and time are bounded.
-import type { NodeRequest } from "./types.ts";
+import { readBody } from "./live.ts";
 import { sendError, type HttpRoute } from "./routes.ts";
 import { securityHeaders } from "./web.ts";
 import { writeHead } from "./types.ts";
@@ -22,17 +22,6 @@ export function webrtcUpstream(listen: string): string | null {
   if (host === "" || host === "0.0.0.0") host = "127.0.0.1";
   else if (host === "[::]") host = "[::1]";
   return `http://${host}:${port}`;
-}
-
-async function readLimited(req: NodeRequest, max: number): Promise<Buffer | null> {
-  const parts: Buffer[] = [];
-  let n = 0;
-  for await (const c of req as AsyncIterable<Buffer>) {
-    n += c.length;
-    if (n > max) return null;
-    parts.push(c);
-  }
-  return Buffer.concat(parts);
 }
 
 const PROXY_PATH = /^\/webrtc\/([A-Za-z0-9._~%/-]{1,768})\/(whip|whep)(?:\/([0-9a-f-]{36}))?$/;
@@ -60,7 +49,7 @@ export function webrtcProxyRoutes(upstream: string | null): HttpRoute[] {
         if ((session === undefined) !== (method === "OPTIONS" || method === "POST")) {
           return sendError(res, 405, session ? `${method} is not allowed on a session` : `${method} needs a session URL`, headers);
         }
-        const body = method === "POST" || method === "PATCH" ? await readLimited(req, MAX_SDP_BYTES) : Buffer.alloc(0);
+        const body = method === "POST" || method === "PATCH" ? await readBody(req, MAX_SDP_BYTES) : new Uint8Array(0);
         if (body === null) return sendError(res, 413, `SDP larger than ${MAX_SDP_BYTES} bytes`, headers);
         const fwd: Record<string, string> = {};
         for (const h of FORWARDED_REQUEST_HEADERS) {
@@ -72,7 +61,7 @@ export function webrtcProxyRoutes(upstream: string | null): HttpRoute[] {
         const target = `${upstream}/${path.split("/").map(encodeURIComponent).join("/")}/${kind}${session ? `/${session}` : ""}`;
         let r: Response;
         try {
-          r = await fetch(target, { method, headers: fwd, ...(body.length ? { body: new Uint8Array(body) } : {}), redirect: "manual", signal: AbortSignal.timeout(TIMEOUT_MS) });
+          r = await fetch(target, { method, headers: fwd, ...(body.byteLength ? { body: body as Uint8Array<ArrayBuffer> } : {}), redirect: "manual", signal: AbortSignal.timeout(TIMEOUT_MS) });
         } catch (err) {
           return sendError(res, 502, `MediaMTX's WebRTC listener did not answer: ${(err as Error).message}`, headers);
         }

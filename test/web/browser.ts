@@ -5,6 +5,7 @@ import { chmodSync, existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import type { PlayerStats } from "../../src/web/player/app.ts";
 import { createNetNs, type NetNs } from "../helpers/netns.ts";
 import { BIN, NODE, NodeProcess, ensureFfmpeg, freePort, installMediamtx, liveNodeEnv, rtmpPublishArgs, runCapture, runFfmpeg, until, waitMediamtxReady, type FfmpegRun } from "../media/peers.ts";
 
@@ -57,27 +58,14 @@ export async function newPage(browser: Browser): Promise<{ context: BrowserConte
 }
 
 /** The player's figures, as its stats panel shows them (data-* attributes of #stats). */
-export interface PanelStats {
-  state: string;
-  reason: string;
-  peerBytes: number;
-  originBytes: number;
-  uploadedBytes: number;
-  peers: number;
-  verified: number;
-  peerVerified: number;
-  rejected: number;
-  lastRejection: string;
-  manifestVersion: number;
-  receiptsAccepted: number;
-}
+export type PanelStats = PlayerStats;
 
 /** Reads the stats panel of a player page. */
 export async function panelStats(page: Page): Promise<PanelStats> {
   const d = await page.locator("#stats").evaluate((e) => ({ ...(e as HTMLElement).dataset }));
   const num = (k: string) => Number(d[k] ?? 0);
   return {
-    state: d.state ?? "",
+    state: (d.state ?? "verifying") as PanelStats["state"],
     reason: d.reason ?? "",
     peerBytes: num("peerBytes"),
     originBytes: num("originBytes"),
