@@ -1,7 +1,7 @@
 // Test helpers for the browser tests: Debian's Chromium driven by playwright-core (nothing downloads a browser), run
 // inside a network namespace (WebRTC between pages finds no path on loopback), a live node with real MediaMTX and an
 // ffmpeg RTMP publisher, and the page's own figures read back from its stats panel.
-import { chmodSync, existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
@@ -194,6 +194,7 @@ export async function startLive(extraEnv: NodeJS.ProcessEnv = {}): Promise<LiveS
       await Promise.all(runs.map((r) => r.stop()));
       await node.stop();
       ns.remove();
+      rmSync(dir, { recursive: true, force: true });
     },
   };
   try {

@@ -41,6 +41,18 @@ const TAMPER_UPLOADS = `(() => {
 const watchUrl = (latency: number) => `${live.url}/watch/${PATH}?creator=${creator}&latency=${latency}`;
 
 describe("the P2P player", () => {
+  it("is linked from the public index of live streams, creator pinned", async () => {
+    const p = await newPage(browser);
+    await p.page.goto(`${live.url}/`);
+    const link = p.page.locator(`#streams li[data-path="${PATH}"] a`).first();
+    await link.waitFor({ timeout: 20_000 });
+    expect(await link.getAttribute("href")).toBe(`/watch/${PATH}?creator=${creator}`);
+    await link.click();
+    await until(async () => (await panelStats(p.page)).state === "verified", 30_000, "the linked player to verify the stream");
+    expect(await p.page.locator("#creator").textContent()).toContain("pinned by this link");
+    await p.context.close();
+  }, 60_000);
+
   it("two browsers play 20 s without a stall over 2 s, the second getting at least 30 % of its segment bytes from the first", async () => {
     const before = await live.originBytes(PATH);
     const a = await newPage(browser);
