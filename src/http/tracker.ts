@@ -35,7 +35,7 @@ export interface TrackerOptions {
   announceIntervalS?: number;
   /** A connection that sends nothing for this long is closed. Default 3 announce intervals. */
   idleTimeoutMs?: number;
-  /** True when `path` is a stream this node carries (has a signed manifest). */
+  /** True when `path` is a live stream this node carries. */
   knownPath: (path: string) => Promise<boolean>;
   /** Called for every refusal (metrics, debug log). */
   onRefuse?: (reason: TrackerRefusal, detail: string) => void;

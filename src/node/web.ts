@@ -54,7 +54,8 @@ export async function webComponent(base: NodeBase, needs: WebNeeds): Promise<Com
       maxPeersPerSwarm: config["web.tracker_max_peers"],
       maxSwarmsPerPath: config["web.tracker_max_swarms"],
       maxMessageBytes: config["web.tracker_max_message"],
-      knownPath: async (path) => (await needs.ingest.manifest(path)) !== null,
+      // Streams live on this node now (in memory: asking the ingest for an unknown name would load and keep state for it).
+      knownPath: async (path) => needs.ingest.openStreams().includes(path),
       onRefuse: (reason: TrackerRefusal, detail: string) => {
         refused.inc({ reason });
         log.debug({ reason, detail }, "tracker: refused");
