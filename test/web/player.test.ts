@@ -124,7 +124,8 @@ describe("the P2P player", () => {
     expect(sv.originBytes).toBeGreaterThan(0);
     expect(pv.stallMs).toBeLessThanOrEqual(5000);
     expect(pv.corrupted).toBe(0);
-    expect(v.console.filter((l) => /hls\.js media error/.test(l))).toEqual([]);
+    // hls.js never had bad bytes to parse or append (stalls under load are media errors too, and allowed).
+    expect(v.console.filter((l) => /hls\.js media error (fragParsingError|bufferAppendError|bufferAppendingError|bufferAddCodecError)/.test(l))).toEqual([]);
   }, 240_000);
 
   it("refuses to start on a manifest re-signed with another key, and says why", async () => {
