@@ -29,7 +29,7 @@ for (const name of names.length ? names : available) {
     platform: "node",
     format: "esm",
     target: "node22",
-    external: ["lmdb", "msgpackr-extract", "blake3-wasm", "hash-wasm"],
+    external: ["lmdb", "msgpackr-extract", "blake3-wasm", "hash-wasm", "playwright-core", "esbuild"],
     banner: { js: 'import { createRequire as __cr } from "node:module"; const require = __cr(import.meta.url);' },
     logLevel: "warning",
   });

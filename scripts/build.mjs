@@ -1,9 +1,10 @@
-// Build: WebAssembly modules from wasm/ (when present), then one ESM bundle of the CLI in dist/.
+// Build: WebAssembly modules from wasm/ (when present), the browser bundles, then one ESM bundle of the CLI in dist/.
 import { build } from "esbuild";
 import { existsSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
+import { buildWeb } from "./build-web.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -11,6 +12,9 @@ if (existsSync(join(root, "wasm/build.mjs"))) {
   const r = spawnSync(process.execPath, [join(root, "wasm/build.mjs")], { stdio: "inherit", cwd: root });
   if (r.status !== 0) process.exit(r.status ?? 1);
 }
+
+// The browser bundles (src/web/) are embedded in the node bundle through src/web/gen/assets.ts.
+await buildWeb(root);
 
 const pkg = JSON.parse(await import("node:fs/promises").then((fs) => fs.readFile(join(root, "package.json"), "utf8")));
 

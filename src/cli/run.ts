@@ -12,7 +12,8 @@ export const runCommand: Command = {
   usage: [
     "usage: slowdrip run [config flags]",
     "",
-    "Runs the node in the foreground, logging JSON lines to stdout. SIGTERM or SIGINT stops it gracefully:",
+    "Runs the node in the foreground, logging to stdout (node.log_format: readable lines on a terminal, JSON lines",
+    "otherwise). SIGTERM or SIGINT stops it gracefully:",
     "no new connections, in-flight requests finish (up to api.shutdown_timeout), stores close, exit code 0.",
     "",
     "config flags:",
@@ -22,7 +23,7 @@ export const runCommand: Command = {
     const { values, positionals } = parseArgs({ args: argv, options: configFlagOptions, allowPositionals: true });
     if (positionals.length > 0) throw new CliError(`unexpected argument "${positionals[0]}"`, 2);
     const loaded = loadFromFlags(values, io.env, io.cwd);
-    const log = createLogger(loaded.config["node.log_level"]);
+    const log = createLogger(loaded.config["node.log_level"], 1, loaded.config["node.log_format"]);
     if (loaded.file) log.info({ file: loaded.file }, "config file loaded");
     const node = await startNode(loaded.config, log, fullNode);
     await new Promise<void>((resolve) => {

@@ -6,6 +6,8 @@ const MiB = 1024 ** 2;
 const KiB = 1024;
 const HEX64 = /^[0-9a-f]{64}$/;
 const LISTEN = /^$|^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]*):\d{1,5}$/;
+/** A WebRTC ICE server: [USER:PASSWORD@](stun|turn|turns):HOST[:PORT][?transport=udp|tcp]. */
+export const ICE_SERVER = /^(?:([^:@\s]{1,128}):([^@\s]{1,128})@)?((?:stun|turns?):[A-Za-z0-9.\-[\]:]{1,260}(?:\?transport=(?:udp|tcp))?)$/;
 const LISTEN_DOC = 'empty, or [HOST]:PORT (e.g. ":1935", "127.0.0.1:8554")';
 
 /**
@@ -15,8 +17,11 @@ const LISTEN_DOC = 'empty, or [HOST]:PORT (e.g. ":1935", "127.0.0.1:8554")';
 export const schema = {
   "node.data_dir": str("./data", { doc: "Directory for all node state (keypair, admin token, LMDB).", flag: "data-dir" }),
   "node.log_level": oneOf(["trace", "debug", "info", "warn", "error", "fatal", "silent"], "info", {
-    doc: "Log level of the JSON logs written to stdout.",
+    doc: "Log level of the logs written to stdout.",
     flag: "log-level",
+  }),
+  "node.log_format": oneOf(["auto", "json", "pretty"], "auto", {
+    doc: "Log lines on stdout: json (one JSON event per line, for journald and pipes), pretty (time, level, message, key fields), or auto (pretty on a terminal, else json).",
   }),
   "node.public_endpoint": str("", {
     doc: "URL peers should use to reach this node (e.g. http://203.0.113.5:8080); empty when not advertised.",
@@ -154,6 +159,22 @@ export const schema = {
   "mediamtx.srt": str(":8890", { doc: "SRT listener (UDP); empty disables it.", pattern: LISTEN, patternDoc: LISTEN_DOC }),
   "mediamtx.webrtc": str(":8889", { doc: "WebRTC WHIP/WHEP HTTP listener; empty disables it.", pattern: LISTEN, patternDoc: LISTEN_DOC }),
   "mediamtx.webrtc_udp": str(":8189", { doc: "WebRTC ICE UDP listener (needed when WebRTC is on).", pattern: LISTEN, patternDoc: LISTEN_DOC }),
+  "mediamtx.webrtc_additional_hosts": list([], {
+    doc: "Public IPs or host names MediaMTX advertises as WebRTC ICE candidates (an edge box behind NAT names its public address here).",
+    item: (s) => {
+      if (!/^[A-Za-z0-9.:-]{1,253}$/.test(s)) throw new RangeError("not an IP address or host name");
+    },
+    itemDoc: "IP addresses or host names",
+    maxItems: 16,
+  }),
+  "mediamtx.webrtc_ice_servers": list([], {
+    doc: "STUN/TURN servers for WebRTC, as URL or USER:PASSWORD@URL (e.g. stun:stun.example.com:3478, alice:secret@turn:turn.example.com:3478?transport=udp); MediaMTX uses them and hands them to browsers.",
+    item: (s) => {
+      if (!ICE_SERVER.test(s)) throw new RangeError("not [USER:PASSWORD@](stun|turn|turns):HOST[:PORT][?transport=udp|tcp]");
+    },
+    itemDoc: "[USER:PASSWORD@](stun|turn|turns):HOST[:PORT] URLs",
+    maxItems: 16,
+  }),
   "mediamtx.hls": str("", { doc: "MediaMTX's own HLS listener (the node serves the signed origin at /live/); empty disables it.", pattern: LISTEN, patternDoc: LISTEN_DOC }),
   "mediamtx.record_dir": str("", {
     doc: "Absolute directory where MediaMTX writes finished segments for the node; empty: /var/lib/slowdrip-mediamtx/segments with manage systemd, else <data_dir>/mediamtx/segments.",
@@ -167,6 +188,10 @@ export const schema = {
   "live.delegation": str("", { doc: "File with the creator's delegation (slowdrip creator delegate); empty: the node key acts as the creator." }),
   "live.announce_dir": str("", { doc: "Directory of creator-signed STREAM_ANNOUNCE files (slowdrip creator announce), used with live.delegation." }),
   "live.trackers": list([], { doc: "WebTorrent tracker URLs named in STREAM_ANNOUNCE.", itemDoc: "tracker URLs" }),
+  "web.tracker": bool(true, { doc: "Serve the WebTorrent tracker at /tracker (WebSocket) on the public listener, for the browser player's P2P swarms." }),
+  "web.tracker_max_peers": int(64, { doc: "Most peers one tracker swarm holds; further announces are refused (swarm-full).", min: 2, max: 10_000 }),
+  "web.tracker_max_swarms": int(8, { doc: "Most tracker swarms per stream path (p2p-media-loader uses one per rendition and stream type).", min: 1, max: 256 }),
+  "web.tracker_max_message": size("64KiB", { doc: "Largest tracker WebSocket message; a larger one closes the connection.", min: 4 * KiB, max: 1 * MiB }),
   "proofs.wardens": list([], {
     doc: "Node ids (64 lowercase hex) allowed to send storage challenges, besides the cluster map's validator and wardens.",
     item: (s) => {

@@ -1,12 +1,12 @@
 // One listener: a TCP server that hands each connection to HTTP/1.1 or cleartext HTTP/2 (prior knowledge) by its
 // preface, or, with a certificate, to HTTP/2 or HTTP/1.1 over TLS by ALPN; with a cap per remote address, idle
 // timeouts, a cap on HTTP/2 streams and the per-request progress watchdog.
-import { createServer as createHttp1Server, type Server as Http1Server } from "node:http";
+import { createServer as createHttp1Server, type IncomingMessage, type Server as Http1Server } from "node:http";
 import { createServer as createHttp2Server, type Http2Server, type ServerHttp2Session } from "node:http2";
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from "node:net";
 import { once } from "node:events";
 import { Duplex } from "node:stream";
-import type { NodeHandlerFn } from "./types.ts";
+import type { NodeHandlerFn, UpgradeHandlerFn } from "./types.ts";
 import { createSecureContext, TLSSocket } from "node:tls";
 import { RAW_SOCKET, resetConnection, Watchdog, type CutReason } from "./watchdog.ts";
 
@@ -34,6 +34,11 @@ export interface ListenerOptions {
   onCut?: (reason: CutReason) => void;
   /** PEM certificate chain and private key: serve HTTPS (HTTP/2 and HTTP/1.1 by ALPN) instead of cleartext. */
   tls?: { cert: string | Buffer; key: string | Buffer };
+  /**
+   * HTTP/1.1 requests with an `Upgrade` header (WebSocket) go here, with the socket; without it they are refused (the
+   * socket is destroyed). The socket still counts against the per-address and total caps.
+   */
+  onUpgrade?: UpgradeHandlerFn;
 }
 
 /** The remote address a per-address cap counts ("::ffff:1.2.3.4" counts as "1.2.3.4"). */
@@ -121,9 +126,20 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
       headersTimeout: Math.min(30_000, opts.idleTimeoutMs),
       keepAliveTimeout: Math.min(5_000, opts.idleTimeoutMs),
       connectionsCheckingInterval: Math.max(100, Math.min(1_000, Math.floor(opts.idleTimeoutMs / 4))),
+      // Only WebSocket upgrades, and only when someone takes them, leave the request path (an h2c upgrade attempt, or
+      // any upgrade without a taker, is answered as the plain HTTP/1.1 request it also is).
+      shouldUpgradeCallback: (req: IncomingMessage) => opts.onUpgrade !== undefined && /\bwebsocket\b/i.test(String(req.headers.upgrade ?? "")),
     },
     track as never,
   );
+  // Upgrades (WebSocket): handed over with the socket, or refused when nobody takes them.
+  h1.on("upgrade", (req: IncomingMessage, socket: Socket, head: Buffer) => {
+    if (closing || !opts.onUpgrade) {
+      socket.destroy();
+      return;
+    }
+    opts.onUpgrade(req, socket, head);
+  });
   const h2: Http2Server = createHttp2Server({ settings: { maxConcurrentStreams: opts.maxH2Streams } }, track as never);
   const sessions = new Set<ServerHttp2Session>();
   h2.on("session", (s: ServerHttp2Session) => {

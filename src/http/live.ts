@@ -22,12 +22,14 @@ export interface LiveRoutesDeps {
   onAuth?: (allowed: boolean, action: string) => void;
   /** Payment gate for segment GETs (service live-view, HTTP 402); absent means segments are free. */
   gate?: ReadGate;
+  /** Called with the body bytes of every segment GET answered 200 once its response finished (metrics). */
+  onSegmentServed?: (path: string, bytes: number) => void;
 }
 
 const MAX_HOOK_BODY = 16 * 1024;
 
 /** Reads a request body of at most `max` bytes; null when it is larger. */
-async function readBody(req: NodeRequest, max: number): Promise<Uint8Array | null> {
+export async function readBody(req: NodeRequest, max: number): Promise<Uint8Array | null> {
   const parts: Uint8Array[] = [];
   let total = 0;
   for await (const chunk of req as AsyncIterable<Uint8Array>) {
@@ -96,8 +98,15 @@ async function origin(deps: LiveRoutesDeps, req: NodeRequest, res: NodeResponse,
     if (res.hasHeader("x-session")) a.headers["cache-control"] = "private, no-store";
   }
   writeHead(res, a.status, { ...a.headers, "content-length": String(body.byteLength) });
-  if (req.method === "HEAD") res.end();
-  else res.end(body);
+  if (req.method === "HEAD") {
+    res.end();
+    return;
+  }
+  if (a.status === 200 && p[1].endsWith(".ts") && deps.onSegmentServed) {
+    const served = deps.onSegmentServed;
+    res.once("finish", () => served(p[0], body.byteLength));
+  }
+  res.end(body);
 }
 
 /** The live edge's routes. */

@@ -10,6 +10,8 @@ export interface HttpContext {
   url: URL;
   /** Capture groups of a RegExp route. */
   params: string[];
+  /** The listener the request came in on. */
+  listener: ListenerName;
 }
 
 /** The node's listeners: `public` (api.listen), `admin` (api.admin_listen), `hooks` (api.hooks_listen, loopback). */
@@ -172,7 +174,7 @@ export function routeHandler(routes: readonly HttpRoute[], deps: RouteHandlerDep
       else sendError(res, 500, "internal error");
     };
     try {
-      const p = route.handle({ req, res, url, params });
+      const p = route.handle({ req, res, url, params, listener });
       if (p) p.catch(fail);
     } catch (err) {
       fail(err);

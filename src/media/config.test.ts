@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { loadTemplate, MediaConfigError, renderMediamtxConfig, segmentHookCommand, type MediaMtxOptions } from "./config.ts";
+import { loadTemplate, MediaConfigError, parseIceServer, renderMediamtxConfig, segmentHookCommand, type MediaMtxOptions } from "./config.ts";
 
 const base: MediaMtxOptions = {
   apiAddress: "127.0.0.1:9997",
@@ -35,6 +35,33 @@ describe("renderMediamtxConfig", () => {
     });
     expect(y.pathDefaults.runOnRecordSegmentComplete).toBe(segmentHookCommand(base.segmentHookUrl));
     expect(y.pathDefaults.runOnRecordSegmentComplete).toMatch(/^curl .*--data-urlencode segment=\$MTX_SEGMENT_PATH .*'http:\/\/127\.0\.0\.1:8080\/hooks\/mediamtx\/segment'$/);
+  });
+
+  it("renders no extra WebRTC hosts or ICE servers by default, and trusts only the node's loopback proxy", () => {
+    const y = parse(renderMediamtxConfig(loadTemplate(), base));
+    expect(y.webrtcAdditionalHosts).toEqual([]);
+    expect(y.webrtcICEServers2).toEqual([]);
+    expect(y.webrtcTrustedProxies).toEqual(["127.0.0.1/32", "::1/128"]);
+  });
+
+  it("renders webrtc_additional_hosts and webrtc_ice_servers (STUN, and TURN with credentials) for edges behind NAT", () => {
+    const ice = ["stun:stun.example.com:3478", "alice:s3cr\"et@turn:turn.example.com:3478?transport=udp", "bob:pw@turns:[2001:db8::1]:5349"].map(parseIceServer);
+    const y = parse(renderMediamtxConfig(loadTemplate(), { ...base, webrtcAdditionalHosts: ["203.0.113.7", "edge.example.net"], webrtcIceServers: ice }));
+    expect(y.webrtcAdditionalHosts).toEqual(["203.0.113.7", "edge.example.net"]);
+    expect(y.webrtcICEServers2).toEqual([
+      { url: "stun:stun.example.com:3478", username: "", password: "", clientOnly: false },
+      { url: "turn:turn.example.com:3478?transport=udp", username: "alice", password: 's3cr"et', clientOnly: false },
+      { url: "turns:[2001:db8::1]:5349", username: "bob", password: "pw", clientOnly: false },
+    ]);
+  });
+
+  it("refuses malformed WebRTC hosts and ICE servers, naming the option", () => {
+    expect(() => parseIceServer("http://stun.example.com")).toThrow(/webrtcIceServers/);
+    expect(() => parseIceServer("stun:bad host")).toThrow(MediaConfigError);
+    for (const bad of [["host name with space"], ["a\nb"], ['x"; rm']]) {
+      expect(() => renderMediamtxConfig(loadTemplate(), { ...base, webrtcAdditionalHosts: bad })).toThrow(/webrtcAdditionalHosts/);
+    }
+    expect(() => renderMediamtxConfig(loadTemplate(), { ...base, webrtcIceServers: [{ url: "ftp://x" }] })).toThrow(/webrtcIceServers/);
   });
 
   it("renders JWKS mode", () => {

@@ -1,5 +1,6 @@
 // Renders mediamtx.yml from configs/mediamtx.yml.tmpl and a typed options object (loopback API, auth hook, listeners, segments).
 import { readFileSync } from "node:fs";
+import { ICE_SERVER } from "../config/schema.ts";
 import { MEDIAMTX_TEMPLATE } from "./template.ts";
 
 /** A listener that is either off (null) or bound to "host:port". */
@@ -32,6 +33,10 @@ export interface MediaMtxOptions {
   webrtc: ListenAddress;
   /** WebRTC ICE UDP listener (":8189" style); empty disables it. */
   webrtcUdpAddress?: string;
+  /** Public IPs or host names advertised as ICE candidates (NAT). Default none. */
+  webrtcAdditionalHosts?: string[];
+  /** STUN/TURN servers MediaMTX uses and hands to browsers. Default none. */
+  webrtcIceServers?: IceServer[];
   srt: ListenAddress;
   /** Directory where finished MPEG-TS segments land before the node ingests them. */
   recordDir: string;
@@ -44,6 +49,21 @@ export interface MediaMtxOptions {
   logLevel?: "error" | "warn" | "info" | "debug";
   readTimeoutSeconds?: number;
   writeTimeoutSeconds?: number;
+}
+
+/** A STUN/TURN server for WebRTC. */
+export interface IceServer {
+  /** stun:, turn: or turns: URL. */
+  url: string;
+  username?: string;
+  password?: string;
+}
+
+/** Parses a `mediamtx.webrtc_ice_servers` item: URL or USER:PASSWORD@URL. */
+export function parseIceServer(item: string): IceServer {
+  const m = ICE_SERVER.exec(item);
+  if (!m) throw new MediaConfigError("webrtcIceServers", `'${item.slice(0, 80)}' is not [USER:PASSWORD@](stun|turn|turns):HOST[:PORT]`);
+  return m[1] !== undefined ? { url: m[3]!, username: m[1], password: m[2]! } : { url: m[3]! };
 }
 
 /** A rendering problem, naming the offending option. */
@@ -153,6 +173,14 @@ export function templateValues(opts: MediaMtxOptions): Record<string, string> {
   const udpIce = opts.webrtcUdpAddress ?? ":8189";
   if (udpIce !== "") checkAddr("webrtcUdpAddress", udpIce);
   else if (opts.webrtc !== null) throw new MediaConfigError("webrtcUdpAddress", "WebRTC needs an ICE UDP listener address");
+  const hosts = opts.webrtcAdditionalHosts ?? [];
+  for (const h of hosts) {
+    if (typeof h !== "string" || !/^[A-Za-z0-9.:-]{1,253}$/.test(h)) throw new MediaConfigError("webrtcAdditionalHosts", `'${String(h).slice(0, 80)}' is not an IP address or host name`);
+  }
+  const ice = (opts.webrtcIceServers ?? []).map((s) => {
+    const checked = parseIceServer(s.username !== undefined ? `${s.username}:${s.password ?? ""}@${s.url}` : s.url);
+    return { url: checked.url, username: checked.username ?? "", password: checked.password ?? "", clientOnly: false };
+  });
   const hlsVariant = opts.hlsVariant ?? "mpegts";
   if (!["mpegts", "fmp4", "lowLatency"].includes(hlsVariant)) throw new MediaConfigError("hlsVariant", `'${hlsVariant}' is not mpegts, fmp4 or lowLatency`);
   const logLevel = opts.logLevel ?? "info";
@@ -181,6 +209,8 @@ export function templateValues(opts: MediaMtxOptions): Record<string, string> {
     webrtc,
     webrtcAddress,
     webrtcLocalUDPAddress: q(udpIce),
+    webrtcAdditionalHosts: JSON.stringify(hosts),
+    webrtcICEServers: JSON.stringify(ice),
     srt,
     srtAddress,
     segmentDuration: secs(segs),

@@ -6,13 +6,14 @@ import { mediaComponent } from "./media.ts";
 import { payComponent } from "./pay.ts";
 import { manifestSegments, proofsComponent } from "./proofs.ts";
 import { storeComponent } from "./store.ts";
+import { webComponent } from "./web.ts";
 
 /**
  * `slowdrip run`: pay (wallet and gates), then the blob store behind the gates, then Blossom on the store (paid through
  * the same gates), then the cluster role (`cluster.role`: a miner keeps its shards in the store; a validator
  * coordinates), then the live edge on the store, then the proofs (storage challenges on the store, receipts against the
  * live manifests, presence); in a cluster the map's validator and wardens may challenge, and its members may prove
- * presence.
+ * presence; then the web pages and the tracker (over the live manifests).
  */
 export const fullNode: Assemble = async (base, add) => {
   const pay = add(await payComponent(base));
@@ -29,6 +30,7 @@ export const fullNode: Assemble = async (base, add) => {
       ...(view ? { mayChallenge: (id: string) => id === view.validatorId || view.wardens().includes(id), allowProver: (id: string) => view.member(id) !== undefined } : {}),
     }),
   );
+  add(await webComponent(base, { ingest: media.ingest }));
 };
 
 /** Only the blob store, free to read (tests and benches of the store). */

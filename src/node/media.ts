@@ -10,8 +10,9 @@ import { liveRoutes } from "../http/live.ts";
 import { unhex } from "../identity/hex.ts";
 import { MediaMtxApi } from "../media/api.ts";
 import type { AuthPolicy } from "../media/auth.ts";
-import { loadTemplate, renderMediamtxConfig, type MediaMtxOptions } from "../media/config.ts";
+import { loadTemplate, parseIceServer, renderMediamtxConfig, type MediaMtxOptions } from "../media/config.ts";
 import { jwksDocument, permissionCovers } from "../media/jwt.ts";
+import { IngestLatency } from "../media/latency.ts";
 import { SEGMENT_DROP_REASONS, SegmentIntake } from "../media/segments.ts";
 import { MediaSupervisor, type ManageMode, type MediaStatus } from "../media/supervisor.ts";
 import { MediaWatcher, type MediaEvent } from "../media/watcher.ts";
@@ -22,6 +23,7 @@ import { FileManifestStore } from "../stream/persist.ts";
 import type { ReadGate } from "../http/paygate.ts";
 import type { BlobStore } from "../store/types.ts";
 import type { Component, NodeBase } from "./node.ts";
+import { announceTrackers } from "./web.ts";
 
 /** The MediaMTX release the installer pins (scripts/mediamtx-install.mjs PINNED_VERSION). */
 export const MEDIAMTX_VERSION = "v1.21.0";
@@ -48,6 +50,8 @@ export function mediamtxOptions(config: Config, hooksUrl: string, dataDir: strin
     hls: listen(config["mediamtx.hls"]),
     webrtc: listen(config["mediamtx.webrtc"]),
     webrtcUdpAddress: config["mediamtx.webrtc_udp"],
+    webrtcAdditionalHosts: config["mediamtx.webrtc_additional_hosts"],
+    webrtcIceServers: config["mediamtx.webrtc_ice_servers"].map(parseIceServer),
     srt: listen(config["mediamtx.srt"]),
     recordDir: recordDirOf(config, dataDir),
     segmentSeconds: config["mediamtx.segment_duration"] / 1000,
@@ -133,7 +137,7 @@ export async function mediaComponent(ctx: NodeBase, needs: MediaNeeds): Promise<
     windowSegments: config["live.window_segments"],
     keepRecording: (stream) => keep.some((p) => permissionCovers({ action: "read", path: p }, "read", stream)),
     origins: config["node.public_endpoint"] ? [config["node.public_endpoint"]] : [],
-    trackers: config["live.trackers"],
+    trackers: announceTrackers(config),
   });
   const recordDir = recordDirOf(config, ctx.dataDir);
   // In systemd mode the directory belongs to MediaMTX's own StateDirectory and MediaMTX creates it.
@@ -156,6 +160,7 @@ export async function mediaComponent(ctx: NodeBase, needs: MediaNeeds): Promise<
   const dropped = new Counter({ name: "slowdrip_live_segments_dropped_total", help: "Segments given up on (file deleted), by reason.", labelNames: ["reason"], registers: [reg] });
   for (const reason of SEGMENT_DROP_REASONS) dropped.inc({ reason }, 0);
   const retries = new Counter({ name: "slowdrip_live_segment_retries_total", help: "Failed segment ingests tried again (busy or full store, failed write).", registers: [reg] });
+  const originBytes = new Counter({ name: "slowdrip_live_origin_bytes_total", help: "Segment bytes the /live/ origin served (complete answers).", labelNames: ["path"], registers: [reg] });
   const authDecisions = new Counter({ name: "slowdrip_live_auth_total", help: "MediaMTX hook auth decisions.", labelNames: ["action", "result"], registers: [reg] });
   const ingestSeconds = new Histogram({
     name: "slowdrip_live_ingest_seconds",
@@ -254,11 +259,14 @@ export async function mediaComponent(ctx: NodeBase, needs: MediaNeeds): Promise<
       segBytes.inc({ path: s.stream }, s.entry.size);
     }
   });
+  const latency = new IngestLatency();
   const timedIntake = {
     handle: async (n: Parameters<SegmentIntake["handle"]>[0]) => {
       const t = process.hrtime.bigint();
       const r = await intake.handle(n);
-      ingestSeconds.observe(Number(process.hrtime.bigint() - t) / 1e9);
+      const seconds = Number(process.hrtime.bigint() - t) / 1e9;
+      ingestSeconds.observe(seconds);
+      latency.observe(r.stream, seconds * 1000);
       return r;
     },
   } as SegmentIntake;
@@ -266,7 +274,7 @@ export async function mediaComponent(ctx: NodeBase, needs: MediaNeeds): Promise<
   return {
     name: "media",
     ingest,
-    services: [streamService({ watcher, ingest, supervisor, signal: ctx.signal })],
+    services: [streamService({ watcher, ingest, supervisor, signal: ctx.signal, latency })],
     routes: liveRoutes({
       ingest,
       intake: timedIntake,
@@ -275,6 +283,9 @@ export async function mediaComponent(ctx: NodeBase, needs: MediaNeeds): Promise<
       jwks: () => jwksDocument(trusted()),
       log,
       onAuth: (allowed, action) => authDecisions.inc({ action, result: allowed ? "allow" : "deny" }),
+      onSegmentServed: (path, n) => {
+        if (labelOk(path)) originBytes.inc({ path }, n);
+      },
       ...(needs.gate ? { gate: needs.gate } : {}),
     }),
     afterListen({ hooksUrl }) {

@@ -17,6 +17,7 @@ import { metricsInterceptor } from "../rpc/metrics.ts";
 import { nodeService } from "../rpc/node.ts";
 import { accessPolicy, disconnectInterceptor, listenerInterceptor, rpcHandler, type RpcService } from "../rpc/router.ts";
 import type { NodeHandlerFn } from "../http/types.ts";
+import { upgradeHandler, type UpgradeRoute } from "../http/upgrade.ts";
 import type { Logger } from "./logger.ts";
 import { NodeMetrics } from "./metrics.ts";
 import { Readiness } from "./readiness.ts";
@@ -50,6 +51,8 @@ export interface Component {
   name: string;
   services?: RpcService[];
   routes?: HttpRoute[];
+  /** Paths that take HTTP/1.1 upgrades (WebSocket), e.g. the tracker. */
+  upgrades?: UpgradeRoute[];
   rpcErrors?: ErrorMapper[];
   httpErrors?: HttpErrorMapper[];
   storageTotals?: () => { bytesUsed: number; bytesMax: number; blobCount: number };
@@ -127,6 +130,7 @@ export async function startNode(config: Config, log: Logger, assemble: Assemble 
   const policy = accessPolicy(services);
   const operatorKeys: ReadonlySet<string> = new Set(config["node.operator_keys"]);
   const routes = [...adminRoutes({ readiness, metrics, nodeId: identity.nodeId }), ...components.flatMap((c) => c.routes ?? [])];
+  const upgrades = components.flatMap((c) => c.upgrades ?? []);
   const httpErrors = components.flatMap((c) => c.httpErrors ?? []);
   const rpcErrors = components.flatMap((c) => c.rpcErrors ?? []);
   const readAllowed = () => config["store.public_list"];
@@ -189,6 +193,7 @@ export async function startNode(config: Config, log: Logger, assemble: Assemble 
           writeStallTimeoutMs: config["api.write_stall_timeout"],
           maxH2Streams: config["api.max_h2_streams"],
           onCut: (reason) => cuts.inc({ listener: name, reason }),
+          ...(upgrades.length > 0 && name !== "hooks" ? { onUpgrade: upgradeHandler(upgrades, name) } : {}),
           ...(tls[name] ? { tls: tls[name] } : {}),
         }),
       );

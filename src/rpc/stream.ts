@@ -3,7 +3,9 @@ import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import { EventEmitter } from "node:events";
 import {
+  GetIngestStatsResponseSchema,
   GetManifestResponseSchema,
+  IngestLatencySchema,
   ListPathsResponseSchema,
   LiveEventType,
   LivePathSchema,
@@ -16,6 +18,7 @@ import {
 import type { MediaSupervisor } from "../media/supervisor.ts";
 import { SlowConsumerError, watchEvents, type MediaEvent, type MediaWatcher } from "../media/watcher.ts";
 import type { SegmentSealed, StreamIngest } from "../stream/ingest.ts";
+import type { IngestLatency, LatencyFigures } from "../media/latency.ts";
 import type { RpcService } from "./router.ts";
 
 export interface StreamServiceDeps {
@@ -26,6 +29,8 @@ export interface StreamServiceDeps {
   signal: AbortSignal;
   /** Events buffered per slow WatchEvents client before it is cut off. Default 1024. */
   maxQueue?: number;
+  /** The ingest pipeline's latency figures (GetIngestStats). */
+  latency?: IngestLatency;
 }
 
 const big = (n: number) => BigInt(Math.max(0, Math.floor(n)));
@@ -93,6 +98,7 @@ export function streamService(deps: StreamServiceDeps): RpcService {
             remoteAddr: s.remoteAddr,
             inboundBytes: big(s.inboundBytes),
             outboundBytes: big(s.outboundBytes),
+            createdUnixMs: BigInt(Number.isFinite(Date.parse(s.created)) ? Date.parse(s.created) : 0),
           }),
         ),
       });
@@ -117,10 +123,15 @@ export function streamService(deps: StreamServiceDeps): RpcService {
       if (!m) throw new ConnectError(`no manifest for path '${req.path}'`, Code.NotFound);
       return create(GetManifestResponseSchema, { manifestJson: JSON.stringify(m) });
     },
+    getIngestStats() {
+      const f = deps.latency?.figures() ?? { paths: [], all: { path: "", samples: 0, p50Ms: 0, p95Ms: 0, maxMs: 0, total: 0 } };
+      const one = (x: LatencyFigures) => create(IngestLatencySchema, { path: x.path, samples: x.samples, p50Ms: x.p50Ms, p95Ms: x.p95Ms, maxMs: x.maxMs, total: big(x.total) });
+      return create(GetIngestStatsResponseSchema, { paths: f.paths.map(one), all: one(f.all) });
+    },
   };
   return {
     service: StreamService,
     impl,
-    access: { ListPaths: "public", ListSessions: "admin", WatchEvents: "public", GetManifest: "public" },
+    access: { ListPaths: "public", ListSessions: "admin", WatchEvents: "public", GetManifest: "public", GetIngestStats: "public" },
   };
 }

@@ -2,7 +2,7 @@
 // signature, the delegation window, the Merkle root and each segment's BLAKE3 and SHA-256; names the first failure.
 // Browser-safe: fetch, WebCrypto, @noble/ed25519 and the WASM hashing core only (the player uses the same module).
 import { blake3, concatBytes } from "../wasm/browser.ts";
-import { StatementError, verifySignedAnnounce, verifySignedManifest, type SignedAnnounce, type SignedManifest } from "./manifest.ts";
+import { StatementError, verifySignedAnnounce, verifySignedManifest, type SegmentEntry, type SignedAnnounce, type SignedManifest } from "./manifest.ts";
 import { playlistUris, segmentUri } from "./playlist.ts";
 import { hexOf, isHex32 } from "./signing.ts";
 
@@ -43,6 +43,33 @@ export interface VerifyReport {
   count?: number;
   root?: string;
   segmentsChecked: number;
+}
+
+/** A report with the documents it verified (when ok), for callers that go on using them (the browser player). */
+export interface VerifiedStream {
+  report: VerifyReport;
+  announce?: SignedAnnounce;
+  manifest?: SignedManifest;
+}
+
+/** Which digest a segment check computes: BLAKE3 (the WASM core), SHA-256 (WebCrypto), or both. */
+export type SegmentHash = "blake3" | "sha256" | "both";
+
+/**
+ * Checks segment bytes against their signed manifest entry: size, then BLAKE3 and/or SHA-256. Returns the failure, or
+ * null when the bytes are the segment.
+ */
+export async function checkSegment(e: SegmentEntry, bytes: Uint8Array, hash: SegmentHash = "both"): Promise<{ code: VerifyFailureCode; message: string } | null> {
+  if (bytes.byteLength !== e.size) return { code: "segment-size", message: `segment ${e.seq} (${e.blake3}) is ${bytes.byteLength} bytes, manifest says ${e.size}` };
+  if (hash !== "sha256") {
+    const b3 = hexOf(blake3(bytes));
+    if (b3 !== e.blake3) return { code: "segment-blake3", message: `segment ${e.seq}: BLAKE3 is ${b3}, manifest says ${e.blake3}` };
+  }
+  if (hash !== "blake3") {
+    const sha = hexOf(new Uint8Array(await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>)));
+    if (sha !== e.sha256) return { code: "segment-sha256", message: `segment ${e.seq}: SHA-256 is ${sha}, manifest says ${e.sha256}` };
+  }
+  return null;
 }
 
 export interface VerifyOptions {
@@ -94,19 +121,27 @@ async function readBounded(res: Response, max: number, what: string, code: Verif
  * "http://node:8080/live/cam/"). Never throws for verification failures: the report names the first one.
  */
 export async function verifyStream(baseUrl: string, opts: VerifyOptions): Promise<VerifyReport> {
-  const report: VerifyReport = { ok: false, segmentsChecked: 0 };
-  try {
-    await run(baseUrl, opts, report);
-    report.ok = true;
-  } catch (e) {
-    if (e instanceof Fail) report.failure = { code: e.code, message: e.message };
-    else if (e instanceof StatementError) report.failure = { code: e.code as VerifyFailureCode, message: e.message };
-    else throw e;
-  }
-  return report;
+  return (await verifyStreamDocuments(baseUrl, opts)).report;
 }
 
-async function run(baseUrl: string, opts: VerifyOptions, report: VerifyReport): Promise<void> {
+/** verifyStream, also returning the announce and manifest it verified (when ok). */
+export async function verifyStreamDocuments(baseUrl: string, opts: VerifyOptions): Promise<VerifiedStream> {
+  const out: VerifiedStream = { report: { ok: false, segmentsChecked: 0 } };
+  try {
+    await run(baseUrl, opts, out);
+    out.report.ok = true;
+  } catch (e) {
+    delete out.announce;
+    delete out.manifest;
+    if (e instanceof Fail) out.report.failure = { code: e.code, message: e.message };
+    else if (e instanceof StatementError) out.report.failure = { code: e.code as VerifyFailureCode, message: e.message };
+    else throw e;
+  }
+  return out;
+}
+
+async function run(baseUrl: string, opts: VerifyOptions, out: VerifiedStream): Promise<void> {
+  const report = out.report;
   if (!isHex32(opts.creator)) throw new Fail("bad-input", "creator must be a 64-hex Ed25519 public key");
   let base: URL;
   try {
@@ -165,6 +200,8 @@ async function run(baseUrl: string, opts: VerifyOptions, report: VerifyReport): 
   report.manifestVersion = m.version;
   report.count = m.count;
   report.root = m.root;
+  out.announce = announce;
+  out.manifest = sm;
 
   const playlistUrl = new URL(rendition.playlist, base);
   const text = new TextDecoder().decode(await get(playlistUrl, "playlist", "playlist-fetch", maxDoc));
@@ -191,11 +228,8 @@ async function run(baseUrl: string, opts: VerifyOptions, report: VerifyReport): 
   for (const e of toCheck) {
     const url = new URL(segmentUri(e), playlistUrl);
     const bytes = await get(url, `segment ${e.seq}`, "segment-fetch", e.size, "segment-size");
-    if (bytes.byteLength !== e.size) throw new Fail("segment-size", `segment ${e.seq} (${e.blake3}) is ${bytes.byteLength} bytes, manifest says ${e.size}`);
-    const b3 = hexOf(blake3(bytes));
-    if (b3 !== e.blake3) throw new Fail("segment-blake3", `segment ${e.seq}: BLAKE3 is ${b3}, manifest says ${e.blake3}`);
-    const sha = hexOf(new Uint8Array(await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>)));
-    if (sha !== e.sha256) throw new Fail("segment-sha256", `segment ${e.seq}: SHA-256 is ${sha}, manifest says ${e.sha256}`);
+    const bad = await checkSegment(e, bytes);
+    if (bad) throw new Fail(bad.code, bad.message);
     report.segmentsChecked++;
   }
 }

@@ -18,8 +18,11 @@ export interface NetNs {
 
 const ip = (args: string[]) => execFileSync("ip", args, { stdio: ["ignore", "ignore", "pipe"] });
 
-/** Creates a namespace "sdN<random>" with a /30 from 10.213.0.0/16 on a fresh veth pair. */
-export function createNetNs(): NetNs {
+/**
+ * Creates a namespace "sdN<random>" with a /30 from 10.213.0.0/16 on a fresh veth pair. With `defaultRoute`, the
+ * namespace routes everything through the host's end (WebRTC gathers candidates only on an interface with a route).
+ */
+export function createNetNs(opts: { defaultRoute?: boolean } = {}): NetNs {
   const tag = `${process.pid % 1000}${randomInt(1000, 9999)}`;
   const name = `sdns${tag}`;
   const hostIf = `sdh${tag}`;
@@ -49,6 +52,7 @@ export function createNetNs(): NetNs {
     ip(["netns", "exec", name, "ip", "addr", "add", `${nsAddr}/30`, "dev", nsIf]);
     ip(["netns", "exec", name, "ip", "link", "set", nsIf, "up"]);
     ip(["netns", "exec", name, "ip", "link", "set", "lo", "up"]);
+    if (opts.defaultRoute) ip(["netns", "exec", name, "ip", "route", "add", "default", "via", hostAddr]);
   } catch (err) {
     remove();
     throw new Error(`cannot set up a network namespace (needs root and iproute2): ${(err as Error).message}`);

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file slowdrip/v1/stream.proto.
  */
 export const file_slowdrip_v1_stream: GenFile = /*@__PURE__*/
-  fileDesc("ChhzbG93ZHJpcC92MS9zdHJlYW0ucHJvdG8SC3Nsb3dkcmlwLnYxIhIKEExpc3RQYXRoc1JlcXVlc3QioAEKCExpdmVQYXRoEgwKBG5hbWUYASABKAkSEQoJYXZhaWxhYmxlGAIgASgIEhMKC3NvdXJjZV90eXBlGAMgASgJEg8KB3JlYWRlcnMYBCABKA0SFQoNaW5ib3VuZF9ieXRlcxgFIAEoBBIWCg5vdXRib3VuZF9ieXRlcxgGIAEoBBIQCghzZWdtZW50cxgHIAEoBBIMCgRyb290GAggASgJImoKEUxpc3RQYXRoc1Jlc3BvbnNlEiQKBXBhdGhzGAEgAygLMhUuc2xvd2RyaXAudjEuTGl2ZVBhdGgSFgoObWVkaWFtdHhfc3RhdGUYAiABKAkSFwoPbWVkaWFtdHhfZGV0YWlsGAMgASgJIiIKIFN0cmVhbVNlcnZpY2VMaXN0U2Vzc2lvbnNSZXF1ZXN0IowBCgtMaXZlU2Vzc2lvbhIQCghwcm90b2NvbBgBIAEoCRIKCgJpZBgCIAEoCRIMCgRwYXRoGAMgASgJEg0KBXN0YXRlGAQgASgJEhMKC3JlbW90ZV9hZGRyGAUgASgJEhUKDWluYm91bmRfYnl0ZXMYBiABKAQSFgoOb3V0Ym91bmRfYnl0ZXMYByABKAQiTwohU3RyZWFtU2VydmljZUxpc3RTZXNzaW9uc1Jlc3BvbnNlEioKCHNlc3Npb25zGAEgAygLMhguc2xvd2RyaXAudjEuTGl2ZVNlc3Npb24iIgoSV2F0Y2hFdmVudHNSZXF1ZXN0EgwKBHBhdGgYASABKAkiugEKE1dhdGNoRXZlbnRzUmVzcG9uc2USKAoEdHlwZRgBIAEoDjIaLnNsb3dkcmlwLnYxLkxpdmVFdmVudFR5cGUSDAoEcGF0aBgCIAEoCRINCgVhdF9tcxgDIAEoAxIOCgZkZXRhaWwYBCABKAkSEQoJcmVhZGVyX2lkGAUgASgJEhMKC3NlZ21lbnRfc2VxGAYgASgEEhYKDnNlZ21lbnRfYmxha2UzGAcgASgJEgwKBHJvb3QYCCABKAkiIgoSR2V0TWFuaWZlc3RSZXF1ZXN0EgwKBHBhdGgYASABKAkiLAoTR2V0TWFuaWZlc3RSZXNwb25zZRIVCg1tYW5pZmVzdF9qc29uGAEgASgJKuIBCg1MaXZlRXZlbnRUeXBlEh8KG0xJVkVfRVZFTlRfVFlQRV9VTlNQRUNJRklFRBAAEiIKHkxJVkVfRVZFTlRfVFlQRV9QQVRIX0FWQUlMQUJMRRABEiQKIExJVkVfRVZFTlRfVFlQRV9QQVRIX1VOQVZBSUxBQkxFEAISIQodTElWRV9FVkVOVF9UWVBFX1JFQURFUl9KT0lORUQQAxIfChtMSVZFX0VWRU5UX1RZUEVfUkVBREVSX0xFRlQQBBIiCh5MSVZFX0VWRU5UX1RZUEVfU0VHTUVOVF9TRUFMRUQQBTL4AgoNU3RyZWFtU2VydmljZRJMCglMaXN0UGF0aHMSHS5zbG93ZHJpcC52MS5MaXN0UGF0aHNSZXF1ZXN0Gh4uc2xvd2RyaXAudjEuTGlzdFBhdGhzUmVzcG9uc2UiABJvCgxMaXN0U2Vzc2lvbnMSLS5zbG93ZHJpcC52MS5TdHJlYW1TZXJ2aWNlTGlzdFNlc3Npb25zUmVxdWVzdBouLnNsb3dkcmlwLnYxLlN0cmVhbVNlcnZpY2VMaXN0U2Vzc2lvbnNSZXNwb25zZSIAElQKC1dhdGNoRXZlbnRzEh8uc2xvd2RyaXAudjEuV2F0Y2hFdmVudHNSZXF1ZXN0GiAuc2xvd2RyaXAudjEuV2F0Y2hFdmVudHNSZXNwb25zZSIAMAESUgoLR2V0TWFuaWZlc3QSHy5zbG93ZHJpcC52MS5HZXRNYW5pZmVzdFJlcXVlc3QaIC5zbG93ZHJpcC52MS5HZXRNYW5pZmVzdFJlc3BvbnNlIgBiBnByb3RvMw");
+  fileDesc("ChhzbG93ZHJpcC92MS9zdHJlYW0ucHJvdG8SC3Nsb3dkcmlwLnYxIhIKEExpc3RQYXRoc1JlcXVlc3QioAEKCExpdmVQYXRoEgwKBG5hbWUYASABKAkSEQoJYXZhaWxhYmxlGAIgASgIEhMKC3NvdXJjZV90eXBlGAMgASgJEg8KB3JlYWRlcnMYBCABKA0SFQoNaW5ib3VuZF9ieXRlcxgFIAEoBBIWCg5vdXRib3VuZF9ieXRlcxgGIAEoBBIQCghzZWdtZW50cxgHIAEoBBIMCgRyb290GAggASgJImoKEUxpc3RQYXRoc1Jlc3BvbnNlEiQKBXBhdGhzGAEgAygLMhUuc2xvd2RyaXAudjEuTGl2ZVBhdGgSFgoObWVkaWFtdHhfc3RhdGUYAiABKAkSFwoPbWVkaWFtdHhfZGV0YWlsGAMgASgJIiIKIFN0cmVhbVNlcnZpY2VMaXN0U2Vzc2lvbnNSZXF1ZXN0IqUBCgtMaXZlU2Vzc2lvbhIQCghwcm90b2NvbBgBIAEoCRIKCgJpZBgCIAEoCRIMCgRwYXRoGAMgASgJEg0KBXN0YXRlGAQgASgJEhMKC3JlbW90ZV9hZGRyGAUgASgJEhUKDWluYm91bmRfYnl0ZXMYBiABKAQSFgoOb3V0Ym91bmRfYnl0ZXMYByABKAQSFwoPY3JlYXRlZF91bml4X21zGAggASgDIk8KIVN0cmVhbVNlcnZpY2VMaXN0U2Vzc2lvbnNSZXNwb25zZRIqCghzZXNzaW9ucxgBIAMoCzIYLnNsb3dkcmlwLnYxLkxpdmVTZXNzaW9uIiIKEldhdGNoRXZlbnRzUmVxdWVzdBIMCgRwYXRoGAEgASgJIroBChNXYXRjaEV2ZW50c1Jlc3BvbnNlEigKBHR5cGUYASABKA4yGi5zbG93ZHJpcC52MS5MaXZlRXZlbnRUeXBlEgwKBHBhdGgYAiABKAkSDQoFYXRfbXMYAyABKAMSDgoGZGV0YWlsGAQgASgJEhEKCXJlYWRlcl9pZBgFIAEoCRITCgtzZWdtZW50X3NlcRgGIAEoBBIWCg5zZWdtZW50X2JsYWtlMxgHIAEoCRIMCgRyb290GAggASgJIiIKEkdldE1hbmlmZXN0UmVxdWVzdBIMCgRwYXRoGAEgASgJIiwKE0dldE1hbmlmZXN0UmVzcG9uc2USFQoNbWFuaWZlc3RfanNvbhgBIAEoCSIXChVHZXRJbmdlc3RTdGF0c1JlcXVlc3QibQoNSW5nZXN0TGF0ZW5jeRIMCgRwYXRoGAEgASgJEg8KB3NhbXBsZXMYAiABKA0SDgoGcDUwX21zGAMgASgBEg4KBnA5NV9tcxgEIAEoARIOCgZtYXhfbXMYBSABKAESDQoFdG90YWwYBiABKAQibAoWR2V0SW5nZXN0U3RhdHNSZXNwb25zZRIpCgVwYXRocxgBIAMoCzIaLnNsb3dkcmlwLnYxLkluZ2VzdExhdGVuY3kSJwoDYWxsGAIgASgLMhouc2xvd2RyaXAudjEuSW5nZXN0TGF0ZW5jeSriAQoNTGl2ZUV2ZW50VHlwZRIfChtMSVZFX0VWRU5UX1RZUEVfVU5TUEVDSUZJRUQQABIiCh5MSVZFX0VWRU5UX1RZUEVfUEFUSF9BVkFJTEFCTEUQARIkCiBMSVZFX0VWRU5UX1RZUEVfUEFUSF9VTkFWQUlMQUJMRRACEiEKHUxJVkVfRVZFTlRfVFlQRV9SRUFERVJfSk9JTkVEEAMSHwobTElWRV9FVkVOVF9UWVBFX1JFQURFUl9MRUZUEAQSIgoeTElWRV9FVkVOVF9UWVBFX1NFR01FTlRfU0VBTEVEEAUy1QMKDVN0cmVhbVNlcnZpY2USTAoJTGlzdFBhdGhzEh0uc2xvd2RyaXAudjEuTGlzdFBhdGhzUmVxdWVzdBoeLnNsb3dkcmlwLnYxLkxpc3RQYXRoc1Jlc3BvbnNlIgASbwoMTGlzdFNlc3Npb25zEi0uc2xvd2RyaXAudjEuU3RyZWFtU2VydmljZUxpc3RTZXNzaW9uc1JlcXVlc3QaLi5zbG93ZHJpcC52MS5TdHJlYW1TZXJ2aWNlTGlzdFNlc3Npb25zUmVzcG9uc2UiABJUCgtXYXRjaEV2ZW50cxIfLnNsb3dkcmlwLnYxLldhdGNoRXZlbnRzUmVxdWVzdBogLnNsb3dkcmlwLnYxLldhdGNoRXZlbnRzUmVzcG9uc2UiADABElIKC0dldE1hbmlmZXN0Eh8uc2xvd2RyaXAudjEuR2V0TWFuaWZlc3RSZXF1ZXN0GiAuc2xvd2RyaXAudjEuR2V0TWFuaWZlc3RSZXNwb25zZSIAElsKDkdldEluZ2VzdFN0YXRzEiIuc2xvd2RyaXAudjEuR2V0SW5nZXN0U3RhdHNSZXF1ZXN0GiMuc2xvd2RyaXAudjEuR2V0SW5nZXN0U3RhdHNSZXNwb25zZSIAYgZwcm90bzM");
 
 /**
  * ListPathsRequest has no fields.
@@ -203,6 +203,13 @@ export type LiveSession = Message<"slowdrip.v1.LiveSession"> & {
    * @generated from field: uint64 outbound_bytes = 7;
    */
   outboundBytes: bigint;
+
+  /**
+   * When the session started, Unix milliseconds (0 when MediaMTX did not say).
+   *
+   * @generated from field: int64 created_unix_ms = 8;
+   */
+  createdUnixMs: bigint;
 };
 
 /**
@@ -367,6 +374,105 @@ export const GetManifestResponseSchema: GenMessage<GetManifestResponse> = /*@__P
   messageDesc(file_slowdrip_v1_stream, 9);
 
 /**
+ * GetIngestStatsRequest has no fields.
+ *
+ * @generated from message slowdrip.v1.GetIngestStatsRequest
+ */
+export type GetIngestStatsRequest = Message<"slowdrip.v1.GetIngestStatsRequest"> & {
+};
+
+/**
+ * Describes the message slowdrip.v1.GetIngestStatsRequest.
+ * Use `create(GetIngestStatsRequestSchema)` to create a new message.
+ */
+export const GetIngestStatsRequestSchema: GenMessage<GetIngestStatsRequest> = /*@__PURE__*/
+  messageDesc(file_slowdrip_v1_stream, 10);
+
+/**
+ * IngestLatency summarises the newest ingest latencies of one path (or of all paths).
+ *
+ * @generated from message slowdrip.v1.IngestLatency
+ */
+export type IngestLatency = Message<"slowdrip.v1.IngestLatency"> & {
+  /**
+   * Path name; empty for the summary of all paths.
+   *
+   * @generated from field: string path = 1;
+   */
+  path: string;
+
+  /**
+   * Samples the figures are computed from (the newest, at most 512 per path).
+   *
+   * @generated from field: uint32 samples = 2;
+   */
+  samples: number;
+
+  /**
+   * Median (nearest rank), milliseconds.
+   *
+   * @generated from field: double p50_ms = 3;
+   */
+  p50Ms: number;
+
+  /**
+   * 95th percentile (nearest rank), milliseconds.
+   *
+   * @generated from field: double p95_ms = 4;
+   */
+  p95Ms: number;
+
+  /**
+   * Largest sample, milliseconds.
+   *
+   * @generated from field: double max_ms = 5;
+   */
+  maxMs: number;
+
+  /**
+   * Segments ingested since the node started.
+   *
+   * @generated from field: uint64 total = 6;
+   */
+  total: bigint;
+};
+
+/**
+ * Describes the message slowdrip.v1.IngestLatency.
+ * Use `create(IngestLatencySchema)` to create a new message.
+ */
+export const IngestLatencySchema: GenMessage<IngestLatency> = /*@__PURE__*/
+  messageDesc(file_slowdrip_v1_stream, 11);
+
+/**
+ * GetIngestStatsResponse lists the figures per path and over all paths.
+ *
+ * @generated from message slowdrip.v1.GetIngestStatsResponse
+ */
+export type GetIngestStatsResponse = Message<"slowdrip.v1.GetIngestStatsResponse"> & {
+  /**
+   * One entry per path with samples.
+   *
+   * @generated from field: repeated slowdrip.v1.IngestLatency paths = 1;
+   */
+  paths: IngestLatency[];
+
+  /**
+   * Every path's samples together.
+   *
+   * @generated from field: slowdrip.v1.IngestLatency all = 2;
+   */
+  all?: IngestLatency | undefined;
+};
+
+/**
+ * Describes the message slowdrip.v1.GetIngestStatsResponse.
+ * Use `create(GetIngestStatsResponseSchema)` to create a new message.
+ */
+export const GetIngestStatsResponseSchema: GenMessage<GetIngestStatsResponse> = /*@__PURE__*/
+  messageDesc(file_slowdrip_v1_stream, 12);
+
+/**
  * LiveEventType is the kind of a live event.
  *
  * @generated from enum slowdrip.v1.LiveEventType
@@ -466,6 +572,16 @@ export const StreamService: GenService<{
     methodKind: "unary";
     input: typeof GetManifestRequestSchema;
     output: typeof GetManifestResponseSchema;
+  },
+  /**
+   * GetIngestStats reports segment ingest latency (segment notice to signed manifest) per path, from the newest samples.
+   *
+   * @generated from rpc slowdrip.v1.StreamService.GetIngestStats
+   */
+  getIngestStats: {
+    methodKind: "unary";
+    input: typeof GetIngestStatsRequestSchema;
+    output: typeof GetIngestStatsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_slowdrip_v1_stream, 0);
