@@ -1,0 +1,65 @@
+// Test helper: starts a real Nostr relay (PyPI nostr-relay) through test/peers/relay.sh and stops it by PID.
+import { execFile } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const script = fileURLToPath(new URL("./relay.sh", import.meta.url));
+
+/** One running test relay. */
+export interface TestRelay {
+  /** ws://127.0.0.1:<port> */
+  url: string;
+  pid: number;
+  /** Stops the relay (SIGTERM, then SIGKILL), waits until it has exited and removes its directory. */
+  stop(): Promise<void>;
+}
+
+/** Options for {@link startRelay}. */
+export interface StartRelayOptions {
+  /** Largest event content the relay accepts, in characters (default 65536). */
+  maxEventSize?: number;
+}
+
+function run(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile("bash", [script, ...args], { timeout: 600_000, maxBuffer: 1 << 20, env }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`relay.sh ${args[0]} failed: ${stderr || err.message}`, { cause: err }));
+      else resolve(stdout);
+    });
+  });
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Installs nostr-relay if needed (cached venv) and starts one relay on a free loopback port. */
+export async function startRelay(opts: StartRelayOptions = {}): Promise<TestRelay> {
+  const dir = mkdtempSync(join(tmpdir(), "slowdrip-relay-"));
+  const env = { ...process.env, SLOWDRIP_RELAY_MAX_EVENT_SIZE: String(opts.maxEventSize ?? 65536) };
+  const url = (await run(["start", dir], env)).trim();
+  if (!/^ws:\/\/127\.0\.0\.1:\d+$/.test(url)) throw new Error(`relay.sh start printed ${JSON.stringify(url)}`);
+  const pid = Number(readFileSync(join(dir, "relay", "pid"), "utf8").trim());
+  let stopped = false;
+  return {
+    url,
+    pid,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      if (alive(pid)) {
+        try { process.kill(pid, "SIGTERM"); } catch { /* already gone */ }
+        for (let i = 0; i < 50 && alive(pid); i++) await new Promise((r) => setTimeout(r, 100));
+        if (alive(pid)) try { process.kill(pid, "SIGKILL"); } catch { /* already gone */ }
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
