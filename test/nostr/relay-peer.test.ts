@@ -1,6 +1,7 @@
 // The test relay is a real Nostr relay: it checks signatures and keeps only the newest addressable event per d tag.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Relay } from "nostr-tools/relay";
+import type { Filter } from "nostr-tools/filter";
 import { finalizeEvent, generateSecretKey, getPublicKey, type Event } from "nostr-tools/pure";
 import { startRelay, type TestRelay } from "../peers/relay.ts";
 
@@ -10,7 +11,7 @@ afterAll(async () => { await relay?.stop(); });
 
 /** Sends one EVENT over a raw WebSocket and returns the relay's OK answer (nostr-relay answers a rejection with an
  * empty event id, which nostr-tools' Relay cannot match, so this test reads the frame itself). */
-async function publishRaw(url: string, event: Record<string, unknown>): Promise<{ ok: boolean; reason: string }> {
+async function publishRaw(url: string, event: object): Promise<{ ok: boolean; reason: string }> {
   const ws = new WebSocket(url);
   try {
     return await new Promise((resolve, reject) => {
@@ -26,7 +27,7 @@ async function publishRaw(url: string, event: Record<string, unknown>): Promise<
   }
 }
 
-async function query(url: string, filter: Record<string, unknown>): Promise<Event[]> {
+async function query(url: string, filter: Filter): Promise<Event[]> {
   const r = await Relay.connect(url);
   try {
     return await new Promise<Event[]>((resolve) => {
