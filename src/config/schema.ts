@@ -290,6 +290,19 @@ export const schema = {
     itemDoc: "hosts or host:port",
   }),
   "blossom.mirror_timeout": duration("60s", { doc: "Longest a PUT /mirror fetch from the origin may take.", min: 1000, max: 3_600_000 }),
+
+  "nostr.relays": list([], {
+    doc: "Nostr relays (ws:// or wss:// URLs) the node publishes its adverts, live events and films to and reads film catalogs from; empty: Nostr is off (the key is still created).",
+    item: (s) => {
+      if (!/^wss?:\/\/[^\s/]+(\/[^\s]*)?$/.test(s)) throw new RangeError("not a ws:// or wss:// URL");
+    },
+    itemDoc: "ws(s) relay URLs",
+    maxItems: 32,
+  }),
+  "nostr.timeout": duration("10s", { doc: "Longest a relay may take to accept a connection or acknowledge an event (then it is retried with back-off).", min: 100, max: 300_000 }),
+  "nostr.max_event_size": size("64KiB", { doc: "Largest relay message (one event) read; larger ones are dropped unread.", min: 1 * KiB, max: 4 * MiB }),
+  "nostr.max_events": int(2000, { doc: "Most events one subscription takes from one relay; a relay that sends more is cut off.", min: 1, max: 1_000_000 }),
+  "nostr.seed_max_hashes": int(1000, { doc: "Most BLAKE3 hashes the kind 30081 seed advert lists.", min: 0, max: 10_000 }),
 } as const satisfies Record<string, Field<unknown>>;
 
 /** A config key such as "api.listen". */

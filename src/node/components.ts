@@ -3,6 +3,7 @@ import type { Assemble } from "./node.ts";
 import { blossomComponent } from "./blossom.ts";
 import { minerComponent, validatorComponent } from "./cluster.ts";
 import { mediaComponent } from "./media.ts";
+import { nostrComponent } from "./nostr.ts";
 import { payComponent } from "./pay.ts";
 import { manifestSegments, proofsComponent } from "./proofs.ts";
 import { storeComponent } from "./store.ts";
@@ -11,7 +12,8 @@ import { webComponent } from "./web.ts";
 /**
  * `slowdrip run`: pay (wallet and gates), then the blob store behind the gates, then Blossom on the store (paid through
  * the same gates), then the cluster role (`cluster.role`: a miner keeps its shards in the store; a validator
- * coordinates), then the live edge on the store, then the proofs (storage challenges on the store, receipts against the
+ * coordinates), then the live edge on the store, then Nostr (the node's key, its adverts
+ * from the prices, the seeded blobs and the live paths), then the proofs (storage challenges on the store, receipts against the
  * live manifests, presence); in a cluster the map's validator and wardens may challenge, and its members may prove
  * presence; then the web pages and the tracker (over the live manifests).
  */
@@ -22,6 +24,7 @@ export const fullNode: Assemble = async (base, add) => {
   const role = base.config["cluster.role"];
   const cluster = role === "miner" ? add(await minerComponent(base, { store: store.store })) : role === "validator" ? add(await validatorComponent(base)) : undefined;
   const media = add(await mediaComponent(base, { store: store.store, gate: pay.gates.http }));
+  add(await nostrComponent(base, { pricing: pay.pay.pricing, acceptedMints: () => pay.pay.gate.acceptedMints(), unit: pay.pay.wallet.unit, store: store.store, live: media.watcher }));
   const view = cluster?.view;
   add(
     await proofsComponent(base, {

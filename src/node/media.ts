@@ -104,8 +104,8 @@ export interface MediaNeeds {
   gate?: ReadGate;
 }
 
-/** Builds the live-edge component; provides the stream ingest (signed manifests) to later components. */
-export async function mediaComponent(ctx: NodeBase, needs: MediaNeeds): Promise<Component & { ingest: StreamIngest }> {
+/** Builds the live-edge component; provides the stream ingest (signed manifests) and the path watcher to later components. */
+export async function mediaComponent(ctx: NodeBase, needs: MediaNeeds): Promise<Component & { ingest: StreamIngest; watcher: MediaWatcher }> {
   const { config, log, readiness, identity } = ctx;
   const { store } = needs;
   const mode = config["mediamtx.manage"] as ManageMode;
@@ -274,6 +274,7 @@ export async function mediaComponent(ctx: NodeBase, needs: MediaNeeds): Promise<
   return {
     name: "media",
     ingest,
+    watcher,
     services: [streamService({ watcher, ingest, supervisor, signal: ctx.signal, latency })],
     routes: liveRoutes({
       ingest,
