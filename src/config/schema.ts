@@ -303,6 +303,16 @@ export const schema = {
   "nostr.max_event_size": size("64KiB", { doc: "Largest relay message (one event) read; larger ones are dropped unread.", min: 1 * KiB, max: 4 * MiB }),
   "nostr.max_events": int(2000, { doc: "Most events one subscription takes from one relay; a relay that sends more is cut off.", min: 1, max: 1_000_000 }),
   "nostr.seed_max_hashes": int(1000, { doc: "Most BLAKE3 hashes the kind 30081 seed advert lists.", min: 0, max: 10_000 }),
+  "films.trusted_publishers": list([], {
+    doc: "Creators (Ed25519 public keys, as 64 lowercase hex or did:key) whose film events GET /api/film-catalog lists; the node's own key is always trusted.",
+    item: (s) => {
+      if (!HEX64.test(s) && !/^did:key:z[1-9A-HJ-NP-Za-km-z]{40,60}$/.test(s)) throw new RangeError("not 64 lowercase hex characters or a did:key");
+    },
+    itemDoc: "Ed25519 keys (64 hex or did:key)",
+    maxItems: 10_000,
+  }),
+  "films.refresh": duration("5m", { doc: "How often the film catalog is read again from the relays.", min: 1000, max: 86_400_000 }),
+  "films.max_entries": int(10_000, { doc: "Most films the catalog keeps (newest first); further events are ignored.", min: 1, max: 1_000_000 }),
 } as const satisfies Record<string, Field<unknown>>;
 
 /** A config key such as "api.listen". */

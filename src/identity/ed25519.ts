@@ -63,6 +63,35 @@ export function didKey(publicKey: Uint8Array): string {
   return `did:key:z${base58btc(buf)}`;
 }
 
+/** Base58btc decoding; throws RangeError on a character outside the alphabet. */
+export function unbase58btc(text: string): Uint8Array {
+  let zeros = 0;
+  while (zeros < text.length && text[zeros] === "1") zeros++;
+  const bytes: number[] = [];
+  for (let i = zeros; i < text.length; i++) {
+    let carry = B58.indexOf(text[i]!);
+    if (carry < 0) throw new RangeError(`not base58btc: ${JSON.stringify(text[i])}`);
+    for (let j = 0; j < bytes.length; j++) {
+      carry += bytes[j]! * 58;
+      bytes[j] = carry & 0xff;
+      carry >>= 8;
+    }
+    while (carry > 0) {
+      bytes.push(carry & 0xff);
+      carry >>= 8;
+    }
+  }
+  return Uint8Array.from([...new Array<number>(zeros).fill(0), ...bytes.reverse()]);
+}
+
+/** The Ed25519 public key of a did:key (multicodec 0xed 0x01); throws RangeError for anything else. */
+export function publicKeyFromDidKey(did: string): Uint8Array {
+  if (!did.startsWith("did:key:z") || did.length > 80) throw new RangeError("not a did:key (did:key:z...)");
+  const b = unbase58btc(did.slice("did:key:z".length));
+  if (b.length !== 34 || b[0] !== 0xed || b[1] !== 0x01) throw new RangeError("not an Ed25519 did:key");
+  return b.slice(2);
+}
+
 function checkLen(b: Uint8Array, n: number, name: string): void {
   if (!(b instanceof Uint8Array)) throw new TypeError(`${name} must be a Uint8Array`);
   if (b.length !== n) throw new RangeError(`${name} must be ${n} bytes, got ${b.length}`);

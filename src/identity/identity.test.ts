@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { gunzipSync, gzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { applyBackup, createBackup, readBackup, BackupError } from "./backup.ts";
-import { base58btc, didKey, sign, verify } from "./ed25519.ts";
+import { base58btc, didKey, publicKeyFromDidKey, sign, unbase58btc, verify } from "./ed25519.ts";
 import { IdentityError, loadOrCreateAdminToken, loadOrCreateIdentity, readIdentity } from "./identity.ts";
 import { unhex } from "./hex.ts";
 
@@ -41,6 +41,15 @@ describe("keypair", () => {
     const pub = unhex("2e6fcce36701dc791488e0d0b1745cc1e33a4c1c9fcc41c63bd343dbbe0970e6");
     expect(didKey(pub)).toBe("did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK");
     expect(base58btc(new Uint8Array([0, 0, 1]))).toBe("112");
+  });
+
+  it("decodes a did:key back to its public key and refuses other DIDs", () => {
+    const pub = unhex("2e6fcce36701dc791488e0d0b1745cc1e33a4c1c9fcc41c63bd343dbbe0970e6");
+    expect(publicKeyFromDidKey("did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK")).toEqual(pub);
+    expect(unbase58btc("112")).toEqual(new Uint8Array([0, 0, 1]));
+    expect(() => publicKeyFromDidKey("did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2do0")).toThrow(/base58/);
+    expect(() => publicKeyFromDidKey("did:web:example.com")).toThrow(/did:key/);
+    expect(() => publicKeyFromDidKey(`did:key:z${base58btc(new Uint8Array([0xe7, 0x01, ...pub]))}`)).toThrow(/Ed25519/);
   });
 });
 

@@ -2,6 +2,7 @@
 import type { Assemble } from "./node.ts";
 import { blossomComponent } from "./blossom.ts";
 import { minerComponent, validatorComponent } from "./cluster.ts";
+import { filmsComponent } from "./films.ts";
 import { mediaComponent } from "./media.ts";
 import { nostrComponent } from "./nostr.ts";
 import { payComponent } from "./pay.ts";
@@ -13,7 +14,7 @@ import { webComponent } from "./web.ts";
  * `slowdrip run`: pay (wallet and gates), then the blob store behind the gates, then Blossom on the store (paid through
  * the same gates), then the cluster role (`cluster.role`: a miner keeps its shards in the store; a validator
  * coordinates), then the live edge on the store, then Nostr (the node's key, its adverts
- * from the prices, the seeded blobs and the live paths), then the proofs (storage challenges on the store, receipts against the
+ * from the prices, the seeded blobs and the live paths), then the film catalog (read through Nostr), then the proofs (storage challenges on the store, receipts against the
  * live manifests, presence); in a cluster the map's validator and wardens may challenge, and its members may prove
  * presence; then the web pages and the tracker (over the live manifests).
  */
@@ -24,7 +25,8 @@ export const fullNode: Assemble = async (base, add) => {
   const role = base.config["cluster.role"];
   const cluster = role === "miner" ? add(await minerComponent(base, { store: store.store })) : role === "validator" ? add(await validatorComponent(base)) : undefined;
   const media = add(await mediaComponent(base, { store: store.store, gate: pay.gates.http }));
-  add(await nostrComponent(base, { pricing: pay.pay.pricing, acceptedMints: () => pay.pay.gate.acceptedMints(), unit: pay.pay.wallet.unit, store: store.store, live: media.watcher }));
+  const nostr = add(await nostrComponent(base, { pricing: pay.pay.pricing, acceptedMints: () => pay.pay.gate.acceptedMints(), unit: pay.pay.wallet.unit, store: store.store, live: media.watcher }));
+  add(await filmsComponent(base, { pool: () => nostr.nostr.pool, onRefresh: () => void nostr.nostr.advertiseSeeds().catch(() => undefined) }));
   const view = cluster?.view;
   add(
     await proofsComponent(base, {

@@ -81,6 +81,7 @@ export async function nostrComponent(ctx: NodeBase, needs: NostrNeeds): Promise<
   let publisher: NodePublisher | undefined;
   let endpoint = config["node.public_endpoint"];
   let gauge: NodeJS.Timeout | undefined;
+  let lastSeeds: string | undefined;
   const parts: NostrParts = {
     key,
     signer,
@@ -92,7 +93,12 @@ export async function nostrComponent(ctx: NodeBase, needs: NostrNeeds): Promise<
     },
     async advertiseSeeds() {
       if (!publisher || !endpoint) return;
-      publisher.seeds(endpoint, await seededHashes(needs.store, config["nostr.seed_max_hashes"]));
+      const hashes = await seededHashes(needs.store, config["nostr.seed_max_hashes"]);
+      const key = hashes.join(",");
+      // Unchanged: the relays already hold it (the pool sends it again after reconnects).
+      if (key === lastSeeds) return;
+      lastSeeds = key;
+      publisher.seeds(endpoint, hashes);
     },
   };
   return {
