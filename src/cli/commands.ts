@@ -16,6 +16,7 @@ import { streamCommand } from "./stream.ts";
 import { vrfCommand } from "./vrf.ts";
 import { receiptsCommand } from "./receipts.ts";
 import { fileCommand } from "./file.ts";
+import { filmCommand } from "./film.ts";
 import { clusterCommand } from "./cluster.ts";
 
 export const commands: Command[] = [
@@ -35,6 +36,7 @@ export const commands: Command[] = [
   vrfCommand,
   receiptsCommand,
   fileCommand,
+  filmCommand,
   clusterCommand,
   versionCommand,
 ];

@@ -312,6 +312,16 @@ export const schema = {
     maxItems: 10_000,
   }),
   "films.refresh": duration("5m", { doc: "How often the film catalog is read again from the relays.", min: 1000, max: 86_400_000 }),
+  "films.renditions": list(["720p:1280x720:2500", "360p:640x360:800"], {
+    doc: "Renditions `slowdrip film add` makes, as NAME:WIDTHxHEIGHT:KBITS (video bitrate in kbit/s), best first.",
+    item: (s) => {
+      if (!/^[A-Za-z0-9_.-]{1,32}:\d{2,5}x\d{2,5}:\d{2,6}$/.test(s)) throw new RangeError("not NAME:WIDTHxHEIGHT:KBITS");
+    },
+    itemDoc: "NAME:WIDTHxHEIGHT:KBITS renditions",
+    maxItems: 8,
+  }),
+  "films.segment_duration": duration("4s", { doc: "Target length of the HLS segments `slowdrip film add` cuts.", min: 1000, max: 30_000 }),
+  "films.ffmpeg": str("ffmpeg", { doc: "The ffmpeg executable `slowdrip film add` runs (ffprobe is looked for beside it)." }),
   "films.max_entries": int(10_000, { doc: "Most films the catalog keeps (newest first); further events are ignored.", min: 1, max: 1_000_000 }),
 } as const satisfies Record<string, Field<unknown>>;
 

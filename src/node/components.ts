@@ -26,7 +26,15 @@ export const fullNode: Assemble = async (base, add) => {
   const cluster = role === "miner" ? add(await minerComponent(base, { store: store.store })) : role === "validator" ? add(await validatorComponent(base)) : undefined;
   const media = add(await mediaComponent(base, { store: store.store, gate: pay.gates.http }));
   const nostr = add(await nostrComponent(base, { pricing: pay.pay.pricing, acceptedMints: () => pay.pay.gate.acceptedMints(), unit: pay.pay.wallet.unit, store: store.store, live: media.watcher }));
-  add(await filmsComponent(base, { pool: () => nostr.nostr.pool, onRefresh: () => void nostr.nostr.advertiseSeeds().catch(() => undefined) }));
+  add(
+    await filmsComponent(base, {
+      pool: () => nostr.nostr.pool,
+      publisher: () => nostr.nostr.publisher,
+      nostrPubkey: nostr.nostr.key.pubkey,
+      store: store.store,
+      onRefresh: () => void nostr.nostr.advertiseSeeds().catch(() => undefined),
+    }),
+  );
   const view = cluster?.view;
   add(
     await proofsComponent(base, {

@@ -3,7 +3,11 @@ import { join } from "node:path";
 import { Counter } from "prom-client";
 import type { Config } from "../config/schema.ts";
 import { FilmCatalog } from "../films/catalog.ts";
-import { filmRoutes } from "../http/films.ts";
+import { FilmError } from "../films/errors.ts";
+import { FilmLibrary, filmBlobs, type FilmPublisher } from "../films/library.ts";
+import { filmHttpErrors, filmRoutes } from "../http/films.ts";
+import { bearerToken, tokenMatches } from "../rpc/auth.ts";
+import type { BlobStore } from "../store/types.ts";
 import { publicKeyFromDidKey } from "../identity/ed25519.ts";
 import { hex } from "../identity/hex.ts";
 import type { RelayPool } from "../nostr/pool.ts";
@@ -14,15 +18,19 @@ export function trustedPublishers(config: Config, nodeId: string): Set<string> {
   return new Set([nodeId, ...config["films.trusted_publishers"].map((k) => (k.startsWith("did:key:") ? hex(publicKeyFromDidKey(k)) : k))]);
 }
 
-/** What the films component needs: the relay pool (read when the listeners are up; undefined when Nostr is off). */
+/** What the films component needs: the relay pool and publisher (read when the listeners are up; undefined when Nostr
+ * is off), the node's Nostr pubkey, and the store holding the films' blobs. */
 export interface FilmsNeeds {
   pool: () => RelayPool | undefined;
+  publisher: () => FilmPublisher | undefined;
+  nostrPubkey: string;
+  store: BlobStore;
   /** Called after every refresh (the seed advert is re-read then). */
   onRefresh?: () => void;
 }
 
-/** Builds the films component; provides the catalog. */
-export async function filmsComponent(ctx: NodeBase, needs: FilmsNeeds): Promise<Component & { catalog: FilmCatalog }> {
+/** Builds the films component; provides the catalog and the node's own films. */
+export async function filmsComponent(ctx: NodeBase, needs: FilmsNeeds): Promise<Component & { catalog: FilmCatalog; library: FilmLibrary }> {
   const { config, log } = ctx;
   const trusted = trustedPublishers(config, ctx.identity.nodeId);
   const rejected = new Counter({ name: "slowdrip_films_events_rejected_total", help: "Film events left out of the catalog, by reason (film, creator, trust).", labelNames: ["reason"], registers: [ctx.metrics.registry] });
@@ -35,6 +43,35 @@ export async function filmsComponent(ctx: NodeBase, needs: FilmsNeeds): Promise<
     onReject: (reason) => rejected.inc({ reason }),
   });
   catalog.load();
+  const library = new FilmLibrary(join(ctx.dataDir, "films", "local.json"), config["films.max_entries"]);
+  const publisher = () => {
+    const p = needs.publisher();
+    if (!p) throw new FilmError("nostr.relays is empty: films cannot be published", "unavailable");
+    return p;
+  };
+  const own = {
+    add: async (raw: unknown) => {
+      const r = await library.add(raw, needs.store, publisher());
+      log.info({ film: r.film.film.id, title: r.film.film.title, event: r.event }, "films: film published");
+      needs.onRefresh?.();
+      return r;
+    },
+    list: () => library.list(),
+    remove: async (id: string) => {
+      const s = library.remove(id, needs.publisher(), needs.nostrPubkey);
+      // Its blobs are no longer protected; GC may collect them.
+      for (const h of filmBlobs(s)) await needs.store.unpin(h).catch(() => undefined);
+      log.info({ film: id }, "films: film removed and its deletion published");
+      needs.onRefresh?.();
+      return s;
+    },
+    republish: (id: string) => library.publish(id, publisher()),
+  };
+  const authorized = (req: { headers: Record<string, string | string[] | undefined> }) => {
+    const h = req.headers.authorization;
+    const token = bearerToken(Array.isArray(h) ? h[0] : h);
+    return token !== undefined && tokenMatches(token, ctx.adminToken);
+  };
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
   const tick = async () => {
@@ -56,7 +93,9 @@ export async function filmsComponent(ctx: NodeBase, needs: FilmsNeeds): Promise<
   return {
     name: "films",
     catalog,
-    routes: filmRoutes({ catalog }),
+    library,
+    routes: filmRoutes({ catalog, films: own, authorized }),
+    httpErrors: [filmHttpErrors],
     afterListen() {
       timer = setTimeout(() => void tick(), 200);
       timer.unref();
