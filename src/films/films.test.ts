@@ -6,7 +6,11 @@ import { publicKeyOf, randomSecret } from "../identity/ed25519.ts";
 import { hex } from "../identity/hex.ts";
 import { identityFromSecret } from "../identity/identity.ts";
 import { checkEvent, signNodeEvent, type Signer } from "../nostr/events.ts";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { mergeFilms } from "./catalog.ts";
+import { FilmLibrary } from "./library.ts";
 import { checkFilm, filmTemplate, signFilm, verifyFilm, type Film } from "./record.ts";
 
 const h = () => randomBytes(32).toString("hex");
@@ -81,5 +85,34 @@ describe("mergeFilms", () => {
     const rejected: string[] = [];
     expect(mergeFilms([wrongD, junk], { trusted: new Set([creator]), maxEntries: 10, onReject: (r) => rejected.push(r) })).toEqual([]);
     expect(rejected).toEqual(["film", "film"]);
+  });
+});
+
+describe("FilmLibrary", () => {
+  it("refuses a film that is not signed, names a missing blob, or would exceed the event size; keeps a good one", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "sd-films-"));
+    try {
+      const k = randomSecret();
+      const published: string[] = [];
+      const pub = () => ({ publish: (t: { kind: number }) => (published.push(String(t.kind)), { id: "e".repeat(64), pubkey: "p".repeat(64) }) });
+      const all = { has: async () => true };
+      const lib = new FilmLibrary(join(dir, "local.json"), 10, 64 * 1024);
+      const good = signFilm(film(k), k);
+      await expect(lib.add({ ...good, sig: "0".repeat(128) }, all, pub)).rejects.toThrow(/does not verify/);
+      await expect(lib.add(good, { has: async (h: string) => h !== good.film.playlist }, pub)).rejects.toThrow(/not stored/);
+      const long = film(k);
+      long.renditions[0]!.segments = Array.from({ length: 1000 }, () => ({ blake3: h(), size: 1, duration: 4000 }));
+      await expect(lib.add(signFilm(long, k), all, pub)).rejects.toThrow(/nostr.max_event_size/);
+      expect(published).toEqual([]);
+      await lib.add(good, all, pub);
+      expect(published).toEqual(["30082"]);
+      // The library survives a restart.
+      expect(new FilmLibrary(join(dir, "local.json"), 10, 64 * 1024).list().map((x) => x.film.id)).toEqual([good.film.id]);
+      lib.remove(good.film.id, pub(), "p".repeat(64));
+      expect(published).toEqual(["30082", "5"]);
+      expect(() => lib.get(good.film.id)).toThrow(/no film/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

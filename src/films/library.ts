@@ -27,11 +27,14 @@ export function filmBlobs(s: SignedFilm): string[] {
 export class FilmLibrary {
   readonly #file: string;
   readonly #max: number;
+  readonly #maxEventBytes: number;
   #films = new Map<string, SignedFilm>();
 
-  constructor(file: string, max: number) {
+  /** `maxEventBytes`: the largest event readers take (nostr.max_event_size); a bigger film record is refused. */
+  constructor(file: string, max: number, maxEventBytes: number) {
     this.#file = file;
     this.#max = max;
+    this.#maxEventBytes = maxEventBytes;
     try {
       const doc = JSON.parse(readFileSync(file, "utf8")) as { films?: unknown[] };
       for (const x of doc.films ?? []) {
@@ -62,13 +65,19 @@ export class FilmLibrary {
    * Adds a signed film whose blobs are all stored here and publishes it. Throws FilmError when it does not verify,
    * a blob is missing, or the library is full.
    */
-  async add(raw: unknown, blobs: BlobCheck, pub: FilmPublisher): Promise<{ film: SignedFilm; event: string }> {
+  async add(raw: unknown, blobs: BlobCheck, publisher: () => FilmPublisher): Promise<{ film: SignedFilm; event: string }> {
     let s: SignedFilm;
     try {
       s = verifyFilm(raw);
     } catch (err) {
       throw new FilmError((err as Error).message, "invalid");
     }
+    // The event adds its id, pubkey, signature and tags (about 1 KiB) to the content.
+    const size = JSON.stringify(filmTemplate(s, 0)).length + 1024;
+    if (size > this.#maxEventBytes) {
+      throw new FilmError(`the film's event would be about ${size} bytes, more than nostr.max_event_size (${this.#maxEventBytes}): use longer segments (films.segment_duration) or fewer renditions`, "invalid");
+    }
+    const pub = publisher();
     if (!this.#films.has(s.film.id) && this.#films.size >= this.#max) throw new FilmError(`the library holds ${this.#max} films already`, "full");
     for (const h of filmBlobs(s)) if (!(await blobs.has(h))) throw new FilmError(`blob ${h} of the film is not stored on this node`, "invalid");
     this.#films.set(s.film.id, s);

@@ -43,7 +43,7 @@ export async function filmsComponent(ctx: NodeBase, needs: FilmsNeeds): Promise<
     onReject: (reason) => rejected.inc({ reason }),
   });
   catalog.load();
-  const library = new FilmLibrary(join(ctx.dataDir, "films", "local.json"), config["films.max_entries"]);
+  const library = new FilmLibrary(join(ctx.dataDir, "films", "local.json"), config["films.max_entries"], config["nostr.max_event_size"]);
   const publisher = () => {
     const p = needs.publisher();
     if (!p) throw new FilmError("nostr.relays is empty: films cannot be published", "unavailable");
@@ -51,7 +51,7 @@ export async function filmsComponent(ctx: NodeBase, needs: FilmsNeeds): Promise<
   };
   const own = {
     add: async (raw: unknown) => {
-      const r = await library.add(raw, needs.store, publisher());
+      const r = await library.add(raw, needs.store, publisher);
       log.info({ film: r.film.film.id, title: r.film.film.title, event: r.event }, "films: film published");
       needs.onRefresh?.();
       return r;
