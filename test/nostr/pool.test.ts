@@ -117,4 +117,34 @@ describe("RelayPool", () => {
       pool2.close();
     }
   }, 120_000);
+
+  it("re-subscribes and publishes what is pending once a relay comes back on its address", async () => {
+    const s = signer();
+    const first = await startRelay();
+    const port = Number(new URL(first.url).port);
+    const seen: string[] = [];
+    const pool = new RelayPool(options([first.url]));
+    let back: TestRelay | undefined;
+    try {
+      pool.subscribe([{ kinds: [1], authors: [s.key.pubkey] }], { onEvent: (e) => seen.push(e.content) });
+      await until(() => pool.status()[0]!.connected, 10_000, "connected");
+      await first.stop();
+      await until(() => !pool.status()[0]!.connected, 10_000, "the pool to see the relay go");
+      // Published while the relay is down: sent once it is back (the new relay starts with an empty database).
+      pool.publish(signNodeEvent({ kind: 10021, created_at: now(), tags: [["metric", "bytes"]], content: "" }, s));
+      back = await startRelay({ port });
+      await until(() => pool.acknowledged("10021").length === 1, 20_000, "the pending event to be acknowledged");
+      // The subscription was sent again: a new event on the new relay reaches it.
+      const direct = await Relay.connect(back.url);
+      try {
+        await direct.publish(signNodeEvent({ kind: 1, created_at: now(), tags: [], content: "after restart" }, s));
+      } finally {
+        direct.close();
+      }
+      await until(() => seen.includes("after restart"), 10_000, "the event through the renewed subscription");
+    } finally {
+      pool.close();
+      await back?.stop();
+    }
+  }, 120_000);
 });

@@ -7,7 +7,8 @@
 #
 # The relay checks every event's id and Schnorr signature (validator is_signed), rejects events older than a year or
 # more than an hour in the future, and keeps only the newest replaceable / addressable event per (pubkey, kind[, d]).
-# SLOWDRIP_RELAY_MAX_EVENT_SIZE sets the largest content it accepts, in characters (default 65536).
+# SLOWDRIP_RELAY_MAX_EVENT_SIZE sets the largest content it accepts, in characters (default 65536); SLOWDRIP_RELAY_PORT
+# a fixed port instead of a free one (to restart a relay where its clients expect it).
 set -euo pipefail
 
 NOSTR_RELAY_VERSION=1.14
@@ -75,10 +76,11 @@ PY
 start() {
   local dir="$1" max="${SLOWDRIP_RELAY_MAX_EVENT_SIZE:-65536}"
   [[ "$max" =~ ^[0-9]+$ ]] || die "SLOWDRIP_RELAY_MAX_EVENT_SIZE must be a number"
+  [[ -z "${SLOWDRIP_RELAY_PORT:-}" || "$SLOWDRIP_RELAY_PORT" =~ ^[0-9]{1,5}$ ]] || die "SLOWDRIP_RELAY_PORT must be a port number"
   install >/dev/null
   rm -rf "$dir/relay"; mkdir -p "$dir/relay"
   local r="$dir/relay" port
-  port="$(free_port)"
+  port="${SLOWDRIP_RELAY_PORT:-$(free_port)}"
   cat >"$r/config.yaml" <<YAML
 DEBUG: false
 relay_name: slowdrip test relay

@@ -20,6 +20,8 @@ export interface TestRelay {
 export interface StartRelayOptions {
   /** Largest event content the relay accepts, in characters (default 65536). */
   maxEventSize?: number;
+  /** Listen on this port instead of a free one (e.g. to bring a stopped relay back where its clients expect it). */
+  port?: number;
 }
 
 function run(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<string> {
@@ -43,7 +45,7 @@ function alive(pid: number): boolean {
 /** Installs nostr-relay if needed (cached venv) and starts one relay on a free loopback port. */
 export async function startRelay(opts: StartRelayOptions = {}): Promise<TestRelay> {
   const dir = mkdtempSync(join(tmpdir(), "slowdrip-relay-"));
-  const env = { ...process.env, SLOWDRIP_RELAY_MAX_EVENT_SIZE: String(opts.maxEventSize ?? 65536) };
+  const env = { ...process.env, SLOWDRIP_RELAY_MAX_EVENT_SIZE: String(opts.maxEventSize ?? 65536), ...(opts.port ? { SLOWDRIP_RELAY_PORT: String(opts.port) } : {}) };
   const url = (await run(["start", dir], env)).trim();
   if (!/^ws:\/\/127\.0\.0\.1:\d+$/.test(url)) throw new Error(`relay.sh start printed ${JSON.stringify(url)}`);
   const pid = Number(readFileSync(join(dir, "relay", "pid"), "utf8").trim());
