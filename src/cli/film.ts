@@ -9,6 +9,7 @@ import { parseArgs } from "node:util";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { configFlagOptions, configFlagUsage, loadFromFlags } from "../config/flags.ts";
+import { NodeService } from "../gen/slowdrip/v1/node_pb.ts";
 import { StorageService, StoreRequestSchema, type StoreRequest } from "../gen/slowdrip/v1/storage_pb.ts";
 import { readIdentity } from "../identity/identity.ts";
 import { signFilm, type Film, type FilmRendition, type SignedFilm } from "../films/record.ts";
@@ -211,6 +212,13 @@ async function add(values: Record<string, unknown>, video: string | undefined, i
   const creator = readIdentity(resolve(io.cwd, config["node.data_dir"]));
   const c = nodeClient(values, io);
   const storage = createClient(StorageService, c.transport);
+  let ident;
+  try {
+    ident = await createClient(NodeService, c.transport).getIdentity({}, c.callOptions);
+  } catch (err) {
+    rpcFailure(err, c);
+  }
+  if (ident.nodeId !== creator.nodeId) throw new CliError(`film add: the node at ${c.url} is ${ident.nodeId}, but the data dir's key is ${creator.nodeId}: run film add beside the node, with its --data-dir`);
   const ffmpeg = config["films.ffmpeg"];
   const specs = config["films.renditions"].map(parseRendition);
   if (specs.length === 0) throw new CliError("film add: films.renditions is empty", 2);
@@ -262,7 +270,8 @@ async function add(values: Record<string, unknown>, video: string | undefined, i
       poster: posterHash,
       playlist,
       renditions,
-      origin: config["node.public_endpoint"] || null,
+      // The node's advertised endpoint serves the pinned blobs at /blobs/<blake3>: the film's origin.
+      origin: ident.publicEndpoint || null,
       monetization: null,
       created: Math.floor(Date.now() / 1000),
     };

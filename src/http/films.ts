@@ -1,7 +1,11 @@
 // HTTP adapter of the films layer: GET /api/film-catalog (public); the node's own films under /api/films (admin token).
 import type { CatalogSnapshot } from "../films/catalog.ts";
 import { FilmError } from "../films/errors.ts";
+import type { Scope } from "../films/fetcher.ts";
 import type { SignedFilm } from "../films/record.ts";
+import { serveBlob } from "./blobs.ts";
+import type { ReadGate } from "./paygate.ts";
+import type { BlobStore } from "../store/types.ts";
 import { readBody } from "./live.ts";
 import { sendError, sendJson, type HttpErrorMapper, type HttpRoute } from "./routes.ts";
 import type { NodeRequest } from "./types.ts";
@@ -20,12 +24,27 @@ export interface OwnFilms {
 /** What the film routes need. */
 export interface FilmRoutesDeps {
   catalog: { snapshot(): CatalogSnapshot };
+  /** Brings a catalog film's blob into the store (local, swarm, origin); `scope` tells what the blob is. */
+  fetcher: { ensure(hash: string): Promise<string>; scope(hash: string): Scope | undefined };
+  store: BlobStore;
+  gate?: ReadGate;
   films: OwnFilms;
   /** True when the request carries the admin token (or an operator's signature). */
   authorized(req: NodeRequest): boolean;
 }
 
 const ID = /^\/api\/films\/([0-9a-f]{32})$/;
+const FILM_BLOB = /^\/api\/film\/([0-9a-f]{64})(?:\.(m3u8|ts|m4s|mp4|aac|jpg|png|webp))?$/;
+const TYPES: Record<string, string> = {
+  m3u8: "application/vnd.apple.mpegurl",
+  ts: "video/mp2t",
+  m4s: "video/iso.segment",
+  mp4: "video/mp4",
+  aac: "audio/aac",
+  jpg: "image/jpeg",
+  png: "image/png",
+  webp: "image/webp",
+};
 const REPUBLISH = /^\/api\/films\/([0-9a-f]{32})\/republish$/;
 
 /** The film routes. */
@@ -35,6 +54,20 @@ export function filmRoutes(deps: FilmRoutesDeps): HttpRoute[] {
   };
   return [
     { name: "/api/film-catalog", methods: ["GET", "HEAD"], path: "/api/film-catalog", expose: "public", handle: ({ res }) => sendJson(res, 200, deps.catalog.snapshot()) },
+    {
+      name: "/api/film/:hash",
+      methods: ["GET", "HEAD"],
+      path: FILM_BLOB,
+      expose: "public",
+      async handle({ req, res, params }) {
+        const [hash, ext] = [params[0]!, params[1]];
+        const source = await deps.fetcher.ensure(hash);
+        const scope = deps.fetcher.scope(hash);
+        const type = ext ? TYPES[ext] : scope?.role === "playlist" ? TYPES.m3u8 : scope?.role === "segment" ? TYPES[scope.ext ?? "ts"] : undefined;
+        res.setHeader("x-slowdrip-source", source);
+        await serveBlob({ store: deps.store, ...(deps.gate ? { gate: deps.gate } : {}) }, req, res, hash, type ? { contentType: type } : {});
+      },
+    },
     {
       name: "/api/films",
       methods: ["GET", "POST"],

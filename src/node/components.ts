@@ -32,6 +32,8 @@ export const fullNode: Assemble = async (base, add) => {
       publisher: () => nostr.nostr.publisher,
       nostrPubkey: nostr.nostr.key.pubkey,
       store: store.store,
+      wallet: pay.pay.wallet,
+      gate: pay.gates.http,
       onRefresh: () => void nostr.nostr.advertiseSeeds().catch(() => undefined),
     }),
   );

@@ -4,6 +4,9 @@ import { Counter } from "prom-client";
 import type { Config } from "../config/schema.ts";
 import { FilmCatalog } from "../films/catalog.ts";
 import { FilmError } from "../films/errors.ts";
+import { FilmFetcher } from "../films/fetcher.ts";
+import type { ReadGate } from "../http/paygate.ts";
+import type { PayWallet } from "../pay/wallet.ts";
 import { FilmLibrary, filmBlobs, type FilmPublisher } from "../films/library.ts";
 import { filmHttpErrors, filmRoutes } from "../http/films.ts";
 import { bearerToken, tokenMatches } from "../rpc/auth.ts";
@@ -25,6 +28,10 @@ export interface FilmsNeeds {
   publisher: () => FilmPublisher | undefined;
   nostrPubkey: string;
   store: BlobStore;
+  /** The wallet that pays holders answering 402 (absent: such holders are skipped). */
+  wallet?: PayWallet;
+  /** The node's own read gate for GET /api/film/ (its viewers pay it as for /blobs). */
+  gate?: ReadGate;
   /** Called after every refresh (the seed advert is re-read then). */
   onRefresh?: () => void;
 }
@@ -67,6 +74,19 @@ export async function filmsComponent(ctx: NodeBase, needs: FilmsNeeds): Promise<
     },
     republish: (id: string) => library.publish(id, publisher()),
   };
+  let selfUrl = "";
+  const bad = new Counter({ name: "slowdrip_films_bad_holder_total", help: "Film blobs a holder sent with bytes that do not match the hash (the holder is dropped for that blob).", registers: [ctx.metrics.registry] });
+  const served = new Counter({ name: "slowdrip_films_blobs_total", help: "Film blobs GET /api/film/ answered, by where they came from (local, peer, paid, origin).", labelNames: ["source"], registers: [ctx.metrics.registry] });
+  const fetcher = new FilmFetcher({
+    store: needs.store,
+    catalog: () => catalog.snapshot(),
+    holders: () => needs.pool(),
+    self: () => [config["node.public_endpoint"], selfUrl].filter(Boolean),
+    timeoutMs: config["films.fetch_timeout"],
+    ...(needs.wallet ? { pay: { wallet: needs.wallet, budget: config["films.budget"], maxPricePerMiB: config["films.max_price_per_mib"], maxSwapFee: config["films.max_swap_fee"], logger: log } } : {}),
+    counters: { served: (source) => served.inc({ source }), badHolder: () => bad.inc() },
+    log,
+  });
   const authorized = (req: { headers: Record<string, string | string[] | undefined> }) => {
     const h = req.headers.authorization;
     const token = bearerToken(Array.isArray(h) ? h[0] : h);
@@ -94,9 +114,10 @@ export async function filmsComponent(ctx: NodeBase, needs: FilmsNeeds): Promise<
     name: "films",
     catalog,
     library,
-    routes: filmRoutes({ catalog, films: own, authorized }),
+    routes: filmRoutes({ catalog, films: own, authorized, fetcher, store: needs.store, ...(needs.gate ? { gate: needs.gate } : {}) }),
     httpErrors: [filmHttpErrors],
-    afterListen() {
+    afterListen({ url }) {
+      selfUrl = url;
       timer = setTimeout(() => void tick(), 200);
       timer.unref();
     },

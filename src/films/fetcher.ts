@@ -1,0 +1,200 @@
+// Film blobs for GET /api/film/<blake3>: local first; else from holders found through kind 30081 seed adverts (paying a
+// 402 through fetchPaid within the budget), each with a timeout and verified against the hash as it is stored; else
+// from the catalog's origin. Only blobs a catalog film names are fetched; a holder that sends bad bytes is dropped.
+import { Readable } from "node:stream";
+import { KIND_SEEDS } from "../nostr/events.ts";
+import type { CheckedEvent } from "../nostr/events.ts";
+import type { Filter } from "../nostr/pool.ts";
+import { fetchPaid, type FetchPaidOptions } from "../pay/fetch.ts";
+import { HashMismatchError } from "../store/errors.ts";
+import type { BlobStore } from "../store/types.ts";
+import type { CatalogSnapshot } from "./catalog.ts";
+import { FilmError } from "./errors.ts";
+
+/** What a fetched blob is tagged with: cached (unpinned, so GC may evict it) and seeded (listed in the seed advert). */
+export const CACHE_TAGS = ["seed", "film-cache"];
+
+/** Where holders are looked up (the relay pool). */
+export interface HolderSource {
+  query(filters: Filter[], timeoutMs: number): Promise<{ events: CheckedEvent[] }>;
+}
+
+/** Outcome counters. */
+export interface FetchCounters {
+  /** source: local, peer, paid, origin. */
+  served(source: string): void;
+  badHolder(): void;
+}
+
+/** Options of {@link FilmFetcher}. */
+export interface FilmFetcherOptions {
+  store: BlobStore;
+  catalog: () => CatalogSnapshot;
+  holders: () => HolderSource | undefined;
+  /** This node's own endpoints (never asked). */
+  self: () => string[];
+  /** One holder's (or the origin's) whole answer must arrive within this, ms. */
+  timeoutMs: number;
+  /** Paying options (wallet, budget, price and fee caps); absent: holders that answer 402 are skipped. */
+  pay?: Omit<FetchPaidOptions, "origin" | "expectedBytes" | "signal" | "headers">;
+  counters?: FetchCounters;
+  log: { info(o: object, m: string): void; warn(o: object, m: string): void };
+  /** Most fetches in flight at once. */
+  maxInFlight?: number;
+}
+
+/** A film blob the catalog names: its expected size (segments) and the origins of the films naming it. */
+export interface Scope {
+  size?: number;
+  origins: string[];
+  /** What the blob is in the film: a playlist (master or media), a media segment (with its extension) or the poster. */
+  role: "playlist" | "segment" | "poster";
+  ext?: string;
+}
+
+/** Fetches film blobs into the local store. */
+export class FilmFetcher {
+  readonly #o: FilmFetcherOptions;
+  readonly #inflight = new Map<string, Promise<string>>();
+  /** hash -> holder endpoints that sent bad bytes for it (bounded). */
+  readonly #bad = new Map<string, Set<string>>();
+
+  constructor(opts: FilmFetcherOptions) {
+    this.#o = opts;
+  }
+
+  /** Whether a catalog film names `hash`, with its size and origins. */
+  scope(hash: string): Scope | undefined {
+    let found: Scope | undefined;
+    for (const e of this.#o.catalog().films) {
+      const f = e.film;
+      let size: number | undefined;
+      let role: Scope["role"] | undefined = f.playlist === hash ? "playlist" : f.poster === hash ? "poster" : undefined;
+      let ext: string | undefined;
+      for (const r of f.renditions) {
+        if (r.playlist === hash) role = "playlist";
+        for (const s of r.segments) if (s.blake3 === hash) [role, size, ext] = ["segment", s.size, r.ext];
+      }
+      if (!role) continue;
+      found ??= { origins: [], role };
+      if (size !== undefined) found.size = size;
+      if (ext !== undefined) found.ext = ext;
+      if (f.origin) found.origins.push(f.origin.replace(/\/+$/, ""));
+    }
+    return found;
+  }
+
+  /**
+   * Makes sure the blob is stored here; returns where it came from (local, peer, paid, origin). Throws FilmError
+   * not-found when no catalog film names it, unavailable when no holder or origin delivered it.
+   */
+  async ensure(hash: string): Promise<string> {
+    if (await this.#o.store.has(hash)) {
+      this.#o.counters?.served("local");
+      return "local";
+    }
+    const scope = this.scope(hash);
+    if (!scope) throw new FilmError(`no film in the catalog names blob ${hash}`, "not-found");
+    const running = this.#inflight.get(hash);
+    if (running) return running;
+    if (this.#inflight.size >= (this.#o.maxInFlight ?? 64)) throw new FilmError("too many film fetches in flight; try again", "unavailable");
+    const p = this.#fetch(hash, scope).finally(() => this.#inflight.delete(hash));
+    this.#inflight.set(hash, p);
+    return p;
+  }
+
+  async #holders(hash: string): Promise<string[]> {
+    const src = this.#o.holders();
+    if (!src) return [];
+    const { events } = await src.query([{ kinds: [KIND_SEEDS], "#x": [hash], limit: 50 }], this.#o.timeoutMs);
+    const self = new Set(this.#o.self().map((u) => u.replace(/\/+$/, "")));
+    const bad = this.#bad.get(hash);
+    const out = new Set<string>();
+    for (const e of events) {
+      const ep = e.tags.find((t) => t[0] === "endpoint")?.[1]?.replace(/\/+$/, "");
+      if (!ep || !/^https?:\/\/[^\s/]+(\/[^\s]*)?$/.test(ep) || ep.length > 512 || self.has(ep) || bad?.has(ep)) continue;
+      out.add(ep);
+    }
+    // Shuffled, so that load spreads over the holders.
+    return [...out].map((u) => [Math.random(), u] as const).sort((a, b) => a[0] - b[0]).map((x) => x[1]);
+  }
+
+  #markBad(hash: string, endpoint: string): void {
+    if (this.#bad.size > 10_000) this.#bad.clear();
+    let s = this.#bad.get(hash);
+    if (!s) this.#bad.set(hash, (s = new Set()));
+    s.add(endpoint);
+    this.#o.counters?.badHolder();
+  }
+
+  /** Stores the body, verified against the hash; false (and nothing stored) when the bytes do not match. */
+  async #import(hash: string, res: Response, scope: Scope, source: string): Promise<boolean> {
+    if (!res.body) return false;
+    const declared = Number(res.headers.get("content-length") ?? NaN);
+    if (scope.size !== undefined && Number.isFinite(declared) && declared !== scope.size) return false;
+    try {
+      await this.#o.store.import(Readable.fromWeb(res.body as never) as AsyncIterable<Uint8Array>, {
+        expectedHash: hash,
+        source,
+        tags: CACHE_TAGS,
+        ...(scope.size !== undefined ? { size: scope.size } : {}),
+      });
+      return true;
+    } catch (err) {
+      if (err instanceof HashMismatchError || /size|length|mismatch/i.test((err as Error).message)) return false;
+      throw err;
+    }
+  }
+
+  async #fetch(hash: string, scope: Scope): Promise<string> {
+    const log = this.#o.log;
+    let holders: string[] = [];
+    try {
+      holders = await this.#holders(hash);
+    } catch (err) {
+      log.warn({ err, hash }, "films: holder lookup failed");
+    }
+    for (const ep of holders) {
+      const url = `${ep}/blobs/${hash}`;
+      const signal = AbortSignal.timeout(this.#o.timeoutMs);
+      try {
+        let res: Response;
+        let source = "peer";
+        if (this.#o.pay) {
+          const r = await fetchPaid(url, { ...this.#o.pay, signal, ...(scope.size !== undefined ? { expectedBytes: scope.size } : {}) });
+          res = r.response;
+          if (r.paid > 0) source = "paid";
+        } else {
+          res = await fetch(url, { signal });
+        }
+        if (res.status !== 200) {
+          await res.body?.cancel().catch(() => undefined);
+          log.info({ hash, holder: ep, status: res.status }, "films: holder did not serve the blob");
+          continue;
+        }
+        if (await this.#import(hash, res, scope, `peer:${ep}`)) {
+          this.#o.counters?.served(source);
+          return source;
+        }
+        this.#markBad(hash, ep);
+        log.warn({ hash, holder: ep }, "films: holder sent bytes that do not match the hash; dropped for this blob");
+      } catch (err) {
+        log.info({ hash, holder: ep, err: (err as Error).message }, "films: holder failed");
+      }
+    }
+    for (const origin of scope.origins) {
+      try {
+        const res = await fetch(`${origin}/blobs/${hash}`, { signal: AbortSignal.timeout(this.#o.timeoutMs) });
+        if (res.status === 200 && (await this.#import(hash, res, scope, `origin:${origin}`))) {
+          this.#o.counters?.served("origin");
+          return "origin";
+        }
+        await res.body?.cancel().catch(() => undefined);
+        log.warn({ hash, origin, status: res.status }, "films: the origin did not serve the blob");
+      } catch (err) {
+        log.warn({ hash, origin, err: (err as Error).message }, "films: the origin failed");
+      }
+    }
+    throw new FilmError(`no holder or origin delivered blob ${hash}`, "unavailable");
+  }
+}

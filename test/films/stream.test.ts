@@ -1,0 +1,128 @@
+// GET /api/film/<blake3> on real `slowdrip run` processes with a real relay and real ffmpeg: a node with no holder in
+// sight fetches from the film's origin, verified; that node then seeds, and the next node streams from it (Range
+// included, ffprobe reads h264 from its playlist URL); with the first two gone, a third holder still serves the film.
+import { readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { verifyFilm, type SignedFilm } from "../../src/films/record.ts";
+import { createHasher } from "../../src/wasm/index.ts";
+import { runCli, spawnNode, tempDir, type SpawnedNode } from "../helpers/node.ts";
+import { freePort } from "../helpers/sea.ts";
+import { startRelay, type TestRelay } from "../peers/relay.ts";
+import { ensureFfmpeg, runCapture, until } from "../media/peers.ts";
+
+let relay: TestRelay;
+let ffmpeg = "";
+const spawned: SpawnedNode[] = [];
+const dirs: string[] = [];
+let a: SpawnedNode;
+let aDir = "";
+let aId = "";
+let film: SignedFilm;
+
+async function stop(n: SpawnedNode): Promise<void> {
+  if (n.child.exitCode !== null || n.child.signalCode !== null) return;
+  const exited = new Promise((r) => n.child.once("exit", r));
+  n.child.kill("SIGTERM");
+  await exited;
+}
+const blake3 = (b: Uint8Array) => createHasher().update(b).digestHex();
+const env = () => ({ SLOWDRIP_NODE_LOG_LEVEL: "debug", SLOWDRIP_NOSTR_RELAYS: relay.url, SLOWDRIP_FILMS_REFRESH: "1s", SLOWDRIP_NOSTR_TIMEOUT: "3s", SLOWDRIP_FILMS_FETCH_TIMEOUT: "10s" });
+
+async function viewer(): Promise<SpawnedNode> {
+  const d = tempDir();
+  dirs.push(d);
+  const n = await spawnNode(["--data-dir", d], { ...env(), SLOWDRIP_FILMS_TRUSTED_PUBLISHERS: aId });
+  spawned.push(n);
+  await until(async () => ((await (await fetch(`${n.url}/api/film-catalog`)).json()) as { films: unknown[] }).films.length > 0, 20_000, "the film in the viewer's catalog");
+  return n;
+}
+
+async function get(n: SpawnedNode, path: string, headers: Record<string, string> = {}): Promise<{ status: number; source: string | null; body: Uint8Array; type: string | null }> {
+  const r = await fetch(`${n.url}${path}`, { headers });
+  return { status: r.status, source: r.headers.get("x-slowdrip-source"), body: new Uint8Array(await r.arrayBuffer()), type: r.headers.get("content-type") };
+}
+
+beforeAll(async () => {
+  ffmpeg = ensureFfmpeg();
+  relay = await startRelay();
+  const work = tempDir();
+  dirs.push(work);
+  const video = join(work, "in.mp4");
+  const v = await runCapture(ffmpeg, ["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", "8", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", video], 120_000);
+  expect(v.code, v.stderr).toBe(0);
+  aDir = tempDir();
+  dirs.push(aDir);
+  const port = await freePort();
+  // A is the origin and advertises no seeds, so the first viewer has no holder to ask.
+  a = await spawnNode(["--data-dir", aDir], { ...env(), SLOWDRIP_API_LISTEN: `127.0.0.1:${port}`, SLOWDRIP_NODE_PUBLIC_ENDPOINT: `http://127.0.0.1:${port}`, SLOWDRIP_NOSTR_SEED_MAX_HASHES: "0" });
+  spawned.push(a);
+  aId = (JSON.parse(readFileSync(join(aDir, "keypair"), "utf8")) as { public: string }).public;
+  const add = await runCli(["film", "add", video, "--title", "Swarm test", "--data-dir", aDir, "--url", a.adminUrl], { env: { SLOWDRIP_FILMS_FFMPEG: ffmpeg, SLOWDRIP_FILMS_RENDITIONS: "360p:640x360:600", SLOWDRIP_FILMS_SEGMENT_DURATION: "2s" } });
+  expect(add.code, add.stderr).toBe(0);
+  const ls = await runCli(["film", "ls", "--json", "--data-dir", aDir, "--url", a.adminUrl]);
+  film = verifyFilm((JSON.parse(ls.stdout) as SignedFilm[])[0]);
+}, 600_000);
+
+afterAll(async () => {
+  await Promise.all(spawned.map(stop));
+  await relay?.stop();
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+describe("GET /api/film/", () => {
+  let b: SpawnedNode;
+  let c: SpawnedNode;
+
+  it("with no holder in sight, B fetches every blob of the film from the origin, verified", async () => {
+    b = await viewer();
+    const master = await get(b, `/api/film/${film.film.playlist}.m3u8`);
+    expect(master.status, b.logs().split("\n").filter((l) => /films|origin|holder|503/.test(l)).slice(-8).join("\n")).toBe(200);
+    expect(master.source).toBe("origin");
+    expect(master.type).toBe("application/vnd.apple.mpegurl");
+    expect(blake3(master.body)).toBe(film.film.playlist);
+    const r = film.film.renditions[0]!;
+    for (const s of r.segments) {
+      const got = await get(b, `/api/film/${s.blake3}.ts`);
+      expect(got.status).toBe(200);
+      expect(got.source).toBe("origin");
+      expect(blake3(got.body)).toBe(s.blake3);
+    }
+    // Served again from B's own store.
+    expect((await get(b, `/api/film/${r.segments[0]!.blake3}`)).source).toBe("local");
+    // Blobs no catalog film names are refused, not fetched.
+    expect((await get(b, `/api/film/${"ab".repeat(32)}`)).status).toBe(404);
+  }, 120_000);
+
+  it("B now seeds: C streams from B (Range included) and ffprobe reads h264 from C's playlist URL", async () => {
+    const r = film.film.renditions[0]!;
+    c = await viewer();
+    // B advertises the blobs it cached on its next refresh.
+    const seg = r.segments[1]!;
+    const ranged = await until(async () => {
+      const got = await get(c, `/api/film/${seg.blake3}.ts`, { range: "bytes=100-1099" });
+      return got.status === 206 ? got : null;
+    }, 20_000, "C to fetch a segment");
+    expect(ranged.source).toBe("peer");
+    expect(ranged.body.length).toBe(1000);
+    const whole = await get(b, `/api/film/${seg.blake3}.ts`);
+    expect(Buffer.from(ranged.body).equals(Buffer.from(whole.body.subarray(100, 1100)))).toBe(true);
+    const probe = await runCapture(join(ffmpeg, "..", "ffprobe"), ["-v", "error", "-show_entries", "stream=codec_name", "-of", "csv=p=0", `${c.url}/api/film/${film.film.playlist}.m3u8`], 60_000);
+    expect(probe.code, probe.stderr).toBe(0);
+    expect(probe.stdout).toMatch(/h264/);
+    // C plays the rest of the film (from B or from the origin, verified either way).
+    for (const s of r.segments) expect(blake3((await get(c, `/api/film/${s.blake3}.ts`)).body)).toBe(s.blake3);
+  }, 120_000);
+
+  it("with A and B stopped, a new node D streams from C, the one holder left", async () => {
+    await Promise.all([stop(a), stop(b)]);
+    const d = await viewer();
+    const seg = film.film.renditions[0]!.segments.at(-1)!;
+    const got = await until(async () => {
+      const x = await get(d, `/api/film/${seg.blake3}.ts`);
+      return x.status === 200 ? x : null;
+    }, 30_000, "D to fetch a segment");
+    expect(got.source).toBe("peer");
+    expect(blake3(got.body)).toBe(seg.blake3);
+  }, 120_000);
+});
