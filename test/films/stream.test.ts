@@ -1,9 +1,16 @@
 // GET /api/film/<blake3> on real `slowdrip run` processes with a real relay and real ffmpeg: a node with no holder in
 // sight fetches from the film's origin, verified; that node then seeds, and the next node streams from it (Range
-// included, ffprobe reads h264 from its playlist URL); with the first two gone, a third holder still serves the film.
+// included, ffprobe reads h264 from its playlist URL); with the first two gone, a third holder still serves the film;
+// a holder sending corrupted bytes is dropped and counted.
 import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createServer } from "node:http";
+import { randomSecret } from "../../src/identity/ed25519.ts";
+import { identityFromSecret } from "../../src/identity/identity.ts";
+import { seedTemplate, signNodeEvent } from "../../src/nostr/events.ts";
+import { generateSecretKey, getPublicKey } from "nostr-tools/pure";
+import { Relay } from "nostr-tools/relay";
 import { verifyFilm, type SignedFilm } from "../../src/films/record.ts";
 import { createHasher } from "../../src/wasm/index.ts";
 import { runCli, spawnNode, tempDir, type SpawnedNode } from "../helpers/node.ts";
@@ -18,6 +25,7 @@ const dirs: string[] = [];
 let a: SpawnedNode;
 let aDir = "";
 let aId = "";
+let aPort = 0;
 let film: SignedFilm;
 
 async function stop(n: SpawnedNode): Promise<void> {
@@ -28,6 +36,8 @@ async function stop(n: SpawnedNode): Promise<void> {
 }
 const blake3 = (b: Uint8Array) => createHasher().update(b).digestHex();
 const env = () => ({ SLOWDRIP_NODE_LOG_LEVEL: "debug", SLOWDRIP_NOSTR_RELAYS: relay.url, SLOWDRIP_FILMS_REFRESH: "1s", SLOWDRIP_NOSTR_TIMEOUT: "3s", SLOWDRIP_FILMS_FETCH_TIMEOUT: "10s" });
+
+const originEnv = () => ({ ...env(), SLOWDRIP_API_LISTEN: `127.0.0.1:${aPort}`, SLOWDRIP_NODE_PUBLIC_ENDPOINT: `http://127.0.0.1:${aPort}`, SLOWDRIP_NOSTR_SEED_MAX_HASHES: "0" });
 
 async function viewer(): Promise<SpawnedNode> {
   const d = tempDir();
@@ -53,9 +63,9 @@ beforeAll(async () => {
   expect(v.code, v.stderr).toBe(0);
   aDir = tempDir();
   dirs.push(aDir);
-  const port = await freePort();
+  const port = (aPort = await freePort());
   // A is the origin and advertises no seeds, so the first viewer has no holder to ask.
-  a = await spawnNode(["--data-dir", aDir], { ...env(), SLOWDRIP_API_LISTEN: `127.0.0.1:${port}`, SLOWDRIP_NODE_PUBLIC_ENDPOINT: `http://127.0.0.1:${port}`, SLOWDRIP_NOSTR_SEED_MAX_HASHES: "0" });
+  a = await spawnNode(["--data-dir", aDir], originEnv());
   spawned.push(a);
   aId = (JSON.parse(readFileSync(join(aDir, "keypair"), "utf8")) as { public: string }).public;
   const add = await runCli(["film", "add", video, "--title", "Swarm test", "--data-dir", aDir, "--url", a.adminUrl], { env: { SLOWDRIP_FILMS_FFMPEG: ffmpeg, SLOWDRIP_FILMS_RENDITIONS: "360p:640x360:600", SLOWDRIP_FILMS_SEGMENT_DURATION: "2s" } });
@@ -124,5 +134,47 @@ describe("GET /api/film/", () => {
     }, 30_000, "D to fetch a segment");
     expect(got.source).toBe("peer");
     expect(blake3(got.body)).toBe(seg.blake3);
+  }, 120_000);
+
+  it("a holder that sends corrupted bytes is dropped and counted; the bytes come from the origin", async () => {
+    // A real node never serves bytes that do not match their hash, so this holder is a fake: a loopback server that
+    // flips a byte of every blob it serves, with a validly signed and bound seed advert naming it.
+    const seg = film.film.renditions[0]!.segments[0]!;
+    const good = await (await fetch(`${spawned.find((n) => n.child.exitCode === null && n !== a)!.url}/api/film/${seg.blake3}`)).arrayBuffer();
+    const bad = Buffer.from(good);
+    bad[bad.length >> 1]! ^= 0xff;
+    let served = 0;
+    const server = createServer((req, res) => {
+      served++;
+      res.writeHead(200, { "content-length": String(bad.length), "content-type": "application/octet-stream" });
+      res.end(req.method === "HEAD" ? undefined : bad);
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const fakeUrl = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    try {
+      const id = identityFromSecret(randomSecret());
+      const sk = generateSecretKey();
+      const advert = signNodeEvent(seedTemplate(fakeUrl, [seg.blake3], Math.floor(Date.now() / 1000)), { key: { secretKey: sk, pubkey: getPublicKey(sk) }, nodeId: id.nodeId, nodeSecret: id.secretKey });
+      const r = await Relay.connect(relay.url);
+      await r.publish(advert);
+      r.close();
+      // Only the fake and stopped nodes hold the blob now; A comes back as the origin (it advertises no seeds).
+      await Promise.all(spawned.filter((n) => n !== a).map(stop));
+      a = await spawnNode(["--data-dir", aDir], originEnv());
+      spawned.push(a);
+      const e = await viewer();
+      const got = await get(e, `/api/film/${seg.blake3}.ts`);
+      expect(got.status).toBe(200);
+      expect(got.source).toBe("origin");
+      expect(blake3(got.body)).toBe(seg.blake3);
+      expect(served).toBeGreaterThan(0);
+      expect(e.logs()).toMatch(/holder sent bytes that do not match the hash/);
+      expect(await (await fetch(`${e.adminUrl}/metrics`)).text()).toMatch(/slowdrip_films_bad_holder_total 1/);
+      // Stored verified, it is served from E itself from now on.
+      expect((await get(e, `/api/film/${seg.blake3}.ts`)).source).toBe("local");
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
   }, 120_000);
 });
