@@ -11,6 +11,19 @@ import type { BlobStore } from "../store/types.ts";
 import type { CatalogSnapshot } from "./catalog.ts";
 import { FilmError } from "./errors.ts";
 
+/** Largest playlist or poster fetched (their size is not in the film record; segments must have their recorded size). */
+export const MAX_UNSIZED_BLOB = 16 * 1024 * 1024;
+
+/** Passes chunks through, throwing once more than `max` bytes went by. */
+async function* capped(source: AsyncIterable<Uint8Array>, max: number): AsyncGenerator<Uint8Array> {
+  let n = 0;
+  for await (const chunk of source) {
+    n += chunk.byteLength;
+    if (n > max) throw new FilmError(`more than ${max} bytes`, "invalid");
+    yield chunk;
+  }
+}
+
 /** What a fetched blob is tagged with: cached (unpinned, so GC may evict it) and seeded (listed in the seed advert). */
 export const CACHE_TAGS = ["seed", "film-cache"];
 
@@ -133,7 +146,8 @@ export class FilmFetcher {
     const declared = Number(res.headers.get("content-length") ?? NaN);
     if (scope.size !== undefined && Number.isFinite(declared) && declared !== scope.size) return false;
     try {
-      await this.#o.store.import(Readable.fromWeb(res.body as never) as AsyncIterable<Uint8Array>, {
+      const body = Readable.fromWeb(res.body as never) as AsyncIterable<Uint8Array>;
+      await this.#o.store.import(capped(body, scope.size ?? MAX_UNSIZED_BLOB), {
         expectedHash: hash,
         source,
         tags: CACHE_TAGS,
@@ -141,7 +155,7 @@ export class FilmFetcher {
       });
       return true;
     } catch (err) {
-      if (err instanceof HashMismatchError || /size|length|mismatch/i.test((err as Error).message)) return false;
+      if (err instanceof HashMismatchError || err instanceof FilmError || /size|length|mismatch/i.test((err as Error).message)) return false;
       throw err;
     }
   }
