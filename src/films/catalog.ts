@@ -164,6 +164,18 @@ export class FilmCatalog {
       this.#o.log.warn({ relays: r.relays }, "films: no relay answered; keeping the last catalog");
       return false;
     }
+    // Verify the creators' signatures a few at a time, yielding in between, so that a large catalog does not hold up
+    // the event loop; mergeFilms then finds them remembered.
+    for (const [i, e] of r.events.entries()) {
+      if (e.kind === KIND_FILM) {
+        try {
+          verifyFilm(JSON.parse(e.content));
+        } catch {
+          /* mergeFilms refuses and logs it */
+        }
+      }
+      if (i % 25 === 24) await new Promise((done) => setImmediate(done));
+    }
     const films = mergeFilms(r.events, {
       trusted: new Set(trusted),
       maxEntries: this.#o.maxEntries,

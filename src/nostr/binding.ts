@@ -2,6 +2,7 @@
 import { sign, verify } from "../identity/ed25519.ts";
 import { hex, unhex } from "../identity/hex.ts";
 import { EventRejected } from "./errors.ts";
+import { verifiedBindings } from "./verified.ts";
 
 /** Name of the binding tag: `["slowdrip", <node id: 64 hex>, <Ed25519 signature: 128 hex>]`. */
 export const BINDING_TAG = "slowdrip";
@@ -31,12 +32,15 @@ export function verifyBinding(event: { pubkey: string; tags: string[][] }): stri
   if (typeof nodeId !== "string" || !HEX64.test(nodeId) || typeof sig !== "string" || !HEX128.test(sig)) {
     throw new EventRejected("binding", `malformed ${BINDING_TAG} tag`);
   }
+  const memo = `${event.pubkey}${nodeId}${sig}`;
+  if (verifiedBindings.has(memo)) return nodeId;
   let ok = false;
   try {
     ok = verify(unhex(sig, 64), message(event.pubkey), unhex(nodeId, 32));
   } catch {
     ok = false;
   }
+  if (ok) verifiedBindings.add(memo);
   if (!ok) throw new EventRejected("binding", `the ${BINDING_TAG} tag's signature does not verify for node ${nodeId}`);
   return nodeId;
 }

@@ -1,9 +1,10 @@
 // Event shapes the node publishes (10021 TollGate advert, 30081 seed advert, NIP-53 30311 live event) and the bounded
 // check every received event passes before use (shape, size, Nostr id and signature, optional binding tag).
-import { finalizeEvent, verifyEvent, type Event } from "nostr-tools/pure";
+import { finalizeEvent, getEventHash, verifyEvent, type Event } from "nostr-tools/pure";
 import { bindingTag, verifyBinding } from "./binding.ts";
 import { EventRejected } from "./errors.ts";
 import type { NostrKey } from "./keys.ts";
+import { verifiedSchnorr } from "./verified.ts";
 
 /** TollGate paid-service advert (replaceable, one per pubkey). */
 export const KIND_TOLLGATE = 10021;
@@ -171,7 +172,14 @@ export function checkEvent(raw: unknown, limits: EventLimits = DEFAULT_EVENT_LIM
   }
   if ((e.created_at as number) > now + limits.maxFutureSkew) throw new EventRejected("future", "created_at is in the future");
   const event = { id: e.id, pubkey: e.pubkey, sig: e.sig, kind: e.kind as number, created_at: e.created_at as number, content: e.content, tags: e.tags as string[][] } as Event;
-  if (!verifyEvent(event)) throw new EventRejected("signature", "the event's id or Schnorr signature does not verify");
+  // An (id, pubkey, sig) verified before needs only its id checked against the content (a SHA-256).
+  const memo = `${event.id}${event.pubkey}${event.sig}`;
+  if (verifiedSchnorr.has(memo)) {
+    if (getEventHash(event) !== event.id) throw new EventRejected("signature", "the event's id does not match its content");
+  } else {
+    if (!verifyEvent(event)) throw new EventRejected("signature", "the event's id or Schnorr signature does not verify");
+    verifiedSchnorr.add(memo);
+  }
   if (!limits.binding) return event;
   return Object.assign(event, { node: verifyBinding(event) });
 }

@@ -67,6 +67,15 @@ describe("checkEvent", () => {
     expect(checkEvent(JSON.parse(JSON.stringify(e))).node).toBe(s.nodeId);
   });
 
+  it("remembers verified signatures but still refuses an event changed after it was verified", () => {
+    const s = signer();
+    const e = JSON.parse(JSON.stringify(signNodeEvent({ kind: 1, created_at: 1_700_000_001, tags: [], content: "x" }, s)));
+    checkEvent(e);
+    checkEvent(JSON.parse(JSON.stringify(e)));
+    expect(() => checkEvent({ ...e, content: "changed" })).toThrow(/does not match/);
+    expect(() => checkEvent({ ...e, tags: [["t", "x"]] })).toThrow(/does not match/);
+  });
+
   it("refuses changed content, bad shapes, future times and too many tags", () => {
     const s = signer();
     const e = JSON.parse(JSON.stringify(signNodeEvent({ kind: 1, created_at: 1_700_000_000, tags: [], content: "x" }, s)));
