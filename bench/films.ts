@@ -5,8 +5,7 @@
 import { randomBytes } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { generateSecretKey, getPublicKey, verifyEvent } from "nostr-tools/pure";
 import { mergeFilms } from "../src/films/catalog.ts";
 import { filmTemplate, signFilm, type Film } from "../src/films/record.ts";
@@ -15,7 +14,8 @@ import { hex } from "../src/identity/hex.ts";
 import { identityFromSecret } from "../src/identity/identity.ts";
 import { checkEvent, signNodeEvent, type Signer } from "../src/nostr/events.ts";
 
-const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+// bench/run.mjs runs every bench from the repository root.
+const root = process.cwd();
 const N = 1000;
 const ROUNDS = 3;
 const h = () => randomBytes(32).toString("hex");
