@@ -7,6 +7,7 @@ import { PosChallengeResponseSchema, ProofService, type PosChallengeRequest, typ
 import type { Identity } from "../identity/identity.ts";
 import type { PosResponder } from "../proofs/miner.ts";
 import { PosError, type PosAnswer, type PosChallenge } from "../proofs/storage.ts";
+import { ChallengeBusyError } from "../proofs/warden.ts";
 import { callerKey } from "./auth.ts";
 import type { ErrorMapper } from "./errors.ts";
 import type { RpcService } from "./router.ts";
@@ -74,9 +75,14 @@ export function proofService(deps: { responder: PosResponder }): RpcService {
   return { service: ProofService, impl, access: { PosChallenge: "peer" } };
 }
 
+/** Errors of a connection that broke under a request. */
+const BROKEN = /\b(EPIPE|ECONNRESET|socket hang up)\b/;
+
 /**
  * The warden's transport: a challenge function for Warden that signs PosChallenge with the warden's key for the
- * miner at `endpoint(node)` (its URL), or throws when the miner has no known endpoint.
+ * miner at `endpoint(node)` (its URL), or throws when the miner has no known endpoint; a resource_exhausted answer
+ * (the miner's tuning.pos_concurrency proofs in flight) becomes ChallengeBusyError, which the warden asks again; a
+ * connection that broke under the request (EPIPE, ECONNRESET) is tried once more.
  */
 export function posChallenger(identity: Pick<Identity, "secretKey" | "nodeId">, endpoint: (node: string) => string | undefined) {
   const clients = new Map<string, ReturnType<typeof createClient<typeof ProofService>>>();
@@ -90,7 +96,21 @@ export function posChallenger(identity: Pick<Identity, "secretKey" | "nodeId">, 
       client = createClient(ProofService, createConnectTransport({ baseUrl: url, httpVersion: "1.1", interceptors: [signingInterceptor(identity, node)] }));
       clients.set(key, client);
     }
-    const res = await client.posChallenge({ shard: ch.shard, nonce: ch.nonce, count: ch.count, expectedRoot: ch.root }, { signal });
+    const req = { shard: ch.shard, nonce: ch.nonce, count: ch.count, expectedRoot: ch.root };
+    let res: PosChallengeResponse;
+    try {
+      try {
+        res = await client.posChallenge(req, { signal });
+      } catch (err) {
+        // A pooled connection that broke under the request (the previous one was aborted, the peer reset it) is not
+        // the miner's failure: one fresh try.
+        if (!(err instanceof ConnectError) || signal.aborted || !BROKEN.test(err.rawMessage)) throw err;
+        res = await client.posChallenge(req, { signal });
+      }
+    } catch (err) {
+      if (err instanceof ConnectError && err.code === Code.ResourceExhausted) throw new ChallengeBusyError(err.rawMessage, { cause: err });
+      throw err;
+    }
     return answerFromWire(res);
   };
 }
