@@ -109,6 +109,22 @@ export class NodeProc {
     this.#logs = () => "";
   }
 
+  /** SIGSTOP: the process stays, its sockets stay open, and it answers nothing until `resume`. */
+  pause(): void {
+    this.child?.kill("SIGSTOP");
+  }
+
+  /** SIGCONT after `pause`. */
+  resume(): void {
+    this.child?.kill("SIGCONT");
+  }
+
+  /** Stops the process (SIGTERM) and starts it again with the same data, key and port, plus `extra` settings. */
+  async restart(extra: Record<string, string> = {}): Promise<void> {
+    await this.kill("SIGTERM");
+    await this.start(extra);
+  }
+
   /** Log lines (parsed JSON) whose msg matches. */
   lines(msg: RegExp): Record<string, unknown>[] {
     return this.logs()
@@ -192,12 +208,12 @@ export class TestCluster {
   }
 
   /** Starts the validator, then the miners (in parallel); waits until the map lists them all. */
-  static async start(opts: { families: string[]; validator?: Record<string, string>; miner?: Record<string, string> }): Promise<TestCluster> {
+  static async start(opts: { families: string[]; validator?: Record<string, string>; miner?: Record<string, string>; perMiner?: Record<number, Record<string, string>> }): Promise<TestCluster> {
     const v = new NodeProc("validator", await freePort(), { ...FAST_VALIDATOR, ...opts.validator });
     await v.start();
     const c = new TestCluster(v, { ...FAST_MINER, ...opts.miner });
     try {
-      await Promise.all(opts.families.map((f, i) => c.addMiner(f, `m${i}-${f}`)));
+      await Promise.all(opts.families.map((f, i) => c.addMiner(f, `m${i}-${f}`, opts.perMiner?.[i])));
       await c.waitForMembers(opts.families.length);
     } catch (err) {
       await c.stop();
