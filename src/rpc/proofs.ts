@@ -69,7 +69,13 @@ export function proofService(deps: { responder: PosResponder }): RpcService {
   const impl: ServiceImpl<typeof ProofService> = {
     async posChallenge(req: PosChallengeRequest, ctx: HandlerContext) {
       const caller = ctx.values.get(callerKey);
-      return answerToWire(await deps.responder.answer(caller.nodeId, challengeFromWire(req), ctx.signal));
+      try {
+        return answerToWire(await deps.responder.answer(caller.nodeId, challengeFromWire(req), ctx.signal));
+      } catch (err) {
+        // The challenger gave up (its deadline passed, it went away): not an error of this node.
+        if (ctx.signal.aborted && !(err instanceof PosError)) throw new ConnectError("the challenger cancelled the challenge", Code.Canceled);
+        throw err;
+      }
     },
   };
   return { service: ProofService, impl, access: { PosChallenge: "peer" } };

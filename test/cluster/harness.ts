@@ -208,12 +208,12 @@ export class TestCluster {
   }
 
   /** Starts the validator, then the miners (in parallel); waits until the map lists them all. */
-  static async start(opts: { families: string[]; validator?: Record<string, string>; miner?: Record<string, string>; perMiner?: Record<number, Record<string, string>> }): Promise<TestCluster> {
+  static async start(opts: { families: string[]; validator?: Record<string, string>; miner?: Record<string, string> }): Promise<TestCluster> {
     const v = new NodeProc("validator", await freePort(), { ...FAST_VALIDATOR, ...opts.validator });
     await v.start();
     const c = new TestCluster(v, { ...FAST_MINER, ...opts.miner });
     try {
-      await Promise.all(opts.families.map((f, i) => c.addMiner(f, `m${i}-${f}`, opts.perMiner?.[i])));
+      await Promise.all(opts.families.map((f, i) => c.addMiner(f, `m${i}-${f}`)));
       await c.waitForMembers(opts.families.length);
     } catch (err) {
       await c.stop();

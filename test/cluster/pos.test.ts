@@ -151,8 +151,6 @@ beforeAll(async () => {
       "proofs.settle_grace": "1h",
       "proofs.wardens": mapWarden.nodeId,
     },
-    // Miner 2 (family f2) rebalances only when the map changes, so shards it deletes stay deleted until then.
-    perMiner: { 2: { "cluster.rebalance_tick": "10m" } },
   });
   const put = await c.cli(["file", "put", file]);
   expect(put.code, put.stderr).toBe(0);
@@ -263,20 +261,22 @@ describe("proof of storage on a loopback cluster (validator as warden, 6 miners 
     expect(await readBack("after-rot.bin")).toBe(fileHash);
   }, 180_000);
 
-  it("a miner that deleted its shards fails, is marked faulty, and its shards move away", async () => {
-    deleter = c.miners[2]!;
-    const epoch = (await c.status()).epoch;
-    // Its rebalance of the current epoch is done (it rebalances again only when the map changes)...
+  it("a miner that deletes its shards fails, is marked faulty, and its shards move away", async () => {
+    const f2 = c.miners.filter((m) => family(m) === "f2");
+    const sizes = await Promise.all(f2.map(async (m) => (await holders([m])).size));
+    deleter = sizes[0]! >= sizes[1]! ? f2[0]! : f2[1]!;
+    // It drops every cluster shard it holds through its admin API (force: the cluster pinned them), and again whenever
+    // its rebalancing has fetched some back, until the warden marks it faulty.
+    const deleted = new Set<string>();
     await waitFor(async () => {
-      const r = (await member(deleter)).rebalance;
-      return r?.complete && r.epoch === epoch;
-    }, "the deleting miner's rebalance of this epoch", 60_000, 500);
-    // ...then it drops every cluster shard it holds through its admin API (force: the cluster pinned them).
-    const deleted = [...(await holders([deleter])).keys()];
-    expect(deleted.length).toBeGreaterThan(0);
-    for (const h of deleted) await deleter.storage().delete({ hash: h, force: true });
-    expect((await holders([deleter])).size).toBe(0);
-    await waitFor(async () => (await member(deleter)).member?.state === MemberState.FAULTY, "the deleting miner to be marked faulty", 120_000, 500);
+      if ((await member(deleter)).member?.state === MemberState.FAULTY) return true;
+      for (const h of (await holders([deleter])).keys()) {
+        await deleter.storage().delete({ hash: h, force: true }).catch(() => undefined);
+        deleted.add(h);
+      }
+      return false;
+    }, "the deleting miner to be marked faulty", 120_000, 300);
+    expect(deleted.size).toBeGreaterThan(0);
     const d = await member(deleter);
     expect(Number(d.proofs!.failed)).toBeGreaterThanOrEqual(MAX_FAILURES);
     expect(d.proofs!.lastFailure).toMatch(/not stored|not_found/);
