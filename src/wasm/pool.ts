@@ -14,13 +14,17 @@ export const PARALLEL_THRESHOLD = MiB;
 /** Units (1 MiB subtrees) per segment: one staging buffer's worth. */
 const SEGMENT_UNITS = 64;
 /** Control words: next unit to claim, units available (copied / read), units in the segment (may shrink at EOF). */
-const NEXT = 0;
-const AVAIL = 1;
-const TOTAL = 2;
+export const NEXT = 0;
+export const AVAIL = 1;
+export const TOTAL = 2;
+
+/** Message of a file job whose file got shorter while it was hashed. */
+export const FILE_SHRANK = "the file got shorter while it was hashed";
 
 // Worker body: claims units until none are left, hashing each 1 MiB subtree into the shared CV array.
 const WORKER_CODE = `
 const { parentPort, workerData } = require("node:worker_threads");
+const { readSync } = require("node:fs");
 const inst = new WebAssembly.Instance(workerData.module, { env: { abort() { throw new Error("blake3 wasm abort"); } } });
 const x = inst.exports;
 const mem = new Uint8Array(x.memory.buffer);
@@ -30,17 +34,27 @@ parentPort.on("message", (job) => {
   try {
     const ctrl = new Int32Array(job.ctrl);
     const L = job.log2, U = 1024 << L;
-    const src = new Uint8Array(job.data, job.off, job.units * U);
+    const src = job.fd === undefined ? new Uint8Array(job.data, job.off, job.units * U) : null;
     const cvs = new Uint8Array(job.cvs);
     if (job.key) mem.set(job.key, x.keyPtr());
     x.hasherInit(S0, job.flags, job.key ? 1 : 0);
     for (;;) {
       const u = Atomics.add(ctrl, ${NEXT}, 1);
       if (u >= Atomics.load(ctrl, ${TOTAL})) break;
-      let a;
-      while ((a = Atomics.load(ctrl, ${AVAIL})) <= u && u < Atomics.load(ctrl, ${TOTAL})) Atomics.wait(ctrl, ${AVAIL}, a, 100);
-      if (u >= Atomics.load(ctrl, ${TOTAL})) break;
-      mem.set(src.subarray(u * U, (u + 1) * U), IN);
+      if (src === null) {
+        // File job: positional reads straight into this thread's wasm memory (no shared staging, no copy).
+        let got = 0;
+        while (got < U) {
+          const n = readSync(job.fd, mem, IN + got, U - got, job.pos + u * U + got);
+          if (n === 0) throw new Error("${FILE_SHRANK}");
+          got += n;
+        }
+      } else {
+        let a;
+        while ((a = Atomics.load(ctrl, ${AVAIL})) <= u && u < Atomics.load(ctrl, ${TOTAL})) Atomics.wait(ctrl, ${AVAIL}, a, 100);
+        if (u >= Atomics.load(ctrl, ${TOTAL})) break;
+        mem.set(src.subarray(u * U, (u + 1) * U), IN);
+      }
       x.groupCVs(S0, U, job.counter + u * (1 << L), L);
       cvs.set(mem.subarray(OUT, OUT + 32), u * 32);
       done++;
@@ -52,7 +66,7 @@ parentPort.on("message", (job) => {
 });
 `;
 
-interface Slot {
+export interface Slot {
   worker: Worker;
   /** Jobs posted and not yet answered; the worker is ref'd while this is non-zero. */
   pending: number;
@@ -72,7 +86,8 @@ function poolSize(): number {
   return Math.max(1, Math.min(availableParallelism() - 1, 15));
 }
 
-function ensurePool(): Slot[] {
+/** The worker pool, started on first use (workers are unref'd while idle). */
+export function ensurePool(): Slot[] {
   if (slots) return slots;
   const module = blake3Module();
   slots = [];
@@ -121,34 +136,43 @@ export interface HashMode {
 }
 const PLAIN: HashMode = { flags: 0, key: null };
 
-interface Segment {
+export interface Segment {
   /** Unit size: 2^log2 chunks (10: 1 MiB). */
   log2: number;
-  data: SharedArrayBuffer;
+  /** Shared input (null for file jobs, whose workers read the file themselves). */
+  data: SharedArrayBuffer | null;
   off: number;
   units: number;
   ctrl: SharedArrayBuffer;
   cvs: SharedArrayBuffer;
   counter: number;
   mode: HashMode;
+  /** File jobs: the descriptor workers read units from with positional reads, and the byte offset of unit 0. */
+  fd?: number;
+  pos?: number;
 }
 
-function startJob(slot: Slot, seg: Segment): Promise<void> {
+export function startJob(slot: Slot, seg: Segment): Promise<void> {
   const id = nextId++;
   if (slot.pending++ === 0) slot.worker.ref(); // keep the process alive while a result is owed
   return new Promise((resolve, reject) => {
     waiting.set(id, { resolve, reject, slot });
     slot.worker.postMessage({
       id, log2: seg.log2, data: seg.data, off: seg.off, units: seg.units, ctrl: seg.ctrl, cvs: seg.cvs, counter: seg.counter,
-      flags: seg.mode.flags, key: seg.mode.key,
+      flags: seg.mode.flags, key: seg.mode.key, fd: seg.fd, pos: seg.pos,
     });
   });
 }
 
 /** Hashes one unit of 2^log2 chunks on this thread (state S0 prepared for the mode). */
-function localUnit(e: Engine, unit: Uint8Array, counter: number, out: Uint8Array, at: number, log2 = 10): void {
+export function localUnit(e: Engine, unit: Uint8Array, counter: number, out: Uint8Array, at: number, log2 = 10): void {
   e.mem.set(unit, e.IN);
-  e.x.groupCVs(e.S0, unit.length, counter, log2);
+  localUnitHashed(e, unit.length, counter, out, at, log2);
+}
+
+/** Like localUnit for a unit of `len` bytes already in the engine's input buffer. */
+export function localUnitHashed(e: Engine, len: number, counter: number, out: Uint8Array, at: number, log2 = 10): void {
+  e.x.groupCVs(e.S0, len, counter, log2);
   out.set(e.mem.subarray(e.OUT, e.OUT + 32), at);
 }
 
@@ -157,7 +181,7 @@ let queue: Promise<unknown> = Promise.resolve();
 let streamBuf: Uint8Array | null = null;
 
 /** Runs `fn` after every earlier pool user finished (one user of the pool at a time). */
-function serialize<T>(fn: () => Promise<T>): Promise<T> {
+export function serialize<T>(fn: () => Promise<T>): Promise<T> {
   const run = queue.then(fn);
   queue = run.catch(() => undefined);
   return run;
