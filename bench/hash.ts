@@ -12,6 +12,7 @@ import {
   BaoSliceDecoder, CompactOutboardBuilder, baoOutboard, baoSliceFromOutboard, baoVerifySlice, blake3, closeHashPool,
   createHasher, hashParallel, hashReaderParallel, hashStreamParallel, merkleRoot, toHex,
 } from "../src/wasm/index.ts";
+import { batchMBps } from "../src/bench/kernels.ts";
 
 const loadAtStart = loadavg()[0]!;
 const KiB = 1024;
@@ -120,19 +121,8 @@ const impls: Impl[] = [
   },
 ];
 
-/** MB/s of one batch of calls lasting at least minMs. */
-async function batch(fn: () => unknown, bytes: number, minMs = MIN_MS): Promise<number> {
-  let n = 0;
-  const t0 = performance.now();
-  let t = t0;
-  do {
-    const x = fn();
-    if (x instanceof Promise) await x;
-    n++;
-    t = performance.now();
-  } while (t - t0 < minMs);
-  return (n * bytes) / 1e6 / ((t - t0) / 1000);
-}
+/** MB/s of one batch of calls lasting at least minMs (the kernel `slowdrip bench` uses). */
+const batch = (fn: () => unknown, bytes: number, minMs = MIN_MS) => batchMBps(fn, bytes, minMs);
 
 /** Best MB/s over ROUNDS batches (the machine is shared: the best batch is the least disturbed one). */
 async function measure(fn: () => unknown, bytes: number, minMs = MIN_MS): Promise<number> {
