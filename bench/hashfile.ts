@@ -4,7 +4,7 @@
 // b3sum is built once from crates.io (`cargo install b3sum`) into ~/.cache/slowdrip/b3sum; without cargo its row is skipped.
 import { spawnSync } from "node:child_process";
 import { randomFillSync } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, openSync, writeSync, closeSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, openSync, writeSync, closeSync } from "node:fs";
 import { availableParallelism, cpus, homedir, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -58,15 +58,25 @@ if (existsSync(sea)) tools.push({ name: "slowdrip hash (SEA dist/slowdrip)", cmd
 const b3sum = b3sumPath();
 if (b3sum) tools.push({ name: `b3sum --num-threads ${availableParallelism()}`, cmd: (f) => [b3sum, "--num-threads", String(availableParallelism()), f] });
 
-/** Milliseconds from spawn to exit; checks the printed digest. */
-function timeRun(cmd: string[], want: string | null): { ms: number; hex: string } {
+// CPU seconds (user + sys) of each child through GNU time when the box has it: on a busy box wall time says little.
+const gnuTime = existsSync("/usr/bin/time") ? "/usr/bin/time" : null;
+const cpuFile = join(tmpdir(), `slowdrip-bench-hashfile-cpu-${process.pid}`);
+
+/** Milliseconds from spawn to exit and CPU ms of the child (NaN without GNU time); checks the printed digest. */
+function timeRun(cmd: string[], want: string | null): { ms: number; cpuMs: number; hex: string } {
+  const full = gnuTime ? [gnuTime, "-o", cpuFile, "-f", "%U %S", ...cmd] : cmd;
   const t0 = performance.now();
-  const r = spawnSync(cmd[0]!, cmd.slice(1), { encoding: "utf8", maxBuffer: 1 << 20 });
+  const r = spawnSync(full[0]!, full.slice(1), { encoding: "utf8", maxBuffer: 1 << 20 });
   const ms = performance.now() - t0;
   if (r.status !== 0) throw new Error(`${cmd.join(" ")}: exit ${r.status}: ${r.stderr}`);
   const hex = r.stdout.split(/\s+/)[0]!;
   if (want && hex !== want) throw new Error(`${cmd.join(" ")}: digest ${hex}, expected ${want}`);
-  return { ms, hex };
+  let cpuMs = NaN;
+  if (gnuTime) {
+    const [u, sy] = readFileSync(cpuFile, "utf8").trim().split("\n").at(-1)!.split(" ").map(Number);
+    cpuMs = (u! + sy!) * 1000;
+  }
+  return { ms, cpuMs, hex };
 }
 
 const dir = existsSync("/dev/shm") ? mkdtempSync("/dev/shm/slowdrip-bench-hashfile-") : mkdtempSync(join(tmpdir(), "slowdrip-bench-hashfile-"));
@@ -82,11 +92,16 @@ try {
     const want = timeRun(tools[0]!.cmd(file), null).hex;
     for (const t of tools) timeRun(t.cmd(file), want); // warm-up and digest check
     const ms: Record<string, number[]> = {};
+    const cpu: Record<string, number[]> = {};
     const ratios: Record<string, number[]> = {};
     // Paired rounds: every tool once per round, the ratio taken within the round.
     for (let r = 0; r < ROUNDS; r++) {
       const round: Record<string, number> = {};
-      for (const t of tools) round[t.name] = timeRun(t.cmd(file), want).ms;
+      for (const t of tools) {
+        const x = timeRun(t.cmd(file), want);
+        round[t.name] = x.ms;
+        (cpu[t.name] ??= []).push(x.cpuMs);
+      }
       for (const t of tools) {
         (ms[t.name] ??= []).push(round[t.name]!);
         (ratios[t.name] ??= []).push(round[tools[0]!.name]! / round[t.name]!);
@@ -97,8 +112,9 @@ try {
       const mbps = (size * MiB) / 1e6 / (m / 1000);
       const ratio = median(ratios[t.name]!);
       const row = `${size} MiB / ${t.name}`;
-      rows[row] = { "ms (median)": Number(m.toFixed(1)), "MB/s": Math.round(mbps), "x anchor (median of paired rounds)": Number(ratio.toFixed(2)) };
-      table.push([`${size} MiB`, t.name, m.toFixed(0), Math.round(mbps).toString(), ratio.toFixed(2)]);
+      const c = median(cpu[t.name]!);
+      rows[row] = { "ms (median)": Number(m.toFixed(1)), "MB/s": Math.round(mbps), "x anchor (median of paired rounds)": Number(ratio.toFixed(2)), "cpu ms (median)": Math.round(c) };
+      table.push([`${size} MiB`, t.name, m.toFixed(0), Math.round(mbps).toString(), ratio.toFixed(2), Number.isNaN(c) ? "" : Math.round(c).toString()]);
     }
     if (b3sum) {
       const b = tools.at(-1)!.name;
@@ -110,13 +126,14 @@ try {
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });
+  rmSync(cpuFile, { force: true });
 }
 const loadAtEnd = loadavg();
 const pad = (s: string, n: number) => s.padEnd(n);
 console.log(`cpu: ${cpus()[0]?.model ?? "?"} x${availableParallelism()}, node ${process.version}${quick ? " (quick)" : ""}, ${ROUNDS} paired rounds`);
 console.log(`load average at start ${loadAtStart.map((x) => x.toFixed(2)).join(" ")}, at end ${loadAtEnd.map((x) => x.toFixed(2)).join(" ")}\n`);
-console.log(`${pad("file", 9)}${pad("tool", 44)}${"ms".padStart(8)}${"MB/s".padStart(8)}${"x anchor".padStart(10)}`);
-for (const [s, n, m, v, r] of table) console.log(`${pad(s!, 9)}${pad(n!, 44)}${m!.padStart(8)}${v!.padStart(8)}${r!.padStart(10)}`);
+console.log(`${pad("file", 9)}${pad("tool", 48)}${"ms".padStart(8)}${"MB/s".padStart(8)}${"x anchor".padStart(10)}${"cpu ms".padStart(9)}`);
+for (const [s, n, m, v, r, c] of table) console.log(`${pad(s!, 9)}${pad(n!, 48)}${m!.padStart(8)}${v!.padStart(8)}${r!.padStart(10)}${c!.padStart(9)}`);
 for (const [row, cols] of Object.entries(rows)) if (row.includes("vs b3sum")) console.log(`${row}: ${Object.entries(cols).map(([k, v]) => `${k}=${v}`).join(" ")}`);
 mkdirSync(join(root, "bench/results"), { recursive: true });
 writeFileSync(join(root, "bench/results/hashfile.json"), JSON.stringify({ date: new Date().toISOString(), cpus: availableParallelism(), loadavg: [loadAtStart, loadAtEnd], rounds: ROUNDS, rows }, null, 1));
