@@ -19,12 +19,15 @@ export function topHelp(): string {
 
 /** Runs the CLI with the given arguments and returns the exit code. */
 export async function main(argv: string[], io: CliIO = defaultIO()): Promise<number> {
-  const first = argv[0];
+  let first = argv[0];
   if (first === "--help" || first === "-h" || first === "help") {
     io.stdout.write(topHelp());
     return 0;
   }
-  if (first === "--version" || first === "-v") argv = ["version"];
+  if (first === "--version" || first === "-v") {
+    argv = ["version"];
+    first = "version";
+  }
   let cmd: Command | undefined;
   let rest: string[];
   if (first === undefined || first.startsWith("-")) {
