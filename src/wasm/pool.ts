@@ -2,7 +2,8 @@
 // Node-only (node:worker_threads). Workers run self-contained code (eval) with the compiled module passed in workerData,
 // so this works from the bundle and from a single executable. Idle workers are unref'd and never keep a process alive.
 // Work is claimed unit by unit through an atomic counter in shared memory, so a busy core simply takes fewer units.
-// Input that is not already shared is copied into a shared staging buffer just ahead of the claims.
+// Input that is not already shared is hashed in place by the calling thread, which copies only the units it hands to
+// the workers into a small shared ring; files are read by every thread itself (file.ts).
 import { Worker } from "node:worker_threads";
 import { availableParallelism } from "node:os";
 import { Blake3Hasher, blake3, checkBytes, createHasher } from "./blake3.ts";
@@ -175,6 +176,7 @@ export interface Segment {
   busy?: SharedArrayBuffer;
 }
 
+/** Posts one job to a worker; resolves when the worker has claimed all it could of the segment. */
 export function startJob(slot: Slot, seg: Segment): Promise<void> {
   const id = nextId++;
   if (slot.pending++ === 0) slot.worker.ref(); // keep the process alive while a result is owed
