@@ -144,7 +144,7 @@ async function measure(work: string, quick: boolean, progress: (line: string) =>
 
   rows.push({
     id: "disk_write", name: "disk write, fsync'd", value: disk, unit: "MB/s",
-    verdict: disk < imp ? `disk limits imports to ${Math.round(disk)} MB/s` : `disk (${Math.round(disk)} MB/s) keeps up with imports; the CPU limits them`,
+    verdict: disk < imp ? `disk limits imports to ${Math.round(disk)} MB/s` : `disk writes ${Math.round(disk)} MB/s, more than imports take (hashing and commits limit them)`,
   });
   return rows.map((r) => ({ ...r, value: Number(r.value.toFixed(2)) }));
 }
