@@ -17,6 +17,7 @@ import { vrfCommand } from "./vrf.ts";
 import { receiptsCommand } from "./receipts.ts";
 import { fileCommand } from "./file.ts";
 import { clusterCommand } from "./cluster.ts";
+import { benchCommand } from "./bench.ts";
 
 export const commands: Command[] = [
   runCommand,
@@ -36,5 +37,6 @@ export const commands: Command[] = [
   receiptsCommand,
   fileCommand,
   clusterCommand,
+  benchCommand,
   versionCommand,
 ];
