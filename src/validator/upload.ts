@@ -61,8 +61,8 @@ interface StripeJob {
 }
 
 /**
- * Runs uploads. Memory per upload is bounded: at most `window` coded stripes wait for their pushes while the next one
- * is read, and at most `pushConcurrency` pushes are in flight (each retried `pushRetries` times with exponential
+ * Runs uploads. Memory per upload is bounded: at most `window` (ceil(pushConcurrency / (k + m)) + 1) stripe blocks
+ * exist, those waiting for their pushes and the one being read, and at most `pushConcurrency` pushes are in flight (each retried `pushRetries` times with exponential
  * back-off). The manifest is committed only when every stripe has at least k acknowledged shards; stripes with fewer
  * than k + m are recorded as under-replicated (rebalancing completes them).
  */
