@@ -1,33 +1,10 @@
 // Shared by the blob benches (store, blossom): store imports fed as uploads, a PUT /blobs upload, the rows as a table.
-import { request } from "node:http";
-import type { BlobStore } from "../src/store/types.ts";
+// The import and upload kernels live in src/bench/ (shared with `slowdrip bench`).
+export { importBatch } from "../src/bench/kernels.ts";
+export { putBlob } from "../src/bench/http.ts";
 
 /** One table row: MB/s or ops/s of ours and of the anchor, their ratio, the target and what the anchor is. */
 export type Row = Record<string, number | string>;
-
-/** Imports a batch into a store, each blob fed in 64 KiB pieces as a network upload arrives; returns the ms taken. */
-export async function importBatch(store: BlobStore, blobs: Uint8Array[]): Promise<number> {
-  const t0 = performance.now();
-  for (const b of blobs) {
-    const pieces: Uint8Array[] = [];
-    for (let i = 0; i < b.length; i += 64 * 1024) pieces.push(b.subarray(i, i + 64 * 1024));
-    await store.import(pieces, { size: b.length });
-  }
-  return performance.now() - t0;
-}
-
-/** Uploads `payload` to a node's admin listener (PUT /blobs with the admin token); resolves to its BLAKE3. */
-export function putBlob(adminUrl: string, adminToken: string, payload: Uint8Array): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const req = request(`${adminUrl}/blobs`, { method: "PUT", headers: { authorization: `Bearer ${adminToken}`, "content-length": String(payload.byteLength) } }, (res) => {
-      let body = "";
-      res.on("data", (d) => (body += d));
-      res.on("end", () => (res.statusCode === 201 ? resolve(JSON.parse(body).hash) : reject(new Error(`upload: ${res.statusCode} ${body}`))));
-    });
-    req.on("error", reject);
-    req.end(payload);
-  });
-}
 
 /** Prints the rows as a Markdown table (row, ours, anchor, ratio, target, anchor is). */
 export function printTable(rows: Record<string, Row>): void {

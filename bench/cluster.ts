@@ -3,7 +3,9 @@
 // built from the Go module proxy into the cache. One function per row. Then the rows of a real loopback cluster
 // (bench/_cluster-net.ts): upload through PutFile against one node's PUT /blobs, reads with two miners down against all
 // up, rebalancing after a lost miner; wall clock. --no-net skips them.
-// Run: npm run bench -- cluster [--quick] [--wall] [--no-net]   (figures also in bench/results/cluster.json)
+// Run: npm run bench -- cluster [--quick] [--wall] [--no-net] [--upload-only] [--size=MIB] [--rounds=N]
+// (--upload-only: only the upload row, no RS rows, results not written; --size: file size in MiB for the cluster rows;
+// --rounds: paired upload rounds, median reported; figures also in bench/results/cluster.json)
 import { execFileSync, spawnSync } from "node:child_process";
 import { randomFillSync } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -171,10 +173,13 @@ const rows: Array<() => Row> = [
   () => rsDecodeRow(10, 4, 16 * MiB),
 ];
 
-for (const row of rows) table.push(row());
+const uploadOnly = process.argv.includes("--upload-only");
+const flag = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+if (!uploadOnly) for (const row of rows) table.push(row());
 
 // Upload, read and rebalance on a cluster of real processes (quick: 64 MiB instead of 256 MiB).
-const net: NetRow[] = process.argv.includes("--no-net") ? [] : await clusterNetRows(quick ? 64 * MiB : 256 * MiB);
+const netSize = flag("size") ? Number(flag("size")) * MiB : quick ? 64 * MiB : 256 * MiB;
+const net: NetRow[] = process.argv.includes("--no-net") ? [] : await clusterNetRows(netSize, { uploadOnly, rounds: Number(flag("rounds") ?? 3) });
 
 // ------------------------------------------------------------------ report
 
@@ -202,5 +207,5 @@ if (net.length) {
     json[r.name] = { ours: r.ours, [r.anchor]: r.anchorValue, x: Number(ratio(r.ours, r.anchorValue)) || "n/a", clock: "wall", ...(r.note ? { note: r.note } : {}) };
   }
 }
-writeFileSync(join(ROOT, "bench/results/cluster.json"), JSON.stringify({ date: new Date().toISOString(), clock: wall ? "wall" : "cpu", loadavg: { start: loadAtStart, end: loadavg() }, rows: json }, null, 1));
+if (!uploadOnly) writeFileSync(join(ROOT, "bench/results/cluster.json"), JSON.stringify({ date: new Date().toISOString(), clock: wall ? "wall" : "cpu", loadavg: { start: loadAtStart, end: loadavg() }, rows: json }, null, 1));
 if (table.some((r) => r.note)) process.exitCode = 1;

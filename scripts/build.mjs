@@ -1,6 +1,6 @@
 // Build: WebAssembly modules from wasm/ (when present), the browser bundles, then one ESM bundle of the CLI in dist/.
 import { build } from "esbuild";
-import { existsSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
@@ -20,7 +20,7 @@ const pkg = JSON.parse(await import("node:fs/promises").then((fs) => fs.readFile
 
 await build({
   entryPoints: [join(root, "src/main.ts")],
-  outfile: join(root, "dist/slowdrip.mjs"),
+  outfile: join(root, "dist/slowdrip-app.mjs"),
   bundle: true,
   platform: "node",
   format: "esm",
@@ -38,3 +38,21 @@ await build({
   },
   logLevel: "warning",
 });
+
+// dist/slowdrip.mjs, the command: turns on Node's on-disk compile cache (module.enableCompileCache: the bundle is
+// parsed and compiled once per build, not on every start; without a writable cache dir it simply runs uncached),
+// then runs the bundle beside it.
+writeFileSync(
+  join(root, "dist/slowdrip.mjs"),
+  [
+    "#!/usr/bin/env node",
+    "// slowdrip: runs the bundle beside this file with Node's compile cache on (faster start-up).",
+    'import module from "node:module";',
+    "try {",
+    "  module.enableCompileCache?.();",
+    "} catch {}",
+    'await import("./slowdrip-app.mjs");',
+    "",
+  ].join("\n"),
+  { mode: 0o755 },
+);

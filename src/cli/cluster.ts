@@ -63,10 +63,15 @@ function memberLine(m: MemberStatus, now: number): string {
   const x = m.member!;
   const r = m.rebalance;
   const reb = r ? `rebalance epoch ${r.epoch}: ${r.complete ? "complete" : `${r.pulled}/${r.missing} pulled, ${r.failed} failed`}, ${r.orphans} orphans` : "no report yet";
+  const p = m.proofs;
+  const proofs = p
+    ? `storage proofs ${p.passed} passed, ${p.failed} failed, ${p.timedOut} timed out (last ${p.lastResult} ${ago(p.lastUnixMs, now)})${p.lastFailure ? `; last failure ${p.lastFailure}` : ""}`
+    : "storage proofs: not challenged yet";
   return [
     `  ${x.nodeId.slice(0, 16)}  ${(STATE[x.state] ?? "?").padEnd(6)} ${x.endpoint}`,
     `      weight ${x.weight}, ${formatBytes(m.totalBytes)} total, ${formatBytes(m.availableBytes)} free, heartbeat ${ago(m.lastHeartbeatUnixMs, now)}`,
     `      ${m.pgPositions} PG positions, ${m.shardsStored} shards, ${m.faults} faults${m.faultReason ? ` (${m.faultReason})` : ""}; ${reb}`,
+    `      ${proofs}`,
   ].join("\n");
 }
 
@@ -74,7 +79,7 @@ const STATUS_USAGE = [
   "usage: slowdrip cluster status [--json] [--validator URL] [config flags]",
   "",
   "Prints the epoch, the members by family (capacity, last heartbeat, placement spread, faults, rebalance",
-  "progress), and the stripes that are under-replicated.",
+  "progress, the warden's storage proofs passed, failed and timed out), and the stripes that are under-replicated.",
   "",
   validatorFlagUsage,
   "",

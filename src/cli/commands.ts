@@ -18,6 +18,7 @@ import { receiptsCommand } from "./receipts.ts";
 import { fileCommand } from "./file.ts";
 import { filmCommand } from "./film.ts";
 import { clusterCommand } from "./cluster.ts";
+import { benchCommand } from "./bench.ts";
 
 export const commands: Command[] = [
   runCommand,
@@ -38,5 +39,6 @@ export const commands: Command[] = [
   fileCommand,
   filmCommand,
   clusterCommand,
+  benchCommand,
   versionCommand,
 ];

@@ -1,6 +1,5 @@
 // `slowdrip file`: put, get (verified), stat and rm files stored in the cluster, through the validator's gateway.
 import { createReadStream, createWriteStream, mkdtempSync, rmSync, statSync } from "node:fs";
-import { open } from "node:fs/promises";
 import { once } from "node:events";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -8,7 +7,7 @@ import { parseArgs } from "node:util";
 import { create, toJson } from "@bufbuild/protobuf";
 import { configFlagOptions, configFlagUsage } from "../config/flags.ts";
 import { PutFileRequestSchema, ShardHealth, StatFileResponseSchema, type PutFileRequest } from "../gen/slowdrip/v1/cluster_pb.ts";
-import { BaoVerifyError, createHasher, decodeSliceStream, fromHex, hashReaderParallel, isBlobId } from "../wasm/index.ts";
+import { BaoVerifyError, createHasher, decodeSliceStream, fromHex, hashFileParallel, isBlobId } from "../wasm/index.ts";
 import { parseRange } from "./blob.ts";
 import { validatorClient, validatorFailure, validatorFlagOptions, validatorFlagUsage, type ValidatorClient } from "./cluster.ts";
 import { CliError, type CliIO, type Command } from "./command.ts";
@@ -46,13 +45,7 @@ function needHash(v: string | undefined, sub: string): string {
 
 /** BLAKE3 of a file on all cores. */
 async function hashFile(path: string): Promise<string> {
-  const fh = await open(path, "r");
-  try {
-    const h = await hashReaderParallel(async (into) => (await fh.read(into, 0, into.length, null)).bytesRead, createHasher());
-    return h.digestHex();
-  } finally {
-    await fh.close();
-  }
+  return (await hashFileParallel(path, createHasher())).digestHex();
 }
 
 /** Copies stdin to a private temporary file (PutFile needs the hash before the first byte). */

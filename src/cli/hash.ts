@@ -1,10 +1,10 @@
 // `slowdrip hash`: b3sum-style BLAKE3 of files or stdin (multi-core for large inputs), optionally writing a Bao outboard.
-import { open, readFile, stat, writeFile } from "node:fs/promises";
+import { readFile, stat, writeFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { CliError, type Command } from "./command.ts";
 import {
-  baoOutboard, concatBytes, createDeriveKeyHasher, createHasher, createKeyedHasher, fromHex, hashReaderParallel, hashStreamParallel, toHex,
+  baoOutboard, concatBytes, createDeriveKeyHasher, createHasher, createKeyedHasher, fromHex, hashFileParallel, hashStreamParallel, toHex,
   type Blake3Hasher,
 } from "../wasm/index.ts";
 
@@ -72,13 +72,7 @@ export const hashCommand: Command = {
         }
         let h: Blake3Hasher;
         if (path) {
-          // Read straight into the pool's shared buffer.
-          const fh = await open(path, "r");
-          try {
-            h = await hashReaderParallel(async (into) => (await fh.read(into, 0, into.length, null)).bytesRead, newHasher());
-          } finally {
-            await fh.close();
-          }
+          h = await hashFileParallel(path, newHasher());
         } else {
           h = await hashStreamParallel(io.stdin as AsyncIterable<Uint8Array>, newHasher());
         }

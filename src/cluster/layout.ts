@@ -49,6 +49,15 @@ export function codec(k: number, m: number): ReedSolomon {
   return c;
 }
 
+/**
+ * Codes a stripe laid out as splitStripe lays it out (data shards first, each zero padded, then the parity shards, all
+ * the same length): fills the parity in place and returns every shard's BLAKE3, data first.
+ */
+export function encodeShards(shards: Uint8Array[], k: number, m: number): string[] {
+  codec(k, m).encode(shards);
+  return shards.map((s) => blake3Hex(s));
+}
+
 /** The k + m shards of one stripe's bytes and their BLAKE3 hashes. */
 export function encodeStripe(data: Uint8Array, k: number, m: number): { shards: Uint8Array[]; hashes: string[]; shardSize: number } {
   const shards = splitStripe(data, k, m);

@@ -1,5 +1,5 @@
 // Prometheus view of the cluster roles: members, epoch, under-replication, shards stored/pulled/GC'd, rebalance bytes,
-// registrations by answer; values are read at scrape time.
+// registrations by answer, the warden's challenges; values are read at scrape time.
 import { Counter, Gauge, type Registry } from "prom-client";
 import type { MinerStats, ValidatorStats } from "./stats.ts";
 
@@ -96,4 +96,18 @@ export function registerValidatorMetrics(registry: Registry, s: ValidatorMetrics
   counter(registry, "slowdrip_cluster_read_bytes_total", "File bytes served through GetFile.", () => s.stats.readBytes);
   counter(registry, "slowdrip_cluster_corrupt_shards_total", "Shards that failed verification when read (each raises the holder's fault count).", () => s.stats.corruptShards);
   counter(registry, "slowdrip_cluster_read_rebuilds_total", "Data shards rebuilt while reading (missing or corrupt).", () => s.stats.readRebuilds);
+}
+
+/** What the warden's metrics read (on the validator). */
+export interface WardenMetricsSource {
+  /** Challenges by result (pass, fail, timeout). */
+  counts: Readonly<Record<string, number>>;
+  /** Challenge rounds run. */
+  rounds: number;
+}
+
+/** Registers the warden's metrics: challenges by result and rounds. */
+export function registerWardenMetrics(registry: Registry, w: WardenMetricsSource): void {
+  labeled(registry, "slowdrip_warden_challenges_total", "Storage challenges the warden sent, by result (pass, fail, timeout).", "result", () => ({ ...w.counts }));
+  counter(registry, "slowdrip_warden_rounds_total", "Challenge rounds the warden ran (one per proofs.challenge_interval).", () => w.rounds);
 }

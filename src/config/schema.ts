@@ -203,6 +203,11 @@ export const schema = {
   "proofs.challenges_per_round": int(8, { doc: "(member, shard) pairs a warden challenges per interval, drawn in proportion to stored bytes.", min: 1, max: 1024 }),
   "proofs.chunks": int(16, { doc: "1 KiB chunks a storage challenge asks for (the final chunk is always added).", min: 1, max: 64 }),
   "proofs.deadline": duration("30s", { doc: "Time a miner has to answer a storage challenge; later counts as a timeout.", min: 100, max: 600_000 }),
+  "proofs.settle_grace": duration("2h", {
+    doc: "Validator's warden: time a member has to pull a shard newly placed on it before it is challenged for it (sooner once it reports a complete rebalance).",
+    min: 1000,
+    max: 30 * 86_400_000,
+  }),
   "proofs.max_failures": int(3, { doc: "Failed or timed-out storage proofs within proofs.failure_window that mark a miner faulty.", min: 1, max: 1000 }),
   "proofs.failure_window": duration("1h", { doc: "Window in which proofs.max_failures failures mark a miner faulty.", min: 1000, max: 30 * 86_400_000 }),
   "proofs.presence_epoch": duration("10m", { doc: "Presence epoch: each node proves presence once per epoch, at an offset its VRF output sets.", min: 2000, max: 86_400_000 }),

@@ -119,3 +119,41 @@ describe("backup and restore", () => {
     expect(existsSync(join(d, "admin.token"))).toBe(false);
   });
 });
+
+describe("ed25519", () => {
+  it("node:crypto signs the same bytes as @noble/ed25519, and each verifies the other's signatures", async () => {
+    const ed = await import("@noble/ed25519");
+    const { randomBytes } = await import("node:crypto");
+    for (let i = 0; i < 32; i++) {
+      const secret = new Uint8Array(randomBytes(32));
+      const pub = ed.getPublicKey(secret);
+      const msg = new Uint8Array(randomBytes(i * 37));
+      const sig = sign(msg, secret);
+      expect(Buffer.from(sig).equals(Buffer.from(ed.sign(msg, secret)))).toBe(true);
+      expect(verify(sig, msg, pub)).toBe(true);
+      const bad = sig.slice();
+      bad[i % 64]! ^= 1;
+      expect(verify(bad, msg, pub)).toBe(false);
+      expect(ed.verify(bad, msg, pub)).toBe(false);
+      if (msg.length) {
+        const other = msg.slice();
+        other[0]! ^= 0x80;
+        expect(verify(sig, other, pub)).toBe(false);
+      }
+    }
+  });
+  it("a reused secret buffer with new contents signs with the new key", () => {
+    const secret = new Uint8Array(32).fill(1);
+    const msg = new TextEncoder().encode("m");
+    const a = sign(msg, secret);
+    secret.fill(2);
+    const b = sign(msg, secret);
+    expect(Buffer.from(a).equals(Buffer.from(b))).toBe(false);
+  });
+  it("malformed keys and signatures are false, not thrown", () => {
+    const msg = new Uint8Array(4);
+    expect(verify(new Uint8Array(64), msg, new Uint8Array(32))).toBe(false);
+    expect(verify(new Uint8Array(63), msg, new Uint8Array(32))).toBe(false);
+    expect(verify(new Uint8Array(64).fill(0xff), msg, new Uint8Array(32).fill(0xff))).toBe(false);
+  });
+});

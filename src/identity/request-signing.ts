@@ -85,11 +85,28 @@ export class StreamBodyHasher {
   #messages = 0;
   /** Adds one message. */
   update(message: Uint8Array): this {
+    return this.updateParts([message]);
+  }
+  /** Adds one message given as the parts that, concatenated, make it up (hashed as they are, never joined). */
+  updateParts(parts: readonly Uint8Array[]): this {
+    let n = 0;
+    for (const p of parts) n += p.byteLength;
+    this.begin(n);
+    for (const p of parts) this.more(p);
+    return this;
+  }
+  /** Starts a message of `length` bytes, which follow in `more` calls (a receiver hashing frames as they arrive). */
+  begin(length: number): this {
     const len = new Uint8Array(4);
-    new DataView(len.buffer).setUint32(0, message.length);
-    this.#h.update(len).update(message);
-    this.#bytes += message.length;
+    new DataView(len.buffer).setUint32(0, length);
+    this.#h.update(len);
     this.#messages++;
+    return this;
+  }
+  /** The next bytes of the message begun last. */
+  more(part: Uint8Array): this {
+    this.#h.update(part);
+    this.#bytes += part.byteLength;
     return this;
   }
   get bytes(): number {

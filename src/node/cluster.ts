@@ -2,7 +2,7 @@
 import { statfsSync } from "node:fs";
 import { join } from "node:path";
 import type { Config } from "../config/schema.ts";
-import { registerMinerMetrics, registerValidatorMetrics } from "../cluster/metrics.ts";
+import { registerMinerMetrics, registerValidatorMetrics, registerWardenMetrics } from "../cluster/metrics.ts";
 import { ShardKeeper, SHARD_TAG } from "../cluster/keeper.ts";
 import { MinerShards } from "../cluster/miner.ts";
 import { Rebalancer } from "../cluster/rebalance.ts";
@@ -69,6 +69,8 @@ export async function validatorComponent(base: NodeBase): Promise<Component & { 
       lookback: config["cluster.epoch_lookback"],
       scan: config["cluster.rebalance_enabled"],
       tickMs: config["cluster.rebalance_tick"],
+      // The validator's own warden and proofs.wardens are named in every map, so miners accept their challenges.
+      wardens: [base.identity.nodeId, ...config["proofs.wardens"]],
     },
     link: peers,
     fetcher: peers,
@@ -96,12 +98,13 @@ export async function validatorComponent(base: NodeBase): Promise<Component & { 
   });
   validator.start();
   const warden = validatorWarden(base, validator);
+  registerWardenMetrics(base.metrics.registry, warden);
   return {
     name: "validator",
     validator,
     view: validator.view,
     warden,
-    services: [validatorService(validator)],
+    services: [validatorService(validator, { proofs: (id) => warden.miner(id) })],
     rpcErrors: [validatorRpcError, clusterRpcError],
     afterListen() {
       warden.start();
@@ -119,7 +122,8 @@ const MAX_HOLDINGS = 200_000;
 
 /**
  * The validator's own warden (proofs.*): challenges (member, shard) pairs of the current placement in proportion to
- * their bytes, and marks a member that keeps failing faulty, so that the next epoch moves its shards away.
+ * their bytes (those a holder can be expected to have: see Validator.provable and proofs.settle_grace), and marks a
+ * member that keeps failing faulty, so that the next epoch moves its shards away.
  */
 function validatorWarden(base: NodeBase, validator: Validator): Warden {
   const { config } = base;
@@ -127,7 +131,7 @@ function validatorWarden(base: NodeBase, validator: Validator): Warden {
     self: base.identity.nodeId,
     holdings: async () => {
       const out: Holding[] = [];
-      for await (const s of validator.shards()) {
+      for await (const s of validator.provable(config["proofs.settle_grace"])) {
         out.push({ node: s.member, shard: s.hash, size: s.size });
         if (out.length >= MAX_HOLDINGS) break;
       }
@@ -183,7 +187,7 @@ export async function minerComponent(base: NodeBase, needs: MinerNeeds): Promise
       // A saved map that no longer verifies (another validator) is ignored.
     }
   }
-  base.nonces.addPrivileged((id) => id === validator.nodeId || view.member(id) !== undefined);
+  base.nonces.addPrivileged((id) => id === validator.nodeId || view.member(id) !== undefined || view.wardens().includes(id));
   const stats = new MinerStats();
   const peers = new PeerClients(identity);
   const link = validatorLink(identity, validator);

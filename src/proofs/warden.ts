@@ -1,7 +1,9 @@
 // The warden: every challenge interval it challenges random (member, shard) pairs in proportion to the bytes they
 // hold, verifies each answer before a deadline, keeps pass/fail/timeout records per miner, and reports a miner that
-// fails max_failures times within the failure window through an injected markFaulty. Transport, holdings and what
-// "faulty" does are injected: the module knows nothing of RPC or of the cluster map.
+// fails max_failures times within the failure window through an injected markFaulty. A miner is sent one challenge
+// at a time (its tuning.pos_concurrency is not the warden's to exhaust), none more in a round after one timed out
+// (so a silent miner holds a round up for one deadline, not one per pair), and a "busy" answer is asked again until
+// the deadline. Transport, holdings and what "faulty" does are injected: the module knows nothing of RPC or of the map.
 import { PosVerifyError, randomNonce, verifyAnswer, type PosAnswer, type PosChallenge } from "./storage.ts";
 
 /** One shard a member holds. */
@@ -11,6 +13,20 @@ export interface Holding {
   /** Bytes of the shard (its weight in the draw). */
   size: number;
 }
+
+/**
+ * What a challenge transport throws when the miner turned the challenge away as busy (too many proofs in flight, e.g.
+ * from other wardens): the warden asks again after a short pause, until its deadline.
+ */
+export class ChallengeBusyError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "ChallengeBusyError";
+  }
+}
+
+/** Pause before a busy miner is asked again. */
+const BUSY_RETRY_MS = 100;
 
 /** Outcome of one challenge. */
 export type ChallengeResult = "pass" | "fail" | "timeout";
@@ -106,6 +122,9 @@ export class Warden {
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<ChallengeRecord[]> | undefined;
   readonly #stopping = new AbortController();
+  /** Challenges by result, and rounds run, since the warden was made. */
+  readonly counts: Record<ChallengeResult, number> = { pass: 0, fail: 0, timeout: 0 };
+  rounds = 0;
 
   constructor(opts: WardenOptions) {
     for (const k of ["intervalMs", "deadlineMs", "maxFailures", "windowMs", "chunks", "perRound"] as const) {
@@ -118,11 +137,48 @@ export class Warden {
     this.#now = opts.now ?? Date.now;
   }
 
-  /** One round: draw pairs, challenge them at once, verify, record. Resolves to this round's records. */
+  /**
+   * One round: draw pairs, challenge them (the miners at once, each miner's pairs one after another, none after its
+   * first timeout), verify, record. Resolves to this round's records, in draw order.
+   */
   async round(): Promise<ChallengeRecord[]> {
     const holdings = await this.#o.holdings();
     const picks = pickWeighted(holdings, this.#o.perRound, this.#o.random);
-    return Promise.all(picks.map((h) => this.#challengeOne(h)));
+    const byNode = new Map<string, number[]>();
+    picks.forEach((h, i) => (byNode.get(h.node) ?? byNode.set(h.node, []).get(h.node)!).push(i));
+    const out: ChallengeRecord[] = new Array(picks.length);
+    await Promise.all(
+      [...byNode.values()].map(async (idx) => {
+        for (const i of idx) {
+          out[i] = await this.#challengeOne(picks[i]!);
+          // A miner that let one challenge time out is not asked again this round (its other pairs wait for the next).
+          if (out[i]!.result === "timeout") break;
+        }
+      }),
+    );
+    this.rounds++;
+    return out.filter((r) => r !== undefined);
+  }
+
+  /** Sends one challenge, asking again while the miner answers busy (until the signal aborts). */
+  async #ask(node: string, ch: PosChallenge, signal: AbortSignal): Promise<PosAnswer> {
+    for (;;) {
+      try {
+        return await this.#o.challenge(node, ch, signal);
+      } catch (err) {
+        if (!(err instanceof ChallengeBusyError) || signal.aborted) throw err;
+      }
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(done, BUSY_RETRY_MS);
+        function done() {
+          clearTimeout(t);
+          signal.removeEventListener("abort", done);
+          resolve();
+        }
+        signal.addEventListener("abort", done, { once: true });
+      });
+      signal.throwIfAborted();
+    }
   }
 
   async #challengeOne(h: Holding): Promise<ChallengeRecord> {
@@ -138,7 +194,7 @@ export class Warden {
     });
     let rec: ChallengeRecord;
     try {
-      const answer = this.#o.challenge(h.node, ch, abort.signal);
+      const answer = this.#ask(h.node, ch, abort.signal);
       answer.catch(() => {}); // a late failure after the deadline is not unhandled
       const got = await Promise.race([answer, deadline]);
       const ms = Math.round(performance.now() - started);
@@ -169,6 +225,7 @@ export class Warden {
       this.#miners.set(rec.node, m);
     }
     m[rec.result]++;
+    this.counts[rec.result]++;
     m.recent.push(rec);
     if (m.recent.length > RECENT_MAX) m.recent.shift();
     if (rec.result === "pass") {

@@ -4,7 +4,7 @@ import { toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError, createContextKey, type Interceptor } from "@connectrpc/connect";
 import type { DescMessage, DescMethod, Message } from "@bufbuild/protobuf";
 import { hasSignature, SIG_HEADERS, SignatureError, StreamBodyHasher, verifyRequest, type NonceCache, type SignedParts } from "../identity/request-signing.ts";
-import { remoteAddressKey } from "./context.ts";
+import { rawStreamHashKey, remoteAddressKey, type RawStreamHash } from "./context.ts";
 
 /**
  * A peer call that only some signers may make, decided per call from current state (e.g. the cluster map: "only the
@@ -89,7 +89,8 @@ export function authInterceptor(opts: AuthOptions): Interceptor {
         const declared = get(SIG_HEADERS.body);
         if (declared === undefined) throw refused(new SignatureError("missing", `a signed streaming request needs ${SIG_HEADERS.body}: the BLAKE3 of its framed messages`));
         parts.bodyHash = declared;
-        req = { ...req, message: checkedStream(req.message, req.method, declared) };
+        const raw = req.contextValues.get(rawStreamHashKey);
+        req = { ...req, message: raw ? checkedRawStream(req.message, raw, declared) : checkedStream(req.message, req.method, declared) };
       }
       try {
         nodeId = verifyRequest(get, parts, opts.nonces, { self: opts.self, address: req.contextValues.get(remoteAddressKey) });
@@ -126,6 +127,17 @@ function refused(err: SignatureError): ConnectError {
 async function* replayFirst<T>(first: T, rest: AsyncIterator<T>): AsyncIterable<T> {
   yield first;
   for (let r = await rest.next(); !r.done; r = await rest.next()) yield r.value;
+}
+
+/**
+ * Passes a signed client stream through whose frames the request-body guard hashes as they arrive; when it ends, that
+ * hash must equal the signed declaration (see checkedStream).
+ */
+async function* checkedRawStream<T>(input: AsyncIterable<T>, raw: RawStreamHash, declared: string): AsyncIterable<T> {
+  for await (const m of input) yield m;
+  if (!raw.complete || raw.hasher.digestHex() !== declared) {
+    throw refused(new SignatureError("body-mismatch", `the streamed body (${raw.hasher.messages} messages, ${raw.hasher.bytes} bytes) does not match the signed ${SIG_HEADERS.body}`));
+  }
 }
 
 /**

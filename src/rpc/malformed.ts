@@ -12,6 +12,8 @@
 import { fromBinary, type DescMethod } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { UniversalHandler, UniversalServerRequest } from "@connectrpc/connect/protocol";
+import { SIG_HEADERS, StreamBodyHasher } from "../identity/request-signing.ts";
+import { rawStreamHashKey, type RawStreamHash } from "./context.ts";
 
 /** How a request carries its messages. */
 interface Framing {
@@ -82,7 +84,7 @@ async function* checkedWhole(body: AsyncIterable<Uint8Array>, method: DescMethod
  * that ends inside a frame; a frame larger than `max` and whatever follows pass unchecked (connect-es refuses them).
  * Unary and server-streaming methods must carry exactly one message.
  */
-async function* checkedEnvelopes(body: AsyncIterable<Uint8Array>, method: DescMethod, framing: Framing, max: number): AsyncGenerator<Uint8Array> {
+async function* checkedEnvelopes(body: AsyncIterable<Uint8Array>, method: DescMethod, framing: Framing, max: number, raw?: RawStreamHash): AsyncGenerator<Uint8Array> {
   const single = method.methodKind === "unary" || method.methodKind === "server_streaming";
   const it = body[Symbol.asyncIterator]();
   const head = new Uint8Array(5);
@@ -112,6 +114,7 @@ async function* checkedEnvelopes(body: AsyncIterable<Uint8Array>, method: DescMe
         if (headLen < 5) break;
         len = view.getUint32(1);
         const flags = head[0]!;
+        raw?.hasher.begin(len);
         if (len > max) {
           yield chunk;
           yield* rest(it);
@@ -125,6 +128,7 @@ async function* checkedEnvelopes(body: AsyncIterable<Uint8Array>, method: DescMe
         continue;
       }
       const n = Math.min(len - got, chunk.byteLength - at);
+      raw?.hasher.more(chunk.subarray(at, at + n));
       if (got === 0 && n === len) {
         frameDone(chunk.subarray(at, at + n));
       } else {
@@ -142,6 +146,7 @@ async function* checkedEnvelopes(body: AsyncIterable<Uint8Array>, method: DescMe
   // (connect-es misses a frame cut off right after its header and would report a missing message instead.)
   if (headLen > 0) throw malformed(`the body ends inside a frame (${len >= 0 ? `${got} of ${len} payload bytes` : `${headLen} of 5 header bytes`})`);
   if (single && messages === 0) throw malformed(`${method.name} takes one request message, the request carries none`);
+  if (raw) raw.complete = true;
 }
 
 /** Wraps one procedure's handler so that its binary request messages are decoded at the boundary (see the file header). */
@@ -154,7 +159,14 @@ export function guardRequestBody(handler: UniversalHandler, maxMessageSize: numb
     // A compressed body is refused by connect-es before it is read (no compression is negotiated), so it is left alone.
     if (!framing || encoding !== "identity" || body === null || typeof body !== "object" || !(Symbol.asyncIterator in body)) return handler(req);
     const bytes = body as AsyncIterable<Uint8Array>;
-    const checked = framing.kind === "whole" ? checkedWhole(bytes, handler.method, maxMessageSize) : checkedEnvelopes(bytes, handler.method, framing, maxMessageSize);
+    // A signed client stream's frames are hashed here as they pass, for its signature check (auth.ts).
+    const kind = handler.method.methodKind;
+    let raw: RawStreamHash | undefined;
+    if (framing.kind === "enveloped" && framing.binary && (kind === "client_streaming" || kind === "bidi_streaming") && req.header.get(SIG_HEADERS.signature) !== null && req.contextValues) {
+      raw = { hasher: new StreamBodyHasher(), complete: false };
+      req.contextValues.set(rawStreamHashKey, raw);
+    }
+    const checked = framing.kind === "whole" ? checkedWhole(bytes, handler.method, maxMessageSize) : checkedEnvelopes(bytes, handler.method, framing, maxMessageSize, raw);
     return handler({ ...req, body: checked });
   };
   return Object.assign(guarded, {

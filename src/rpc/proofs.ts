@@ -6,7 +6,8 @@ import { createConnectTransport } from "@connectrpc/connect-node";
 import { PosChallengeResponseSchema, ProofService, type PosChallengeRequest, type PosChallengeResponse } from "../gen/slowdrip/v1/proofs_pb.ts";
 import type { Identity } from "../identity/identity.ts";
 import type { PosResponder } from "../proofs/miner.ts";
-import { PosError, type PosAnswer, type PosChallenge } from "../proofs/storage.ts";
+import { POS_LIMITS, PosError, type PosAnswer, type PosChallenge } from "../proofs/storage.ts";
+import { ChallengeBusyError } from "../proofs/warden.ts";
 import { callerKey } from "./auth.ts";
 import type { ErrorMapper } from "./errors.ts";
 import type { RpcService } from "./router.ts";
@@ -68,15 +69,31 @@ export function proofService(deps: { responder: PosResponder }): RpcService {
   const impl: ServiceImpl<typeof ProofService> = {
     async posChallenge(req: PosChallengeRequest, ctx: HandlerContext) {
       const caller = ctx.values.get(callerKey);
-      return answerToWire(await deps.responder.answer(caller.nodeId, challengeFromWire(req), ctx.signal));
+      try {
+        return answerToWire(await deps.responder.answer(caller.nodeId, challengeFromWire(req), ctx.signal));
+      } catch (err) {
+        // The challenger gave up (its deadline passed, it went away): not an error of this node.
+        if (ctx.signal.aborted && !(err instanceof PosError)) throw new ConnectError("the challenger cancelled the challenge", Code.Canceled);
+        throw err;
+      }
     },
   };
   return { service: ProofService, impl, access: { PosChallenge: "peer" } };
 }
 
+/** Largest PosChallenge response the warden reads (256 KiB): the slices' bound plus room for the other fields. */
+export const MAX_ANSWER_MESSAGE = 256 * 1024;
+if (MAX_ANSWER_MESSAGE < POS_LIMITS.maxAnswerBytes + 4096) throw new Error("MAX_ANSWER_MESSAGE must exceed POS_LIMITS.maxAnswerBytes");
+
+/** Errors of a connection that broke under a request. */
+const BROKEN = /\b(EPIPE|ECONNRESET|socket hang up)\b/;
+
 /**
  * The warden's transport: a challenge function for Warden that signs PosChallenge with the warden's key for the
- * miner at `endpoint(node)` (its URL), or throws when the miner has no known endpoint.
+ * miner at `endpoint(node)` (its URL), or throws when the miner has no known endpoint; a resource_exhausted answer
+ * (the miner's tuning.pos_concurrency proofs in flight) becomes ChallengeBusyError, which the warden asks again; a
+ * connection that broke under the request (EPIPE, ECONNRESET) is tried once more; a response larger than
+ * MAX_ANSWER_MESSAGE is not read (resource_exhausted from the client, a failure of the miner).
  */
 export function posChallenger(identity: Pick<Identity, "secretKey" | "nodeId">, endpoint: (node: string) => string | undefined) {
   const clients = new Map<string, ReturnType<typeof createClient<typeof ProofService>>>();
@@ -87,10 +104,25 @@ export function posChallenger(identity: Pick<Identity, "secretKey" | "nodeId">, 
     let client = clients.get(key);
     if (!client) {
       if (clients.size >= 1024) clients.delete(clients.keys().next().value!);
-      client = createClient(ProofService, createConnectTransport({ baseUrl: url, httpVersion: "1.1", interceptors: [signingInterceptor(identity, node)] }));
+      client = createClient(ProofService, createConnectTransport({ baseUrl: url, httpVersion: "1.1", readMaxBytes: MAX_ANSWER_MESSAGE, interceptors: [signingInterceptor(identity, node)] }));
       clients.set(key, client);
     }
-    const res = await client.posChallenge({ shard: ch.shard, nonce: ch.nonce, count: ch.count, expectedRoot: ch.root }, { signal });
+    const req = { shard: ch.shard, nonce: ch.nonce, count: ch.count, expectedRoot: ch.root };
+    let res: PosChallengeResponse;
+    try {
+      try {
+        res = await client.posChallenge(req, { signal });
+      } catch (err) {
+        // A pooled connection that broke under the request (the previous one was aborted, the peer reset it) is not
+        // the miner's failure: one fresh try.
+        if (!(err instanceof ConnectError) || signal.aborted || !BROKEN.test(err.rawMessage)) throw err;
+        res = await client.posChallenge(req, { signal });
+      }
+    } catch (err) {
+      // resource_exhausted from the miner means busy; from this client it means the answer was too large to read.
+      if (err instanceof ConnectError && err.code === Code.ResourceExhausted && !/readMaxBytes/.test(err.rawMessage)) throw new ChallengeBusyError(err.rawMessage, { cause: err });
+      throw err;
+    }
     return answerFromWire(res);
   };
 }

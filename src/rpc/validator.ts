@@ -20,12 +20,14 @@ import {
   RegisterStatus,
   ShardHealth,
   StatFileResponseSchema,
+  StorageProofTallySchema,
   ValidatorService,
   WatchClusterMapResponseSchema,
   type FileManifest,
   type GetFileResponse,
   type PutFileRequest,
 } from "../gen/slowdrip/v1/cluster_pb.ts";
+import type { MinerRecord } from "../proofs/warden.ts";
 import type { ShardState } from "../validator/health.ts";
 import type { FileRecord } from "../validator/manifests.ts";
 import {
@@ -94,8 +96,27 @@ function signer(ctx: HandlerContext): string {
   return id;
 }
 
+/** A member's warden record as the status reports it. */
+function tally(r: MinerRecord) {
+  const last = r.recent.at(-1);
+  const failure = [...r.recent].reverse().find((x) => x.result !== "pass");
+  return create(StorageProofTallySchema, {
+    passed: BigInt(r.pass),
+    failed: BigInt(r.fail),
+    timedOut: BigInt(r.timeout),
+    lastResult: last?.result ?? "",
+    lastFailure: failure ? `${failure.result}: ${failure.reason ?? ""}`.slice(0, 300) : "",
+    lastUnixMs: BigInt(last?.at ?? 0),
+  });
+}
+
+/** What the service reads besides the validator: the warden's record of a member, if it was challenged. */
+export interface ValidatorServiceExtras {
+  proofs?: (nodeId: string) => MinerRecord | undefined;
+}
+
 /** ValidatorService with its access policy. */
-export function validatorService(v: Validator): RpcService {
+export function validatorService(v: Validator, extras: ValidatorServiceExtras = {}): RpcService {
   const impl: ServiceImpl<typeof ValidatorService> = {
     async register(req, ctx) {
       const a = await v.register(signer(ctx), {
@@ -219,6 +240,7 @@ export function validatorService(v: Validator): RpcService {
             registeredUnixMs: BigInt(m.registered),
             shardsStored: BigInt(m.shardsStored),
             ...(m.rebalance ? { rebalance: toWireProgress(m.rebalance) } : {}),
+            ...((r) => (r ? { proofs: tally(r) } : {}))(extras.proofs?.(m.id)),
           }),
         ),
       });

@@ -77,4 +77,26 @@ describe("ManifestStore", () => {
     expect([...m.allStripes()].map((s) => s.file[0])).toEqual(["d", "d"]);
     expect(await m.delete(hx("c"))).toBeUndefined();
   });
+
+  it("pages the same stripes in the same order whether it scans the table or seeks PG by PG", async () => {
+    const { m } = await open();
+    const pgs = Array.from({ length: 40 }, (_, i) => [2, 5, 9, 14][i % 4]!);
+    await m.commit("u", file(hx("e"), pgs), new Uint8Array(8));
+    const all = (asked: number[]) => {
+      const seen: string[] = [];
+      let after = "";
+      do {
+        const p = m.pgStripes(asked, after, 3);
+        seen.push(...p.stripes.map((s) => `${s.pg}:${s.index}`));
+        after = p.next;
+      } while (after);
+      return seen;
+    };
+    // 40 stripes: three PGs asked is few per stripe (seek per PG); 24 PGs asked, most empty, is many (one scan).
+    const seek = all([9, 2, 5]);
+    const scan = all([9, 2, 5, ...Array.from({ length: 21 }, (_, i) => 100 + i)]);
+    expect(seek).toHaveLength(30);
+    expect(scan).toEqual(seek);
+    expect(seek.slice(0, 3)).toEqual(["2:0", "2:4", "2:8"]);
+  });
 });

@@ -1,5 +1,6 @@
 // The validator's registry on a real LMDB: registration policy (signer, signed timestamp, rate limit, families),
-// heartbeats, liveness, faults, and epochs with signed maps kept for cluster.epoch_history.
+// heartbeats, liveness, faults (a faulty mark survives going down), rebalance reports, wardens, and epochs with signed
+// maps kept for cluster.epoch_history.
 import { afterEach, describe, expect, it } from "vitest";
 import { tmpdir } from "node:os";
 import { mkdtempSync } from "node:fs";
@@ -114,6 +115,68 @@ describe("Registry", () => {
     await r.settle();
     expect(r.current().map.members[0]).toMatchObject({ id, weight: 0, state: "faulty" });
     expect(r.record(id)).toMatchObject({ faults: 1, faultReason: "failed storage proofs" });
+  });
+
+  it("a member marked faulty that goes down and registers again is still faulty", async () => {
+    const { r, clock } = await open();
+    const id = miners[0]!.nodeId;
+    await r.register(id, reg(id, "f1", clock.get()));
+    await r.markFaulty(id, "2 failed storage proofs");
+    await r.settle();
+    clock.set(clock.get() + 6000);
+    r.sweep();
+    await r.settle();
+    expect(r.record(id)?.state).toBe("down");
+    await r.register(id, reg(id, "f1", clock.get()));
+    await r.settle();
+    expect(r.current().map.members[0]).toMatchObject({ id, weight: 0, state: "faulty" });
+    // A member that was only down (never marked) comes back up.
+    const other = miners[1]!.nodeId;
+    await r.register(other, reg(other, "f2", clock.get()));
+    await r.settle();
+    clock.set(clock.get() + 6000);
+    r.heartbeat(id, { availableBytes: 1, shardsStored: 0 });
+    r.sweep();
+    await r.register(other, reg(other, "f2", clock.get()));
+    await r.settle();
+    expect(r.current().map.members.find((m) => m.id === other)).toMatchObject({ state: "up" });
+  });
+
+  it("remembers the newest epoch a member reported a complete rebalance for, never one that does not exist yet", async () => {
+    const { r, clock } = await open();
+    const id = miners[0]!.nodeId;
+    await r.register(id, reg(id, "f1", clock.get()));
+    await r.settle();
+    const epoch = r.current().map.epoch;
+    const fig = (e: number, complete: boolean) => ({ epoch: e, wanted: 1, missing: 0, pulled: 0, failed: 0, bytes: 0, complete, orphans: 0, gcDeleted: 0 });
+    expect(r.settledEpoch(id)).toBe(0);
+    r.heartbeat(id, { availableBytes: 1, shardsStored: 1, rebalance: fig(epoch, false) });
+    expect(r.settledEpoch(id)).toBe(0);
+    r.heartbeat(id, { availableBytes: 1, shardsStored: 1, rebalance: fig(epoch + 5, true) });
+    expect(r.settledEpoch(id)).toBe(0);
+    r.heartbeat(id, { availableBytes: 1, shardsStored: 1, rebalance: fig(epoch, true) });
+    expect(r.settledEpoch(id)).toBe(epoch);
+    // A pass in progress later does not undo it.
+    r.heartbeat(id, { availableBytes: 1, shardsStored: 1, rebalance: fig(epoch, false) });
+    expect(r.settledEpoch(id)).toBe(epoch);
+  });
+
+  it("lists the configured wardens in the map; a changed list begins a new epoch at start, an unchanged one does not", async () => {
+    const w = [miners[2]!.nodeId, me.nodeId];
+    const first = await open({ wardens: w });
+    expect(first.r.current().map.wardens).toEqual([...w].sort());
+    expect(first.r.current().map.epoch).toBe(1);
+    await first.r.stop();
+    await roots.pop()!.close();
+    const same = await open({ wardens: w }, first.path);
+    expect(same.r.current().map.epoch).toBe(1);
+    await same.r.stop();
+    await roots.pop()!.close();
+    const fewer = await open({ wardens: [me.nodeId] }, first.path);
+    expect(fewer.r.current().map).toMatchObject({ epoch: 2, wardens: [me.nodeId] });
+    expect(fewer.r.heartbeat(miners[0]!.nodeId, { availableBytes: 1, shardsStored: 0 }).wardens).toEqual([me.nodeId]);
+    await roots.pop()!.close();
+    await expect(open({ wardens: ["nope"] })).rejects.toThrow(/node ids/);
   });
 
   it("keeps the last epoch_history maps and says which epochs it keeps", async () => {

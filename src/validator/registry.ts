@@ -2,7 +2,7 @@
 import type { Database, RootDatabase } from "lmdb";
 import type { Logger } from "../node/logger.ts";
 import { SIGNATURE_WINDOW_MS } from "../identity/request-signing.ts";
-import { openSignedMap, signMap, type ClusterMap, type MapMember, type SignedMap } from "../cluster/map.ts";
+import { MAP_LIMITS, openSignedMap, signMap, type ClusterMap, type MapMember, type SignedMap } from "../cluster/map.ts";
 import type { RebalanceFigures, RegisterAnswer } from "../cluster/net.ts";
 import type { ValidatorStats } from "../cluster/stats.ts";
 import { BadRequestError, ClusterParamsError, EpochNotKeptError, NotAllowedError, RegistryFullError } from "./errors.ts";
@@ -19,6 +19,8 @@ export interface MemberRecord {
   state: "up" | "down" | "faulty";
   faults: number;
   faultReason: string;
+  /** Marked faulty (by the warden): it stays faulty when it returns after being down. */
+  markedFaulty?: boolean;
 }
 
 /** A member with what the validator knows live (heartbeats). */
@@ -27,6 +29,14 @@ export interface MemberStatus extends MemberRecord {
   weight: number;
   shardsStored: number;
   rebalance: RebalanceFigures | undefined;
+}
+
+/** A warden list as maps carry it: node ids, sorted, without repeats; throws RangeError on anything else. */
+function checkWardens(ids: readonly string[]): string[] {
+  for (const id of ids) if (typeof id !== "string" || !/^[0-9a-f]{64}$/.test(id)) throw new RangeError("warden ids must be node ids (64 lowercase hex)");
+  const out = [...new Set(ids)].sort();
+  if (out.length > MAP_LIMITS.maxWardens) throw new RangeError(`at most ${MAP_LIMITS.maxWardens} wardens, got ${out.length}`);
+  return out;
 }
 
 /** Placement parameters every map carries. */
@@ -53,6 +63,8 @@ export interface RegistryOptions {
   now?: () => number;
   /** Membership changes within this window share one new epoch. */
   coalesceMs?: number;
+  /** The wardens to list in the map (e.g. the validator itself and proofs.wardens); a changed list begins a new epoch. */
+  wardens?: readonly string[];
 }
 
 /** The registration fields a miner sends (its id is the request's signer). */
@@ -93,7 +105,7 @@ export class Registry {
   readonly #maps: Database<SignedMap, number>;
   readonly #state: Database<unknown, string>;
   readonly #cache = new Map<string, MemberRecord>();
-  readonly #live = new Map<string, { lastHeartbeat: number; shardsStored: number; rebalance?: RebalanceFigures }>();
+  readonly #live = new Map<string, { lastHeartbeat: number; shardsStored: number; rebalance?: RebalanceFigures; settled?: number }>();
   readonly #buckets = new Map<string, { tokens: number; at: number }>();
   readonly #listeners = new Set<(map: ClusterMap, signed: SignedMap) => void>();
   #current!: { map: ClusterMap; signed: SignedMap };
@@ -126,6 +138,15 @@ export class Registry {
       this.#live.set(key, { lastHeartbeat: now, shardsStored: 0 });
     }
     this.#wardens = (this.#state.get("wardens") as string[] | undefined) ?? [];
+    let wardensChanged = false;
+    if (this.#o.wardens) {
+      const want = checkWardens(this.#o.wardens);
+      wardensChanged = want.join() !== this.#wardens.join();
+      if (wardensChanged) {
+        this.#wardens = want;
+        await this.#state.put("wardens", want);
+      }
+    }
     const epoch = (this.#state.get("epoch") as number | undefined) ?? 0;
     const stored = this.#state.get("params") as ClusterParams | undefined;
     const p = this.#o.params;
@@ -137,7 +158,7 @@ export class Registry {
       );
     }
     const signed = epoch > 0 ? this.#maps.get(epoch) : undefined;
-    if (signed && stored && !changed && stored.allowFamilyReuse === p.allowFamilyReuse) {
+    if (signed && stored && !changed && !wardensChanged && stored.allowFamilyReuse === p.allowFamilyReuse) {
       this.#current = { map: openSignedMap(signed, this.#o.nodeId), signed };
       return;
     }
@@ -213,10 +234,19 @@ export class Registry {
 
   /** Replaces the warden list (listed in the next map and in heartbeat answers). */
   async setWardens(ids: string[]): Promise<void> {
-    for (const id of ids) if (!/^[0-9a-f]{64}$/.test(id)) throw new RangeError("warden ids must be node ids");
-    this.#wardens = [...new Set(ids)].sort().slice(0, 64);
+    const want = checkWardens(ids);
+    if (want.join() === this.#wardens.join()) return;
+    this.#wardens = want;
     await this.#state.put("wardens", this.#wardens);
     this.#schedule();
+  }
+
+  /**
+   * The newest epoch for which the member reported a complete rebalance pass (it then held every shard placed on it
+   * in that epoch); 0 when it has not reported one since the validator started.
+   */
+  settledEpoch(id: string): number {
+    return this.#live.get(id)?.settled ?? 0;
   }
 
   /** Spends one registration token of `id`; the wait until the next one when none is left. */
@@ -271,7 +301,9 @@ export class Registry {
       totalBytes: r.totalBytes,
       availableBytes: r.availableBytes,
       registered: old?.registered ?? now,
-      state: old?.state === "faulty" ? "faulty" : "up",
+      // A member marked faulty stays faulty, also after it was down meanwhile (going silent clears nothing).
+      state: old?.state === "faulty" || (old?.state === "down" && old.markedFaulty) ? "faulty" : "up",
+      ...(old?.markedFaulty ? { markedFaulty: true } : {}),
       faults: old?.faults ?? 0,
       faultReason: old?.faultReason ?? "",
     };
@@ -291,7 +323,11 @@ export class Registry {
     const epoch = this.#current.map.epoch;
     if (!m || m.state === "down") return { known: false, epoch, wardens: this.wardens() };
     if (Number.isSafeInteger(hb.availableBytes) && hb.availableBytes >= 0) m.availableBytes = hb.availableBytes;
-    this.#live.set(signer, { lastHeartbeat: this.#now(), shardsStored: hb.shardsStored, ...(hb.rebalance ? { rebalance: hb.rebalance } : {}) });
+    // A complete pass is believed only for an epoch that exists (claiming one early would only invite challenges).
+    let settled = this.#live.get(signer)?.settled ?? 0;
+    const r = hb.rebalance;
+    if (r?.complete && Number.isSafeInteger(r.epoch) && r.epoch > settled && r.epoch <= epoch) settled = r.epoch;
+    this.#live.set(signer, { lastHeartbeat: this.#now(), shardsStored: hb.shardsStored, ...(r ? { rebalance: r } : {}), ...(settled ? { settled } : {}) });
     return { known: true, epoch, wardens: this.wardens() };
   }
 
@@ -325,6 +361,7 @@ export class Registry {
     const m = this.#cache.get(id);
     if (!m) throw new BadRequestError("node_id", `${id} is not a registered member`);
     m.faultReason = reason.slice(0, 200) || "marked faulty";
+    m.markedFaulty = true;
     if (m.state === "up") m.state = "faulty";
     await this.#members.put(id, m);
     this.#o.log.warn({ node: id, reason: m.faultReason }, "member marked faulty: its weight is 0 from the next epoch");

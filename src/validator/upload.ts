@@ -3,7 +3,7 @@ import { randomBytes } from "node:crypto";
 import type { Logger } from "../node/logger.ts";
 import { backoffDelay, sleep } from "../cluster/backoff.ts";
 import { NoMapError } from "../cluster/errors.ts";
-import { encodeStripe, stripeCount, type StripeRecord } from "../cluster/layout.ts";
+import { encodeShards, stripeCount, type StripeRecord } from "../cluster/layout.ts";
 import { pgOf } from "../cluster/placement.ts";
 import type { ValidatorStats } from "../cluster/stats.ts";
 import type { PlacementCache } from "../cluster/table.ts";
@@ -61,8 +61,8 @@ interface StripeJob {
 }
 
 /**
- * Runs uploads. Memory per upload is bounded: at most `window` coded stripes wait for their pushes while the next one
- * is read, and at most `pushConcurrency` pushes are in flight (each retried `pushRetries` times with exponential
+ * Runs uploads. Memory per upload is bounded: at most `window` (ceil(pushConcurrency / (k + m)) + 1) stripe blocks
+ * exist, those waiting for their pushes and the one being read, and at most `pushConcurrency` pushes are in flight (each retried `pushRetries` times with exponential
  * back-off). The manifest is committed only when every stripe has at least k acknowledged shards; stripes with fewer
  * than k + m are recorded as under-replicated (rebalancing completes them).
  */
@@ -120,30 +120,56 @@ export class Uploader {
     const ctl = new AbortController();
     const abort = signal ? AbortSignal.any([signal, ctl.signal]) : ctl.signal;
 
-    const launch = async (index: number, bytes: Uint8Array): Promise<void> => {
-      const { shards, hashes, shardSize } = encodeStripe(bytes, k, m);
+    // A stripe is read straight into the layout splitStripe makes (k data shards, zero padded, then m parity shards, one
+    // block), so nothing is copied to be coded. Blocks of full stripes are reused once their pushes are done: the
+    // blocks alive are those of the stripes in the window plus the one being read.
+    const fullShard = Math.ceil(d.stripeSize / k);
+    const spare: Uint8Array[] = [];
+    const block = (dataLength: number): { shards: Uint8Array[]; data: Uint8Array } => {
+      const shardLen = Math.ceil(dataLength / k);
+      let b: Uint8Array;
+      if (shardLen === fullShard && spare.length) {
+        b = spare.pop()!;
+        b.fill(0, dataLength, shardLen * k);
+      } else {
+        b = new Uint8Array(shardLen * (k + m));
+      }
+      return { shards: Array.from({ length: k + m }, (_, i) => b.subarray(i * shardLen, (i + 1) * shardLen)), data: b.subarray(0, dataLength) };
+    };
+
+    // Codes and hashes a stripe (synchronously), then records it as pending and pushes its shards; the next stripe is
+    // read meanwhile. The read loop waits only when `window` stripes are in flight.
+    const launch = (index: number, shards: Uint8Array[], dataLength: number): void => {
+      const hashes = encodeShards(shards, k, m);
+      const shardSize = shards[0]!.length;
       const pg = pgOf(header.hash, index, map.pgCount);
-      const rec: StripeRecord = { file: header.hash, index, pg, shardSize, dataLength: bytes.length, shards: hashes };
-      stripes.push({ pg, shardSize, dataLength: bytes.length, shards: hashes });
-      await d.manifests.addPending(uploadId, rec);
+      const rec: StripeRecord = { file: header.hash, index, pg, shardSize, dataLength, shards: hashes };
+      stripes.push({ pg, shardSize, dataLength, shards: hashes });
       const holders = table.holders(pg);
-      const done = Promise.all(
-        shards.map((shard, pos) => {
-          const peer = members.get(holders[pos]!)!;
-          return this.#push({ nodeId: peer.id, endpoint: peer.endpoint }, hashes[pos]!, shard, { file: header.hash, stripe: index, position: pos, pg }, abort);
-        }),
-      ).then((errs) => {
-        const errors = errs.filter((e): e is string => e !== undefined);
-        const unacked = errs.map((e, pos) => (e === undefined ? -1 : pos)).filter((p) => p >= 0);
-        return { acked: k + m - errors.length, errors, unacked };
-      });
+      const done = d.manifests
+        .addPending(uploadId, rec)
+        .then(() =>
+          Promise.all(
+            shards.map((shard, pos) => {
+              const peer = members.get(holders[pos]!)!;
+              return this.#push({ nodeId: peer.id, endpoint: peer.endpoint }, hashes[pos]!, shard, { file: header.hash, stripe: index, position: pos, pg }, abort);
+            }),
+          ),
+        )
+        .then((errs) => {
+          if (shardSize === fullShard && spare.length < window) spare.push(new Uint8Array(shards[0]!.buffer, shards[0]!.byteOffset, shardSize * (k + m)));
+          const errors = errs.filter((e): e is string => e !== undefined);
+          const unacked = errs.map((e, pos) => (e === undefined ? -1 : pos)).filter((p) => p >= 0);
+          return { acked: k + m - errors.length, errors, unacked };
+        });
+      done.catch(() => undefined);
       jobs.push({ index, done });
     };
 
     try {
       let received = 0;
       let index = 0;
-      let buf = new Uint8Array(Math.min(d.stripeSize, header.size));
+      let cur = block(Math.min(d.stripeSize, header.size));
       let fill = 0;
       for await (const piece of data) {
         signal?.throwIfAborted();
@@ -153,15 +179,15 @@ export class Uploader {
         builder.update(piece);
         let at = 0;
         while (at < piece.byteLength) {
-          const n = Math.min(buf.length - fill, piece.byteLength - at);
-          buf.set(piece.subarray(at, at + n), fill);
+          const n = Math.min(cur.data.length - fill, piece.byteLength - at);
+          cur.data.set(piece.subarray(at, at + n), fill);
           fill += n;
           at += n;
-          if (fill === buf.length) {
-            await launch(index++, buf);
+          if (fill === cur.data.length) {
+            launch(index++, cur.shards, cur.data.length);
             while (jobs.length - results.length >= window) results.push(await jobs[results.length]!.done);
             fill = 0;
-            buf = new Uint8Array(Math.max(0, Math.min(d.stripeSize, header.size - index * d.stripeSize)));
+            cur = block(Math.max(0, Math.min(d.stripeSize, header.size - index * d.stripeSize)));
           }
         }
       }

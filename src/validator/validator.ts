@@ -3,11 +3,11 @@
 import type { RootDatabase } from "lmdb";
 import type { Logger } from "../node/logger.ts";
 import { backoffDelay, sleep } from "../cluster/backoff.ts";
-import type { SignedMap } from "../cluster/map.ts";
+import type { ClusterMap, SignedMap } from "../cluster/map.ts";
 import type { Peer, RebalanceFigures, RegisterAnswer, ShardFetcher } from "../cluster/net.ts";
 import type { StripeRecord } from "../cluster/layout.ts";
 import type { ValidatorStats } from "../cluster/stats.ts";
-import { PlacementCache } from "../cluster/table.ts";
+import { PlacementCache, type PlacementTable } from "../cluster/table.ts";
 import { MapHolder, type ClusterView } from "../cluster/view.ts";
 import { Semaphore } from "../store/semaphore.ts";
 import { isBlobId } from "../wasm/index.ts";
@@ -39,6 +39,8 @@ export interface ValidatorSettings {
   /** Scan for under-replicated stripes every tickMs. */
   scan: boolean;
   tickMs: number;
+  /** Wardens listed in the map (the validator itself, proofs.wardens); absent: the stored list is kept. */
+  wardens?: readonly string[];
 }
 
 /** What the validator needs. */
@@ -137,6 +139,7 @@ export class Validator {
       hasFiles: () => manifests.counts().files > 0,
       stats: d.stats,
       log: d.log,
+      ...(d.settings.wardens ? { wardens: d.settings.wardens } : {}),
     });
     return new Validator(d, registry, manifests);
   }
@@ -338,5 +341,60 @@ export class Validator {
   /** Every committed shard with its placed holder now (optionally of one member): (member, shard hash, size, ...). */
   shards(member?: string): AsyncGenerator<PlacedShard> {
     return this.health.shards(member);
+  }
+
+  /**
+   * The placed shards their holders can be expected to prove now (what a warden draws from): a holder is asked for a
+   * shard only if it was that shard's placed holder already in the epoch of its last complete rebalance report, or in
+   * the epoch that was current `graceMs` ago. A shard that just moved is thus not challenged before its new holder
+   * has pulled it (or has had `graceMs` to), so honest miners are not failed for a rebalance in progress.
+   */
+  /** A kept epoch's map: from the view's history, else from the registry (verified into the history). */
+  #mapAt(epoch: number): ClusterMap | undefined {
+    let m = this.#holder.at(epoch);
+    if (!m) {
+      try {
+        this.#holder.offer(this.registry.signedAt(epoch), { history: true });
+        m = this.#holder.at(epoch);
+      } catch {
+        m = undefined;
+      }
+    }
+    return m;
+  }
+
+  async *provable(graceMs: number, now = Date.now()): AsyncGenerator<PlacedShard> {
+    const { map } = this.registry.current();
+    const table = await this.#placement.get(map);
+    if (table.error) return;
+    // The epoch that was current graceMs ago (the newest kept one created by then).
+    let past: number | undefined;
+    for (let e = map.epoch; e >= 1 && e > map.epoch - this.#d.settings.epochHistory; e--) {
+      const m = this.#mapAt(e);
+      if (!m) break;
+      if (m.created <= now - graceMs) {
+        past = e;
+        break;
+      }
+    }
+    const tables = new Map<number, PlacementTable | null>([[map.epoch, table]]);
+    const tableAt = async (epoch: number): Promise<PlacementTable | null> => {
+      if (!tables.has(epoch)) {
+        const m = this.#mapAt(epoch);
+        const t = m ? await this.#placement.get(m) : undefined;
+        tables.set(epoch, t && !t.error ? t : null);
+      }
+      return tables.get(epoch)!;
+    };
+    const refs = new Map<string, (PlacementTable | null)[]>();
+    for await (const s of this.health.shards()) {
+      let ts = refs.get(s.member);
+      if (!ts) {
+        const settled = this.registry.settledEpoch(s.member);
+        ts = [settled > 0 ? await tableAt(settled) : null, past !== undefined ? await tableAt(past) : null];
+        refs.set(s.member, ts);
+      }
+      if (ts.some((t) => t !== null && t.holder(s.pg, s.position) === s.member)) yield s;
+    }
   }
 }

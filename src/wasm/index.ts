@@ -13,3 +13,4 @@ export { merkleRoot, merkleProof, verifyMerkleProof, MerkleBuilder, MerkleTree, 
 export type { MerkleProof } from "./merkle.ts";
 export { hashParallel, hashStreamParallel, hashReaderParallel, closeHashPool, hashPoolSize, PARALLEL_THRESHOLD } from "./pool.ts";
 export { ReedSolomon, splitStripe } from "./rs.ts";
+export { hashFileParallel, FileChangedError } from "./file.ts";

@@ -37,4 +37,15 @@ describe("hash pool lifecycle", () => {
     expect(toHex(await hashParallel(big))).toBe(toHex(blake3(big)));
     await closeHashPool();
   });
+
+  it("plain (not shared) inputs handed to the workers through the ring match, at offsets and across segments", async () => {
+    const MiB = 1024 * 1024;
+    const backing = new Uint8Array(70 * MiB + 64);
+    for (let i = 0; i < backing.length; i += 4096) backing[i] = (i * 2654435761) >>> 24;
+    for (const [off, n] of [[0, 3 * MiB + 1], [17, 16 * MiB], [5, 16 * MiB + 1], [64, 65 * MiB + 7], [1, 70 * MiB]] as const) {
+      const d = backing.subarray(off, off + n);
+      expect(toHex(await hashParallel(d)), `offset ${off}, size ${n}`).toBe(toHex(blake3(d)));
+    }
+    await closeHashPool();
+  });
 });

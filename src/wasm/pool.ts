@@ -2,7 +2,8 @@
 // Node-only (node:worker_threads). Workers run self-contained code (eval) with the compiled module passed in workerData,
 // so this works from the bundle and from a single executable. Idle workers are unref'd and never keep a process alive.
 // Work is claimed unit by unit through an atomic counter in shared memory, so a busy core simply takes fewer units.
-// Input that is not already shared is copied into a shared staging buffer just ahead of the claims.
+// Input that is not already shared is hashed in place by the calling thread, which copies only the units it hands to
+// the workers into a small shared ring; files are read by every thread itself (file.ts).
 import { Worker } from "node:worker_threads";
 import { availableParallelism } from "node:os";
 import { Blake3Hasher, blake3, checkBytes, createHasher } from "./blake3.ts";
@@ -14,13 +15,17 @@ export const PARALLEL_THRESHOLD = MiB;
 /** Units (1 MiB subtrees) per segment: one staging buffer's worth. */
 const SEGMENT_UNITS = 64;
 /** Control words: next unit to claim, units available (copied / read), units in the segment (may shrink at EOF). */
-const NEXT = 0;
-const AVAIL = 1;
-const TOTAL = 2;
+export const NEXT = 0;
+export const AVAIL = 1;
+export const TOTAL = 2;
+
+/** Message of a file job whose file got shorter while it was hashed. */
+export const FILE_SHRANK = "the file got shorter while it was hashed";
 
 // Worker body: claims units until none are left, hashing each 1 MiB subtree into the shared CV array.
 const WORKER_CODE = `
 const { parentPort, workerData } = require("node:worker_threads");
+const { readSync } = require("node:fs");
 const inst = new WebAssembly.Instance(workerData.module, { env: { abort() { throw new Error("blake3 wasm abort"); } } });
 const x = inst.exports;
 const mem = new Uint8Array(x.memory.buffer);
@@ -30,17 +35,47 @@ parentPort.on("message", (job) => {
   try {
     const ctrl = new Int32Array(job.ctrl);
     const L = job.log2, U = 1024 << L;
-    const src = new Uint8Array(job.data, job.off, job.units * U);
     const cvs = new Uint8Array(job.cvs);
     if (job.key) mem.set(job.key, x.keyPtr());
     x.hasherInit(S0, job.flags, job.key ? 1 : 0);
+    if (job.queue) {
+      // Queue job: the caller copies the units it hands out into a small ring of slots (cache-sized), one queue
+      // position per unit; AVAIL counts published positions, TOTAL is -1 until the caller has published its last.
+      const queue = new Int32Array(job.queue), busy = new Int32Array(job.busy), ring = new Uint8Array(job.data);
+      const R = busy.length;
+      for (;;) {
+        const k = Atomics.add(ctrl, ${NEXT}, 1);
+        let a;
+        while ((a = Atomics.load(ctrl, ${AVAIL})) <= k && Atomics.load(ctrl, ${TOTAL}) < 0) Atomics.wait(ctrl, ${AVAIL}, a, 100);
+        if (k >= Atomics.load(ctrl, ${AVAIL})) break;
+        const u = queue[k], sl = k % R;
+        mem.set(ring.subarray(sl * U, (sl + 1) * U), IN);
+        Atomics.store(busy, sl, 0);
+        x.groupCVs(S0, U, job.counter + u * (1 << L), L);
+        cvs.set(mem.subarray(OUT, OUT + 32), u * 32);
+        done++;
+      }
+      parentPort.postMessage({ id: job.id, done });
+      return;
+    }
+    const src = job.fd === undefined ? new Uint8Array(job.data, job.off, job.units * U) : null;
     for (;;) {
       const u = Atomics.add(ctrl, ${NEXT}, 1);
       if (u >= Atomics.load(ctrl, ${TOTAL})) break;
-      let a;
-      while ((a = Atomics.load(ctrl, ${AVAIL})) <= u && u < Atomics.load(ctrl, ${TOTAL})) Atomics.wait(ctrl, ${AVAIL}, a, 100);
-      if (u >= Atomics.load(ctrl, ${TOTAL})) break;
-      mem.set(src.subarray(u * U, (u + 1) * U), IN);
+      if (src === null) {
+        // File job: positional reads straight into this thread's wasm memory (no shared staging, no copy).
+        let got = 0;
+        while (got < U) {
+          const n = readSync(job.fd, mem, IN + got, U - got, job.pos + u * U + got);
+          if (n === 0) throw new Error("${FILE_SHRANK}");
+          got += n;
+        }
+      } else {
+        let a;
+        while ((a = Atomics.load(ctrl, ${AVAIL})) <= u && u < Atomics.load(ctrl, ${TOTAL})) Atomics.wait(ctrl, ${AVAIL}, a, 100);
+        if (u >= Atomics.load(ctrl, ${TOTAL})) break;
+        mem.set(src.subarray(u * U, (u + 1) * U), IN);
+      }
       x.groupCVs(S0, U, job.counter + u * (1 << L), L);
       cvs.set(mem.subarray(OUT, OUT + 32), u * 32);
       done++;
@@ -52,7 +87,7 @@ parentPort.on("message", (job) => {
 });
 `;
 
-interface Slot {
+export interface Slot {
   worker: Worker;
   /** Jobs posted and not yet answered; the worker is ref'd while this is non-zero. */
   pending: number;
@@ -72,7 +107,8 @@ function poolSize(): number {
   return Math.max(1, Math.min(availableParallelism() - 1, 15));
 }
 
-function ensurePool(): Slot[] {
+/** The worker pool, started on first use (workers are unref'd while idle). */
+export function ensurePool(): Slot[] {
   if (slots) return slots;
   const module = blake3Module();
   slots = [];
@@ -121,34 +157,47 @@ export interface HashMode {
 }
 const PLAIN: HashMode = { flags: 0, key: null };
 
-interface Segment {
+export interface Segment {
   /** Unit size: 2^log2 chunks (10: 1 MiB). */
   log2: number;
-  data: SharedArrayBuffer;
+  /** Shared input (null for file jobs, whose workers read the file themselves). */
+  data: SharedArrayBuffer | null;
   off: number;
   units: number;
   ctrl: SharedArrayBuffer;
   cvs: SharedArrayBuffer;
   counter: number;
   mode: HashMode;
+  /** File jobs: the descriptor workers read units from with positional reads, and the byte offset of unit 0. */
+  fd?: number;
+  pos?: number;
+  /** Queue jobs: unit index per queue position, and one busy flag per ring slot (data is the ring). */
+  queue?: SharedArrayBuffer;
+  busy?: SharedArrayBuffer;
 }
 
-function startJob(slot: Slot, seg: Segment): Promise<void> {
+/** Posts one job to a worker; resolves when the worker has claimed all it could of the segment. */
+export function startJob(slot: Slot, seg: Segment): Promise<void> {
   const id = nextId++;
   if (slot.pending++ === 0) slot.worker.ref(); // keep the process alive while a result is owed
   return new Promise((resolve, reject) => {
     waiting.set(id, { resolve, reject, slot });
     slot.worker.postMessage({
       id, log2: seg.log2, data: seg.data, off: seg.off, units: seg.units, ctrl: seg.ctrl, cvs: seg.cvs, counter: seg.counter,
-      flags: seg.mode.flags, key: seg.mode.key,
+      flags: seg.mode.flags, key: seg.mode.key, fd: seg.fd, pos: seg.pos, queue: seg.queue, busy: seg.busy,
     });
   });
 }
 
 /** Hashes one unit of 2^log2 chunks on this thread (state S0 prepared for the mode). */
-function localUnit(e: Engine, unit: Uint8Array, counter: number, out: Uint8Array, at: number, log2 = 10): void {
+export function localUnit(e: Engine, unit: Uint8Array, counter: number, out: Uint8Array, at: number, log2 = 10): void {
   e.mem.set(unit, e.IN);
-  e.x.groupCVs(e.S0, unit.length, counter, log2);
+  localUnitHashed(e, unit.length, counter, out, at, log2);
+}
+
+/** Like localUnit for a unit of `len` bytes already in the engine's input buffer. */
+export function localUnitHashed(e: Engine, len: number, counter: number, out: Uint8Array, at: number, log2 = 10): void {
+  e.x.groupCVs(e.S0, len, counter, log2);
   out.set(e.mem.subarray(e.OUT, e.OUT + 32), at);
 }
 
@@ -157,7 +206,7 @@ let queue: Promise<unknown> = Promise.resolve();
 let streamBuf: Uint8Array | null = null;
 
 /** Runs `fn` after every earlier pool user finished (one user of the pool at a time). */
-function serialize<T>(fn: () => Promise<T>): Promise<T> {
+export function serialize<T>(fn: () => Promise<T>): Promise<T> {
   const run = queue.then(fn);
   queue = run.catch(() => undefined);
   return run;
@@ -303,9 +352,11 @@ export function hashReaderParallel(read: (into: Uint8Array) => Promise<number>, 
   });
 }
 
-/** How many units the copy frontier runs ahead of the claims, per worker. */
-const COPY_AHEAD = 3;
-let staging: Uint8Array | null = null;
+/** Units handed out and not yet claimed, per worker, that the caller keeps queued. */
+const QUEUE_DEPTH = 2;
+/** Ring slots per worker (each one unit); the ring is small enough to stay in cache between copy-in and copy-out. */
+const RING_PER_WORKER = 4;
+let ring: SharedArrayBuffer | null = null;
 
 /**
  * CVs of the whole subtrees of 2^log2 chunks in `data` (length a multiple of the unit, first chunk `counter`), across the
@@ -318,55 +369,86 @@ async function unitCVs(data: Uint8Array, counter: number, mode: HashMode, log2 =
   const out = new Uint8Array(units * 32);
   for (let s0 = 0; s0 < units; s0 += perSegment) {
     const n = Math.min(perSegment, units - s0);
-    const cvs = await segmentCVs(data.subarray(s0 * U, (s0 + n) * U), counter + s0 * (1 << log2), mode, log2);
+    const part = data.subarray(s0 * U, (s0 + n) * U);
+    const cvs = data.buffer instanceof SharedArrayBuffer
+      ? await sharedSegmentCVs(part, counter + s0 * (1 << log2), mode, log2)
+      : await queuedSegmentCVs(part, counter + s0 * (1 << log2), mode, log2);
     out.set(cvs, s0 * 32);
   }
   return out;
 }
 
-async function segmentCVs(data: Uint8Array, counter: number, mode: HashMode, log2: number): Promise<Uint8Array> {
+/** Input already in shared memory: workers and this thread claim units straight from it. */
+async function sharedSegmentCVs(data: Uint8Array, counter: number, mode: HashMode, log2: number): Promise<Uint8Array> {
   const U = 1024 << log2;
   const units = data.length / U;
   const pool = ensurePool();
-  const shared = data.buffer instanceof SharedArrayBuffer;
-  // Reused across calls (a fresh buffer costs a page fault per 4 KiB); released by closeHashPool.
-  if (!shared) staging ??= new Uint8Array(new SharedArrayBuffer(SEGMENT_UNITS * MiB));
-  const src = shared ? data : staging!;
   const ctrlBuf = new SharedArrayBuffer(12);
   const ctrl = new Int32Array(ctrlBuf);
   Atomics.store(ctrl, TOTAL, units);
+  Atomics.store(ctrl, AVAIL, units);
   const cvBuf = new SharedArrayBuffer(units * 32);
   const cvs = new Uint8Array(cvBuf);
-  let copied = shared ? units : 0;
-  Atomics.store(ctrl, AVAIL, copied);
-  const seg: Segment = { log2, data: src.buffer as SharedArrayBuffer, off: src.byteOffset, units, ctrl: ctrlBuf, cvs: cvBuf, counter, mode };
+  const seg: Segment = { log2, data: data.buffer as SharedArrayBuffer, off: data.byteOffset, units, ctrl: ctrlBuf, cvs: cvBuf, counter, mode };
   const jobs = pool.map((slot) => startJob(slot, seg));
   const e = getEngine();
   if (mode.key) e.mem.set(mode.key, e.KEY);
   e.x.hasherInit(e.S0, mode.flags, mode.key ? 1 : 0);
-  const publish = (upTo: number) => {
-    if (upTo > copied) src.set(data.subarray(copied * U, upTo * U), copied * U);
-    copied = Math.max(copied, upTo);
-    Atomics.store(ctrl, AVAIL, copied);
-    Atomics.notify(ctrl, AVAIL);
-  };
-  for (;;) {
-    if (copied < units && copied < Atomics.load(ctrl, NEXT) + (COPY_AHEAD * pool.length * MiB) / U) {
-      publish(copied + 1);
-      continue;
-    }
-    const u = Atomics.add(ctrl, NEXT, 1);
-    if (u >= units) break;
-    if (!shared && u >= copied) {
-      // Units before u were claimed by workers: copy them; u itself is hashed here from the caller's bytes.
-      publish(u);
-      copied = u + 1;
-      Atomics.store(ctrl, AVAIL, copied);
-      Atomics.notify(ctrl, AVAIL);
-    }
+  for (let u = Atomics.add(ctrl, NEXT, 1); u < units; u = Atomics.add(ctrl, NEXT, 1)) {
     localUnit(e, data.subarray(u * U, (u + 1) * U), counter + u * (1 << log2), cvs, u * 32, log2);
   }
-  if (copied < units) publish(units);
+  await Promise.all(jobs);
+  return cvs.slice();
+}
+
+/**
+ * Plain input: this thread walks the units in order and either hashes the next one in place (from the caller's bytes)
+ * or, while the workers' queue is short, copies it into a free ring slot and hands it out. Each unit is copied once,
+ * by whoever hashes it, plus once more for the units the workers take; the ring stays in cache.
+ */
+async function queuedSegmentCVs(data: Uint8Array, counter: number, mode: HashMode, log2: number): Promise<Uint8Array> {
+  const U = 1024 << log2;
+  const units = data.length / U;
+  const pool = ensurePool();
+  const R = RING_PER_WORKER * pool.length;
+  if (!ring || ring.byteLength < R * MiB) ring = new SharedArrayBuffer(R * MiB); // reused: a fresh buffer page-faults
+  const slots = new Uint8Array(ring, 0, R * U);
+  const ctrlBuf = new SharedArrayBuffer(12);
+  const ctrl = new Int32Array(ctrlBuf);
+  Atomics.store(ctrl, TOTAL, -1);
+  const queueBuf = new SharedArrayBuffer(units * 4);
+  const queue = new Int32Array(queueBuf);
+  const busyBuf = new SharedArrayBuffer(R * 4);
+  const busy = new Int32Array(busyBuf);
+  const cvBuf = new SharedArrayBuffer(units * 32);
+  const cvs = new Uint8Array(cvBuf);
+  const seg: Segment = { log2, data: ring, off: 0, units, ctrl: ctrlBuf, cvs: cvBuf, counter, mode, queue: queueBuf, busy: busyBuf };
+  const jobs = pool.map((slot) => startJob(slot, seg));
+  for (const j of jobs) j.catch(() => undefined); // awaited below
+  const e = getEngine();
+  if (mode.key) e.mem.set(mode.key, e.KEY);
+  e.x.hasherInit(e.S0, mode.flags, mode.key ? 1 : 0);
+  const depth = QUEUE_DEPTH * pool.length;
+  let pub = 0;
+  try {
+    for (let u = 0; u < units; u++) {
+      const waiting = pub - Math.min(pub, Atomics.load(ctrl, NEXT));
+      const sl = pub % R;
+      // Hand out while the queue is short, the slot is free, and more units are left than are queued (no long tail).
+      if (waiting < depth && Atomics.load(busy, sl) === 0 && units - u > waiting) {
+        Atomics.store(busy, sl, 1);
+        slots.set(data.subarray(u * U, (u + 1) * U), sl * U);
+        queue[pub] = u;
+        Atomics.store(ctrl, AVAIL, ++pub);
+        Atomics.notify(ctrl, AVAIL);
+      } else {
+        localUnit(e, data.subarray(u * U, (u + 1) * U), counter + u * (1 << log2), cvs, u * 32, log2);
+      }
+    }
+  } finally {
+    Atomics.store(ctrl, TOTAL, pub); // no more positions: idle workers return
+    Atomics.notify(ctrl, AVAIL);
+  }
   await Promise.all(jobs);
   return cvs.slice();
 }
@@ -376,7 +458,7 @@ export async function closeHashPool(): Promise<void> {
   const s = slots;
   slots = null;
   streamBuf = null;
-  staging = null;
+  ring = null;
   if (!s) return;
   await Promise.all(s.map((slot) => slot.worker.terminate()));
 }

@@ -109,6 +109,22 @@ export class NodeProc {
     this.#logs = () => "";
   }
 
+  /** SIGSTOP: the process stays, its sockets stay open, and it answers nothing until `resume`. */
+  pause(): void {
+    this.child?.kill("SIGSTOP");
+  }
+
+  /** SIGCONT after `pause`. */
+  resume(): void {
+    this.child?.kill("SIGCONT");
+  }
+
+  /** Stops the process (SIGTERM) and starts it again with the same data, key and port, plus `extra` settings. */
+  async restart(extra: Record<string, string> = {}): Promise<void> {
+    await this.kill("SIGTERM");
+    await this.start(extra);
+  }
+
   /** Log lines (parsed JSON) whose msg matches. */
   lines(msg: RegExp): Record<string, unknown>[] {
     return this.logs()

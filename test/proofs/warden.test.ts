@@ -1,7 +1,8 @@
 // The warden over four miners with real LMDB stores and responders (called in process; the RPC path is tested in
 // pos-node.test.ts): honest miners pass every round; a miner with rotted bytes (TEST-ONLY FAULT), one that deleted its
 // shard, one that replays old answers and one that stops answering fail or time out, and each is marked faulty once
-// after max_failures within the window; draws follow the stored bytes.
+// after max_failures within the window; a miner gets one challenge at a time and a busy miner is asked again until
+// the deadline; draws follow the stored bytes.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
@@ -9,7 +10,7 @@ import { LmdbBlobStore } from "../../src/store/lmdb.ts";
 import { identityFromSecret, type Identity } from "../../src/identity/identity.ts";
 import { randomSecret } from "../../src/identity/ed25519.ts";
 import { PosResponder } from "../../src/proofs/miner.ts";
-import { pickWeighted, Warden, type Holding } from "../../src/proofs/warden.ts";
+import { ChallengeBusyError, pickWeighted, Warden, type Holding } from "../../src/proofs/warden.ts";
 import type { PosAnswer, PosChallenge } from "../../src/proofs/storage.ts";
 import { tempDir } from "../helpers/node.ts";
 import { corruptStoredChunk } from "./helpers.ts";
@@ -86,7 +87,8 @@ describe("warden", () => {
     });
     for (let r = 0; r < 4; r++) {
       const recs = await w.round();
-      expect(recs).toHaveLength(10);
+      // Ten pairs drawn; the silent miner's second one is not sent once its first timed out.
+      expect(recs).toHaveLength(9);
     }
     const rec = (m: Miner) => w.miner(m.id.nodeId)!;
     expect(rec(miners.honest)).toMatchObject({ pass: 8, fail: 0, timeout: 0, faulty: false });
@@ -97,7 +99,7 @@ describe("warden", () => {
     // The replayer's first answer per shard is honest; every later one is refused as a replay.
     expect(rec(miners.replayer)).toMatchObject({ pass: 2, fail: 6, faulty: true });
     expect(rec(miners.replayer).recent.at(-1)!.reason).toMatch(/^wrong-nonce/);
-    expect(rec(miners.silent)).toMatchObject({ pass: 0, timeout: 8, faulty: true });
+    expect(rec(miners.silent)).toMatchObject({ pass: 0, timeout: 4, faulty: true });
     expect(faulty.map((f) => f.node).sort()).toEqual([miners.rotten, miners.deleted, miners.replayer, miners.silent].map((m) => m.id.nodeId).sort());
     expect(faulty.find((f) => f.node === miners.silent.id.nodeId)!.reason).toMatch(/3 failed storage proofs.*timeout/);
     // Cleared miners start counting again.
@@ -151,6 +153,69 @@ describe("warden", () => {
     expect(w.miner(m.id.nodeId)!.pass).toBeGreaterThanOrEqual(6);
     // A challenge still in flight when the warden stopped is aborted and not held against the miner.
     expect(w.miner(m.id.nodeId)!.fail).toBe(0);
+  });
+});
+
+describe("load on one miner", () => {
+  it("sends each miner one challenge at a time, the miners in parallel", async () => {
+    const inFlight = new Map<string, number>();
+    let most = 0;
+    let parallel = 0;
+    const ms = [miners.honest, miners.replayer];
+    const w = new Warden({
+      self: warden.nodeId,
+      holdings: () => ms.flatMap((m) => m.shards.map((s) => ({ node: m.id.nodeId, shard: s.hash, size: s.size }))),
+      challenge: async (node, ch, signal) => {
+        inFlight.set(node, (inFlight.get(node) ?? 0) + 1);
+        most = Math.max(most, inFlight.get(node)!);
+        parallel = Math.max(parallel, [...inFlight.values()].filter((n) => n > 0).length);
+        try {
+          await new Promise((r) => setTimeout(r, 30));
+          return await ms.find((m) => m.id.nodeId === node)!.responder.answer(warden.nodeId, ch, signal);
+        } finally {
+          inFlight.set(node, inFlight.get(node)! - 1);
+        }
+      },
+      markFaulty: () => {},
+      intervalMs: 1000, deadlineMs: 10_000, maxFailures: 3, windowMs: 60_000, chunks: 8, perRound: 4,
+    });
+    const recs = await w.round();
+    expect(recs.map((r) => r.result)).toEqual(["pass", "pass", "pass", "pass"]);
+    expect(most).toBe(1);
+    expect(parallel).toBe(2);
+    expect(w.rounds).toBe(1);
+    expect(w.counts).toEqual({ pass: 4, fail: 0, timeout: 0 });
+  });
+
+  it("asks a busy miner again until it answers, and counts a miner busy past the deadline as a timeout", async () => {
+    const m = miners.honest;
+    let busyFor = 3;
+    let asked = 0;
+    const w = new Warden({
+      self: warden.nodeId,
+      holdings: () => [{ node: m.id.nodeId, shard: m.shards[0]!.hash, size: m.shards[0]!.size }],
+      challenge: async (_n, ch, signal) => {
+        asked++;
+        if (busyFor-- > 0) throw new ChallengeBusyError("2 storage proofs in flight (tuning.pos_concurrency = 2); retry later");
+        return m.responder.answer(warden.nodeId, ch, signal);
+      },
+      markFaulty: () => {},
+      intervalMs: 1000, deadlineMs: 5000, maxFailures: 3, windowMs: 60_000, chunks: 8, perRound: 1,
+    });
+    expect((await w.round())[0]!.result).toBe("pass");
+    expect(asked).toBe(4);
+    busyFor = Infinity;
+    const w2 = new Warden({
+      self: warden.nodeId,
+      holdings: () => [{ node: m.id.nodeId, shard: m.shards[0]!.hash, size: m.shards[0]!.size }],
+      challenge: async () => {
+        throw new ChallengeBusyError("busy");
+      },
+      markFaulty: () => {},
+      intervalMs: 1000, deadlineMs: 400, maxFailures: 3, windowMs: 60_000, chunks: 8, perRound: 1,
+    });
+    const [r] = await w2.round();
+    expect(r!.result).toBe("timeout");
   });
 });
 
