@@ -19,35 +19,11 @@ VENV="$CACHE/nutshell-$NUTSHELL_VERSION"
 
 die() { echo "mints.sh: $*" >&2; exit 1; }
 
-find_python() {
-  local c
-  for c in python3.12 python3.11 python3.10 python3 /root/.pyenv/versions/3.12*/bin/python3 /root/.pyenv/versions/3.11*/bin/python3; do
-    if command -v "$c" >/dev/null 2>&1 && "$c" -c 'import sys, venv; sys.exit(0 if (3, 10) <= sys.version_info[:2] < (3, 13) else 1)' 2>/dev/null; then
-      command -v "$c"; return 0
-    fi
-  done
-  return 1
-}
+# shellcheck source=pyvenv.sh
+source "$HERE/pyvenv.sh"
 
-install() {
-  mkdir -p "$CACHE"
-  # Several test files may start mints at once: one installer at a time.
-  exec 9>"$CACHE/nutshell-$NUTSHELL_VERSION.lock"
-  flock 9
-  if [[ -x "$VENV/bin/mint" && -f "$VENV/.complete" ]]; then flock -u 9; echo "$VENV"; return 0; fi
-  local py; py="$(find_python)" || die "need Python 3.10-3.12 with the venv module (apt-get install python3 python3-venv)"
-  rm -rf "$VENV"
-  "$py" -m venv "$VENV" >&2
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check "cashu==$NUTSHELL_VERSION" -c "$HERE/nutshell-constraints.txt" >&2 \
-    || { rm -rf "$VENV"; die "pip install cashu==$NUTSHELL_VERSION failed"; }
-  touch "$VENV/.complete"
-  flock -u 9
-  echo "$VENV"
-}
-
-free_port() {
-  "$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
+install() { pyvenv_install "$VENV" mint "cashu==$NUTSHELL_VERSION" "$HERE/nutshell-constraints.txt" 12; }
+free_port() { pyvenv_free_port "$VENV"; }
 
 wait_ready() { # url pid log
   "$VENV/bin/python" - "$1" "$2" "$3" <<'PY'
@@ -119,17 +95,8 @@ start() {
 }
 
 stop() {
-  local dir="$1" f pid
-  for f in "$dir"/mint-*/pid; do
-    [[ -f "$f" ]] || continue
-    pid="$(cat "$f")"
-    if kill -0 "$pid" 2>/dev/null; then
-      kill -TERM "$pid" 2>/dev/null || true
-      for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-      kill -KILL "$pid" 2>/dev/null || true
-    fi
-    rm -f "$f"
-  done
+  local f
+  for f in "$1"/mint-*/pid; do stop_pidfile "$f"; done
 }
 
 case "${1:-}" in

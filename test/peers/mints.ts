@@ -1,9 +1,9 @@
 // Test helper: starts real nutshell mints through test/peers/mints.sh and stops them by PID.
-import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { runPeerScript, stopPid } from "./pids.ts";
 
 const script = fileURLToPath(new URL("./mints.sh", import.meta.url));
 
@@ -25,30 +25,7 @@ export interface StartMintsOptions {
   fakeWallet?: Record<string, string>;
 }
 
-function run(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile("bash", [script, ...args], { timeout: 600_000, maxBuffer: 1 << 20, env }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`mints.sh ${args[0]} failed: ${stderr || err.message}`, { cause: err }));
-      else resolve(stdout);
-    });
-  });
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function stopPid(pid: number): Promise<void> {
-  if (!alive(pid)) return;
-  try { process.kill(pid, "SIGTERM"); } catch { /* already gone */ }
-  for (let i = 0; i < 50 && alive(pid); i++) await new Promise((r) => setTimeout(r, 100));
-  if (alive(pid)) try { process.kill(pid, "SIGKILL"); } catch { /* already gone */ }
-}
+const run = (args: string[], env?: NodeJS.ProcessEnv) => runPeerScript(script, args, env);
 
 /** Installs nutshell if needed (cached venv) and starts `n` independent mints on free loopback ports. */
 export async function startMints(n: number, opts: StartMintsOptions = {}): Promise<TestMint[]> {

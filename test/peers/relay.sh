@@ -18,35 +18,11 @@ VENV="$CACHE/nostr-relay-$NOSTR_RELAY_VERSION"
 
 die() { echo "relay.sh: $*" >&2; exit 1; }
 
-find_python() {
-  local c
-  for c in python3.12 python3.11 python3.10 python3 /root/.pyenv/versions/3.12*/bin/python3 /root/.pyenv/versions/3.11*/bin/python3; do
-    if command -v "$c" >/dev/null 2>&1 && "$c" -c 'import sys, venv; sys.exit(0 if (3, 10) <= sys.version_info[:2] < (3, 14) else 1)' 2>/dev/null; then
-      command -v "$c"; return 0
-    fi
-  done
-  return 1
-}
+# shellcheck source=pyvenv.sh
+source "$HERE/pyvenv.sh"
 
-install() {
-  mkdir -p "$CACHE"
-  # Several test files may start relays at once: one installer at a time.
-  exec 9>"$CACHE/nostr-relay-$NOSTR_RELAY_VERSION.lock"
-  flock 9
-  if [[ -x "$VENV/bin/nostr-relay" && -f "$VENV/.complete" ]]; then flock -u 9; echo "$VENV"; return 0; fi
-  local py; py="$(find_python)" || die "need Python 3.10-3.13 with the venv module (apt-get install python3 python3-venv)"
-  rm -rf "$VENV"
-  "$py" -m venv "$VENV" >&2
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check "nostr-relay==$NOSTR_RELAY_VERSION" -c "$HERE/nostr-relay-constraints.txt" >&2 \
-    || { rm -rf "$VENV"; die "pip install nostr-relay==$NOSTR_RELAY_VERSION failed"; }
-  touch "$VENV/.complete"
-  flock -u 9
-  echo "$VENV"
-}
-
-free_port() {
-  "$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
+install() { pyvenv_install "$VENV" nostr-relay "nostr-relay==$NOSTR_RELAY_VERSION" "$HERE/nostr-relay-constraints.txt" 13; }
+free_port() { pyvenv_free_port "$VENV"; }
 
 wait_ready() { # http-url pid log
   "$VENV/bin/python" - "$1" "$2" "$3" <<'PY'
@@ -118,17 +94,7 @@ YAML
   cat "$r/url"
 }
 
-stop() {
-  local f="$1/relay/pid" pid
-  [[ -f "$f" ]] || return 0
-  pid="$(cat "$f")"
-  if kill -0 "$pid" 2>/dev/null; then
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-  rm -f "$f"
-}
+stop() { stop_pidfile "$1/relay/pid"; }
 
 case "${1:-}" in
   install) install ;;

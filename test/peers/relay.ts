@@ -1,9 +1,9 @@
 // Test helper: starts a real Nostr relay (PyPI nostr-relay) through test/peers/relay.sh and stops it by PID.
-import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { runPeerScript, stopPid } from "./pids.ts";
 
 const script = fileURLToPath(new URL("./relay.sh", import.meta.url));
 
@@ -24,23 +24,7 @@ export interface StartRelayOptions {
   port?: number;
 }
 
-function run(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile("bash", [script, ...args], { timeout: 600_000, maxBuffer: 1 << 20, env }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`relay.sh ${args[0]} failed: ${stderr || err.message}`, { cause: err }));
-      else resolve(stdout);
-    });
-  });
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+const run = (args: string[], env?: NodeJS.ProcessEnv) => runPeerScript(script, args, env);
 
 /** Installs nostr-relay if needed (cached venv) and starts one relay on a free loopback port. */
 export async function startRelay(opts: StartRelayOptions = {}): Promise<TestRelay> {
@@ -56,11 +40,7 @@ export async function startRelay(opts: StartRelayOptions = {}): Promise<TestRela
     async stop() {
       if (stopped) return;
       stopped = true;
-      if (alive(pid)) {
-        try { process.kill(pid, "SIGTERM"); } catch { /* already gone */ }
-        for (let i = 0; i < 50 && alive(pid); i++) await new Promise((r) => setTimeout(r, 100));
-        if (alive(pid)) try { process.kill(pid, "SIGKILL"); } catch { /* already gone */ }
-      }
+      await stopPid(pid);
       rmSync(dir, { recursive: true, force: true });
     },
   };
