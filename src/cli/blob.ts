@@ -3,11 +3,11 @@ import { createReadStream, statSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { create } from "@bufbuild/protobuf";
-import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
+import { createClient, type Client } from "@connectrpc/connect";
 import { configFlagOptions, configFlagUsage } from "../config/flags.ts";
 import { StorageService, StoreRequestSchema, type BlobInfo, type StoreRequest } from "../gen/slowdrip/v1/storage_pb.ts";
 import { BaoVerifyError, createHasher, decodeSliceStream, fromHex, isBlobId } from "../wasm/index.ts";
-import { clientFlagOptions, clientFlagUsage, isUnreachable, nodeClient, unreachable, type NodeClient } from "./client.ts";
+import { clientFlagOptions, clientFlagUsage, nodeClient, rpcFailure, type NodeClient } from "./client.ts";
 import { CliError, type CliIO, type Command } from "./command.ts";
 import { writeOutput } from "./output.ts";
 
@@ -33,14 +33,6 @@ const USAGE = [
 ].join("\n");
 
 const PIECE = 256 * 1024;
-
-function rpcFailure(err: unknown, c: NodeClient): never {
-  if (err instanceof ConnectError) {
-    if (isUnreachable(err.code, err.rawMessage)) throw unreachable(c, err.rawMessage);
-    throw new CliError(`${Code[err.code] ?? err.code}: ${err.rawMessage}`);
-  }
-  throw err;
-}
 
 function needHash(v: string | undefined, sub: string): string {
   if (v === undefined) throw new CliError(`blob ${sub}: missing HASH`, 2);

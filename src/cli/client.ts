@@ -2,7 +2,7 @@
 // transport, over https when the node has a certificate, trusting it per --ca / --fingerprint.
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { Code, type Transport } from "@connectrpc/connect";
+import { Code, ConnectError, type Transport } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { splitHostPort } from "../config/fields.ts";
 import { loadFromFlags } from "../config/flags.ts";
@@ -49,6 +49,15 @@ export function isUnreachable(code: number, reason: string): boolean {
 export function unreachable(c: NodeClient, reason: string): CliError {
   const hint = TLS_FAILURE.test(reason) && !c.trust.fingerprint ? "; trust the node's certificate with --ca FILE or --fingerprint SHA256" : "";
   return new CliError(`cannot reach the node at ${c.url} (${reason})${hint}`);
+}
+
+/** Rethrows an RPC failure as the CLI's one-line error (unreachable nodes with their hint); anything else as is. */
+export function rpcFailure(err: unknown, c: NodeClient): never {
+  if (err instanceof ConnectError) {
+    if (isUnreachable(err.code, err.rawMessage)) throw unreachable(c, err.rawMessage);
+    throw new CliError(`${Code[err.code] ?? err.code}: ${err.rawMessage}`);
+  }
+  throw err;
 }
 
 /** The URL a client on this machine reaches a listen address at ("0.0.0.0:8081" -> "http://127.0.0.1:8081"). */

@@ -7,13 +7,13 @@ import { tmpdir } from "node:os";
 import { basename, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { create } from "@bufbuild/protobuf";
-import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { createClient } from "@connectrpc/connect";
 import { configFlagOptions, configFlagUsage, loadFromFlags } from "../config/flags.ts";
 import { NodeService } from "../gen/slowdrip/v1/node_pb.ts";
 import { StorageService, StoreRequestSchema, type StoreRequest } from "../gen/slowdrip/v1/storage_pb.ts";
 import { readIdentity } from "../identity/identity.ts";
 import { signFilm, type Film, type FilmRendition, type SignedFilm } from "../films/record.ts";
-import { clientFlagOptions, clientFlagUsage, isUnreachable, nodeClient, unreachable, type NodeClient } from "./client.ts";
+import { clientFlagOptions, clientFlagUsage, nodeClient, rpcFailure, unreachable, type NodeClient } from "./client.ts";
 import { CliError, type CliIO, type Command } from "./command.ts";
 import type { MaybeTty } from "./progress.ts";
 import { trustedFetch } from "./tls.ts";
@@ -39,14 +39,6 @@ const USAGE = [
 ].join("\n");
 
 const PIECE = 256 * 1024;
-
-function rpcFailure(err: unknown, c: NodeClient): never {
-  if (err instanceof ConnectError) {
-    if (isUnreachable(err.code, err.rawMessage)) throw unreachable(c, err.rawMessage);
-    throw new CliError(`${Code[err.code] ?? err.code}: ${err.rawMessage}`);
-  }
-  throw err;
-}
 
 /** A rendition of films.renditions. */
 interface RenditionSpec {
