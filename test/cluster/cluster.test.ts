@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createBLAKE3 } from "hash-wasm";
 import { openLmdb } from "../../src/store/lmdb-native.ts";
 import { runCli, tempDir } from "../helpers/node.ts";
-import { TestCluster, waitFor, type NodeProc } from "./harness.ts";
+import { TestCluster, familyOf, holdings, independentBlake3, waitFor, type NodeProc } from "./harness.ts";
 
 const FILE_SIZE = 64 * 1024 * 1024;
 const K = 4;
@@ -34,32 +34,6 @@ async function independentHash(path: string): Promise<string> {
   return h.digest("hex");
 }
 
-async function independentHashBytes(bytes: Uint8Array): Promise<string> {
-  const h = await createBLAKE3();
-  h.init();
-  h.update(bytes);
-  return h.digest("hex");
-}
-
-/** The stripes of the file (shard hashes per stripe) from the validator's manifest. */
-async function stripes(): Promise<string[][]> {
-  const r = await c.client().queryManifest({ hash: fileHash });
-  return r.manifest!.stripes.map((s) => s.shardHashes);
-}
-
-/** Which live miners hold each cluster shard, from each miner's own blob list. */
-async function holdings(live: NodeProc[]): Promise<Map<string, NodeProc[]>> {
-  const out = new Map<string, NodeProc[]>();
-  const lists = await Promise.all(live.map(async (m) => ({ m, blobs: await m.blobs() })));
-  for (const { m, blobs } of lists) {
-    for (const [hash, b] of blobs) if (b.tags.includes("cluster-shard")) (out.get(hash) ?? out.set(hash, []).get(hash)!).push(m);
-  }
-  return out;
-}
-
-function family(m: NodeProc): string {
-  return m.settings["cluster.family"]!;
-}
 
 /** True when shards can be assigned to holders with pairwise distinct families (small backtracking search). */
 function distinctFamilies(holders: NodeProc[][]): boolean {
@@ -67,7 +41,7 @@ function distinctFamilies(holders: NodeProc[][]): boolean {
   const pick = (i: number): boolean => {
     if (i === holders.length) return true;
     for (const h of holders[i]!) {
-      const f = family(h);
+      const f = familyOf(h);
       if (used.has(f)) continue;
       used.add(f);
       if (pick(i + 1)) return true;
@@ -81,7 +55,7 @@ function distinctFamilies(holders: NodeProc[][]): boolean {
 /** Every stripe has all k + m shards on live miners in distinct families (from the miners' lists). */
 async function fullyPlaced(live: NodeProc[]): Promise<boolean> {
   const held = await holdings(live);
-  for (const s of await stripes()) {
+  for (const s of await c.stripes(fileHash)) {
     const holders = s.map((h) => held.get(h) ?? []);
     if (holders.some((h) => h.length === 0)) return false;
     if (!distinctFamilies(holders)) return false;
@@ -104,13 +78,13 @@ async function fetchShard(m: NodeProc, hash: string): Promise<Uint8Array | undef
 async function verifyShards(live: NodeProc[]): Promise<number> {
   const held = await holdings(live);
   let n = 0;
-  for (const s of await stripes()) {
+  for (const s of await c.stripes(fileHash)) {
     for (const h of s) {
       // An orphan copy may be collected meanwhile: any holder that still serves the shard will do.
       for (const m of held.get(h) ?? []) {
         const bytes = await fetchShard(m, h);
         if (bytes === undefined) continue;
-        expect(await independentHashBytes(bytes)).toBe(h);
+        expect(await independentBlake3(bytes)).toBe(h);
         n++;
         break;
       }
@@ -155,7 +129,7 @@ describe("a cluster of 1 validator and 8 miners in 7 families", () => {
     const t1 = Date.now();
     expect(await getFile(join(dir, "back.bin"))).toBe(fileHash);
     console.log(`put 64 MiB: ${t1 - t0} ms, get: ${Date.now() - t1} ms`);
-    const s = await stripes();
+    const s = await c.stripes(fileHash);
     expect(s.length).toBe(STRIPES);
     const held = await holdings(live());
     // Placed shards are pinned by the cluster (the store's GC of unpinned blobs never takes them).
@@ -166,7 +140,7 @@ describe("a cluster of 1 validator and 8 miners in 7 families", () => {
       // Right after the upload each shard is on exactly one miner: its placed holder.
       const holders = shards.map((h) => held.get(h) ?? []);
       expect(holders.every((h) => h.length === 1)).toBe(true);
-      expect(new Set(holders.map((h) => family(h[0]!))).size).toBe(K + M);
+      expect(new Set(holders.map((h) => familyOf(h[0]!))).size).toBe(K + M);
     }
   }, 300_000);
 
@@ -174,8 +148,8 @@ describe("a cluster of 1 validator and 8 miners in 7 families", () => {
   let epochBeforeKill = 0n;
   let f1a: NodeProc;
   it("still reads the file byte-identical after two miners of different families are SIGKILLed", async () => {
-    f1a = c.miners.find((m) => family(m) === "f1")!;
-    const f2 = c.miners.find((m) => family(m) === "f2")!;
+    f1a = c.miners.find((m) => familyOf(m) === "f1")!;
+    const f2 = c.miners.find((m) => familyOf(m) === "f2")!;
     epochBeforeKill = (await c.status()).epoch;
     await Promise.all([f1a.kill("SIGKILL"), f2.kill("SIGKILL")]);
     killedAt = Date.now();
@@ -237,7 +211,7 @@ describe("a cluster of 1 validator and 8 miners in 7 families", () => {
     // A later rebalance pass on the miner rebuilds the shard from k others; its copy verifies again.
     await waitFor(async () => {
       const bytes = await fetchShard(x, target.hash);
-      return bytes !== undefined && (await independentHashBytes(bytes)) === target.hash;
+      return bytes !== undefined && (await independentBlake3(bytes)) === target.hash;
     }, "the corrupt shard to be replaced by a verified copy", 180_000, 500);
   }, 400_000);
 

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import type { ChildProcess } from "node:child_process";
 import { createClient, type Client } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
+import { createBLAKE3 } from "hash-wasm";
 import { StorageService } from "../../src/gen/slowdrip/v1/storage_pb.ts";
 import { ValidatorService } from "../../src/gen/slowdrip/v1/cluster_pb.ts";
 import { randomSecret } from "../../src/identity/ed25519.ts";
@@ -246,6 +247,12 @@ export class TestCluster {
     return this.client().getClusterStatus({});
   }
 
+  /** The stripes of a file (shard hashes by position) from the validator's manifest. */
+  async stripes(fileHash: string): Promise<string[][]> {
+    const r = await this.client().queryManifest({ hash: fileHash });
+    return r.manifest!.stripes.map((s) => s.shardHashes);
+  }
+
   /** Waits until the current map lists exactly `n` members (all up). */
   async waitForMembers(n: number, timeoutMs = 60_000): Promise<bigint> {
     return waitFor(async () => {
@@ -266,4 +273,27 @@ export class TestCluster {
     await Promise.all(all.map((p) => p.kill("SIGKILL").catch(() => undefined)));
     for (const p of all) writeFileSync(join(p.dataDir, "node.log"), p.logs());
   }
+}
+
+/** BLAKE3 by an implementation independent of the node's (hash-wasm), to check what miners hold. */
+export async function independentBlake3(bytes: Uint8Array): Promise<string> {
+  const h = await createBLAKE3();
+  h.init();
+  h.update(bytes);
+  return h.digest("hex");
+}
+
+/** Which of these miners hold each cluster shard, from each miner's own blob list. */
+export async function holdings(miners: NodeProc[]): Promise<Map<string, NodeProc[]>> {
+  const out = new Map<string, NodeProc[]>();
+  const lists = await Promise.all(miners.map(async (m) => ({ m, blobs: await m.blobs() })));
+  for (const { m, blobs } of lists) {
+    for (const [hash, b] of blobs) if (b.tags.includes("cluster-shard")) (out.get(hash) ?? out.set(hash, []).get(hash)!).push(m);
+  }
+  return out;
+}
+
+/** The cluster.family a node runs with. */
+export function familyOf(m: NodeProc): string {
+  return m.settings["cluster.family"]!;
 }

@@ -13,7 +13,6 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
-import { createBLAKE3 } from "hash-wasm";
 import { MemberState, ValidatorService, type MemberStatus } from "../../src/gen/slowdrip/v1/cluster_pb.ts";
 import { ProofService } from "../../src/gen/slowdrip/v1/proofs_pb.ts";
 import { randomSecret } from "../../src/identity/ed25519.ts";
@@ -24,7 +23,7 @@ import { signingInterceptor } from "../../src/rpc/sign-client.ts";
 import { randomNonce, verifyAnswer, type PosChallenge } from "../../src/proofs/storage.ts";
 import { corruptStoredChunk } from "../proofs/helpers.ts";
 import { tempDir } from "../helpers/node.ts";
-import { TestCluster, waitFor, type NodeProc } from "./harness.ts";
+import { TestCluster, familyOf, holdings, independentBlake3, waitFor, type NodeProc } from "./harness.ts";
 
 const FILE_SIZE = 6 * 1024 * 1024;
 /** 512 KiB stripes of 2 data + 1 parity shards of 256 KiB: 12 stripes, 36 shards. */
@@ -42,30 +41,6 @@ let fileHash: string;
 let rotten: NodeProc;
 let deleter: NodeProc;
 let silent: NodeProc;
-
-const family = (m: NodeProc) => m.settings["cluster.family"]!;
-
-async function blake3(bytes: Uint8Array): Promise<string> {
-  const h = await createBLAKE3();
-  h.init();
-  h.update(bytes);
-  return h.digest("hex");
-}
-
-/** The file's stripes (shard hashes by position) from the validator's manifest. */
-async function stripes(): Promise<string[][]> {
-  const r = await c.client().queryManifest({ hash: fileHash });
-  return r.manifest!.stripes.map((s) => s.shardHashes);
-}
-
-/** Cluster shards each running miner holds, from its own blob list. */
-async function holders(ms: NodeProc[]): Promise<Map<string, NodeProc[]>> {
-  const out = new Map<string, NodeProc[]>();
-  for (const m of ms) {
-    for (const [hash, b] of await m.blobs()) if (b.tags.includes("cluster-shard")) (out.get(hash) ?? out.set(hash, []).get(hash)!).push(m);
-  }
-  return out;
-}
 
 async function member(m: NodeProc): Promise<MemberStatus> {
   return (await c.status()).members.find((x) => x.member?.nodeId === m.nodeId)!;
@@ -86,11 +61,11 @@ async function faultyInNextMap(m: NodeProc): Promise<void> {
 /** Every shard of the file is held by a miner that is up (not faulty), the 3 of a stripe in 3 families, and verifies. */
 async function rebalancedAwayFrom(bad: NodeProc[]): Promise<boolean> {
   const good = c.miners.filter((m) => !bad.includes(m));
-  const held = await holders(good);
-  for (const s of await stripes()) {
+  const held = await holdings(good);
+  for (const s of await c.stripes(fileHash)) {
     // A shard may also sit, as an orphan of an earlier epoch, on a miner of another family: any choice of one holder
     // per shard with three distinct families will do.
-    const options = s.map((h) => [...new Set((held.get(h) ?? []).map(family))]);
+    const options = s.map((h) => [...new Set((held.get(h) ?? []).map(familyOf))]);
     const pick = (i: number, used: Set<string>): boolean => i === options.length || options[i]!.some((f) => !used.has(f) && pick(i + 1, new Set([...used, f])));
     if (!pick(0, new Set())) return false;
   }
@@ -99,7 +74,7 @@ async function rebalancedAwayFrom(bad: NodeProc[]): Promise<boolean> {
     for (const m of ms) {
       const parts: Uint8Array[] = [];
       for await (const r of m.storage().fetchBlob({ hash })) parts.push(r.data);
-      expect(await blake3(Buffer.concat(parts))).toBe(hash);
+      expect(await independentBlake3(Buffer.concat(parts))).toBe(hash);
     }
   }
   return true;
@@ -123,7 +98,7 @@ async function readBack(name: string): Promise<string> {
   const out = join(dir, name);
   const r = await c.cli(["file", "get", fileHash, "-o", out]);
   expect(r.code, r.stderr).toBe(0);
-  return blake3(readFileSync(out));
+  return independentBlake3(readFileSync(out));
 }
 
 const tallies = async () => new Map((await c.status()).members.map((m) => [m.member!.nodeId, m]));
@@ -172,7 +147,7 @@ describe("proof of storage on a loopback cluster (validator as warden, 6 miners 
     const hb = await v.heartbeat({ availableBytes: 1n << 30n, epoch: s.epoch, shardsStored: 0n });
     expect([...hb.wardenIds].sort()).toEqual([c.validator.nodeId, mapWarden.nodeId].sort());
     // No miner lists mapWarden in its config; each learnt it from the map and answers it.
-    const held = await holders(c.miners);
+    const held = await holdings(c.miners);
     for (const miner of c.miners) {
       const shard = [...held].find(([, ms]) => ms.includes(miner))?.[0];
       if (!shard) continue;
@@ -184,7 +159,7 @@ describe("proof of storage on a loopback cluster (validator as warden, 6 miners 
 
   it("refuses challenges from keys that are no wardens (a member's, a stranger's) naming the rule; a replayed answer fails", async () => {
     const [a, b] = [c.miners[0]!, c.miners[2]!];
-    const shard = [...(await holders([a]))][0]![0];
+    const shard = [...(await holdings([a]))][0]![0];
     const req = { shard, nonce: randomNonce(), count: 4, expectedRoot: shard };
     for (const who of [b.identity, stranger]) {
       const err = await refusal(proofService(who, a).posChallenge(req));
@@ -203,10 +178,10 @@ describe("proof of storage on a loopback cluster (validator as warden, 6 miners 
   });
 
   it("rots two shards of one miner while the warden idles (TEST-ONLY FAULT)", async () => {
-    const held = await holders(c.miners);
-    expect((await stripes()).length).toBe(STRIPES);
+    const held = await holdings(c.miners);
+    expect((await c.stripes(fileHash)).length).toBe(STRIPES);
     let picks: string[] = [];
-    for (const m of c.miners.filter((x) => family(x) === "f1")) {
+    for (const m of c.miners.filter((x) => familyOf(x) === "f1")) {
       const mine = [...held].filter(([, ms]) => ms.includes(m)).map(([h]) => h);
       if (mine.length > picks.length) {
         rotten = m;
@@ -262,15 +237,15 @@ describe("proof of storage on a loopback cluster (validator as warden, 6 miners 
   }, 180_000);
 
   it("a miner that deletes its shards fails, is marked faulty, and its shards move away", async () => {
-    const f2 = c.miners.filter((m) => family(m) === "f2");
-    const sizes = await Promise.all(f2.map(async (m) => (await holders([m])).size));
+    const f2 = c.miners.filter((m) => familyOf(m) === "f2");
+    const sizes = await Promise.all(f2.map(async (m) => (await holdings([m])).size));
     deleter = sizes[0]! >= sizes[1]! ? f2[0]! : f2[1]!;
     // It drops every cluster shard it holds through its admin API (force: the cluster pinned them), and again whenever
     // its rebalancing has fetched some back, until the warden marks it faulty.
     const deleted = new Set<string>();
     await waitFor(async () => {
       if ((await member(deleter)).member?.state === MemberState.FAULTY) return true;
-      for (const h of (await holders([deleter])).keys()) {
+      for (const h of (await holdings([deleter])).keys()) {
         await deleter.storage().delete({ hash: h, force: true }).catch(() => undefined);
         deleted.add(h);
       }
@@ -288,8 +263,8 @@ describe("proof of storage on a loopback cluster (validator as warden, 6 miners 
   }, 240_000);
 
   it("a miner that stops answering (SIGSTOP) times out, is marked faulty, and its shards move away", async () => {
-    const f3 = c.miners.filter((m) => family(m) === "f3");
-    const held = await holders(f3);
+    const f3 = c.miners.filter((m) => familyOf(m) === "f3");
+    const held = await holdings(f3);
     const count = (m: NodeProc) => [...held.values()].filter((ms) => ms.includes(m)).length;
     silent = count(f3[0]!) >= count(f3[1]!) ? f3[0]! : f3[1]!;
     expect(count(silent)).toBeGreaterThan(0);
