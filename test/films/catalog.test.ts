@@ -12,7 +12,7 @@ import { identityFromSecret } from "../../src/identity/identity.ts";
 import { filmTemplate, signFilm, type Film } from "../../src/films/record.ts";
 import type { CatalogSnapshot } from "../../src/films/catalog.ts";
 import { signNodeEvent, type Signer } from "../../src/nostr/events.ts";
-import { spawnNode, tempDir, type SpawnedNode } from "../helpers/node.ts";
+import { spawnNode, stopNode, tempDir, type SpawnedNode } from "../helpers/node.ts";
 import { startRelay, type TestRelay } from "../peers/relay.ts";
 import { until } from "../media/peers.ts";
 
@@ -64,13 +64,6 @@ async function run(dir: string, env: Record<string, string>): Promise<SpawnedNod
   return n;
 }
 
-async function stop(n: SpawnedNode): Promise<void> {
-  if (n.child.exitCode !== null || n.child.signalCode !== null) return;
-  const exited = new Promise((r) => n.child.once("exit", r));
-  n.child.kill("SIGTERM");
-  await exited;
-}
-
 async function catalog(n: SpawnedNode): Promise<CatalogSnapshot> {
   const r = await fetch(`${n.url}/api/film-catalog`);
   expect(r.status).toBe(200);
@@ -81,7 +74,7 @@ beforeAll(async () => {
   relay = await startRelay();
 }, 600_000);
 afterAll(async () => {
-  await Promise.all(spawned.map(stop));
+  await Promise.all(spawned.map(stopNode));
   await relay?.stop();
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
@@ -134,7 +127,7 @@ describe("film catalog", () => {
   }, 120_000);
 
   it("B restarted with the relay down serves its last catalog at once", async () => {
-    await stop(b);
+    await stopNode(b);
     await relay.stop();
     const again = await run(bDir, { SLOWDRIP_NOSTR_RELAYS: relay.url, SLOWDRIP_FILMS_TRUSTED_PUBLISHERS: didKey(publicKeyOf(creator)) });
     const s = await catalog(again);

@@ -9,7 +9,7 @@ import type { Event } from "nostr-tools/pure";
 import type { CatalogSnapshot } from "../../src/films/catalog.ts";
 import { verifyFilm, type SignedFilm } from "../../src/films/record.ts";
 import { createHasher } from "../../src/wasm/index.ts";
-import { runCli, spawnNode, tempDir, type SpawnedNode } from "../helpers/node.ts";
+import { runCli, spawnNode, stopNode, tempDir, type SpawnedNode } from "../helpers/node.ts";
 import { startRelay, type TestRelay } from "../peers/relay.ts";
 import { ensureFfmpeg, runCapture, until } from "../media/peers.ts";
 
@@ -26,12 +26,6 @@ let aNostr = "";
 let video = "";
 let poster = "";
 
-async function stop(n: SpawnedNode): Promise<void> {
-  if (n.child.exitCode !== null || n.child.signalCode !== null) return;
-  const exited = new Promise((r) => n.child.once("exit", r));
-  n.child.kill("SIGTERM");
-  await exited;
-}
 async function catalog(n: SpawnedNode): Promise<CatalogSnapshot> {
   return (await (await fetch(`${n.url}/api/film-catalog`)).json()) as CatalogSnapshot;
 }
@@ -75,7 +69,7 @@ beforeAll(async () => {
 }, 600_000);
 
 afterAll(async () => {
-  await Promise.all(spawned.map(stop));
+  await Promise.all(spawned.map(stopNode));
   await relay?.stop();
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });

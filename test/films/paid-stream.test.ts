@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { verifyFilm, type SignedFilm } from "../../src/films/record.ts";
 import { createHasher } from "../../src/wasm/index.ts";
-import { runCli, spawnNode, tempDir, type SpawnedNode } from "../helpers/node.ts";
+import { runCli, spawnNode, stopNode, tempDir, type SpawnedNode } from "../helpers/node.ts";
 import { freePort } from "../helpers/sea.ts";
 import { startMints, stopMints, type TestMint } from "../peers/mints.ts";
 import { startRelay, type TestRelay } from "../peers/relay.ts";
@@ -22,12 +22,6 @@ let aDir = "";
 let bDir = "";
 let film: SignedFilm;
 
-async function stop(n: SpawnedNode): Promise<void> {
-  if (n.child.exitCode !== null || n.child.signalCode !== null) return;
-  const exited = new Promise((r) => n.child.once("exit", r));
-  n.child.kill("SIGTERM");
-  await exited;
-}
 const blake3 = (x: Uint8Array) => createHasher().update(x).digestHex();
 
 beforeAll(async () => {
@@ -58,7 +52,7 @@ beforeAll(async () => {
 }, 600_000);
 
 afterAll(async () => {
-  await Promise.all(spawned.map(stop));
+  await Promise.all(spawned.map(stopNode));
   await Promise.all([relay?.stop(), stopMints(mints)]);
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });

@@ -13,7 +13,7 @@ import { generateSecretKey, getPublicKey } from "nostr-tools/pure";
 import { Relay } from "nostr-tools/relay";
 import { verifyFilm, type SignedFilm } from "../../src/films/record.ts";
 import { createHasher } from "../../src/wasm/index.ts";
-import { runCli, spawnNode, tempDir, type SpawnedNode } from "../helpers/node.ts";
+import { runCli, spawnNode, stopNode, tempDir, type SpawnedNode } from "../helpers/node.ts";
 import { freePort } from "../helpers/sea.ts";
 import { startRelay, type TestRelay } from "../peers/relay.ts";
 import { ensureFfmpeg, runCapture, until } from "../media/peers.ts";
@@ -28,12 +28,6 @@ let aId = "";
 let aPort = 0;
 let film: SignedFilm;
 
-async function stop(n: SpawnedNode): Promise<void> {
-  if (n.child.exitCode !== null || n.child.signalCode !== null) return;
-  const exited = new Promise((r) => n.child.once("exit", r));
-  n.child.kill("SIGTERM");
-  await exited;
-}
 const blake3 = (b: Uint8Array) => createHasher().update(b).digestHex();
 const env = () => ({ SLOWDRIP_NODE_LOG_LEVEL: "debug", SLOWDRIP_NOSTR_RELAYS: relay.url, SLOWDRIP_FILMS_REFRESH: "1s", SLOWDRIP_NOSTR_TIMEOUT: "3s", SLOWDRIP_FILMS_FETCH_TIMEOUT: "10s" });
 
@@ -75,7 +69,7 @@ beforeAll(async () => {
 }, 600_000);
 
 afterAll(async () => {
-  await Promise.all(spawned.map(stop));
+  await Promise.all(spawned.map(stopNode));
   await relay?.stop();
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
@@ -125,7 +119,7 @@ describe("GET /api/film/", () => {
   }, 120_000);
 
   it("with A and B stopped, a new node D streams from C, the one holder left", async () => {
-    await Promise.all([stop(a), stop(b)]);
+    await Promise.all([stopNode(a), stopNode(b)]);
     const d = await viewer();
     const seg = film.film.renditions[0]!.segments.at(-1)!;
     const got = await until(async () => {
@@ -159,7 +153,7 @@ describe("GET /api/film/", () => {
       await r.publish(advert);
       r.close();
       // Only the fake and stopped nodes hold the blob now; A comes back as the origin (it advertises no seeds).
-      await Promise.all(spawned.filter((n) => n !== a).map(stop));
+      await Promise.all(spawned.filter((n) => n !== a).map(stopNode));
       a = await spawnNode(["--data-dir", aDir], originEnv());
       spawned.push(a);
       const e = await viewer();

@@ -48,6 +48,14 @@ export interface SpawnedNode {
   logs: () => string;
 }
 
+/** SIGTERM to a spawned node, resolving once it has exited (at once when it already has). */
+export async function stopNode(n: SpawnedNode): Promise<void> {
+  if (n.child.exitCode !== null || n.child.signalCode !== null) return;
+  const exited = new Promise((r) => n.child.once("exit", r));
+  n.child.kill("SIGTERM");
+  await exited;
+}
+
 /** Runs the built CLI to completion. */
 export function runCli(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string | Uint8Array } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
