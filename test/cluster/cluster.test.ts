@@ -168,7 +168,8 @@ describe("a cluster of 1 validator and 8 miners in 7 families", () => {
     const placedAt = Date.now();
     await waitFor(async () => {
       const s = await c.status();
-      return s.underReplicatedStripes === 0n && s.lastScanEpoch === epoch && s.epoch === epoch;
+      // Under load a member may miss a heartbeat and start a later epoch: the scan of the current one must be clean.
+      return s.underReplicatedStripes === 0n && s.epoch >= epoch && s.lastScanEpoch === s.epoch;
     }, "the validator's health scan to report 0 under-replicated stripes", 120_000, 500);
     const zeroAt = Date.now();
     expect(await verifyShards(live())).toBe(STRIPES * (K + M));
