@@ -318,6 +318,8 @@ export const schema = {
   }),
   "films.refresh": duration("5m", { doc: "How often the film catalog is read again from the relays.", min: 1000, max: 86_400_000 }),
   "films.fetch_timeout": duration("20s", { doc: "Longest one holder (or the origin) may take to deliver a film blob to GET /api/film/; then the next is tried.", min: 500, max: 600_000 }),
+  "films.range_size": size("4MiB", { doc: "Film blobs larger than this are fetched by GET /api/film/ in verified ranges (Bao slices) of this size, in parallel across holders.", min: 64 * KiB, max: 16 * MiB }),
+  "films.range_parallel": int(4, { doc: "Most ranges of one film blob fetched at once (each held in memory until it is stored).", min: 1, max: 16 }),
   "films.max_price_per_mib": int(10, { doc: "Most sats per MiB the node pays a holder that answers 402 for a film blob.", min: 0, max: 1_000_000_000 }),
   "films.budget": int(1000, { doc: "Most sats one film blob fetch may spend (price plus swap fees).", min: 0, max: 1_000_000_000 }),
   "films.max_swap_fee": int(10, { doc: "Most sats of fees a cross-mint swap for one film blob may cost.", min: 0, max: 1_000_000_000 }),

@@ -1,6 +1,7 @@
 // Film blobs for GET /api/film/<blake3>: local first; else from holders found through kind 30081 seed adverts (paying a
 // 402 through fetchPaid within the budget), each with a timeout and verified against the hash as it is stored; else
-// from the catalog's origin. Only blobs a catalog film names are fetched; a holder that sends bad bytes is dropped.
+// from the catalog's origin. Blobs over films.range_size come in verified ranges, in parallel across holders (ranges.ts).
+// Only blobs a catalog film names are fetched; a holder that sends bad bytes is dropped.
 import { Readable } from "node:stream";
 import { KIND_SEEDS } from "../nostr/events.ts";
 import type { CheckedEvent } from "../nostr/events.ts";
@@ -10,6 +11,7 @@ import { HashMismatchError } from "../store/errors.ts";
 import type { BlobStore } from "../store/types.ts";
 import type { CatalogSnapshot } from "./catalog.ts";
 import { FilmError } from "./errors.ts";
+import { fetchRanges } from "./ranges.ts";
 
 /** Largest playlist or poster fetched (their size is not in the film record; segments must have their recorded size). */
 export const MAX_UNSIZED_BLOB = 16 * 1024 * 1024;
@@ -37,6 +39,8 @@ export interface FetchCounters {
   /** source: local, peer, paid, origin. */
   served(source: string): void;
   badHolder(): void;
+  /** A verified range of a large blob arrived (source: peer, paid, origin). */
+  range?(source: string): void;
 }
 
 /** Options of {@link FilmFetcher}. */
@@ -54,6 +58,10 @@ export interface FilmFetcherOptions {
   log: { info(o: object, m: string): void; warn(o: object, m: string): void };
   /** Most fetches in flight at once. */
   maxInFlight?: number;
+  /** Blobs of a known size above this are fetched in verified ranges of this many bytes, in parallel across holders. */
+  rangeSize?: number;
+  /** Most ranges of one blob in flight at once. */
+  rangeParallel?: number;
 }
 
 /** A film blob the catalog names: its expected size (segments) and the origins of the films naming it. */
@@ -160,6 +168,48 @@ export class FilmFetcher {
     }
   }
 
+  /** A large blob in verified ranges from the holders (then the origins); undefined when that failed. */
+  async #fetchRanges(hash: string, size: number, holders: string[], scope: Scope): Promise<string | undefined> {
+    const sources = new Set<string>();
+    const sessions = new Map<string, string>();
+    const pay = this.#o.pay;
+    try {
+      await this.#o.store.import(
+        fetchRanges({
+          hash,
+          size,
+          rangeSize: this.#o.rangeSize!,
+          parallel: this.#o.rangeParallel ?? 4,
+          timeoutMs: this.#o.timeoutMs,
+          holders,
+          origins: scope.origins,
+          isBad: (ep) => this.#bad.get(hash)?.has(ep) ?? false,
+          markBad: (ep) => this.#markBad(hash, ep),
+          onRange: (source) => {
+            sources.add(source);
+            this.#o.counters?.range?.(source);
+          },
+          log: this.#o.log,
+          get: async (url, headers, signal, bytes, holder) => {
+            if (!pay || !holder) return { response: await fetch(url, { headers, signal }), paid: false };
+            const ep = url.slice(0, url.indexOf("/blobs/"));
+            const session = sessions.get(ep);
+            const r = await fetchPaid(url, { ...pay, headers, signal, expectedBytes: bytes, ...(session ? { session } : {}) });
+            if (r.session) sessions.set(ep, r.session);
+            return { response: r.response, paid: r.paid > 0 };
+          },
+        }),
+        { expectedHash: hash, source: "film-ranges", tags: CACHE_TAGS, size },
+      );
+    } catch (err) {
+      this.#o.log.warn({ hash, err: (err as Error).message }, "films: ranged fetch failed");
+      return undefined;
+    }
+    const source = sources.has("paid") ? "paid" : sources.has("peer") ? "peer" : "origin";
+    this.#o.counters?.served(source);
+    return source;
+  }
+
   async #fetch(hash: string, scope: Scope): Promise<string> {
     const log = this.#o.log;
     let holders: string[] = [];
@@ -167,6 +217,12 @@ export class FilmFetcher {
       holders = await this.#holders(hash);
     } catch (err) {
       log.warn({ err, hash }, "films: holder lookup failed");
+    }
+    if (this.#o.rangeSize && scope.size !== undefined && scope.size > this.#o.rangeSize) {
+      const source = await this.#fetchRanges(hash, scope.size, holders, scope);
+      if (source) return source;
+      // Holders and origins all failed a range; the origins are still asked for the whole blob below.
+      holders = [];
     }
     for (const ep of holders) {
       const url = `${ep}/blobs/${hash}`;

@@ -77,14 +77,17 @@ export async function filmsComponent(ctx: NodeBase, needs: FilmsNeeds): Promise<
   let selfUrl = "";
   const bad = new Counter({ name: "slowdrip_films_bad_holder_total", help: "Film blobs a holder sent with bytes that do not match the hash (the holder is dropped for that blob).", registers: [ctx.metrics.registry] });
   const served = new Counter({ name: "slowdrip_films_blobs_total", help: "Film blobs GET /api/film/ answered, by where they came from (local, peer, paid, origin).", labelNames: ["source"], registers: [ctx.metrics.registry] });
+  const ranges = new Counter({ name: "slowdrip_films_ranges_total", help: "Verified ranges (Bao slices) of large film blobs fetched, by where they came from (peer, paid, origin).", labelNames: ["source"], registers: [ctx.metrics.registry] });
   const fetcher = new FilmFetcher({
     store: needs.store,
     catalog: () => catalog.snapshot(),
     holders: () => needs.pool(),
     self: () => [config["node.public_endpoint"], selfUrl].filter(Boolean),
     timeoutMs: config["films.fetch_timeout"],
+    rangeSize: config["films.range_size"],
+    rangeParallel: config["films.range_parallel"],
     ...(needs.wallet ? { pay: { wallet: needs.wallet, budget: config["films.budget"], maxPricePerMiB: config["films.max_price_per_mib"], maxSwapFee: config["films.max_swap_fee"], logger: log } } : {}),
-    counters: { served: (source) => served.inc({ source }), badHolder: () => bad.inc() },
+    counters: { served: (source) => served.inc({ source }), badHolder: () => bad.inc(), range: (source) => ranges.inc({ source }) },
     log,
   });
   const authorized = (req: { headers: Record<string, string | string[] | undefined> }) => {
