@@ -19,6 +19,7 @@ import { ifNoneMatchHits, ifRangeAllows } from "./conditional.ts";
 import type { BlobStore } from "../store/types.ts";
 import { sendError, sendJson, type HttpErrorAnswer, type HttpErrorMapper, type HttpRoute } from "./routes.ts";
 import type { ReadGate } from "./paygate.ts";
+import type { ServiceName } from "../pay/pricing.ts";
 import { writeHead, type NodeRequest, type NodeResponse } from "./types.ts";
 
 /** What the blob routes need. */
@@ -104,7 +105,7 @@ function drained(res: NodeResponse): Promise<void> {
  * Answers a GET/HEAD of one blob (by BLAKE3): conditional requests, one byte range, the read gate for bodies, then the
  * bytes with back-pressure. `contentType` is what the answer declares (default application/octet-stream).
  */
-export async function serveBlob(deps: Pick<BlobRoutesDeps, "store" | "gate">, req: NodeRequest, res: NodeResponse, hash: string, opts: { contentType?: string } = {}): Promise<void> {
+export async function serveBlob(deps: Pick<BlobRoutesDeps, "store" | "gate">, req: NodeRequest, res: NodeResponse, hash: string, opts: { contentType?: string; service?: ServiceName; extraHeaders?: Record<string, string> } = {}): Promise<void> {
   if (!isBlobId(hash)) throw new InvalidHashError(hash);
   const meta = await deps.store.stat(hash);
   const etag = `"${hash}"`;
@@ -114,6 +115,7 @@ export async function serveBlob(deps: Pick<BlobRoutesDeps, "store" | "gate">, re
     "cache-control": "public, max-age=31536000, immutable",
     "accept-ranges": "bytes",
     "content-type": opts.contentType ?? "application/octet-stream",
+    ...(opts.extraHeaders ?? {}),
   };
   // If-None-Match comes before Range (RFC 9110 §13.2.2); a blob's bytes never change, so a matching tag is always 304.
   if (ifNoneMatchHits(header(req, "if-none-match"), hash)) {
@@ -137,7 +139,7 @@ export async function serveBlob(deps: Pick<BlobRoutesDeps, "store" | "gate">, re
   const wantsSlice = status === 206 && header(req, BAO_HEADER)?.trim().toLowerCase() === "slice";
   if (wantsSlice && length > MAX_SLICE_RANGE) return sendError(res, 400, `a Bao slice covers at most ${MAX_SLICE_RANGE} bytes`);
   if (deps.gate) {
-    if (!(await deps.gate(req, res, new URL(req.url ?? "/", "http://node.invalid"), { service: "content-download", bytes: length, headers: CORS }))) return;
+    if (!(await deps.gate(req, res, new URL(req.url ?? "/", "http://node.invalid"), { service: opts.service ?? "content-download", bytes: length, headers: CORS }))) return;
     // A paid answer (it carries a session) must not be served to others from a shared cache.
     if (res.hasHeader("x-session")) headers["cache-control"] = "private, no-store";
   }
