@@ -1,7 +1,8 @@
 // Film blobs for GET /api/film/<blake3>: local first; else from holders found through kind 30081 seed adverts (paying a
 // 402 through fetchPaid within the budget), each with a timeout and verified against the hash as it is stored; else
 // from the catalog's origin. Blobs over films.range_size come in verified ranges, in parallel across holders (ranges.ts).
-// Only blobs a catalog film names are fetched; a holder that sends bad bytes is dropped.
+// Only blobs a catalog film names are fetched; a holder that sends bad bytes is dropped. Last, films.relay_via relays
+// (GET /relay/, paid as relay-bandwidth); a relay's own upstream fetch is marked and never goes through another relay.
 import { Readable } from "node:stream";
 import { KIND_SEEDS } from "../nostr/events.ts";
 import type { CheckedEvent } from "../nostr/events.ts";
