@@ -70,6 +70,8 @@ export async function* fetchRanges(o: RangeFetchOptions): AsyncGenerator<Uint8Ar
   const root = unhex(o.hash, 32);
   const count = Math.ceil(o.size / o.rangeSize);
   const stop = new AbortController();
+  // Holders that failed a request (unreachable, timed out, no slice): later ranges skip them while another is left.
+  const down = new Set<string>();
 
   const one = async (index: number): Promise<Uint8Array> => {
     const start = index * o.rangeSize;
@@ -78,7 +80,7 @@ export async function* fetchRanges(o: RangeFetchOptions): AsyncGenerator<Uint8Ar
     const tries: [string, boolean][] = [...order.map((h) => [h, true] as [string, boolean]), ...o.origins.map((u) => [u, false] as [string, boolean])];
     for (const [ep, holder] of tries) {
       if (stop.signal.aborted) throw stop.signal.reason;
-      if (holder && o.isBad(ep)) continue;
+      if (holder && (o.isBad(ep) || (down.has(ep) && o.holders.some((h) => !down.has(h) && !o.isBad(h))))) continue;
       const signal = AbortSignal.any([stop.signal, AbortSignal.timeout(o.timeoutMs)]);
       try {
         const a = await o.get(`${ep}/blobs/${o.hash}`, { range: `bytes=${start}-${start + len - 1}`, [BAO_HEADER]: "slice" }, signal, len, holder);
@@ -86,6 +88,7 @@ export async function* fetchRanges(o: RangeFetchOptions): AsyncGenerator<Uint8Ar
         if (res.status !== 206 || res.headers.get(BAO_HEADER) !== "slice") {
           await res.body?.cancel().catch(() => undefined);
           o.log.info({ hash: o.hash, endpoint: ep, status: res.status, range: index }, "films: no Bao slice for the range");
+          if (holder) down.add(ep);
           continue;
         }
         const slice = await readCapped(res, maxSliceBytes(len));
@@ -104,6 +107,7 @@ export async function* fetchRanges(o: RangeFetchOptions): AsyncGenerator<Uint8Ar
         return data;
       } catch (err) {
         if (stop.signal.aborted) throw err;
+        if (holder) down.add(ep);
         o.log.info({ hash: o.hash, endpoint: ep, range: index, err: (err as Error).message }, "films: range request failed");
       }
     }
