@@ -217,6 +217,6 @@ rmSync(dir, { recursive: true, force: true });
 printTable(rows);
 console.log(
   "\nnote: import ratio = ours / (raw lmdb puts of the same 256 KiB chunks + the same WASM BLAKE3 + compact outboard pass, committed per blob; the two alternate in batches, total bytes / total time);",
-  "HTTP and RPC ratios = ours / bare node:http serving the same 64 MiB from memory; loopback, runs alternate with the anchor; HTTP: best of 21 each, and the median of the 21 paired round ratios; RPC: best of 5.",
+  "HTTP and RPC ratios = ours / bare node:http serving the same 64 MiB from memory; loopback, runs alternate with the anchor; HTTP: best of 21 each, and the median of the 21 paired round ratios; RPC: 9 paired rounds per transport after one warm-up call, best runs and the median of the paired ratios; gRPC is HTTP/2 prior knowledge (h2c) on the same cleartext port.",
 );
 writeFileSync(join(process.cwd(), "bench", "results", "store.json"), `${JSON.stringify({ bench: "store", date: new Date().toISOString(), node: process.version, rows }, null, 2)}\n`);
