@@ -4,11 +4,11 @@ export type { HashOptions } from "./blake3.ts";
 export { toHex, fromHex, isBlobId, concatBytes } from "./hex.ts";
 export { initWasm } from "./engine.ts";
 export {
-  baoEncode, baoOutboard, baoSliceFromCombined, baoSliceFromOutboard, baoDecode, baoVerifySlice, baoVerifyOutboard,
+  baoEncode, baoOutboard, baoSliceFromCombined, baoSliceFromOutboard, baoDecode, baoVerifySlice, baoVerifyChunkSlice, baoVerifyOutboard,
   BaoSliceDecoder, decodeSliceStream, BaoVerifyError, baoOutboardSize, baoEncodedSize,
 } from "./bao.ts";
 export type { BaoFailure } from "./bao.ts";
-export { CompactOutboardBuilder, compactOutboardSize, baoSliceFromCompact, GROUP_LEN } from "./compact.ts";
+export { CompactOutboardBuilder, compactOutboardSize, baoSliceFromCompact, baoChunkSlicesFromCompact, GROUP_LEN } from "./compact.ts";
 export { merkleRoot, merkleProof, verifyMerkleProof, MerkleBuilder, MerkleTree, merkleLeafHash, merkleNodeHash } from "./merkle.ts";
 export type { MerkleProof } from "./merkle.ts";
 export { hashParallel, hashStreamParallel, hashReaderParallel, closeHashPool, hashPoolSize, PARALLEL_THRESHOLD } from "./pool.ts";
