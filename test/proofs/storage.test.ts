@@ -158,10 +158,11 @@ describe("answers that must fail", () => {
     const ch = challenge(shard());
     const lying: ShardSource = {
       stat: (h) => store.stat(h),
-      baoSlice: async (h, off, len) => {
-        const s = await store.baoSlice(h, off, len);
+      baoChunkSlices: async (h, chunks) => {
+        const slices = await store.baoChunkSlices(h, chunks);
+        const s = slices[0]!;
         s[s.length - 1]! ^= 0xff;
-        return s;
+        return slices;
       },
     };
     expect(failure(ch, await answer(ch, lying))).toBe("bad-slice");
