@@ -8,7 +8,7 @@
 // until min(count, n) distinct indices; then the final chunk n-1 unless already chosen. The shard hash and nonce fix the
 // order, so a warden cannot aim at chunks and a miner cannot know them before the nonce arrives.
 import { CorruptBlobError, NotFoundError } from "../store/errors.ts";
-import { BaoVerifyError, baoVerifyChunkSlice, baoVerifySlice, blake3, deriveKey, fromHex, isBlobId, toHex } from "../wasm/index.ts";
+import { BaoVerifyError, baoVerifyChunkSlice, baoVerifySlice, blake3Concat, deriveKey, fromHex, isBlobId, toHex } from "../wasm/index.ts";
 import { signStatement, verifyStatement } from "./sign.ts";
 
 /** Bytes per Bao chunk. */
@@ -134,17 +134,12 @@ export function challengeIndices(shard: string, nonce: Uint8Array, count: number
 
 /** BLAKE3 over the slices, each framed by its 4-byte big-endian length (what the signature binds); hashed in one call. */
 function slicesDigest(slices: readonly Uint8Array[]): string {
-  let total = 0;
-  for (const s of slices) total += 4 + s.length;
-  const framed = new Uint8Array(total);
-  const dv = new DataView(framed.buffer);
-  let at = 0;
+  const parts: Uint8Array[] = [];
   for (const s of slices) {
-    dv.setUint32(at, s.length);
-    framed.set(s, at + 4);
-    at += 4 + s.length;
+    const n = s.length;
+    parts.push(new Uint8Array([n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255]), s);
   }
-  return toHex(blake3(framed));
+  return toHex(blake3Concat(parts));
 }
 
 /** The POS_ANSWER statement body the miner signs. */
@@ -248,7 +243,7 @@ export function verifyAnswer(ch: PosChallenge, a: PosAnswer, miner: string, chal
   for (let i = 0; i < want.length; i++) {
     const s = a.slices[i];
     if (!(s instanceof Uint8Array) || s.length < 8) throw new PosVerifyError("malformed", `slice ${i} is not a Bao slice`);
-    const header = Number(new DataView(s.buffer, s.byteOffset, 8).getBigUint64(0, true));
+    const header = (s[0]! | (s[1]! << 8) | (s[2]! << 16)) + (s[3]! * 2 ** 24) + (s[4]! | (s[5]! << 8) | (s[6]! << 16)) * 2 ** 32 + s[7]! * 2 ** 56;
     if (header !== a.size) throw new PosVerifyError("bad-size", `slice ${i} states ${header} bytes, the answer ${a.size}`);
     const start = want[i]! * CHUNK;
     const len = Math.min(CHUNK, a.size - start);

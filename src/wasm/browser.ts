@@ -1,5 +1,5 @@
 // Browser-safe entry of the WebAssembly hashing core: everything in index.ts except the Node worker pool.
-export { blake3, blake3Hex, keyedHash, deriveKey, Blake3Hasher, createHasher, createKeyedHasher, createDeriveKeyHasher } from "./blake3.ts";
+export { blake3, blake3Concat, blake3Hex, keyedHash, deriveKey, Blake3Hasher, createHasher, createKeyedHasher, createDeriveKeyHasher } from "./blake3.ts";
 export type { HashOptions } from "./blake3.ts";
 export { toHex, fromHex, isBlobId, concatBytes } from "./hex.ts";
 export { initWasm } from "./engine.ts";
