@@ -168,19 +168,19 @@ export interface ShardSource {
   baoChunkSlices(hash: string, chunks: readonly number[]): Promise<Uint8Array[]>;
 }
 
-const tick = () => new Promise<void>((r) => setImmediate(r));
-
 /** The miner's key. */
 export interface PosSigner {
   nodeId: string;
   secretKey: Uint8Array;
 }
 
+const tick = () => new Promise<void>((r) => setImmediate(r));
+
 /**
  * Answers a challenge from the stored shard: the standard Bao slice of every selected chunk, built in one pass (the
  * outboard read once, each chunk group read and re-hashed once), signed by the miner; it yields to the event loop once
- * per answer so that concurrent proofs interleave. Throws PosError: bad-challenge, not-stored (no such shard), corrupt (stored bytes
- * do not match the outboard).
+ * per answer so that concurrent proofs interleave. Throws PosError: bad-challenge, not-stored (no such shard), corrupt
+ * (stored bytes do not match the outboard).
  */
 export async function answerChallenge(source: ShardSource, ch: PosChallenge, signer: PosSigner, challenger: string, signal?: AbortSignal): Promise<PosAnswer> {
   checkChallenge(ch);
