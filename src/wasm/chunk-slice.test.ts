@@ -7,7 +7,7 @@ import {
   baoChunkSlicesFromCompact, baoEncode, baoOutboard, baoSliceFromCombined, baoSliceFromOutboard, baoVerifyChunkSlice,
   baoVerifySlice, BaoSliceDecoder, BaoVerifyError, blake3, CompactOutboardBuilder, toHex,
 } from "./index.ts";
-import { sliceChunks } from "./tree.ts";
+import { decodeHeader, sliceChunks } from "./tree.ts";
 
 interface Slice { start: number; len: number; output_len: number; output_blake3: string; corruptions: number[] }
 const V = vectors as unknown as { slice: { input_len: number; bao_hash: string; slices: Slice[] }[] };
@@ -179,6 +179,21 @@ describe("single-chunk slices: named mutations are refused", () => {
     const s = baoSliceFromOutboard(data, outboard, 1000, 100);
     expect(baoVerifyChunkSlice(hash, s, 1000, 100)).toBeNull();
     expect(toHex(baoVerifySlice(hash, s, 1000, 100))).toBe(toHex(data.subarray(1000, 1100)));
+  });
+});
+
+describe("length header", () => {
+  it("decodes every safe length exactly and refuses 2^53 and above", () => {
+    const enc = (v: bigint) => {
+      const h = new Uint8Array(10);
+      new DataView(h.buffer).setBigUint64(1, v, true);
+      return h;
+    };
+    for (const v of [0n, 1n, 1023n, 2n ** 31n, 2n ** 32n - 1n, 2n ** 32n, 2n ** 40n + 12345n, 2n ** 53n - 1n]) {
+      expect(decodeHeader(enc(v), 1), String(v)).toBe(Number(v));
+    }
+    for (const v of [2n ** 53n, 2n ** 63n, 2n ** 64n - 1n]) expect(decodeHeader(enc(v), 1), String(v)).toBeNull();
+    expect(() => decodeHeader(new Uint8Array(7))).toThrow(RangeError);
   });
 });
 
