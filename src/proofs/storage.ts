@@ -114,6 +114,8 @@ export function challengeIndices(shard: string, nonce: Uint8Array, count: number
   const picked: number[] = [];
   const seen = new Set<number>();
   const nn = BigInt(n);
+  // w mod n = ((hi mod n) * 2^32 + lo) mod n, exact in doubles while n <= 2^21 (below 2^53); BigInt above.
+  const small = n <= 2 ** 21;
   // Enough words for the common case in one call; more when repeats are frequent (count close to n).
   for (let words = Math.max(16, want * 2); picked.length < want; words *= 2) {
     const xof = deriveKey("slowdrip pos v1 chunk indices", material, { length: words * 8 });
@@ -121,7 +123,9 @@ export function challengeIndices(shard: string, nonce: Uint8Array, count: number
     picked.length = 0;
     seen.clear();
     for (let j = 0; j < words && picked.length < want; j++) {
-      const idx = Number(view.getBigUint64(j * 8, true) % nn);
+      const idx = small
+        ? (((view.getUint32(j * 8 + 4, true) % n) * 2 ** 32) + view.getUint32(j * 8, true)) % n
+        : Number(view.getBigUint64(j * 8, true) % nn);
       if (!seen.has(idx)) {
         seen.add(idx);
         picked.push(idx);
