@@ -22,7 +22,7 @@ export class PosResponder {
   readonly counts: Record<PosOutcome, number> = { answered: 0, refused: 0, busy: 0, "not-stored": 0, corrupt: 0, "bad-challenge": 0, error: 0 };
 
   constructor(opts: PosResponderOptions) {
-    if (!opts || typeof opts.source?.baoSlice !== "function") throw new TypeError("PosResponder needs a shard source");
+    if (!opts || typeof opts.source?.baoChunkSlices !== "function") throw new TypeError("PosResponder needs a shard source");
     if (!Number.isSafeInteger(opts.concurrency) || opts.concurrency < 1) throw new RangeError(`pos concurrency must be >= 1, got ${opts.concurrency}`);
     if (typeof opts.mayChallenge !== "function") throw new TypeError("PosResponder needs a mayChallenge predicate");
     this.#o = opts;

@@ -8,7 +8,7 @@
 // until min(count, n) distinct indices; then the final chunk n-1 unless already chosen. The shard hash and nonce fix the
 // order, so a warden cannot aim at chunks and a miner cannot know them before the nonce arrives.
 import { CorruptBlobError, NotFoundError } from "../store/errors.ts";
-import { BaoVerifyError, Blake3Hasher, baoVerifySlice, deriveKey, fromHex, isBlobId, toHex } from "../wasm/index.ts";
+import { BaoVerifyError, baoVerifyChunkSlice, baoVerifySlice, blake3Concat, deriveKey, fromHex, isBlobId, toHex } from "../wasm/index.ts";
 import { signStatement, verifyStatement } from "./sign.ts";
 
 /** Bytes per Bao chunk. */
@@ -114,6 +114,8 @@ export function challengeIndices(shard: string, nonce: Uint8Array, count: number
   const picked: number[] = [];
   const seen = new Set<number>();
   const nn = BigInt(n);
+  // w mod n = ((hi mod n) * 2^32 + lo) mod n, exact in doubles while n <= 2^21 (below 2^53); BigInt above.
+  const small = n <= 2 ** 21;
   // Enough words for the common case in one call; more when repeats are frequent (count close to n).
   for (let words = Math.max(16, want * 2); picked.length < want; words *= 2) {
     const xof = deriveKey("slowdrip pos v1 chunk indices", material, { length: words * 8 });
@@ -121,7 +123,9 @@ export function challengeIndices(shard: string, nonce: Uint8Array, count: number
     picked.length = 0;
     seen.clear();
     for (let j = 0; j < words && picked.length < want; j++) {
-      const idx = Number(view.getBigUint64(j * 8, true) % nn);
+      const idx = small
+        ? (((view.getUint32(j * 8 + 4, true) % n) * 2 ** 32) + view.getUint32(j * 8, true)) % n
+        : Number(view.getBigUint64(j * 8, true) % nn);
       if (!seen.has(idx)) {
         seen.add(idx);
         picked.push(idx);
@@ -132,16 +136,14 @@ export function challengeIndices(shard: string, nonce: Uint8Array, count: number
   return picked;
 }
 
-/** BLAKE3 over the slices, each framed by its 4-byte big-endian length (what the signature binds). */
+/** BLAKE3 over the slices, each framed by its 4-byte big-endian length (what the signature binds); hashed in one call. */
 function slicesDigest(slices: readonly Uint8Array[]): string {
-  const h = new Blake3Hasher();
-  const len = new Uint8Array(4);
-  const dv = new DataView(len.buffer);
+  const parts: Uint8Array[] = [];
   for (const s of slices) {
-    dv.setUint32(0, s.length);
-    h.update(len).update(s);
+    const n = s.length;
+    parts.push(new Uint8Array([n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255]), s);
   }
-  return toHex(h.digest());
+  return toHex(blake3Concat(parts));
 }
 
 /** The POS_ANSWER statement body the miner signs. */
@@ -163,8 +165,11 @@ function answerBody(a: Omit<PosAnswer, "signature">): Record<string, unknown> {
 /** What answering needs from the blob store (a BlobStore has both). */
 export interface ShardSource {
   stat(hash: string): Promise<{ size: number }>;
-  /** The standard Bao slice of [offset, offset+length), rebuilt from the compact outboard and the group's bytes. */
-  baoSlice(hash: string, offset: number, length: number): Promise<Uint8Array>;
+  /**
+   * The standard Bao slices of single 1 KiB chunks (same order), rebuilt in one pass from the compact outboard and the
+   * bytes of the chunk groups they fall in.
+   */
+  baoChunkSlices(hash: string, chunks: readonly number[]): Promise<Uint8Array[]>;
 }
 
 /** The miner's key. */
@@ -176,9 +181,10 @@ export interface PosSigner {
 const tick = () => new Promise<void>((r) => setImmediate(r));
 
 /**
- * Answers a challenge from the stored shard: one standard Bao slice per selected chunk (yielding to the event loop
- * between slices so that concurrent proofs interleave), signed by the miner. Throws PosError: bad-challenge,
- * not-stored (no such shard), corrupt (stored bytes do not match the outboard).
+ * Answers a challenge from the stored shard: the standard Bao slice of every selected chunk, built in one pass (the
+ * outboard read once, each chunk group read and re-hashed once), signed by the miner; it yields to the event loop once
+ * per answer so that concurrent proofs interleave. Throws PosError: bad-challenge, not-stored (no such shard), corrupt
+ * (stored bytes do not match the outboard).
  */
 export async function answerChallenge(source: ShardSource, ch: PosChallenge, signer: PosSigner, challenger: string, signal?: AbortSignal): Promise<PosAnswer> {
   checkChallenge(ch);
@@ -190,21 +196,20 @@ export async function answerChallenge(source: ShardSource, ch: PosChallenge, sig
     throw err;
   }
   const chunks = challengeIndices(ch.shard, ch.nonce, ch.count, size);
-  const slices: Uint8Array[] = [];
-  for (const i of chunks) {
-    signal?.throwIfAborted();
-    const start = i * CHUNK;
-    try {
-      slices.push(await source.baoSlice(ch.shard, start, Math.min(CHUNK, size - start)));
-    } catch (err) {
-      if (err instanceof NotFoundError) throw new PosError("not-stored", `shard ${ch.shard} is not stored here`, { cause: err });
-      if (err instanceof CorruptBlobError || err instanceof BaoVerifyError) {
-        throw new PosError("corrupt", `stored shard ${ch.shard} is damaged at chunk ${i}: ${(err as Error).message}`, { cause: err });
-      }
-      throw err;
+  // One yield per answer: requests that arrived meanwhile run (and meet tuning.pos_concurrency) before this proof ends.
+  await tick();
+  signal?.throwIfAborted();
+  let slices: Uint8Array[];
+  try {
+    slices = await source.baoChunkSlices(ch.shard, chunks);
+  } catch (err) {
+    if (err instanceof NotFoundError) throw new PosError("not-stored", `shard ${ch.shard} is not stored here`, { cause: err });
+    if (err instanceof CorruptBlobError || err instanceof BaoVerifyError) {
+      throw new PosError("corrupt", `stored shard ${ch.shard} is damaged: ${(err as Error).message}`, { cause: err });
     }
-    await tick();
+    throw err;
   }
+  if (slices.length !== chunks.length) throw new Error(`the shard source gave ${slices.length} slices for ${chunks.length} chunks`);
   const unsigned = { shard: ch.shard, nonce: ch.nonce.slice(), size, chunks, slices, miner: signer.nodeId, challenger };
   return { ...unsigned, signature: signStatement("POS_ANSWER", answerBody(unsigned), signer.secretKey) };
 }
@@ -242,13 +247,14 @@ export function verifyAnswer(ch: PosChallenge, a: PosAnswer, miner: string, chal
   for (let i = 0; i < want.length; i++) {
     const s = a.slices[i];
     if (!(s instanceof Uint8Array) || s.length < 8) throw new PosVerifyError("malformed", `slice ${i} is not a Bao slice`);
-    const header = Number(new DataView(s.buffer, s.byteOffset, 8).getBigUint64(0, true));
+    const header = (s[0]! | (s[1]! << 8) | (s[2]! << 16)) + (s[3]! * 2 ** 24) + (s[4]! | (s[5]! << 8) | (s[6]! << 16)) * 2 ** 32 + s[7]! * 2 ** 56;
     if (header !== a.size) throw new PosVerifyError("bad-size", `slice ${i} states ${header} bytes, the answer ${a.size}`);
     const start = want[i]! * CHUNK;
     const len = Math.min(CHUNK, a.size - start);
     let content: Uint8Array;
     try {
-      content = baoVerifySlice(root, s, start, len);
+      // The one-call wasm check of a single-chunk slice; when it refuses, the decoder runs to name the failure.
+      content = baoVerifyChunkSlice(root, s, start, len) ?? baoVerifySlice(root, s, start, len);
     } catch (err) {
       if (err instanceof BaoVerifyError) throw new PosVerifyError("bad-slice", `chunk ${want[i]} does not verify against the root: ${err.message}`, { cause: err });
       throw err;

@@ -39,6 +39,8 @@ export const DEFAULT_CHUNK_SIZE = 256 * 1024;
 export const MAX_CHUNK_SIZE = 16 * 1024 * 1024;
 /** Largest range a Bao slice is built for in one piece (the slice is held in memory). */
 export const MAX_PROOF_RANGE = 16 * 1024 * 1024;
+/** Most chunks one baoChunkSlices call proves. */
+export const MAX_PROOF_CHUNKS = 1024;
 const MAX_TAGS = 64;
 const MAX_TAG_LENGTH = 128;
 const MAX_SOURCE_LENGTH = 256;
@@ -517,14 +519,66 @@ export class ChunkedBlobStore implements BlobStore {
     }
   }
 
+  /**
+   * The standard Bao slices of single 1 KiB chunks of a blob, same order: the outboard is read once, each 16 KiB group
+   * touched is copied straight from the stored chunks into the hashing engine and checked against the outboard.
+   */
+  async baoChunkSlices(hash: string, chunks: readonly number[]): Promise<Uint8Array[]> {
+    this.#checkOpen();
+    checkHash(hash);
+    if (!Array.isArray(chunks) || chunks.length > MAX_PROOF_CHUNKS) throw new RangeError(`chunks must be an array of at most ${MAX_PROOF_CHUNKS} chunk indices`);
+    const meta = this.backend.getMeta(hash);
+    if (!meta) throw new NotFoundError(hash);
+    const n = meta.size === 0 ? 1 : Math.ceil(meta.size / 1024);
+    for (const c of chunks) {
+      if (!Number.isSafeInteger(c) || c < 0) throw new RangeError(`chunk index must be a non-negative integer, got ${c}`);
+      if (c >= n) throw new RangeNotSatisfiableError(hash, c * 1024, 1024, meta.size);
+    }
+    const outboard = this.backend.getOutboard(hash);
+    if (!outboard) throw new NotFoundError(hash);
+    if (outboard.byteLength !== meta.outboardSize || meta.outboardSize === 0) {
+      throw new CorruptBlobError(hash, 0, `stored outboard has ${outboard.byteLength} bytes, expected ${meta.outboardSize}`);
+    }
+    const unhold = this.#gc.hold(hash);
+    this.#gc.touch(hash);
+    try {
+      // Groups come in ascending order and nothing else reads the backend during this synchronous call, so the view of
+      // the last stored chunk stays valid and serves every group inside it (one backend read per stored chunk).
+      const cs = meta.chunkSize;
+      let lastIndex = -1;
+      let last: Uint8Array = new Uint8Array(0);
+      const readInto = (off: number, len: number, into: Uint8Array): void => {
+        for (let i = Math.floor(off / cs); i * cs < off + len; i++) {
+          if (i !== lastIndex) {
+            last = this.#chunk(meta, i, 0, cs, false);
+            lastIndex = i;
+          }
+          const from = Math.max(off - i * cs, 0);
+          into.set(last.subarray(from, Math.min(cs, off + len - i * cs)), i * cs + from - off);
+        }
+      };
+      return this.#hashing.chunkSlicesFromCompact(meta.size, outboard, readInto, chunks);
+    } catch (err) {
+      if (err instanceof StoreError) throw err;
+      throw new CorruptBlobError(hash, 0, `cannot build the Bao slices: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    } finally {
+      unhold();
+    }
+  }
+
   #readRange(meta: BlobMeta, offset: number, length: number): Uint8Array {
     const out = new Uint8Array(length);
+    this.#readInto(meta, offset, length, out);
+    return out;
+  }
+
+  /** Copies [offset, offset+length) of the stored chunks into `out` (views of the backend's buffers, no copy between). */
+  #readInto(meta: BlobMeta, offset: number, length: number, out: Uint8Array): void {
     const cs = meta.chunkSize;
     for (let i = Math.floor(offset / cs); i * cs < offset + length; i++) {
       const from = Math.max(offset - i * cs, 0);
       out.set(this.#chunk(meta, i, from, offset + length - i * cs, false), i * cs + from - offset);
     }
-    return out;
   }
 
   /** Reads a blob (or range) fully into memory. */

@@ -292,6 +292,31 @@ export function runBlobStoreContract(name: string, make: MakeStore): void {
       expect((await store.outboard(empty.hash)).byteLength).toBe(compactOutboardSize(0));
     });
 
+    it("builds single-chunk Bao slices in one pass, equal to baoSlice's, across stored chunks that split a group", async () => {
+      // 4096-byte stored chunks: every 16 KiB group spans four of them.
+      const { store } = await mk({ chunkSize: 4096, cache: { maxBytes: 0 } });
+      const data = testBytes(200_003, 6);
+      const { hash } = await store.import(pieces(data, 5000));
+      const n = Math.ceil(200_003 / 1024);
+      const chunks = [n - 1, 0, 15, 16, 17, 100, 3, 15, n - 2];
+      const slices = await store.baoChunkSlices(hash, chunks);
+      expect(slices.length).toBe(chunks.length);
+      for (const [k, c] of chunks.entries()) {
+        const len = Math.min(1024, 200_003 - c * 1024);
+        expect(Buffer.from(slices[k]!).equals(Buffer.from(await store.baoSlice(hash, c * 1024, len))), `chunk ${c}`).toBe(true);
+        const proven = baoVerifySlice(fromHex(hash), slices[k]!, c * 1024, len);
+        expect(Buffer.from(proven).equals(Buffer.from(data.subarray(c * 1024, c * 1024 + len))), `chunk ${c} proves its bytes`).toBe(true);
+      }
+      expect(await store.baoChunkSlices(hash, [])).toEqual([]);
+      await expect(store.baoChunkSlices(hash, [n])).rejects.toBeInstanceOf(RangeNotSatisfiableError);
+      await expect(store.baoChunkSlices(hash, [-1])).rejects.toBeInstanceOf(RangeError);
+      await expect(store.baoChunkSlices(hash, new Array(1025).fill(0))).rejects.toBeInstanceOf(RangeError);
+      await expect(store.baoChunkSlices(UNKNOWN, [0])).rejects.toBeInstanceOf(NotFoundError);
+      const empty = await store.import([]);
+      const [e0] = await store.baoChunkSlices(empty.hash, [0]);
+      expect(baoVerifySlice(fromHex(empty.hash), e0!, 0, 0).length).toBe(0);
+    });
+
     it("concurrency limits queue callers, then refuse with BusyError after the timeout", async () => {
       const { store } = await mk({ limits: { store: 1, fetch: 1, queueTimeoutMs: 50 } });
       let go!: () => void;

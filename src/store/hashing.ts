@@ -1,6 +1,6 @@
 // The hashing the store needs: BLAKE3 hash plus compact Bao outboard in one streaming pass while importing, and
 // standard Bao slices rebuilt from the compact outboard when serving verifiable ranges. Backed by src/wasm.
-import { CompactOutboardBuilder, baoSliceFromCompact, isBlobId as wasmIsBlobId, toHex as wasmToHex } from "../wasm/index.ts";
+import { CompactOutboardBuilder, baoChunkSlicesFromCompact, baoSliceFromCompact, isBlobId as wasmIsBlobId, toHex as wasmToHex } from "../wasm/index.ts";
 
 /** Streaming builder: feed bytes, then get hash, compact outboard and size. */
 export interface OutboardBuilder {
@@ -19,6 +19,16 @@ export interface BlobHashing {
     start: number,
     len: number,
   ): Promise<Uint8Array>;
+  /**
+   * Standard single-chunk Bao slices of `chunks` (chunk indices) from the compact outboard in one pass, reading each
+   * 16 KiB group touched once through `readInto`, which fills the given view (valid only during the call).
+   */
+  chunkSlicesFromCompact(
+    size: number,
+    outboard: Uint8Array,
+    readInto: (offset: number, length: number, into: Uint8Array) => void,
+    chunks: readonly number[],
+  ): Uint8Array[];
 }
 
 /** The project's WASM hashing core. */
@@ -35,6 +45,7 @@ export const defaultHashing: BlobHashing = {
     };
   },
   sliceFromCompact: baoSliceFromCompact,
+  chunkSlicesFromCompact: baoChunkSlicesFromCompact,
 };
 
 /** True for 64 lowercase hex characters (a BLAKE3-256 blob id). */

@@ -175,6 +175,11 @@ export interface BlobStore {
   collect(options?: CollectOptions): Promise<GcReport>;
   /** The standard Bao slice proving a range (at most 16 MiB), rebuilt from the compact outboard. */
   baoSlice(hash: string, offset: number, length: number): Promise<Uint8Array>;
+  /**
+   * The standard Bao slices of single 1 KiB chunks (indices, at most MAX_PROOF_CHUNKS), same order, built in one pass:
+   * the outboard is read once and each 16 KiB group touched is read and re-hashed once (storage proofs).
+   */
+  baoChunkSlices(hash: string, chunks: readonly number[]): Promise<Uint8Array[]>;
   /** The stored compact Bao outboard. */
   outboard(hash: string): Promise<Uint8Array>;
   usage(): StoreUsage;

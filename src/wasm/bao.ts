@@ -393,10 +393,54 @@ function decodeAll(hash: Uint8Array, bytes: Uint8Array, start: number, len: numb
   return out ?? new Uint8Array(0);
 }
 
+/** Parents on the path from the root of a `n`-chunk tree down to chunk `index`. */
+function pathDepth(n: number, index: number): number {
+  let depth = 0;
+  let s = 0;
+  let m = n;
+  while (m > 1) {
+    const left = leftChunks(m);
+    if (index >= s + left) {
+      s += left;
+      m -= left;
+    } else {
+      m = left;
+    }
+    depth++;
+  }
+  return depth;
+}
+
+/**
+ * Single-chunk fast path of baoVerifySlice: one wasm call checks the whole path (parents root first, then the chunk) of
+ * a slice that covers exactly one chunk. Returns the proven content as a view into `slice`, or null when the slice is
+ * not single-chunk, not exactly its expected length, or does not verify: baoVerifySlice then runs the decoder, which
+ * accepts exactly the same slices and names the failure.
+ */
+export function baoVerifyChunkSlice(hash: Uint8Array, slice: Uint8Array, start: number, len: number): Uint8Array | null {
+  if (!(hash instanceof Uint8Array) || hash.length !== 32 || slice.length < HEADER_LEN) return null;
+  if (!Number.isSafeInteger(start) || start < 0 || !Number.isSafeInteger(len) || len < 0) return null;
+  const size = decodeHeader(slice);
+  if (size === null) return null;
+  const [c0, c1] = sliceChunks(size, start, len);
+  if (c1 - c0 !== 1) return null;
+  const n = chunkCount(size);
+  const depth = pathDepth(n, c0);
+  const chunkLen = nodeBytes(size, c0, 1);
+  const body = depth * 64 + chunkLen;
+  const e = plainEngine();
+  if (slice.length !== HEADER_LEN + body || body > e.IN_CAP) return null;
+  e.mem.set(slice.subarray(HEADER_LEN), e.IN);
+  e.mem.set(hash, e.CV_EXPECT);
+  if (!e.x.verifyChunkPath(e.S0, n, c0, chunkLen)) return null;
+  const at = HEADER_LEN + depth * 64 - c0 * CHUNK_LEN;
+  return slice.subarray(at + Math.min(size, start), at + Math.min(size, start + len));
+}
+
 /** Verifies a whole slice against `hash` and returns the content bytes of [start, start+len) it proves. */
 export function baoVerifySlice(hash: Uint8Array, slice: Uint8Array, start: number, len: number): Uint8Array {
   checkBytes(slice, "baoVerifySlice");
-  return decodeAll(hash, slice, start, len);
+  return baoVerifyChunkSlice(hash, slice, start, len)?.slice() ?? decodeAll(hash, slice, start, len);
 }
 
 /** Verifies a whole combined encoding against `hash` and returns the content. */

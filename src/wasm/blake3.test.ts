@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { blake3 as nobleBlake3 } from "@noble/hashes/blake3.js";
 import vectors from "../../test/vectors/blake3/test_vectors.json" with { type: "json" };
 import {
+  blake3Concat,
   blake3, blake3Hex, keyedHash, deriveKey, createHasher, createKeyedHasher, createDeriveKeyHasher, toHex, fromHex, isBlobId,
 } from "./index.ts";
 
@@ -67,6 +68,27 @@ describe("Blake3Hasher", () => {
     const d = vectorInput(3000);
     const n = (1 << 20) + 100;
     expect(toHex(blake3(d, { length: n }))).toBe(toHex(nobleBlake3(d, { dkLen: n })));
+  });
+});
+
+describe("blake3Concat", () => {
+  it("equals BLAKE3 of the concatenation, in one call or streamed past 1 MiB", () => {
+    const big = new Uint8Array(3 * 1024 * 1024 + 5).map((_, i) => (i * 7 + (i >> 11)) & 255);
+    for (const cuts of [[], [0], [1, 2, 3], [1023, 1024, 1025], [4, 1800, 3000], [1 << 20, (1 << 20) + 1], [500_000, 2_000_000]]) {
+      const ends = [...cuts.filter((c) => c <= big.length), big.length];
+      const parts: Uint8Array[] = [];
+      let at = 0;
+      for (const e of ends) {
+        parts.push(big.subarray(at, e));
+        at = e;
+      }
+      const whole = big.subarray(0, at);
+      expect(Buffer.from(blake3Concat(parts)).toString("hex"), String(cuts)).toBe(Buffer.from(nobleBlake3(whole)).toString("hex"));
+      const small = parts.map((p) => p.subarray(0, 700));
+      expect(Buffer.from(blake3Concat(small)).toString("hex")).toBe(Buffer.from(nobleBlake3(Buffer.concat(small))).toString("hex"));
+    }
+    expect(Buffer.from(blake3Concat([])).toString("hex")).toBe(Buffer.from(nobleBlake3(new Uint8Array(0))).toString("hex"));
+    expect(() => blake3Concat([5 as unknown as Uint8Array])).toThrow(TypeError);
   });
 });
 

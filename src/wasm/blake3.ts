@@ -77,6 +77,32 @@ export function blake3(data: Uint8Array, opts?: HashOptions): Uint8Array {
   return oneShot(0, null, data, checkLength(opts?.length, "blake3"));
 }
 
+/**
+ * BLAKE3-256 of the concatenation of `parts`, without building it: the parts are copied straight into the engine and
+ * hashed in one call when they fit in its input buffer (1 MiB), else streamed.
+ */
+export function blake3Concat(parts: readonly Uint8Array[]): Uint8Array {
+  if (!Array.isArray(parts)) throw new TypeError("blake3Concat: parts must be an array of Uint8Array");
+  let total = 0;
+  for (const p of parts) {
+    checkBytes(p, "blake3Concat");
+    total += p.length;
+  }
+  const e = getEngine();
+  if (total > e.IN_CAP) {
+    const h = new Blake3Hasher();
+    for (const p of parts) h.update(p);
+    return h.digest();
+  }
+  let at = e.IN;
+  for (const p of parts) {
+    e.mem.set(p, at);
+    at += p.length;
+  }
+  e.x.hashOneShot(e.S0, 0, 0, total, 32);
+  return e.mem.slice(e.OUT, e.OUT + 32);
+}
+
 /** BLAKE3-256 of `data` as 64 lowercase hex characters (a blob id). */
 export function blake3Hex(data: Uint8Array): string {
   checkBytes(data, "blake3Hex");

@@ -189,6 +189,29 @@ export async function baoSliceFromCompact(
   });
 }
 
+/** Parents on the path from the root of an `n`-chunk tree down to chunk `rel`. */
+function pathLength(n: number, rel: number): number {
+  let depth = 0;
+  let s = 0;
+  let m = n;
+  while (m > 1) {
+    const left = leftChunks(m);
+    if (rel >= s + left) {
+      s += left;
+      m -= left;
+    } else {
+      m = left;
+    }
+    depth++;
+  }
+  return depth;
+}
+
+function equalAt(mem: Uint8Array, at: number, cv: Uint8Array): boolean {
+  for (let i = 0; i < 32; i++) if (mem[at + i] !== cv[i]) return false;
+  return true;
+}
+
 /** Pre-order byte position, inside its group's local parent list, of the node starting at group chunk `rel` with `n` chunks. */
 function localPos(rel: number, groupBytes: number, n: number): number {
   // Walk down from the group root to the node, counting the parents before it in pre-order.
@@ -207,4 +230,93 @@ function localPos(rel: number, groupBytes: number, n: number): number {
     }
   }
   return pos;
+}
+
+/**
+ * The standard single-chunk Bao slices of `chunks` (chunk indices, any order, repeats allowed) for content of `size`
+ * bytes with compact outboard `outboard`, in one pass (views into one shared buffer): the parents above the 16 KiB groups come from the outboard, each
+ * group touched is read once, in ascending offset order, through `readInto(offset, length, into)` - which must fill `into` (a view of the hashing
+ * engine's memory, valid only during the call; do no hashing inside it) - then hashed in wasm, checked against its
+ * outboard CV (a mismatch throws BaoVerifyError: local corruption) and its local path copied out for each chunk in it.
+ */
+export function baoChunkSlicesFromCompact(
+  size: number, outboard: Uint8Array,
+  readInto: (offset: number, length: number, into: Uint8Array) => void,
+  chunks: readonly number[],
+): Uint8Array[] {
+  compactOutboardSize(size);
+  checkBytes(outboard, "baoChunkSlicesFromCompact");
+  if (typeof readInto !== "function") throw new TypeError("baoChunkSlicesFromCompact: readInto must be a function");
+  if (!Array.isArray(chunks)) throw new TypeError("baoChunkSlicesFromCompact: chunks must be an array");
+  if (outboard.length !== compactOutboardSize(size) || decodeHeader(outboard) !== size) {
+    throw new RangeError(`baoChunkSlicesFromCompact: outboard (${outboard.length} bytes) does not belong to ${size} content bytes`);
+  }
+  const n = chunkCount(size);
+  // Per chunk: the outboard parents on its path down to its group, its slice's place in one shared buffer, and its
+  // group; groups are then read in ascending offset order (so a reader can keep the last stored piece it fetched).
+  const k = chunks.length;
+  const tops: Uint8Array[][] = new Array(k);
+  const at = new Array<number>(k);
+  const groups = new Map<number, { n: number; cv: Uint8Array | null; members: number[] }>();
+  let total = 0;
+  for (let j = 0; j < k; j++) {
+    const c = chunks[j]!;
+    if (!Number.isSafeInteger(c) || c < 0 || c >= n) throw new RangeError(`baoChunkSlicesFromCompact: chunk ${c} is not one of the ${n} chunks`);
+    const blocks: Uint8Array[] = [];
+    let s = 0;
+    let m = n;
+    let pos = HEADER_LEN;
+    let cv: Uint8Array | null = null;
+    while (m > GROUP_CHUNKS) {
+      const block = outboard.subarray(pos, pos + 64);
+      blocks.push(block);
+      const left = leftChunks(m);
+      if (c < s + left) {
+        cv = block.subarray(0, 32);
+        pos += 64;
+        m = left;
+      } else {
+        cv = block.subarray(32, 64);
+        pos += 64 + (left / GROUP_CHUNKS - 1) * 64;
+        s += left;
+        m -= left;
+      }
+    }
+    tops[j] = blocks;
+    at[j] = total;
+    total += HEADER_LEN + (blocks.length + pathLength(m, c - s)) * 64 + nodeBytes(size, c, 1);
+    const g = groups.get(s);
+    if (g) g.members.push(j);
+    else groups.set(s, { n: m, cv, members: [j] });
+  }
+  const buf = new Uint8Array(total);
+  const out: Uint8Array[] = new Array(k);
+  const header = encodeHeader(size);
+  for (const [s, g] of [...groups].sort((x, y) => x[0] - y[0])) {
+    const bytes = nodeBytes(size, s, g.n);
+    const e = plainEngine();
+    readInto(s * CHUNK_LEN, bytes, e.mem.subarray(e.IN, e.IN + bytes));
+    e.x.groupTree(e.S0, bytes, s);
+    if (g.cv && !equalAt(e.mem, e.CV_OUT, g.cv)) {
+      throw new BaoVerifyError("hash-mismatch", s * CHUNK_LEN, `stored content group at byte ${s * CHUNK_LEN} does not match its outboard CV ${toHex(g.cv)}`);
+    }
+    for (const j of g.members) {
+      const rel = chunks[j]! - s;
+      const local = e.x.groupPath(rel);
+      const chunkLen = nodeBytes(size, chunks[j]!, 1);
+      let p = at[j]!;
+      const start = p;
+      buf.set(header, p);
+      p += HEADER_LEN;
+      for (const b of tops[j]!) {
+        buf.set(b, p);
+        p += 64;
+      }
+      buf.set(e.mem.subarray(e.OUT, e.OUT + local), p);
+      p += local;
+      buf.set(e.mem.subarray(e.IN + rel * CHUNK_LEN, e.IN + rel * CHUNK_LEN + chunkLen), p);
+      out[j] = buf.subarray(start, p + chunkLen);
+    }
+  }
+  return out;
 }

@@ -27,6 +27,9 @@ export interface Blake3Exports {
   merkleSubtree(leafSt: number, nodeSt: number, count: number): void;
   baoSubtree(st: number, len: number, counter: number): number;
   baoVerifySubtree(st: number, encLen: number, dataLen: number, counter: number): number;
+  verifyChunkPath(st: number, n: number, index: number, len: number): number;
+  groupTree(st: number, len: number, counter: number): number;
+  groupPath(rel: number): number;
   cvOutPtr(): number;
   cvExpectPtr(): number;
   dataPtr(): number;

@@ -38,8 +38,11 @@ export function encodeHeader(size: number): Uint8Array {
 
 /** Reads the length header; returns null when it is beyond 2^53 - 1. */
 export function decodeHeader(b: Uint8Array, off = 0): number | null {
-  const v = new DataView(b.buffer, b.byteOffset + off, HEADER_LEN).getBigUint64(0, true);
-  return v > BigInt(Number.MAX_SAFE_INTEGER) ? null : Number(v);
+  if (off < 0 || off + HEADER_LEN > b.length) throw new RangeError(`decodeHeader: no ${HEADER_LEN}-byte header at ${off}`);
+  const lo = (b[off]! | (b[off + 1]! << 8) | (b[off + 2]! << 16) | (b[off + 3]! << 24)) >>> 0;
+  const hi = (b[off + 4]! | (b[off + 5]! << 8) | (b[off + 6]! << 16) | (b[off + 7]! << 24)) >>> 0;
+  // 2^53 - 1 is hi = 0x1fffff with any lo; without BigInt (this runs for every slice checked).
+  return hi > 0x1fffff ? null : hi * 2 ** 32 + lo;
 }
 
 /** Chunk range [c0, c1) a slice of (start, len) covers; past-the-end starts cover the final chunk, len 0 covers one chunk. */

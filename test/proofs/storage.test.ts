@@ -17,6 +17,7 @@ import { sign as nobleSign } from "../../src/identity/ed25519.ts";
 import { tempDir } from "../helpers/node.ts";
 import { corruptStoredChunk } from "./helpers.ts";
 import { testBytes } from "../../src/store/contract.ts";
+import { deriveKey } from "../../src/wasm/index.ts";
 
 const miner = identityFromSecret(randomSecret());
 const warden = identityFromSecret(randomSecret());
@@ -46,7 +47,35 @@ function failure(ch: PosChallenge, a: PosAnswer, who = miner.nodeId, by = warden
   }
 }
 
+/** The selection rule of docs/proofs.md written plainly with BigInt (the reference for challengeIndices). */
+function referenceIndices(shard: string, nonce: Uint8Array, count: number, size: number): number[] {
+  const n = chunkCountOf(size);
+  const want = Math.min(count, n);
+  const material = new Uint8Array([...Buffer.from(shard, "hex"), ...nonce]);
+  for (let words = Math.max(16, want * 2); ; words *= 2) {
+    const xof = deriveKey("slowdrip pos v1 chunk indices", material, { length: words * 8 });
+    const picked: number[] = [];
+    for (let j = 0; j < words && picked.length < want; j++) {
+      const idx = Number(new DataView(xof.buffer, xof.byteOffset).getBigUint64(j * 8, true) % BigInt(n));
+      if (!picked.includes(idx)) picked.push(idx);
+    }
+    if (picked.length < want) continue;
+    if (!picked.includes(n - 1)) picked.push(n - 1);
+    return picked;
+  }
+}
+
 describe("chunk selection", () => {
+  it("matches the BigInt reference on both sides of the 2^21-chunk switch", () => {
+    const shard = shards.get(100_003)!;
+    for (const size of [0, 1, 1025, 100_003, 4 * 1024 * 1024, 2 ** 31 - 1, 2 ** 31, 2 ** 31 + 1024, 2 ** 33 + 7, 2 ** 40]) {
+      for (const count of [1, 16, 64]) {
+        const nonce = randomNonce();
+        expect(challengeIndices(shard, nonce, count, size), `size ${size} count ${count}`).toEqual(referenceIndices(shard, nonce, count, size));
+      }
+    }
+  });
+
   it("is fixed by shard and nonce, distinct, includes the final chunk, and covers the shard when count >= chunks", () => {
     const shard = shards.get(100_003)!;
     const nonce = randomNonce();
@@ -158,10 +187,11 @@ describe("answers that must fail", () => {
     const ch = challenge(shard());
     const lying: ShardSource = {
       stat: (h) => store.stat(h),
-      baoSlice: async (h, off, len) => {
-        const s = await store.baoSlice(h, off, len);
+      baoChunkSlices: async (h, chunks) => {
+        const slices = await store.baoChunkSlices(h, chunks);
+        const s = slices[0]!;
         s[s.length - 1]! ^= 0xff;
-        return s;
+        return slices;
       },
     };
     expect(failure(ch, await answer(ch, lying))).toBe("bad-slice");

@@ -381,6 +381,79 @@ function deinterleave(s: u32, n: u32, dataLen: usize): void {
   deinterleave(s + (1 << k), n - (1 << k), dataLen);
 }
 
+// ---------------------------------------------------------------- single-chunk Bao slices (storage proofs)
+
+const PATH_CV: usize = memory.data(32, 16);
+
+/**
+ * Verifies the body of a single-chunk Bao slice held in IN: the parent blocks on the path from the root down to chunk
+ * `index` of a tree of `n` chunks (pre-order, root first, 64 bytes each), then the chunk's `len` bytes. Works bottom-up:
+ * the chunk CV (the root hash when n = 1), then at each parent the half on the path must equal the child's CV and the
+ * parent's CV (ROOT-flagged at the top) is carried up; true when the result equals the 32 bytes at CV_EXPECT. The caller
+ * checks that the slice has exactly this length.
+ */
+export function verifyChunkPath(st: usize, nF: f64, indexF: f64, len: u32): bool {
+  const n = <u64>nF;
+  const index = <u64>indexF;
+  if (n == 0 || index >= n || len > CHUNK_LEN) return false;
+  const key = st + S_KEY;
+  const flags = load<u32>(st, S_FLAGS);
+  // Directions from the root down: bit d set when the path takes the right child at depth d.
+  let dirs: u64 = 0;
+  let depth: u32 = 0;
+  let s: u64 = 0;
+  let m: u64 = n;
+  while (m > 1) {
+    const left: u64 = (<u64>1) << (63 - clz<u64>(m - 1));
+    if (index >= s + left) {
+      dirs |= (<u64>1) << depth;
+      s += left;
+      m -= left;
+    } else {
+      m = left;
+    }
+    depth++;
+  }
+  chunkCVInto(key, flags, IN + (<usize>depth << 6), len, index, PATH_CV, depth == 0);
+  for (let d = <i32>depth - 1; d >= 0; d--) {
+    const block = IN + (<usize>d << 6);
+    const half = block + (((dirs >> <u64>d) & 1) != 0 ? 32 : 0);
+    if (memory.compare(half, PATH_CV, 32) != 0) return false;
+    compress(key, block, 64, 0, flags | PARENT | (d == 0 ? ROOT : 0), PATH_CV);
+  }
+  return memory.compare(PATH_CV, CV_EXPECT, 32) == 0;
+}
+
+/**
+ * Builds the tree of one chunk group IN[0..len) (first chunk `counter`, a perfect subtree or the input's tail) and keeps
+ * its levels for groupPath; the group's non-root CV goes to CV_OUT. Returns the chunk count.
+ */
+export function groupTree(st: usize, len: usize, counterF: f64): u32 {
+  groupChunks = buildLevels(st + S_KEY, load<u32>(st, S_FLAGS), IN, len, <u64>counterF);
+  return groupChunks;
+}
+
+let groupChunks: u32 = 0;
+
+/** Writes to OUT the parent blocks on the path from the last groupTree's root down to its chunk `rel` (top-down); returns the bytes written. */
+export function groupPath(rel: u32): u32 {
+  let pos: usize = 0;
+  let s: u32 = 0;
+  let m: u32 = groupChunks;
+  while (m > 1) {
+    const k = <u32>(31 - clz<u32>(m - 1));
+    memory.copy(OUT + pos, LEVELS + <usize>load<u32>(LEVEL_OFF + (<usize>k << 2)) + (<usize>(s >> (k + 1)) << 6), 64);
+    pos += 64;
+    if (rel >= s + (1 << k)) {
+      s += 1 << k;
+      m -= 1 << k;
+    } else {
+      m = 1 << k;
+    }
+  }
+  return <u32>pos;
+}
+
 export function cvOutPtr(): usize { return CV_OUT; }
 export function cvExpectPtr(): usize { return CV_EXPECT; }
 export function dataPtr(): usize { return DATA; }
