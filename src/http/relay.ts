@@ -49,9 +49,9 @@ export function relayRoutes(deps: RelayRoutesDeps): HttpRoute[] {
   ];
 }
 
-/** RelayError -> HTTP status: off 404, scope 403, cap 429, loop 508, unavailable 503. */
+/** RelayError -> HTTP status: off 404, scope and loop 403 (told apart by X-Reason), cap 429, unavailable 503. */
 export const relayHttpErrors: HttpErrorMapper = (err) => {
   if (!(err instanceof RelayError)) return undefined;
-  const status = { off: 404, scope: 403, cap: 429, loop: 508, unavailable: 503 }[err.reason];
+  const status = { off: 404, scope: 403, cap: 429, loop: 403, unavailable: 503 }[err.reason];
   return { status, message: err.message, headers: { "x-reason": `relay-${err.reason}` } };
 };

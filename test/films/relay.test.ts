@@ -141,7 +141,7 @@ describe("single-hop paid relay", () => {
   it("B refuses a request that is itself relayed, over HTTP and RPC", async () => {
     const seg = film.film.renditions[0]!.segments[0]!;
     const r = await fetch(`${b.url}/relay/${seg.blake3}`, { headers: { "x-slowdrip-relayed": "1" } });
-    expect(r.status).toBe(508);
+    expect(r.status).toBe(403);
     expect(r.headers.get("x-reason")).toBe("relay-loop");
     await r.body?.cancel();
     const client = createClient(RelayService, createConnectTransport({ baseUrl: b.url, httpVersion: "1.1" }));

@@ -189,6 +189,7 @@ function path(rng: Rng, p: FuzzPools): string {
     [1, () => rng.pick(["/blobs", "/blobs/", `/blobs/${rng.pick(p.hashes)}/x`, `//blobs/${rng.pick(p.hashes)}`, `/blobs/../blobs/${rng.pick(p.hashes)}`, `/Blobs/${rng.pick(p.hashes)}`])],
     [4, () => `/live/${liveName()}/${rng.pick(["index.m3u8", "manifest.json", "announce.json", `${rng.string(HEX, 64)}.ts`, rng.string(PATHCHARS, rng.size(40))])}`],
     [2, () => rng.pick(["/healthz", "/readyz", "/metrics", "/.well-known/jwks.json", "/", "/favicon.ico", "/hooks/mediamtx/auth", "/hooks/mediamtx/segment", "/api/film-catalog", "/tracker"])],
+    [2, () => `/${rng.pick(["relay", "api/film"])}/${hash(rng, p)}${rng.pick(["", "", ".ts", ".m4s", ".m3u8", `.${rng.string(PATHCHARS, rng.size(8))}`])}`],
     [2, () => `/${rng.pick(METHODS).parent.typeName}/${rng.chance(0.8) ? rng.pick(METHODS).name : rng.string(PATHCHARS, rng.size(20))}`],
     [2, () => "/" + rng.string(PATHCHARS, rng.size(200))],
     [1, () => "/" + "a/".repeat(rng.range(100, 2000))],
@@ -206,6 +207,8 @@ function httpCase(rng: Rng, p: FuzzPools): HttpCase {
   if (rng.chance(0.2)) headers["if-none-match"] = etag(rng, p);
   if (rng.chance(0.15)) headers["if-range"] = rng.chance(0.8) ? etag(rng, p) : new Date(rng.int(2 ** 41)).toUTCString();
   if (rng.chance(0.05)) headers["x-blake3"] = hash(rng, p);
+  if (rng.chance(0.1)) headers["x-bao"] = rng.pick(["slice", "slice", "SLICE", "", rng.string(PRINTABLE, rng.size(40))]);
+  if (rng.chance(0.05)) headers["x-slowdrip-relayed"] = rng.pick(["1", "0", rng.string(PRINTABLE, rng.size(20))]);
   if (rng.chance(0.05)) headers["content-type"] = rng.pick(["application/proto", "application/grpc", "application/connect+json", "text/plain", rng.string(PRINTABLE, 30)]);
   for (const k of Object.keys(headers)) headers[k] = headerSafe(headers[k]!);
   const c: HttpCase = { kind: "http", h2: rng.chance(0.2), method, path: target, headers };

@@ -44,7 +44,7 @@ export async function startFuzzTarget(): Promise<FuzzTarget> {
   let child: ChildProcess | undefined;
   try {
     const dataDir = tempDir("slowdrip-fuzz-");
-    const node = await spawnNode(["--data-dir", dataDir, "--listen", "127.0.0.1:0", "--set", "pay.enabled=true", "--set", `pay.trusted_mints=${mint}`]);
+    const node = await spawnNode(["--data-dir", dataDir, "--listen", "127.0.0.1:0", "--set", "pay.enabled=true", "--set", `pay.trusted_mints=${mint}`, "--set", "films.relay=true"]);
     child = node.child;
     const url = node.url;
     const adminUrl = node.adminUrl;
