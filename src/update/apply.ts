@@ -76,7 +76,7 @@ export function status(sys: System): Record<string, unknown> {
   return { booted_slot: booted, booted_version: sys.version, arch: sys.arch, slots, last_update: st.last ?? null, last_result: result };
 }
 
-/** Opens a bundle from a file path or an http(s) URL as a byte stream. */
+/** Opens a bundle from a file path (or a block device holding one) or an http(s) URL as a byte stream. */
 async function openSource(src: string, limit: number, timeoutMs: number): Promise<AsyncIterable<Uint8Array>> {
   if (/^https?:\/\//.test(src)) {
     const res = await fetch(src, { signal: AbortSignal.timeout(timeoutMs), redirect: "follow" });
@@ -122,19 +122,21 @@ export async function apply(src: string, sys: System, opts: { trustedKeys: reado
   const hash = createHash("sha256");
   let written = 0;
   try {
-    const put = (chunk: Uint8Array) => {
-      if (written + chunk.length > m.payload_size) throw new UpdateError(`bundle is longer than its payload_size ${m.payload_size}`);
+    // Reading stops at payload_size: what follows (a block device's padding, trailing junk) is not read at all.
+    const put = (whole: Uint8Array) => {
+      const chunk = whole.subarray(0, m.payload_size - written);
       hash.update(chunk);
       let off = 0;
       while (off < chunk.length) off += writeSync(fd, chunk, off, chunk.length - off, written + off);
       written += chunk.length;
     };
     put(head.subarray(parsed.payloadOffset));
-    for (;;) {
+    while (written < m.payload_size) {
       const { value, done } = await it.next();
       if (done) break;
       put(value);
     }
+    await it.return?.();
     fsyncSync(fd);
   } finally {
     closeSync(fd);

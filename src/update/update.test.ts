@@ -144,7 +144,6 @@ describe("apply", () => {
     // Slot B's old entry is gone (its partition was overwritten), slot A's is untouched: the next boot is slot A.
     expect(readdirSync(join(sys.esp, "loader/entries"))).toEqual(["slowdrip-a.conf"]);
     await expect(apply(bundle(dir, payload.subarray(0, 100)), sys, { trustedKeys: [signer.nodeId] })).rejects.toThrow(/payload is 100 bytes/);
-    await expect(apply(bundle(dir, Buffer.concat([payload, payload])), sys, { trustedKeys: [signer.nodeId] })).rejects.toThrow(/longer than its payload_size/);
     expect(readdirSync(join(sys.esp, "loader/entries"))).toEqual(["slowdrip-a.conf"]);
     expect(status(sys).last_update).toBeNull();
   });
@@ -152,10 +151,12 @@ describe("apply", () => {
   it("writes a good bundle to the inactive slot (it fails only at reading the kernel from a file that is no ext4)", async () => {
     const { sys, dir, slotB } = fixture();
     const hasDebugfs = spawnSync("sh", ["-c", "command -v debugfs"]).status === 0;
-    const p = apply(bundle(dir, payload), sys, { trustedKeys: [signer.nodeId] });
+    // Trailing bytes after the payload (a block device's padding) are not read, let alone written.
+    const p = apply(bundle(dir, Buffer.concat([payload, new Uint8Array(1000).fill(0xee)])), sys, { trustedKeys: [signer.nodeId] });
     if (hasDebugfs) await expect(p).rejects.toThrow(/names no kernel|Command failed/);
     else await expect(p).rejects.toThrow();
     expect(readFileSync(slotB).subarray(0, payload.length).equals(Buffer.from(payload))).toBe(true);
+    expect(readFileSync(slotB).subarray(payload.length, payload.length + 1000).every((b) => b === 0)).toBe(true);
     expect(readEntries(sys.esp).map((e) => e.file)).toEqual(["slowdrip-a.conf"]);
     expect(hex(signer.publicKey)).toBe(signer.nodeId);
   });
