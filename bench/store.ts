@@ -153,18 +153,35 @@ const bareMBps = mbps(BLOB, bareGet);
 rows["HTTP GET 64 MiB (best runs)"] = { ours_MBps: httpMBps, anchor_MBps: bareMBps, anchor: "bare node:http from memory", ratio: httpMBps / bareMBps, target: "≥ 0.8×" };
 rows["HTTP GET 64 MiB (median of paired rounds)"] = { anchor: "bare node:http from memory", ratio: paired[paired.length >> 1]!, target: "≥ 0.8×" };
 
-for (const [label, transport] of [
-  ["FetchBlob RPC (Connect, HTTP/1.1)", createConnectTransport({ baseUrl: node.url, httpVersion: "1.1" })],
-  ["FetchBlob RPC (gRPC, HTTP/2)", createGrpcTransport({ baseUrl: node.url })],
+// FetchBlob: each transport against the bare node:http anchor in alternating rounds, like the GET rows (best runs,
+// and the median of the paired ratios). gRPC is HTTP/2 prior knowledge on the same cleartext port (h2c).
+const RPC_ROUNDS = 9;
+for (const [label, transport, target] of [
+  ["FetchBlob RPC (Connect, HTTP/1.1)", createConnectTransport({ baseUrl: node.url, httpVersion: "1.1" }), "≥ 0.15×"],
+  ["FetchBlob RPC (gRPC, HTTP/2)", createGrpcTransport({ baseUrl: node.url }), "≥ 0.35×"],
 ] as const) {
   const client = createClient(StorageService, transport);
-  const ms = await bestOf(5, async () => {
+  const fetchAll = async () => {
     let n = 0;
     for await (const m of client.fetchBlob({ hash })) n += m.data.byteLength;
     if (n !== BLOB) throw new Error(`FetchBlob returned ${n} bytes`);
-  });
-  const v = mbps(BLOB, ms);
-  rows[label] = { ours_MBps: v, anchor_MBps: bareMBps, anchor: "bare node:http from memory", ratio: v / bareMBps, target: "≥ 150 MB/s and ≥ 0.15×" };
+  };
+  await fetchAll(); // connection and first-call set-up out of the rounds
+  let best = Infinity;
+  let bareBest = Infinity;
+  const ratios: number[] = [];
+  for (let i = 0; i < RPC_ROUNDS; i++) {
+    const o = await bestOf(1, fetchAll);
+    const b = await bestOf(1, () => httpGet(bareUrl));
+    best = Math.min(best, o);
+    bareBest = Math.min(bareBest, b);
+    ratios.push(b / o);
+  }
+  ratios.sort((a, b) => a - b);
+  const v = mbps(BLOB, best);
+  const anchor = mbps(BLOB, bareBest);
+  rows[`${label} (best runs)`] = { ours_MBps: v, anchor_MBps: anchor, anchor: "bare node:http from memory", ratio: v / anchor, target };
+  rows[`${label} (median of paired rounds)`] = { anchor: "bare node:http from memory", ratio: ratios[ratios.length >> 1]!, target };
 }
 
 // ---------- Random 4 KiB range reads ----------
@@ -200,6 +217,6 @@ rmSync(dir, { recursive: true, force: true });
 printTable(rows);
 console.log(
   "\nnote: import ratio = ours / (raw lmdb puts of the same 256 KiB chunks + the same WASM BLAKE3 + compact outboard pass, committed per blob; the two alternate in batches, total bytes / total time);",
-  "HTTP and RPC ratios = ours / bare node:http serving the same 64 MiB from memory; loopback, runs alternate with the anchor; HTTP: best of 21 each, and the median of the 21 paired round ratios; RPC: best of 5.",
+  "HTTP and RPC ratios = ours / bare node:http serving the same 64 MiB from memory; loopback, runs alternate with the anchor; HTTP: best of 21 each, and the median of the 21 paired round ratios; RPC: 9 paired rounds per transport after one warm-up call, best runs and the median of the paired ratios; gRPC is HTTP/2 prior knowledge (h2c) on the same cleartext port.",
 );
 writeFileSync(join(process.cwd(), "bench", "results", "store.json"), `${JSON.stringify({ bench: "store", date: new Date().toISOString(), node: process.version, rows }, null, 2)}\n`);

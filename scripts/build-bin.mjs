@@ -1,7 +1,22 @@
 // Build dist/slowdrip: one Node single-executable application (pinned runtime + bundled app + lmdb's native addon).
 //
-// usage: node scripts/build-bin.mjs [--arch x64|arm64] [--output FILE] [--keep-symbols]
+// usage: node scripts/build-bin.mjs [--arch x64|arm64] [--output FILE] [--keep-symbols] [--profile default|appliance ...]
 //        (npm run build:bin runs scripts/build.mjs first, which generates the wasm modules the bundle embeds)
+//
+// Profiles. `default` (the developer binary) runs like plain node. `appliance` bakes Node's permission model into the
+// executable's execArgv with execArgvExtension "none", so neither NODE_OPTIONS nor the command line can loosen it:
+//   --permission, fs read only of --data-dir, --cache-dir, --config and each --read/--write path; fs write only of
+//   --data-dir, --cache-dir and each --write path; workers (the hashing pools), addons (lmdb), network; child
+//   processes only with --child-process (mediamtx.manage: child). Paths are fixed at build time, so the appliance
+//   binary is built for one layout; the defaults are the units' in systemd/:
+//     --data-dir DIR      writable state (default /var/lib/slowdrip)
+//     --cache-dir DIR     where the lmdb addon is extracted at first start (default /var/cache/slowdrip)
+//     --config FILE       the config file, readable until it has been read (default /etc/slowdrip/slowdrip.yaml)
+//     --read PATH         another readable path (repeatable; default none)
+//     --write PATH        another writable path (repeatable; default /var/lib/slowdrip-mediamtx, MediaMTX's segments)
+//     --child-process     allow child processes (MediaMTX as the node's child)
+//   After start-up the node drops what it no longer needs (src/node/permission.ts). Every command of that binary runs
+//   under the same rules, so the appliance also needs the default build for commands that touch other files.
 //
 // 1. esbuild bundles src/main.ts with every dependency (lmdb included) into one ES module (the SEA entry uses
 //    "mainFormat": "module", so main.ts keeps its top-level await). lmdb's addon loader
@@ -50,12 +65,21 @@ const { values: opts } = parseArgs({
     "keep-symbols": { type: "boolean", default: false },
     // For the start-up bench: leave out the V8 code cache even for the host arch.
     "no-code-cache": { type: "boolean", default: false },
+    // Permission profile (see the header): default, or appliance with the paths below fixed into the executable.
+    profile: { type: "string", default: "default" },
+    "data-dir": { type: "string" },
+    "cache-dir": { type: "string" },
+    config: { type: "string" },
+    read: { type: "string", multiple: true },
+    write: { type: "string", multiple: true },
+    "child-process": { type: "boolean" },
     help: { type: "boolean", short: "h" },
   },
   strict: true,
 });
 if (opts.help) {
   console.log("usage: node scripts/build-bin.mjs [--arch x64|arm64] [--output FILE] [--keep-symbols] [--no-code-cache]");
+  console.log("       [--profile default|appliance] [--data-dir DIR] [--cache-dir DIR] [--config FILE] [--read PATH]... [--write PATH]... [--child-process]");
   process.exit(0);
 }
 if (process.platform !== "linux") fail(`only Linux executables are built (this is ${process.platform})`);
@@ -65,6 +89,48 @@ const native = arch === os.arch();
 const entry = resolve(root, opts.entry ?? "src/main.ts");
 if (!existsSync(entry)) fail(`entry ${entry} does not exist`);
 const output = resolve(root, opts.output ?? (native ? "dist/slowdrip" : `dist/slowdrip-linux-${arch}`));
+const execArgv = permissionArgs();
+
+/** The execArgv of the chosen profile: [] for default, Node's permission model for appliance. */
+function permissionArgs() {
+  const pathFlags = ["data-dir", "cache-dir", "config", "read", "write", "child-process"];
+  if (opts.profile === "default") {
+    const given = pathFlags.filter((f) => opts[f] !== undefined);
+    if (given.length > 0) fail(`--${given[0]} needs --profile appliance`);
+    return [];
+  }
+  if (opts.profile !== "appliance") fail(`--profile must be default or appliance, got '${opts.profile}'`);
+  const abs = (flag, p) => {
+    if (typeof p !== "string" || !p.startsWith("/") || p.includes(",") || p.includes("*")) fail(`--${flag} must be an absolute path without ',' or '*', got '${p}'`);
+    return p.length > 1 ? p.replace(/\/+$/, "") : p;
+  };
+  const dataDir = abs("data-dir", opts["data-dir"] ?? "/var/lib/slowdrip");
+  const cacheDir = abs("cache-dir", opts["cache-dir"] ?? "/var/cache/slowdrip");
+  const config = abs("config", opts.config ?? "/etc/slowdrip/slowdrip.yaml");
+  const reads = (opts.read ?? []).map((p) => abs("read", p));
+  const writes = (opts.write ?? ["/var/lib/slowdrip-mediamtx"]).map((p) => abs("write", p));
+  const uniq = (xs) => [...new Set(xs)];
+  // A grant of a path that does not exist when the node starts is taken as one file; "<path>/*" grants the path and
+  // everything under it, existing or not (measured on Node 26.10). The config file is granted alone so that the node
+  // can drop it once read.
+  const tree = (p) => (p === "/" ? "/*" : `${p}/*`);
+  return [
+    "--permission",
+    `--allow-fs-read=${config}`,
+    ...uniq([dataDir, cacheDir, ...reads, ...writes]).map((p) => `--allow-fs-read=${tree(p)}`),
+    ...uniq([dataDir, cacheDir, ...writes]).map((p) => `--allow-fs-write=${tree(p)}`),
+    "--allow-worker",
+    "--allow-addons",
+    "--allow-net",
+    ...(opts["child-process"] ? ["--allow-child-process"] : []),
+    // The flags above are the point of this build: no "use with caution" warning on every start (PERM0001 addons,
+    // PERM0002 child processes, PERM0006 workers; --allow-net prints an ExperimentalWarning).
+    "--disable-warning=PERM0001",
+    "--disable-warning=PERM0002",
+    "--disable-warning=PERM0006",
+    "--disable-warning=ExperimentalWarning",
+  ];
+}
 
 const readJson = (p) => JSON.parse(readFileSync(p, "utf8"));
 const pkg = readJson(join(root, "package.json"));
@@ -271,6 +337,8 @@ const config = {
   useSnapshot: false,
   useCodeCache: native && !opts["no-code-cache"],
   assets: { [ASSET]: join(work, ASSET) },
+  // The appliance profile's permission model; "none": NODE_OPTIONS and the command line cannot add node options.
+  ...(execArgv.length > 0 ? { execArgv, execArgvExtension: "none" } : {}),
 };
 const configFile = join(work, "sea-config.json");
 writeFileSync(configFile, `${JSON.stringify(config, null, 2)}\n`);
@@ -300,4 +368,5 @@ if (native && opts.entry === undefined) {
 }
 const size = (statSync(output).size / 2 ** 20).toFixed(1);
 const shown = relative(root, output).startsWith("..") ? output : relative(root, output);
-console.log(`build-bin: ${shown} (linux-${arch}, node ${nodeVersion}, lmdb ${lmdbVersion} ${addonName}, ${size} MiB)`);
+console.log(`build-bin: ${shown} (linux-${arch}, node ${nodeVersion}, lmdb ${lmdbVersion} ${addonName}, ${size} MiB, profile ${opts.profile})`);
+if (execArgv.length > 0) console.log(`build-bin: execArgv ${execArgv.join(" ")}`);

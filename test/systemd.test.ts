@@ -1,4 +1,4 @@
-// systemd units: `systemd-analyze verify` accepts them unchanged, `security --offline` exposure <= 2.5, sysusers works.
+// systemd units: `systemd-analyze verify` accepts them unchanged, `security --offline` exposure <= 2.0, sysusers works.
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
@@ -8,7 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 const unitDir = path.resolve("systemd");
 const SERVICES = ["slowdrip.service", "slowdrip-mediamtx.service"];
 const UNITS = [...SERVICES, "slowdrip-mediamtx.path"];
-const MAX_EXPOSURE = 2.5;
+// Issue 16's bar for the appliance (systemd 252 here; the image's 257 is read inside the booted VM).
+const MAX_EXPOSURE = 2.0;
 
 function analyze(args: string[]) {
   const r = spawnSync("systemd-analyze", args, { encoding: "utf8", env: { ...process.env, SYSTEMD_COLORS: "0", SYSTEMD_PAGER: "" } });
@@ -122,6 +123,18 @@ describe("unit contents", () => {
   it("slowdrip.service keeps what the node creates private: UMask=0077 (MediaMTX shares its group)", () => {
     expect(directives("slowdrip.service", "Service").get("UMask")).toEqual(["0077"]);
     expect(directives("slowdrip.service", "Service").get("StateDirectoryMode")).toEqual(["0750"]);
+  });
+
+  it("slowdrip.service starts in its data dir, sees only its own /proc, and says the sandbox is the real boundary", () => {
+    const s = directives("slowdrip.service", "Service");
+    // Node 26 lets worker threads read their creator's working directory: / would open the whole file system to them.
+    expect(s.get("WorkingDirectory")).toEqual(["/var/lib/slowdrip"]);
+    expect(s.get("ProcSubset")).toEqual(["pid"]);
+    expect(s.get("ProtectProc")).toEqual(["invisible"]);
+    expect(s.get("SystemCallFilter")).toEqual(["@system-service", "~@privileged @resources"]);
+    const text = fs.readFileSync(path.join(unitDir, "slowdrip.service"), "utf8");
+    expect(text).toContain("--profile appliance");
+    expect(text).toContain("The sandbox below is the real boundary.");
   });
 
   it("slowdrip.service leaves W^X off: V8's JIT and WebAssembly need it", () => {

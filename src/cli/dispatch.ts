@@ -1,6 +1,7 @@
 // Runs one command: --help prints its usage; errors become one line on stderr and an exit code. Light on purpose:
 // main.ts runs `slowdrip hash` through it without loading the rest of the CLI.
 import { CliError, type CliIO, type Command } from "./command.ts";
+import { describeAccessDenied } from "../node/permission.ts";
 
 /** The process's own streams, environment and working directory. */
 export function defaultIO(): CliIO {
@@ -27,6 +28,6 @@ function isUsageError(err: unknown): boolean {
 }
 
 function oneLine(err: unknown): string {
-  const msg = err instanceof Error ? err.message : String(err);
+  const msg = describeAccessDenied(err) ?? (err instanceof Error ? err.message : String(err));
   return msg.replace(/\s*\n\s*/g, "; ");
 }

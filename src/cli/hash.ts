@@ -1,4 +1,5 @@
 // `slowdrip hash`: b3sum-style BLAKE3 of files or stdin (multi-core for large inputs), optionally writing a Bao outboard.
+import { describeAccessDenied } from "../node/permission.ts";
 import { readFile, stat, writeFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
@@ -80,7 +81,7 @@ export const hashCommand: Command = {
       } catch (err) {
         if (err instanceof CliError) throw err;
         const code = (err as { code?: string }).code;
-        io.stderr.write(`slowdrip hash: ${file}: ${code === "ENOENT" ? "no such file" : code === "EISDIR" ? "is a directory" : (err as Error).message}\n`);
+        io.stderr.write(`slowdrip hash: ${file}: ${code === "ENOENT" ? "no such file" : code === "EISDIR" ? "is a directory" : (describeAccessDenied(err) ?? (err as Error).message)}\n`);
         status = 1;
       }
     }

@@ -1,5 +1,5 @@
 // Where a verified download goes: stdout, or FILE written as FILE.part and renamed only once everything verified.
-import { createWriteStream, renameSync, unlinkSync } from "node:fs";
+import { createWriteStream, openSync, renameSync, unlinkSync } from "node:fs";
 import { once } from "node:events";
 import { resolve } from "node:path";
 import { CliError, type CliIO } from "./command.ts";
@@ -12,7 +12,9 @@ import { CliError, type CliIO } from "./command.ts";
 export async function writeOutput(source: AsyncIterable<Uint8Array>, io: CliIO, out: string | undefined, failure: (err: unknown) => never): Promise<void> {
   const target = out === undefined ? undefined : resolve(io.cwd, out);
   const part = target === undefined ? undefined : `${target}.part`;
-  const sink: NodeJS.WritableStream = part === undefined ? io.stdout : createWriteStream(part, { mode: 0o644 });
+  // Opened here, synchronously: a refusal (a missing directory, the appliance build's permission model) is then one
+  // error line before anything is fetched, not an unhandled stream error.
+  const sink: NodeJS.WritableStream = part === undefined ? io.stdout : createWriteStream(part, { fd: openSync(part, "w", 0o644) });
   try {
     for await (const piece of source) if (piece.byteLength > 0 && !sink.write(piece)) await once(sink, "drain");
     if (part !== undefined && target !== undefined) {

@@ -92,6 +92,19 @@ export function readConfigFile(path: string): Map<string, unknown> {
   return out;
 }
 
+/**
+ * True when a search-path candidate exists. Under Node's permission model (the appliance build) a file the build may
+ * not read is not a candidate: it could not be read anyway, and the build names its own config file.
+ */
+function searchable(file: string): boolean {
+  try {
+    return existsSync(file);
+  } catch (err) {
+    if ((err as { code?: unknown }).code === "ERR_ACCESS_DENIED") return false;
+    throw err;
+  }
+}
+
 /** Loads the effective config. Throws ConfigError naming the field on any bad input. */
 export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   const cwd = opts.cwd ?? process.cwd();
@@ -105,7 +118,7 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   } else {
     for (const p of opts.searchPaths ?? []) {
       const abs = resolve(cwd, p);
-      if (existsSync(abs)) {
+      if (searchable(abs)) {
         file = abs;
         break;
       }

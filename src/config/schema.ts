@@ -318,6 +318,20 @@ export const schema = {
   }),
   "films.refresh": duration("5m", { doc: "How often the film catalog is read again from the relays.", min: 1000, max: 86_400_000 }),
   "films.fetch_timeout": duration("20s", { doc: "Longest one holder (or the origin) may take to deliver a film blob to GET /api/film/; then the next is tried.", min: 500, max: 600_000 }),
+  "films.range_size": size("4MiB", { doc: "Film blobs larger than this are fetched by GET /api/film/ in verified ranges (Bao slices) of this size, in parallel across holders.", min: 64 * KiB, max: 16 * MiB }),
+  "films.range_parallel": int(4, { doc: "Most ranges of one film blob fetched at once (each held in memory until it is stored).", min: 1, max: 16 }),
+  "films.relay": bool(false, { doc: "Serve the single-hop paid relay (GET /relay/<blake3>, RelayService.Fetch) of blobs a trusted film names, metered as relay-bandwidth, and advertise it in the kind 10021 event." }),
+  "films.relay_session_bytes": size("256MiB", { doc: "Most bytes the relay carries for one payment session (or one request without a session) per hour.", min: 64 * KiB, max: 64 * GiB }),
+  "films.relay_peer_bytes": size("1GiB", { doc: "Most bytes the relay carries for one peer (node id or address) per hour.", min: 64 * KiB, max: 1024 * GiB }),
+  "films.relay_via": list([], {
+    doc: "Relays (http(s) endpoints of nodes with films.relay on) GET /api/film/ fetches a film blob through, paying relay-bandwidth, when no holder or origin delivered it.",
+    item: (s) => {
+      if (!/^https?:\/\/[^\s/]+(\/[^\s]*)?$/.test(s)) throw new RangeError("not an http(s) URL");
+    },
+    itemDoc: "http(s) relay endpoints",
+    maxItems: 16,
+  }),
+  "films.relay_only": bool(false, { doc: "Fetch film blobs only through films.relay_via, never from holders or origins directly (a node that reaches the network through its relay)." }),
   "films.max_price_per_mib": int(10, { doc: "Most sats per MiB the node pays a holder that answers 402 for a film blob.", min: 0, max: 1_000_000_000 }),
   "films.budget": int(1000, { doc: "Most sats one film blob fetch may spend (price plus swap fees).", min: 0, max: 1_000_000_000 }),
   "films.max_swap_fee": int(10, { doc: "Most sats of fees a cross-mint swap for one film blob may cost.", min: 0, max: 1_000_000_000 }),

@@ -1,6 +1,8 @@
 // Film blobs for GET /api/film/<blake3>: local first; else from holders found through kind 30081 seed adverts (paying a
 // 402 through fetchPaid within the budget), each with a timeout and verified against the hash as it is stored; else
-// from the catalog's origin. Only blobs a catalog film names are fetched; a holder that sends bad bytes is dropped.
+// from the catalog's origin. Blobs over films.range_size come in verified ranges, in parallel across holders (ranges.ts).
+// Only blobs a catalog film names are fetched; a holder that sends bad bytes is dropped. Last, films.relay_via relays
+// (GET /relay/, paid as relay-bandwidth); a relay's own upstream fetch is marked and never goes through another relay.
 import { Readable } from "node:stream";
 import { KIND_SEEDS } from "../nostr/events.ts";
 import type { CheckedEvent } from "../nostr/events.ts";
@@ -10,6 +12,7 @@ import { HashMismatchError } from "../store/errors.ts";
 import type { BlobStore } from "../store/types.ts";
 import type { CatalogSnapshot } from "./catalog.ts";
 import { FilmError } from "./errors.ts";
+import { fetchRanges } from "./ranges.ts";
 
 /** Largest playlist or poster fetched (their size is not in the film record; segments must have their recorded size). */
 export const MAX_UNSIZED_BLOB = 16 * 1024 * 1024;
@@ -37,6 +40,8 @@ export interface FetchCounters {
   /** source: local, peer, paid, origin. */
   served(source: string): void;
   badHolder(): void;
+  /** A verified range of a large blob arrived (source: peer, paid, origin). */
+  range?(source: string): void;
 }
 
 /** Options of {@link FilmFetcher}. */
@@ -54,7 +59,18 @@ export interface FilmFetcherOptions {
   log: { info(o: object, m: string): void; warn(o: object, m: string): void };
   /** Most fetches in flight at once. */
   maxInFlight?: number;
+  /** Blobs of a known size above this are fetched in verified ranges of this many bytes, in parallel across holders. */
+  rangeSize?: number;
+  /** Most ranges of one blob in flight at once. */
+  rangeParallel?: number;
+  /** Relay endpoints (GET /relay/<hash>, paid as relay-bandwidth) asked after the holders and origins failed. */
+  relays?: () => string[];
+  /** Fetch only through `relays`, never from holders or origins directly. */
+  relayOnly?: boolean;
 }
+
+/** Header a relay puts on its upstream requests (the loop guard; see relay.ts). */
+const RELAYED = "x-slowdrip-relayed";
 
 /** A film blob the catalog names: its expected size (segments) and the origins of the films naming it. */
 export interface Scope {
@@ -101,7 +117,7 @@ export class FilmFetcher {
    * Makes sure the blob is stored here; returns where it came from (local, peer, paid, origin). Throws FilmError
    * not-found when no catalog film names it, unavailable when no holder or origin delivered it.
    */
-  async ensure(hash: string): Promise<string> {
+  async ensure(hash: string, opts: { relayed?: boolean } = {}): Promise<string> {
     if (await this.#o.store.has(hash)) {
       this.#o.counters?.served("local");
       return "local";
@@ -111,7 +127,7 @@ export class FilmFetcher {
     const running = this.#inflight.get(hash);
     if (running) return running;
     if (this.#inflight.size >= (this.#o.maxInFlight ?? 64)) throw new FilmError("too many film fetches in flight; try again", "unavailable");
-    const p = this.#fetch(hash, scope).finally(() => this.#inflight.delete(hash));
+    const p = this.#fetch(hash, scope, opts.relayed ? { [RELAYED]: "1" } : {}).finally(() => this.#inflight.delete(hash));
     this.#inflight.set(hash, p);
     return p;
   }
@@ -160,13 +176,63 @@ export class FilmFetcher {
     }
   }
 
-  async #fetch(hash: string, scope: Scope): Promise<string> {
+  /** A large blob in verified ranges from the holders (then the origins); undefined when that failed. */
+  async #fetchRanges(hash: string, size: number, holders: string[], scope: Scope, mark: Record<string, string>): Promise<string | undefined> {
+    const sources = new Set<string>();
+    const sessions = new Map<string, string>();
+    const pay = this.#o.pay;
+    try {
+      await this.#o.store.import(
+        fetchRanges({
+          hash,
+          size,
+          rangeSize: this.#o.rangeSize!,
+          parallel: this.#o.rangeParallel ?? 4,
+          timeoutMs: this.#o.timeoutMs,
+          holders,
+          origins: scope.origins,
+          isBad: (ep) => this.#bad.get(hash)?.has(ep) ?? false,
+          markBad: (ep) => this.#markBad(hash, ep),
+          onRange: (source) => {
+            sources.add(source);
+            this.#o.counters?.range?.(source);
+          },
+          log: this.#o.log,
+          get: async (url, h, signal, bytes, holder) => {
+            const headers = { ...h, ...mark };
+            if (!pay || !holder) return { response: await fetch(url, { headers, signal }), paid: false };
+            const ep = url.slice(0, url.indexOf("/blobs/"));
+            const session = sessions.get(ep);
+            const r = await fetchPaid(url, { ...pay, headers, signal, expectedBytes: bytes, ...(session ? { session } : {}) });
+            if (r.session) sessions.set(ep, r.session);
+            return { response: r.response, paid: r.paid > 0 };
+          },
+        }),
+        { expectedHash: hash, source: "film-ranges", tags: CACHE_TAGS, size },
+      );
+    } catch (err) {
+      this.#o.log.warn({ hash, err: (err as Error).message }, "films: ranged fetch failed");
+      return undefined;
+    }
+    const source = sources.has("paid") ? "paid" : sources.has("peer") ? "peer" : "origin";
+    this.#o.counters?.served(source);
+    return source;
+  }
+
+  async #fetch(hash: string, scope: Scope, mark: Record<string, string>): Promise<string> {
     const log = this.#o.log;
     let holders: string[] = [];
+    if (this.#o.relayOnly) return this.#viaRelays(hash, scope);
     try {
       holders = await this.#holders(hash);
     } catch (err) {
       log.warn({ err, hash }, "films: holder lookup failed");
+    }
+    if (this.#o.rangeSize && scope.size !== undefined && scope.size > this.#o.rangeSize) {
+      const source = await this.#fetchRanges(hash, scope.size, holders, scope, mark);
+      if (source) return source;
+      // Holders and origins all failed a range; the origins are still asked for the whole blob below.
+      holders = [];
     }
     for (const ep of holders) {
       const url = `${ep}/blobs/${hash}`;
@@ -175,11 +241,11 @@ export class FilmFetcher {
         let res: Response;
         let source = "peer";
         if (this.#o.pay) {
-          const r = await fetchPaid(url, { ...this.#o.pay, signal, ...(scope.size !== undefined ? { expectedBytes: scope.size } : {}) });
+          const r = await fetchPaid(url, { ...this.#o.pay, signal, headers: mark, ...(scope.size !== undefined ? { expectedBytes: scope.size } : {}) });
           res = r.response;
           if (r.paid > 0) source = "paid";
         } else {
-          res = await fetch(url, { signal });
+          res = await fetch(url, { signal, headers: mark });
         }
         if (res.status !== 200) {
           await res.body?.cancel().catch(() => undefined);
@@ -198,7 +264,7 @@ export class FilmFetcher {
     }
     for (const origin of scope.origins) {
       try {
-        const res = await fetch(`${origin}/blobs/${hash}`, { signal: AbortSignal.timeout(this.#o.timeoutMs) });
+        const res = await fetch(`${origin}/blobs/${hash}`, { signal: AbortSignal.timeout(this.#o.timeoutMs), headers: mark });
         if (res.status === 200 && (await this.#import(hash, res, scope, `origin:${origin}`))) {
           this.#o.counters?.served("origin");
           return "origin";
@@ -209,6 +275,34 @@ export class FilmFetcher {
         log.warn({ hash, origin, err: (err as Error).message }, "films: the origin failed");
       }
     }
+    // A relay's own fetch never goes through another relay (single hop).
+    if (!mark[RELAYED] && this.#o.relays?.().length) return this.#viaRelays(hash, scope);
     throw new FilmError(`no holder or origin delivered blob ${hash}`, "unavailable");
+  }
+
+  /** The blob through a relay (GET <relay>/relay/<hash>, paid as relay-bandwidth), verified as it is stored. */
+  async #viaRelays(hash: string, scope: Scope): Promise<string> {
+    const log = this.#o.log;
+    const self = new Set(this.#o.self().map((u) => u.replace(/\/+$/, "")));
+    for (const raw of this.#o.relays?.() ?? []) {
+      const ep = raw.replace(/\/+$/, "");
+      if (self.has(ep)) continue;
+      const url = `${ep}/relay/${hash}`;
+      const signal = AbortSignal.timeout(this.#o.timeoutMs);
+      try {
+        const res = this.#o.pay
+          ? (await fetchPaid(url, { ...this.#o.pay, service: "relay-bandwidth", signal, ...(scope.size !== undefined ? { expectedBytes: scope.size } : {}) })).response
+          : await fetch(url, { signal });
+        if (res.status === 200 && (await this.#import(hash, res, scope, `relay:${ep}`))) {
+          this.#o.counters?.served("relay");
+          return "relay";
+        }
+        await res.body?.cancel().catch(() => undefined);
+        log.warn({ hash, relay: ep, status: res.status }, "films: the relay did not deliver the blob");
+      } catch (err) {
+        log.warn({ hash, relay: ep, err: (err as Error).message }, "films: the relay failed");
+      }
+    }
+    throw new FilmError(`no holder, origin or relay delivered blob ${hash}`, "unavailable");
   }
 }

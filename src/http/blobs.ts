@@ -19,6 +19,7 @@ import { ifNoneMatchHits, ifRangeAllows } from "./conditional.ts";
 import type { BlobStore } from "../store/types.ts";
 import { sendError, sendJson, type HttpErrorAnswer, type HttpErrorMapper, type HttpRoute } from "./routes.ts";
 import type { ReadGate } from "./paygate.ts";
+import type { ServiceName } from "../pay/pricing.ts";
 import { writeHead, type NodeRequest, type NodeResponse } from "./types.ts";
 
 /** What the blob routes need. */
@@ -75,6 +76,13 @@ export function chooseRange(header: string | undefined, size: number): RangeChoi
   return { kind: "range", start, end: Math.min(end, size - 1) };
 }
 
+/** Request header asking GET /blobs/<hash> with a Range for the range's standard Bao slice (value `slice`). */
+export const BAO_HEADER = "x-bao";
+/** Content type of a Bao slice answer. */
+export const BAO_SLICE_TYPE = "application/x-bao-slice";
+/** Longest range answered as a Bao slice. */
+export const MAX_SLICE_RANGE = 16 * 1024 * 1024;
+
 function header(req: NodeRequest, name: string): string | undefined {
   const v = req.headers[name];
   return Array.isArray(v) ? v.join(",") : v;
@@ -97,7 +105,7 @@ function drained(res: NodeResponse): Promise<void> {
  * Answers a GET/HEAD of one blob (by BLAKE3): conditional requests, one byte range, the read gate for bodies, then the
  * bytes with back-pressure. `contentType` is what the answer declares (default application/octet-stream).
  */
-export async function serveBlob(deps: Pick<BlobRoutesDeps, "store" | "gate">, req: NodeRequest, res: NodeResponse, hash: string, opts: { contentType?: string } = {}): Promise<void> {
+export async function serveBlob(deps: Pick<BlobRoutesDeps, "store" | "gate">, req: NodeRequest, res: NodeResponse, hash: string, opts: { contentType?: string; service?: ServiceName; extraHeaders?: Record<string, string> } = {}): Promise<void> {
   if (!isBlobId(hash)) throw new InvalidHashError(hash);
   const meta = await deps.store.stat(hash);
   const etag = `"${hash}"`;
@@ -107,6 +115,7 @@ export async function serveBlob(deps: Pick<BlobRoutesDeps, "store" | "gate">, re
     "cache-control": "public, max-age=31536000, immutable",
     "accept-ranges": "bytes",
     "content-type": opts.contentType ?? "application/octet-stream",
+    ...(opts.extraHeaders ?? {}),
   };
   // If-None-Match comes before Range (RFC 9110 §13.2.2); a blob's bytes never change, so a matching tag is always 304.
   if (ifNoneMatchHits(header(req, "if-none-match"), hash)) {
@@ -127,10 +136,19 @@ export async function serveBlob(deps: Pick<BlobRoutesDeps, "store" | "gate">, re
     res.end();
     return;
   }
+  const wantsSlice = status === 206 && header(req, BAO_HEADER)?.trim().toLowerCase() === "slice";
+  if (wantsSlice && length > MAX_SLICE_RANGE) return sendError(res, 400, `a Bao slice covers at most ${MAX_SLICE_RANGE} bytes`);
   if (deps.gate) {
-    if (!(await deps.gate(req, res, new URL(req.url ?? "/", "http://node.invalid"), { service: "content-download", bytes: length, headers: CORS }))) return;
+    if (!(await deps.gate(req, res, new URL(req.url ?? "/", "http://node.invalid"), { service: opts.service ?? "content-download", bytes: length, headers: CORS }))) return;
     // A paid answer (it carries a session) must not be served to others from a shared cache.
     if (res.hasHeader("x-session")) headers["cache-control"] = "private, no-store";
+  }
+  if (wantsSlice) {
+    // The standard Bao slice of the range instead of its bytes, so that the reader verifies them against the hash.
+    const slice = await deps.store.baoSlice(hash, start, length);
+    writeHead(res, 206, { ...headers, "content-type": BAO_SLICE_TYPE, "content-length": String(slice.byteLength), [BAO_HEADER]: "slice", vary: BAO_HEADER });
+    res.end(slice);
+    return;
   }
   const gone = new AbortController();
   const onClose = () => {

@@ -67,10 +67,11 @@ async function authHook(deps: LiveRoutesDeps, req: NodeRequest, res: NodeRespons
 }
 
 async function segmentHook(deps: LiveRoutesDeps, req: NodeRequest, res: NodeResponse): Promise<void> {
+  const receivedAt = performance.now();
   const body = await readBody(req, MAX_HOOK_BODY);
   if (!body) return sendError(res, 413, `segment notice larger than ${MAX_HOOK_BODY} bytes`);
   try {
-    const n = parseSegmentHook(body);
+    const n = { ...parseSegmentHook(body), receivedAt };
     const s = await deps.intake.handle(n);
     sendJson(res, 200, { stream: s.stream, seq: s.entry.seq, blake3: s.entry.blake3, version: s.version });
   } catch (e) {

@@ -66,7 +66,13 @@ export function writeSecretFile(path: string, data: string | Uint8Array): void {
   const fd = openSync(tmp, "wx", 0o600);
   try {
     writeSync(fd, typeof data === "string" ? Buffer.from(data) : data);
-    fsyncSync(fd);
+    try {
+      fsyncSync(fd);
+    } catch (err) {
+      // Node 26's permission model (the appliance build) refuses fsync outright, whatever the path; the rename below
+      // then relies on the file system writing data before the rename (ext4's default data=ordered, the image's).
+      if ((err as NodeJS.ErrnoException).code !== "ERR_ACCESS_DENIED") throw err;
+    }
   } finally {
     closeSync(fd);
   }

@@ -8,7 +8,7 @@ import { StreamIngest, type SegmentSealed } from "../stream/ingest.ts";
 import { signDelegation } from "../stream/manifest.ts";
 import { MemoryManifestStore } from "../stream/persist.ts";
 import { publicKeyHex } from "../stream/signing.ts";
-import { parseSegmentHook, SegmentHookError, SegmentIntake } from "./segments.ts";
+import { parseSegmentHook, SegmentHookError, SegmentIntake, segmentStartUs } from "./segments.ts";
 
 const secret = new Uint8Array(32).fill(5);
 const key = publicKeyHex(secret);
@@ -43,6 +43,30 @@ describe("SegmentIntake", () => {
     const b3 = await Promise.all([1, 2, 3].map(async (f) => (await new MemoryBlobStore().import([seg(f)])).hash));
     expect(sealed.map((s) => s.entry.blake3)).toEqual(b3);
     for (const n of names) expect(existsSync(join(rec, `live/a/${n}.ts`)), n).toBe(false);
+  });
+
+  it("takes a segment that starts where the last one ended at once, and holds one after a gap for the window", async () => {
+    const { rec, ingest, sealed } = setup();
+    const intake = new SegmentIntake({ ingest, recordDir: rec, reorderMs: 2000 });
+    const names = ["2026-11-21_10-00-00-000000", "2026-11-21_10-00-01-000000", "2026-11-21_10-00-05-000000"];
+    names.forEach((n, i) => writeFileSync(join(rec, `live/a/${n}.ts`), seg(i + 1)));
+    const notice = (i: number) => ({ path: "live/a", file: join(rec, `live/a/${names[i]}.ts`), durationMs: 1000 });
+    // The first segment of a path has nothing to follow: it waits the window.
+    await intake.handle(notice(0));
+    // The gap (10:00:02 to 10:00:05) could hide a notice still on its way: it waits; the contiguous one does not.
+    let gapDone = false;
+    const gap = intake.handle(notice(2)).then((s) => ((gapDone = true), s));
+    const contiguous = await intake.handle({ ...notice(1) });
+    expect(gapDone).toBe(false);
+    expect(contiguous.entry.seq).toBe(1);
+    expect(contiguous.timing.readMs).toBeGreaterThanOrEqual(0);
+    expect((await gap).entry.seq).toBe(2);
+    expect(sealed.map((s) => s.entry.seq)).toEqual([0, 1, 2]);
+  });
+
+  it("reads segment start times from MediaMTX file names only", () => {
+    expect(segmentStartUs("/r/live/a/2026-11-21_10-00-01-000002.ts")! - segmentStartUs("/r/live/a/2026-11-21_10-00-00-500000.ts")!).toBe(500_002);
+    for (const bad of ["/r/live/a/seg1.ts", "/r/live/a/2026-11-21_10-00-01.ts", "/r/2026-11-21_10-00-01-000002.ts/x"]) expect(segmentStartUs(bad), bad).toBeUndefined();
   });
 
   it("refuses files outside the record directory, symlinks out of it and missing files", async () => {

@@ -14,6 +14,8 @@ export interface SegmentNotice {
   /** Absolute file path of the finished MPEG-TS segment. */
   file: string;
   durationMs: number;
+  /** performance.now() when the hook's request arrived (for the ingest's stage timings). */
+  receivedAt?: number;
 }
 
 /** A hook post that cannot be acted on; `status` is the HTTP answer. */
@@ -86,8 +88,26 @@ function exhausted(err: unknown): SegmentDropReason {
   return "error";
 }
 
+/** Two segments closer than this (start of one vs end of the other) are taken as contiguous. */
+const CONTIGUOUS_US = 300_000;
+/** Paths whose last segment end is remembered (least recently dispatched forgotten first). */
+const MAX_TRACKED_PATHS = 1024;
+
+/**
+ * The start of a segment in µs from its MediaMTX file name (`.../%Y-%m-%d_%H-%M-%S-%f.ts`, as the node renders
+ * recordPath), or undefined for any other name. Read as UTC: only differences between segments of a path matter.
+ */
+export function segmentStartUs(file: string): number | undefined {
+  const m = /(\d{4})-(\d{2})-(\d{2})_(\d{2})-(\d{2})-(\d{2})-(\d{6})\.[a-z0-9]+$/.exec(file);
+  if (!m) return undefined;
+  const ms = Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!);
+  return Number.isFinite(ms) ? ms * 1000 + +m[7]! : undefined;
+}
+
 interface Pending {
   notice: SegmentNotice;
+  /** performance.now() of the notice's arrival. */
+  at: number;
   resolve: (s: SegmentSealed) => void;
   reject: (e: unknown) => void;
 }
@@ -98,6 +118,8 @@ export class SegmentIntake {
   readonly #retry: { attempts: number; baseMs: number; maxMs: number };
   #root: string | null = null;
   readonly #pending = new Map<string, Pending[]>();
+  /** Per path, where the last dispatched segment ends (µs, from its file name), for the contiguity shortcut. */
+  readonly #ends = new Map<string, number>();
   readonly #chains = new Map<string, Promise<void>>();
 
   constructor(opts: SegmentIntakeOptions) {
@@ -123,32 +145,52 @@ export class SegmentIntake {
    * ingests it (in file-name order among the notices of its path gathered meanwhile) and deletes it.
    */
   handle(n: SegmentNotice): Promise<SegmentSealed> {
-    if (this.#o.reorderMs === 0) return this.#handleNow(n);
+    const at = n.receivedAt ?? performance.now();
+    if (this.#o.reorderMs === 0) return this.#handleNow(n, at);
+    // A segment that starts where the last one dispatched for its path ended cannot have an earlier one still on
+    // its way: it goes at once, behind that one. Anything else waits out the reorder window.
+    const start = segmentStartUs(n.file);
+    const end = this.#ends.get(n.path);
+    if (!this.#pending.has(n.path) && start !== undefined && end !== undefined && Math.abs(start - end) <= CONTIGUOUS_US) {
+      return new Promise<SegmentSealed>((resolve, reject) => this.#dispatch(n.path, [{ notice: n, at, resolve, reject }]));
+    }
     return new Promise<SegmentSealed>((resolve, reject) => {
       const list = this.#pending.get(n.path);
       if (list) {
-        list.push({ notice: n, resolve, reject });
+        list.push({ notice: n, at, resolve, reject });
         return;
       }
-      this.#pending.set(n.path, [{ notice: n, resolve, reject }]);
+      this.#pending.set(n.path, [{ notice: n, at, resolve, reject }]);
       setTimeout(() => {
         const batch = this.#pending.get(n.path) ?? [];
         this.#pending.delete(n.path);
         batch.sort((a, b) => (a.notice.file < b.notice.file ? -1 : a.notice.file > b.notice.file ? 1 : 0));
-        // Batches of one path run one after another, so a later batch never overtakes an earlier one.
-        const prev = this.#chains.get(n.path) ?? Promise.resolve();
-        const next = prev.then(async () => {
-          for (const p of batch) await this.#handleNow(p.notice).then(p.resolve, p.reject);
-        });
-        this.#chains.set(n.path, next);
-        void next.then(() => {
-          if (this.#chains.get(n.path) === next) this.#chains.delete(n.path);
-        });
+        this.#dispatch(n.path, batch);
       }, this.#o.reorderMs);
     });
   }
 
-  async #handleNow(n: SegmentNotice): Promise<SegmentSealed> {
+  /** Queues `batch` (in order) behind the path's earlier batches, so a later one never overtakes an earlier one. */
+  #dispatch(path: string, batch: Pending[]): void {
+    const last = batch[batch.length - 1]?.notice;
+    const start = last ? segmentStartUs(last.file) : undefined;
+    this.#ends.delete(path);
+    if (last && start !== undefined) {
+      if (this.#ends.size >= MAX_TRACKED_PATHS) this.#ends.delete(this.#ends.keys().next().value!);
+      this.#ends.set(path, start + last.durationMs * 1000);
+    }
+    const prev = this.#chains.get(path) ?? Promise.resolve();
+    const next = prev.then(async () => {
+      for (const p of batch) await this.#handleNow(p.notice, p.at).then(p.resolve, p.reject);
+    });
+    this.#chains.set(path, next);
+    void next.then(() => {
+      if (this.#chains.get(path) === next) this.#chains.delete(path);
+    });
+  }
+
+  async #handleNow(n: SegmentNotice, receivedAt: number): Promise<SegmentSealed> {
+    const waitMs = performance.now() - receivedAt;
     const root = await this.#rootDir().catch((e) => {
       throw new SegmentHookError(500, `record directory ${this.#o.recordDir} is not readable`, { cause: e });
     });
@@ -166,6 +208,7 @@ export class SegmentIntake {
       await this.#drop("too-large", n, real, err);
       throw err;
     }
+    const tRead = performance.now();
     const fh = await open(real, "r");
     let bytes: Uint8Array;
     try {
@@ -180,6 +223,7 @@ export class SegmentIntake {
     } finally {
       await fh.close();
     }
+    const readMs = performance.now() - tRead;
     for (let attempt = 1; ; attempt++) {
       let sealed: SegmentSealed;
       try {
@@ -197,7 +241,7 @@ export class SegmentIntake {
         continue;
       }
       if (this.#o.deleteAfter) await unlink(real).catch(() => undefined);
-      return sealed;
+      return { ...sealed, timing: { ...sealed.timing, waitMs, readMs } };
     }
   }
 

@@ -34,6 +34,7 @@ export const fullNode: Assemble = async (base, add) => {
       store: store.store,
       wallet: pay.pay.wallet,
       gate: pay.gates.http,
+      rpcGate: pay.gates.rpc,
       onRefresh: () => void nostr.nostr.advertiseSeeds().catch(() => undefined),
     }),
   );

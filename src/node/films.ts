@@ -9,6 +9,10 @@ import type { ReadGate } from "../http/paygate.ts";
 import type { PayWallet } from "../pay/wallet.ts";
 import { FilmLibrary, filmBlobs, type FilmPublisher } from "../films/library.ts";
 import { filmHttpErrors, filmRoutes } from "../http/films.ts";
+import { FilmRelay } from "../films/relay.ts";
+import { relayHttpErrors, relayRoutes } from "../http/relay.ts";
+import { relayRpcError, relayService } from "../rpc/relay.ts";
+import type { RpcReadGate } from "../rpc/paygate.ts";
 import { bearerToken, tokenMatches } from "../rpc/auth.ts";
 import type { BlobStore } from "../store/types.ts";
 import { publicKeyFromDidKey } from "../identity/ed25519.ts";
@@ -30,8 +34,10 @@ export interface FilmsNeeds {
   store: BlobStore;
   /** The wallet that pays holders answering 402 (absent: such holders are skipped). */
   wallet?: PayWallet;
-  /** The node's own read gate for GET /api/film/ (its viewers pay it as for /blobs). */
+  /** The node's own read gate for GET /api/film/ (its viewers pay it as for /blobs) and GET /relay/. */
   gate?: ReadGate;
+  /** The RPC read gate for RelayService.Fetch. */
+  rpcGate?: RpcReadGate;
   /** Called after every refresh (the seed advert is re-read then). */
   onRefresh?: () => void;
 }
@@ -77,15 +83,31 @@ export async function filmsComponent(ctx: NodeBase, needs: FilmsNeeds): Promise<
   let selfUrl = "";
   const bad = new Counter({ name: "slowdrip_films_bad_holder_total", help: "Film blobs a holder sent with bytes that do not match the hash (the holder is dropped for that blob).", registers: [ctx.metrics.registry] });
   const served = new Counter({ name: "slowdrip_films_blobs_total", help: "Film blobs GET /api/film/ answered, by where they came from (local, peer, paid, origin).", labelNames: ["source"], registers: [ctx.metrics.registry] });
+  const ranges = new Counter({ name: "slowdrip_films_ranges_total", help: "Verified ranges (Bao slices) of large film blobs fetched, by where they came from (peer, paid, origin).", labelNames: ["source"], registers: [ctx.metrics.registry] });
   const fetcher = new FilmFetcher({
     store: needs.store,
     catalog: () => catalog.snapshot(),
     holders: () => needs.pool(),
     self: () => [config["node.public_endpoint"], selfUrl].filter(Boolean),
     timeoutMs: config["films.fetch_timeout"],
+    rangeSize: config["films.range_size"],
+    rangeParallel: config["films.range_parallel"],
+    relays: () => config["films.relay_via"],
+    relayOnly: config["films.relay_only"],
     ...(needs.wallet ? { pay: { wallet: needs.wallet, budget: config["films.budget"], maxPricePerMiB: config["films.max_price_per_mib"], maxSwapFee: config["films.max_swap_fee"], logger: log } } : {}),
-    counters: { served: (source) => served.inc({ source }), badHolder: () => bad.inc() },
+    counters: { served: (source) => served.inc({ source }), badHolder: () => bad.inc(), range: (source) => ranges.inc({ source }) },
     log,
+  });
+  const relayRefused = new Counter({ name: "slowdrip_films_relay_refused_total", help: "Relay requests refused, by reason (off, loop, scope, cap, unavailable).", labelNames: ["reason"], registers: [ctx.metrics.registry] });
+  const relayBytes = new Counter({ name: "slowdrip_films_relay_bytes_total", help: "Bytes this node relayed for others (service relay-bandwidth; apart from content-download).", registers: [ctx.metrics.registry] });
+  const relay = new FilmRelay({
+    enabled: config["films.relay"],
+    fetcher,
+    store: needs.store,
+    maxSessionBytes: config["films.relay_session_bytes"],
+    maxPeerBytes: config["films.relay_peer_bytes"],
+    windowMs: 3_600_000,
+    counters: { refused: (reason) => relayRefused.inc({ reason }), bytes: (n) => relayBytes.inc(n) },
   });
   const authorized = (req: { headers: Record<string, string | string[] | undefined> }) => {
     const h = req.headers.authorization;
@@ -114,8 +136,10 @@ export async function filmsComponent(ctx: NodeBase, needs: FilmsNeeds): Promise<
     name: "films",
     catalog,
     library,
-    routes: filmRoutes({ catalog, films: own, authorized, fetcher, store: needs.store, ...(needs.gate ? { gate: needs.gate } : {}) }),
-    httpErrors: [filmHttpErrors],
+    routes: [...filmRoutes({ catalog, films: own, authorized, fetcher, store: needs.store, ...(needs.gate ? { gate: needs.gate } : {}) }), ...relayRoutes({ relay, store: needs.store, ...(needs.gate ? { gate: needs.gate } : {}) })],
+    httpErrors: [filmHttpErrors, relayHttpErrors],
+    services: [relayService({ relay, store: needs.store, maxMessageSize: config["api.max_message_size"], ...(needs.rpcGate ? { gate: needs.rpcGate } : {}) })],
+    rpcErrors: [relayRpcError],
     afterListen({ url }) {
       selfUrl = url;
       timer = setTimeout(() => void tick(), 200);

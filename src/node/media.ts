@@ -262,11 +262,28 @@ export async function mediaComponent(ctx: NodeBase, needs: MediaNeeds): Promise<
   const latency = new IngestLatency();
   const timedIntake = {
     handle: async (n: Parameters<SegmentIntake["handle"]>[0]) => {
-      const t = process.hrtime.bigint();
+      const t = n.receivedAt ?? performance.now();
       const r = await intake.handle(n);
-      const seconds = Number(process.hrtime.bigint() - t) / 1e9;
-      ingestSeconds.observe(seconds);
-      latency.observe(r.stream, seconds * 1000);
+      const ms = performance.now() - t;
+      ingestSeconds.observe(ms / 1000);
+      latency.observe(r.stream, ms);
+      const round = (v: number | undefined) => (v === undefined ? undefined : Math.round(v * 100) / 100);
+      const s = r.timing;
+      log.debug(
+        {
+          path: r.stream,
+          seq: r.entry.seq,
+          receivedAtMs: Math.round(Date.now() - ms),
+          ms: round(ms),
+          waitMs: round(s.waitMs),
+          readMs: round(s.readMs),
+          hashMs: round(s.hashMs),
+          commitMs: round(s.commitMs),
+          signMs: round(s.signMs),
+          saveMs: round(s.saveMs),
+        },
+        "live: segment ingested",
+      );
       return r;
     },
   } as SegmentIntake;

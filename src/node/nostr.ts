@@ -117,7 +117,8 @@ export async function nostrComponent(ctx: NodeBase, needs: NostrNeeds): Promise<
       gauge.unref();
       const mints = needs.acceptedMints();
       if (needs.pricing.config.enabled && mints.length > 0) {
-        publisher.tollgate(tollgateFromPricing({ ratePerMiB: needs.pricing.service("content-download").rate, unit: needs.unit, mints }));
+        const relay = config["films.relay"] && endpoint ? { endpoint: `${endpoint.replace(/\/+$/, "")}/relay`, ratePerMiB: needs.pricing.service("relay-bandwidth").rate } : undefined;
+        publisher.tollgate(tollgateFromPricing({ ratePerMiB: needs.pricing.service("content-download").rate, unit: needs.unit, mints, ...(relay ? { relay } : {}) }));
       } else {
         log.info("nostr: no kind 10021 advert (pay.enabled is false or no mint is accepted)");
       }

@@ -6,9 +6,10 @@ import { liveTemplate, seedTemplate, signNodeEvent, tollgateTemplate, TOLLGATE_T
 /** One MiB: the advert's step for byte-metered services. */
 export const STEP_BYTES = 1024 * 1024;
 
-/** The paid-service advert of the content-download price (sats per MiB) for every accepted mint. */
-export function tollgateFromPricing(p: { ratePerMiB: number; unit: string; mints: readonly string[] }): TollgateAdvert {
+/** The paid-service advert of the content-download price (sats per MiB) for every accepted mint, and the relay's. */
+export function tollgateFromPricing(p: { ratePerMiB: number; unit: string; mints: readonly string[]; relay?: { endpoint: string; ratePerMiB: number } }): TollgateAdvert {
   return {
+    ...(p.relay ? { relay: { endpoint: p.relay.endpoint, price: p.relay.ratePerMiB, unit: p.unit } } : {}),
     metric: "bytes",
     stepSize: STEP_BYTES,
     tips: [...TOLLGATE_TIPS],

@@ -55,6 +55,8 @@ export interface TollgateAdvert {
   /** TollGate improvement proposals the service follows. */
   tips: string[];
   prices: TollgatePrice[];
+  /** The single-hop paid relay, when the node runs one: `["relay", <endpoint>/relay, price per step, unit]`. */
+  relay?: { endpoint: string; price: number; unit: string };
 }
 
 /** TIPs the node's advert names (TIP-01 advertisement, TIP-02 Cashu payments, TIP-03 HTTP 402). */
@@ -70,6 +72,7 @@ export function tollgateTemplate(advert: TollgateAdvert, createdAt: number): Eve
       ["step_size", String(advert.stepSize)],
       ["tips", ...advert.tips],
       ...advert.prices.map((p) => ["price_per_step", "cashu", String(p.price), p.unit, p.mint, String(p.minSteps)]),
+      ...(advert.relay ? [["relay", advert.relay.endpoint, String(advert.relay.price), advert.relay.unit]] : []),
     ],
     content: "",
   };
@@ -100,7 +103,11 @@ export function parseTollgate(event: { kind: number; tags: string[][] }): Tollga
       return { price: Number(t[2]), unit: t[3]!, mint: t[4]!, minSteps: Number(t[5]) };
     });
   if (prices.length === 0) throw bad("no price_per_step tag");
-  return { metric, stepSize: Number(step), tips, prices };
+  const relays = event.tags.filter((t) => t[0] === "relay");
+  if (relays.length > 1) throw bad(`expected at most one relay tag, found ${relays.length}`);
+  const r = relays[0];
+  if (r && (r.length !== 4 || !/^https?:\/\/[^\s]+$/.test(r[1]!) || !UINT.test(r[2]!) || !r[3])) throw bad(`malformed relay tag ${JSON.stringify(r)}`);
+  return { metric, stepSize: Number(step), tips, prices, ...(r ? { relay: { endpoint: r[1]!, price: Number(r[2]), unit: r[3]! } } : {}) };
 }
 
 /** The kind 30081 seed advert: `d` = "seeds", `endpoint`, one `x` tag per BLAKE3 hash served. */

@@ -107,4 +107,13 @@ describe("TollGate advert", () => {
     expect(() => parseTollgate({ ...t, tags: [...t.tags, ["price_per_step", "cashu", "-1", "sat", "http://m", "1"]] })).toThrow(/malformed/);
     expect(() => parseTollgate({ ...t, tags: t.tags.filter((x) => x[0] !== "metric") })).toThrow(/metric/);
   });
+
+  it("carries the relay as one relay tag beside the TollGate tags", () => {
+    const advert = tollgateFromPricing({ ratePerMiB: 5, unit: "sat", mints: ["http://m1"], relay: { endpoint: "http://b:8080/relay", ratePerMiB: 2 } });
+    const t = tollgateTemplate(advert, 1);
+    expect(t.tags.at(-1)).toEqual(["relay", "http://b:8080/relay", "2", "sat"]);
+    expect(parseTollgate(t)).toEqual(advert);
+    expect(() => parseTollgate({ ...t, tags: [...t.tags, ["relay", "http://c/relay", "1", "sat"]] })).toThrow(/at most one relay/);
+    expect(() => parseTollgate({ ...t, tags: [...t.tags.slice(0, -1), ["relay", "ftp://x", "1", "sat"]] })).toThrow(/malformed relay/);
+  });
 });

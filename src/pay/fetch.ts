@@ -5,6 +5,7 @@ import { PayError } from "./errors.ts";
 import { PAY_HEADERS } from "./gate.ts";
 import { MiB, type ServiceName } from "./pricing.ts";
 import { markClaimed, reclaim } from "./sent.ts";
+import { liquidityOf, swapRoutes } from "./liquidity.ts";
 import { swapMints } from "./swap.ts";
 import { mintUrl, type PayLogger, type PayWallet } from "./wallet.ts";
 
@@ -163,21 +164,26 @@ export async function fetchPaid(url: string, opts: FetchPaidOptions): Promise<Fe
   }
   let fees = 0;
   if (!payMint) {
-    const target = candidates.find((m) => wallet.isTrusted(m));
-    if (!target) return fallback("no-acceptable-mint", { mints });
-    const source = Object.entries(balances)
-      .filter(([m]) => m !== target)
-      .sort((a, b) => b[1] - a[1])[0];
-    if (!source) return fallback("insufficient-funds", { amount });
-    const tw = await wallet.cashu(target).catch(() => undefined);
-    if (!tw) return fallback("payee-mint-unreachable", { mint: target });
-    const swapAmount = amount + feeMargin(tw.keyChain.getKeyset().fee, amount);
+    const targets = candidates.filter((m) => wallet.isTrusted(m)).slice(0, 8);
+    if (!targets.length) return fallback("no-acceptable-mint", { mints });
+    // What each reachable target needs (the amount plus its fee margin).
+    const need = new Map<string, number>();
+    for (const t of targets) {
+      const tw = await wallet.cashu(t).catch(() => undefined);
+      if (tw) need.set(t, amount + feeMargin(tw.keyChain.getKeyset().fee, amount));
+    }
+    if (!need.size) return fallback("payee-mint-unreachable", { mint: targets[0] });
+    // Routes with enough at the source, pairs that swapped well before first (the liquidity cache).
+    const route = swapRoutes(balances, [...need.keys()], (t) => need.get(t)!, wallet.store?.root ? liquidityOf(wallet) : undefined)[0];
+    if (!route) return fallback("insufficient-funds", { amount });
+    const target = route.to;
+    const swapAmount = need.get(target)!;
     const cap = Math.min(opts.maxSwapFee, opts.budget - amount);
     if (cap < 0) return fallback("over-budget", { amount, budget: opts.budget });
     try {
-      const op = await swapMints(wallet, { from: source[0], to: target, amount: swapAmount, maxFee: Math.floor(cap), ctx: { service, peer: new URL(url).host } });
+      const op = await swapMints(wallet, { from: route.from, to: target, amount: swapAmount, maxFee: Math.floor(cap), ctx: { service, peer: new URL(url).host } });
       fees += op.fee ?? 0;
-      decide({ outcome: "swapped", reason: "payee-mint", detail: { from: source[0], to: target, amount: swapAmount, fee: op.fee ?? 0 } });
+      decide({ outcome: "swapped", reason: "payee-mint", detail: { from: route.from, to: target, amount: swapAmount, fee: op.fee ?? 0 } });
     } catch (e) {
       const code = e instanceof PayError ? e.code : "swap-failed";
       return fallback(code === "fee-cap" ? "swap-fee-cap" : code, { error: (e as Error).message });

@@ -3,6 +3,7 @@ import { Amount } from "@cashu/cashu-ts";
 import { FeeCapError, InsufficientFundsError, OpStateError, UntrustedMintError } from "./errors.ts";
 import { crashPoint } from "./fault.ts";
 import { FINAL_STATES, fromStored, type OpRecord, type PayContext } from "./store.ts";
+import { liquidityOf } from "./liquidity.ts";
 import { mintUrl, type PayWallet } from "./wallet.ts";
 
 /** Options for {@link swapMints}. */
@@ -34,8 +35,21 @@ export async function swapMints(wallet: PayWallet, opts: SwapOptions): Promise<O
   if (wallet.balance(from) < opts.amount) throw new InsufficientFundsError(from, opts.amount, wallet.balance(from));
   const op = wallet.newOp("swap", from, opts.amount, "new", { toMint: to, maxFee: opts.maxFee, ...(opts.ctx ? { ctx: opts.ctx } : {}) });
   wallet.commit(op);
-  // Claimed in the same turn as the commit: the background resume sees the record as running and leaves it alone.
-  return wallet.exclusive(op.id, () => runSwap(wallet, op));
+  const started = performance.now();
+  const record = (ok: boolean, fee?: number) =>
+    liquidityOf(wallet)
+      .record(from, to, { ok, latencyMs: performance.now() - started, ...(fee !== undefined ? { fee } : {}) })
+      .catch((err: unknown) => wallet.log.warn({ err: (err as Error).message }, "swap: could not record the pair's outcome"));
+  try {
+    // Claimed in the same turn as the commit: the background resume sees the record as running and leaves it alone.
+    const done = await wallet.exclusive(op.id, () => runSwap(wallet, op));
+    await record(done.state === "done", done.fee ?? 0);
+    return done;
+  } catch (err) {
+    // The liquidity cache remembers the pair failed (fee over the cap, a melt or mint refused, a mint unreachable).
+    await record(false);
+    throw err;
+  }
 }
 
 /** Drives a swap from whatever state it is in to `done` (or `aborted`). Used by {@link swapMints} and on resume. */

@@ -241,6 +241,8 @@ export class ChunkedBlobStore implements BlobStore {
     let received = 0;
     // SHA-256 on the worker thread, fed each piece before BLAKE3 hashes it on this one.
     let side: Sha256Stream | undefined = this.#sha256 || options.expectedSha256 !== undefined ? sha256Stream() : undefined;
+    const t0 = performance.now();
+    let t1 = t0;
     try {
       // An already-stored blob named by the caller is only hashed (to verify the upload), never written again.
       if (declared !== undefined && !known) await reserve(declared);
@@ -299,6 +301,7 @@ export class ChunkedBlobStore implements BlobStore {
         if (!want.includes(s256!)) throw new Sha256MismatchError(want, s256!, received);
       }
       holds.push(this.#gc.hold(hash));
+      t1 = performance.now();
       let created = false;
       if (sink) {
         const meta: BlobMeta = {
@@ -327,7 +330,7 @@ export class ChunkedBlobStore implements BlobStore {
       }
       this.#stats.imports[created ? "created" : "existing"]++;
       this.#stats.bytesImported += received;
-      return { hash, size: received, created };
+      return { hash, size: received, created, timing: { hashMs: t1 - t0, commitMs: performance.now() - t1 } };
     } catch (err) {
       side?.abort();
       if (sink) await sink.abort().catch(() => undefined);

@@ -98,7 +98,13 @@ export function extractNativeAddon(name: string, bytes: Uint8Array, dirs: readon
         const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);
         try {
           fs.writeSync(fd, bytes);
-          fs.fsyncSync(fd);
+          try {
+            fs.fsyncSync(fd);
+          } catch (err) {
+            // Node 26's permission model (the appliance build) refuses fsync outright, whatever the path; the rename below
+            // then relies on the file system writing data before the rename (ext4's default data=ordered, the image's).
+            if ((err as NodeJS.ErrnoException).code !== "ERR_ACCESS_DENIED") throw err;
+          }
         } finally {
           fs.closeSync(fd);
         }

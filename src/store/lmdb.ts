@@ -175,19 +175,28 @@ class LmdbBackend implements StoreBackend {
 
   async beginImport(): Promise<ImportSink> {
     const cid = this.#nextId++;
-    // Queued before any chunk of this import: LMDB commits async writes in call order.
-    const pending: Promise<unknown>[] = [
-      this.#imports.put(cid, { started: Date.now(), owner: this.#me ?? currentProcess() }),
-      this.#state.put("nextId", this.#nextId),
-    ];
+    // The first chunk is held back: an import that ends with it (a blob of one chunk) is written in its commit
+    // transaction alone, with no staging record, so a small import dirties as few pages as it can. A longer import
+    // stages: its `imports` record is queued before its first chunk (LMDB commits async writes in call order), so a
+    // kill at any point leaves a record that open() sweeps with its chunks.
+    const pending: Promise<unknown>[] = [];
+    let held: { index: number; chunk: Uint8Array } | undefined;
+    let staged = false;
     let finished = false;
-    const settle = async () => {
-      const all = pending.splice(0);
-      await Promise.all(all);
+    const stage = () => {
+      staged = true;
+      pending.push(this.#imports.put(cid, { started: Date.now(), owner: this.#me ?? currentProcess() }), this.#state.put("nextId", this.#nextId));
+      if (held) pending.push(this.#chunks.put(chunkKey(cid, held.index), held.chunk as Buffer));
+      held = undefined;
     };
     return {
       write: async (index, chunk) => {
         if (finished) throw new Error("import already finished");
+        if (!staged && !held) {
+          held = { index, chunk };
+          return;
+        }
+        if (!staged) stage();
         pending.push(this.#chunks.put(chunkKey(cid, index), chunk as Buffer));
         if (pending.length >= WRITE_WINDOW) await pending.shift();
       },
@@ -198,23 +207,32 @@ class LmdbBackend implements StoreBackend {
         // visible; if one is missing (a failed write) it discards the import instead.
         const expected = Math.ceil(meta.size / meta.chunkSize);
         const writes = pending.splice(0);
+        const single = held;
+        held = undefined;
         const stored: StoredMeta = { ...meta, cid };
         const outcome = this.#root.transaction((): "created" | "existing" | "incomplete" => {
-          const keys = this.#chunkKeys(cid);
           const exists = this.#blobs.get(meta.hash) !== undefined;
-          if (exists || keys.length !== expected) {
-            for (const k of keys) this.#chunks.remove(k);
-            this.#imports.remove(cid);
-            return exists ? "existing" : "incomplete";
+          if (single) {
+            if (exists) return "existing";
+            if (expected !== 1 || single.index !== 0) return "incomplete";
+            this.#chunks.put(chunkKey(cid, 0), single.chunk as Buffer);
+          } else {
+            const keys = this.#chunkKeys(cid);
+            if (exists || keys.length !== expected) {
+              for (const k of keys) this.#chunks.remove(k);
+              if (staged) this.#imports.remove(cid);
+              return exists ? "existing" : "incomplete";
+            }
           }
           const u = (this.#state.get("usage") as Usage | undefined) ?? { bytesUsed: 0, blobCount: 0 };
           const next = { bytesUsed: u.bytesUsed + meta.size, blobCount: u.blobCount + 1 };
           this.#blobs.put(meta.hash, stored);
           this.#outboards.put(meta.hash, Buffer.from(outboard.buffer, outboard.byteOffset, outboard.byteLength));
-          this.#lastRead.put(meta.hash, meta.created);
+          // No `lastread` record yet: a blob never read counts as read when it was created (#lastReadOf).
           if (!meta.pinned) this.#cold.put(coldKey(meta.created, meta.hash), meta.size);
           this.#sha256.put(meta);
-          this.#imports.remove(cid);
+          if (staged) this.#imports.remove(cid);
+          else this.#state.put("nextId", this.#nextId);
           this.#state.put("usage", next);
           this.#usage = next;
           return "created";
@@ -229,7 +247,9 @@ class LmdbBackend implements StoreBackend {
       },
       abort: async () => {
         finished = true;
+        held = undefined;
         await Promise.allSettled(pending.splice(0));
+        if (!staged) return;
         await this.#root.transaction(() => {
           for (const k of this.#chunkKeys(cid)) this.#chunks.remove(k);
           this.#imports.remove(cid);

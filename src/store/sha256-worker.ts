@@ -21,6 +21,10 @@ const MAX_SPARE = 16;
 
 // process.getBuiltinModule works whether the eval'd code runs as CommonJS or as a module (--input-type=module).
 const WORKER_CODE = `
+// Under Node's permission model (the appliance build) this thread gives up every right it inherited: it opens no
+// path (file jobs read from a descriptor the caller opened), starts nothing, uses no network. Per thread: the
+// caller keeps its own rights.
+if (process.permission) for (const s of ["fs", "child", "worker", "net", "addon", "wasi", "inspector"]) process.permission.drop(s);
 const { parentPort } = process.getBuiltinModule("node:worker_threads");
 const { createHash } = process.getBuiltinModule("node:crypto");
 const streams = new Map();
@@ -98,6 +102,8 @@ function failAll(err: Error): void {
 function ensureWorker(): Worker | null {
   if (worker || noWorker) return worker;
   try {
+    // No execArgv option: the worker inherits the process's (the permission model of the appliance build, then
+    // narrowed by the drop at the top of WORKER_CODE). execArgv: [] would start it without any restriction.
     const w = new Worker(WORKER_CODE, { eval: true });
     w.on("message", (m: Reply) => {
       if (m.data) giveBuffer(m.data);

@@ -47,6 +47,8 @@ export interface ImportResult {
   size: number;
   /** False when the blob was already stored (nothing new written). */
   created: boolean;
+  /** Where the import's time went, in ms: receiving and hashing the bytes, then committing them. */
+  timing?: { hashMs: number; commitMs: number };
 }
 
 /** Paging of `list`. */

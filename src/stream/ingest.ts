@@ -19,7 +19,10 @@ import { bytesOf, hexOf, publicKeyHex } from "./signing.ts";
 
 /** The narrow view of the blob store the ingest needs (BlobStore satisfies it). */
 export interface SegmentStore {
-  import(source: Iterable<Uint8Array>, options?: { pin?: boolean; source?: string; tags?: string[] }): Promise<{ hash: string; size: number }>;
+  import(
+    source: Iterable<Uint8Array>,
+    options?: { pin?: boolean; source?: string; tags?: string[] },
+  ): Promise<{ hash: string; size: number; timing?: { hashMs: number; commitMs: number } }>;
   pin(hash: string): Promise<unknown>;
   unpin(hash: string): Promise<unknown>;
 }
@@ -33,6 +36,19 @@ export interface SegmentSealed {
   root: string;
   /** Unix ms when the signed manifest became available. */
   at: number;
+  /** Where the ingest's time went (ms): BLAKE3 + outboard and SHA-256, the store commit, signing, saving the manifest. */
+  timing: IngestTiming;
+}
+
+/** Stage durations of one segment's ingest, in ms. */
+export interface IngestTiming {
+  /** Set by the segment intake: the notice's wait for reordering, and reading the file. */
+  waitMs?: number;
+  readMs?: number;
+  hashMs: number;
+  commitMs: number;
+  signMs: number;
+  saveMs: number;
 }
 
 export interface IngestOptions {
@@ -183,7 +199,8 @@ export class StreamIngest extends EventEmitter {
     return d;
   }
 
-  async #signAndSave(stream: string, st: RenditionState): Promise<SignedManifest> {
+  async #signAndSave(stream: string, st: RenditionState, timing?: IngestTiming): Promise<SignedManifest> {
+    const t0 = performance.now();
     const at = this.#o.now();
     const d = this.#delegation(stream, at);
     const body: ManifestBody = {
@@ -204,7 +221,12 @@ export class StreamIngest extends EventEmitter {
       segments: st.window.slice(),
     };
     const signed = signManifest(body, d, this.#o.nodeSecret);
+    const t1 = performance.now();
     await this.#o.persistence.save(stream, this.#o.rendition, { signed, allPeaks: st.all.peaks().map(hexOf), discNext: st.discNext });
+    if (timing) {
+      timing.signMs = t1 - t0;
+      timing.saveMs = performance.now() - t1;
+    }
     st.version = body.version;
     st.signed = signed;
     return signed;
@@ -229,10 +251,12 @@ export class StreamIngest extends EventEmitter {
       // Check the delegation before storing anything.
       this.#delegation(stream, this.#o.now());
       const st = await this.#state(stream, true);
+      const t0 = performance.now();
       const [sha, stored] = await Promise.all([
         crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>),
         this.#o.store.import([bytes], { pin: true, source: "segment", tags: [`live:${stream}`] }),
       ]);
+      const timing: IngestTiming = { hashMs: stored.timing?.hashMs ?? performance.now() - t0, commitMs: stored.timing?.commitMs ?? 0, signMs: 0, saveMs: 0 };
       const entry: SegmentEntry = {
         seq: st.all.size,
         duration: dur,
@@ -254,7 +278,7 @@ export class StreamIngest extends EventEmitter {
       }
       let signed: SignedManifest;
       try {
-        signed = await this.#signAndSave(stream, st);
+        signed = await this.#signAndSave(stream, st, timing);
       } catch (err) {
         // Nothing changes on failure: forget the mutated state (the next call reloads the saved one) and release
         // the new segment unless the saved window still lists it.
@@ -263,6 +287,9 @@ export class StreamIngest extends EventEmitter {
         if (!saved?.window.some((e) => e.blake3 === entry.blake3)) await this.#o.store.unpin(entry.blake3).catch(() => undefined);
         throw err;
       }
+      // Announced before the segments that left the window are unpinned: viewers need not wait for that commit.
+      const sealed: SegmentSealed = { stream, rendition: this.#o.rendition, entry, version: signed.manifest.version, root: signed.manifest.root, at: this.#o.now(), timing };
+      this.emit("sealed", sealed);
       if (!this.#o.keepRecording(stream)) {
         for (const old of dropped) {
           // A blob still listed elsewhere in the window (identical bytes) stays pinned.
@@ -270,8 +297,6 @@ export class StreamIngest extends EventEmitter {
           await this.#o.store.unpin(old.blake3).catch(() => undefined);
         }
       }
-      const sealed: SegmentSealed = { stream, rendition: this.#o.rendition, entry, version: signed.manifest.version, root: signed.manifest.root, at: this.#o.now() };
-      this.emit("sealed", sealed);
       return sealed;
     });
   }
@@ -309,6 +334,10 @@ export class StreamIngest extends EventEmitter {
   /** The latest signed manifest of `stream` (loaded from persistence after a restart), or null. */
   async manifest(stream: string): Promise<SignedManifest | null> {
     if (typeof stream !== "string" || !STREAM_NAME.test(stream) || stream.includes("..")) return null;
+    // A loaded stream's `signed` is replaced only once the new manifest is saved, so it is read without queueing
+    // behind an ingest that is still unpinning old segments.
+    const loaded = this.#states.get(stream);
+    if (loaded) return loaded.signed;
     return this.#serial(stream, async () => (await this.#state(stream, false))?.signed ?? null);
   }
 

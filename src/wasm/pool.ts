@@ -24,6 +24,10 @@ export const FILE_SHRANK = "the file got shorter while it was hashed";
 
 // Worker body: claims units until none are left, hashing each 1 MiB subtree into the shared CV array.
 const WORKER_CODE = `
+// Under Node's permission model (the appliance build) this thread gives up every right it inherited: it opens no
+// path (file jobs read from a descriptor the caller opened), starts nothing, uses no network. Per thread: the
+// caller keeps its own rights.
+if (process.permission) for (const s of ["fs", "child", "worker", "net", "addon", "wasi", "inspector"]) process.permission.drop(s);
 const { parentPort, workerData } = require("node:worker_threads");
 const { readSync } = require("node:fs");
 const inst = new WebAssembly.Instance(workerData.module, { env: { abort() { throw new Error("blake3 wasm abort"); } } });
@@ -113,6 +117,8 @@ export function ensurePool(): Slot[] {
   const module = blake3Module();
   slots = [];
   for (let i = 0; i < poolSize(); i++) {
+    // No execArgv option: the worker inherits the process's (the permission model of the appliance build, then
+    // narrowed by the drop at the top of WORKER_CODE). execArgv: [] would start it without any restriction.
     const worker = new Worker(WORKER_CODE, { eval: true, workerData: { module } });
     worker.unref();
     const slot: Slot = { worker, pending: 0 };
