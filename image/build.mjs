@@ -3,8 +3,7 @@
 // usage: node image/build.mjs [--arch x64|arm64] [--ssh-key FILE] [--debug-shell] [--version V] [--out DIR] [--raw]
 //
 // 1. The root file system: Debian trixie from Debian's packages (image/rootfs.mjs, mmdebstrap, cached by its inputs).
-// 2. Into a copy of it: the single executable (npm run build:bin; the appliance build runs the node, the default
-//    build is the CLI), MediaMTX (npm run mediamtx:install), the units and
+// 2. Into a copy of it: the single executable (npm run build:bin), MediaMTX (npm run mediamtx:install), the units and
 //    sysusers from systemd/ (users made now, with systemd-sysusers --root), the image's own files (image/files/:
 //    networkd DHCP, persistent capped journald, first boot, boot-partition config, console banner), fstab.
 // 3. File systems written into plain files: mkfs.ext4 -d (root slot A, empty data), mkfs.vfat + mtools (boot/ESP with
@@ -45,33 +44,22 @@ function sha256File(path) {
   return h.digest("hex");
 }
 
-/**
- * The single executable in its two builds, and MediaMTX, for `arch`, built or taken from their caches by the
- * project's own scripts. The appliance build (Node's permission model baked in, paths of the units in systemd/) runs
- * the node; the default build is the operator's CLI (`slowdrip update apply` writes a slot, which the appliance
- * build's rules forbid).
- */
+/** The single executable and MediaMTX for `arch`, built or taken from their caches by the project's own scripts. */
 function parts(arch) {
-  const suffix = arch === "x64" && process.arch === "x64" ? "" : `-linux-${arch}`;
-  const bin = join(root, `dist/slowdrip${suffix}`);
-  const node = join(root, `dist/slowdrip-appliance${suffix}`);
-  console.error(`image: single executable (npm run build:bin -- --arch ${arch}, and --profile appliance)`);
+  const bin = join(root, arch === "x64" && process.arch === "x64" ? "dist/slowdrip" : `dist/slowdrip-linux-${arch}`);
+  console.error(`image: single executable (npm run build:bin -- --arch ${arch})`);
   run(process.execPath, [join(root, "scripts/build-bin.mjs"), "--arch", arch], { stdio: ["ignore", "ignore", "inherit"] });
-  run(process.execPath, [join(root, "scripts/build-bin.mjs"), "--arch", arch, "--profile", "appliance", "--output", node], { stdio: ["ignore", "ignore", "inherit"] });
   console.error(`image: MediaMTX (npm run mediamtx:install -- --arch ${arch})`);
   const out = run(process.execPath, [join(root, "scripts/mediamtx-install.mjs"), "--arch", arch], { stdio: ["ignore", "pipe", "inherit"] });
   const mediamtx = out.trim().split("\n").pop();
-  if (!existsSync(bin) || !existsSync(node) || !existsSync(mediamtx)) throw new Error(`missing ${bin}, ${node} or ${mediamtx}`);
-  return { bin, node, mediamtx };
+  if (!existsSync(bin) || !existsSync(mediamtx)) throw new Error(`missing ${bin} or ${mediamtx}`);
+  return { bin, mediamtx };
 }
 
 /** Fill the root directory with the node, MediaMTX, units and the image's files. */
-function customize(dir, { arch, version, bin, node, mediamtx, sshKey, debugShell }) {
+function customize(dir, { arch, version, bin, mediamtx, sshKey, debugShell }) {
   const L = layout(arch);
   copyFileSync(bin, join(dir, "usr/local/bin/slowdrip"));
-  mkdirSync(join(dir, "usr/lib/slowdrip"), { recursive: true });
-  copyFileSync(node, join(dir, "usr/lib/slowdrip/slowdrip-node"));
-  chmodSync(join(dir, "usr/lib/slowdrip/slowdrip-node"), 0o755);
   copyFileSync(mediamtx, join(dir, "usr/local/bin/mediamtx"));
   chmodSync(join(dir, "usr/local/bin/slowdrip"), 0o755);
   chmodSync(join(dir, "usr/local/bin/mediamtx"), 0o755);
@@ -239,7 +227,7 @@ async function main() {
   if (!/^[0-9A-Za-z.+~-]{1,64}$/.test(version)) fail(`bad --version ${version}`);
   const t0 = Date.now();
   const times = {};
-  const { bin, node, mediamtx } = parts(arch);
+  const { bin, mediamtx } = parts(arch);
   times.parts = (Date.now() - t0) / 1000;
   const fs = buildRootfs(arch, { ssh: Boolean(values["ssh-key"]) });
   times.rootfs = fs.seconds;
@@ -249,7 +237,7 @@ async function main() {
   mkdirSync(join(work, "root"), { recursive: true });
   const t1 = Date.now();
   run("tar", ["-xpf", fs.tar, "-C", join(work, "root"), "--numeric-owner", "--xattrs", "--xattrs-include=*"]);
-  customize(join(work, "root"), { arch, version, bin, node, mediamtx, sshKey: values["ssh-key"], debugShell: values["debug-shell"] });
+  customize(join(work, "root"), { arch, version, bin, mediamtx, sshKey: values["ssh-key"], debugShell: values["debug-shell"] });
   const boot = bootFiles(join(work, "root"), arch, version, work);
   const L = layout(arch);
   fatImage(boot.dir, join(work, "boot.img"), L.part("boot").sizeMiB);
@@ -269,7 +257,6 @@ async function main() {
   const manifest = [
     `# ${base}: Debian trixie (${arch}), kernel ${boot.kver}`,
     `slowdrip\t${version}\tsha256:${sha256File(bin)}`,
-    `slowdrip-node\t${version}\tsha256:${sha256File(node)}`,
     `mediamtx\t${run(mediamtx, ["--version"]).trim()}\tsha256:${sha256File(mediamtx)}`,
     ...pkgs,
     "",
