@@ -1,6 +1,7 @@
 // The command table: one line per command; each command lives in its own file.
 import type { Command } from "./command.ts";
 import { versionCommand } from "./version.ts";
+import { updateCommand } from "./update.ts";
 import { blobCommand } from "./blob.ts";
 import { walletCommand } from "./wallet.ts";
 import { configCommand } from "./config.ts";
@@ -40,5 +41,6 @@ export const commands: Command[] = [
   filmCommand,
   clusterCommand,
   benchCommand,
+  updateCommand,
   versionCommand,
 ];

@@ -346,6 +346,19 @@ export const schema = {
   "films.segment_duration": duration("4s", { doc: "Target length of the HLS segments `slowdrip film add` cuts.", min: 1000, max: 30_000 }),
   "films.ffmpeg": str("ffmpeg", { doc: "The ffmpeg executable `slowdrip film add` runs (ffprobe is looked for beside it)." }),
   "films.max_entries": int(10_000, { doc: "Most films the catalog keeps (newest first); further events are ignored.", min: 1, max: 1_000_000 }),
+  "update.trusted_keys": list([], {
+    doc: "Ed25519 public keys (64 lowercase hex) whose signature `slowdrip update apply` accepts on an update bundle; empty: every update is refused.",
+    item: (s) => {
+      if (!HEX64.test(s)) throw new RangeError("not 64 lowercase hex characters");
+    },
+    itemDoc: "64-hex Ed25519 public keys",
+    maxItems: 16,
+  }),
+  "update.health_timeout": duration("5m", {
+    doc: "Time a freshly updated system has for the node's /readyz to turn green before the boot counts as failed and the next boot returns to the previous slot.",
+    min: 10_000,
+    max: 3_600_000,
+  }),
 } as const satisfies Record<string, Field<unknown>>;
 
 /** A config key such as "api.listen". */
