@@ -4,8 +4,8 @@ import { checkBytes } from "./blake3.ts";
 import type { Engine } from "./engine.ts";
 import { concatBytes, toHex } from "./hex.ts";
 import {
-  CHUNK_LEN, HEADER_LEN, chunkCount, cvLevels, decodeHeader, encodeHeader, leftChunks, nodeBytes, parentBlock, plainEngine,
-  rootFromChunk, rootFromParent, sliceChunks,
+  CHUNK_LEN, HEADER_LEN, chunkCount, cvLevels, decodeHeader, encodeHeader, leftChunks, nodeBytes, pathDepth, parentBlock,
+  plainEngine, rootFromChunk, rootFromParent, sliceChunks,
 } from "./tree.ts";
 
 /** Why a Bao verification failed. */
@@ -391,24 +391,6 @@ function decodeAll(hash: Uint8Array, bytes: Uint8Array, start: number, len: numb
   d.push(bytes);
   d.finish();
   return out ?? new Uint8Array(0);
-}
-
-/** Parents on the path from the root of a `n`-chunk tree down to chunk `index`. */
-function pathDepth(n: number, index: number): number {
-  let depth = 0;
-  let s = 0;
-  let m = n;
-  while (m > 1) {
-    const left = leftChunks(m);
-    if (index >= s + left) {
-      s += left;
-      m -= left;
-    } else {
-      m = left;
-    }
-    depth++;
-  }
-  return depth;
 }
 
 /**

@@ -5,7 +5,7 @@ import { checkBytes } from "./blake3.ts";
 import { BaoVerifyError, extractSliceWith } from "./bao.ts";
 import type { Engine } from "./engine.ts";
 import {
-  CHUNK_LEN, HEADER_LEN, chunkCount, cvLevels, decodeHeader, encodeHeader, groupCVsInto, leftChunks, nodeBytes,
+  CHUNK_LEN, HEADER_LEN, chunkCount, cvLevels, decodeHeader, encodeHeader, groupCVsInto, leftChunks, nodeBytes, pathDepth,
   parentBlock, plainEngine, rootFromParent, sliceChunks,
 } from "./tree.ts";
 import { blake3 } from "./blake3.ts";
@@ -189,24 +189,6 @@ export async function baoSliceFromCompact(
   });
 }
 
-/** Parents on the path from the root of an `n`-chunk tree down to chunk `rel`. */
-function pathLength(n: number, rel: number): number {
-  let depth = 0;
-  let s = 0;
-  let m = n;
-  while (m > 1) {
-    const left = leftChunks(m);
-    if (rel >= s + left) {
-      s += left;
-      m -= left;
-    } else {
-      m = left;
-    }
-    depth++;
-  }
-  return depth;
-}
-
 function equalAt(mem: Uint8Array, at: number, cv: Uint8Array): boolean {
   for (let i = 0; i < 32; i++) if (mem[at + i] !== cv[i]) return false;
   return true;
@@ -284,7 +266,7 @@ export function baoChunkSlicesFromCompact(
     }
     tops[j] = blocks;
     at[j] = total;
-    total += HEADER_LEN + (blocks.length + pathLength(m, c - s)) * 64 + nodeBytes(size, c, 1);
+    total += HEADER_LEN + (blocks.length + pathDepth(m, c - s)) * 64 + nodeBytes(size, c, 1);
     const g = groups.get(s);
     if (g) g.members.push(j);
     else groups.set(s, { n: m, cv, members: [j] });

@@ -19,6 +19,24 @@ export function leftChunks(n: number): number {
   return p;
 }
 
+/** Parents on the path from the root of an `n`-chunk tree down to chunk `index` (a single-chunk slice's depth). */
+export function pathDepth(n: number, index: number): number {
+  let depth = 0;
+  let s = 0;
+  let m = n;
+  while (m > 1) {
+    const left = leftChunks(m);
+    if (index >= s + left) {
+      s += left;
+      m -= left;
+    } else {
+      m = left;
+    }
+    depth++;
+  }
+  return depth;
+}
+
 /** log2 of a power of two. */
 export function log2(p: number): number {
   return Math.round(Math.log2(p));
