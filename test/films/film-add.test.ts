@@ -11,7 +11,7 @@ import { verifyFilm, type SignedFilm } from "../../src/films/record.ts";
 import { createHasher } from "../../src/wasm/index.ts";
 import { runCli, spawnNode, stopNode, tempDir, type SpawnedNode } from "../helpers/node.ts";
 import { startRelay, type TestRelay } from "../peers/relay.ts";
-import { ensureFfmpeg, runCapture, until } from "../media/peers.ts";
+import { ensureFfmpeg, runCapture, until, makeTestVideo } from "../media/peers.ts";
 
 let relay: TestRelay;
 let ffmpeg = "";
@@ -49,8 +49,7 @@ beforeAll(async () => {
   dirs.push(work);
   video = join(work, "in.mp4");
   poster = join(work, "poster.png");
-  const v = await runCapture(ffmpeg, ["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", "20", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", video], 120_000);
-  expect(v.code, v.stderr).toBe(0);
+  await makeTestVideo(ffmpeg, video, 20, true);
   const p = await runCapture(ffmpeg, ["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=320x180", "-frames:v", "1", poster], 60_000);
   expect(p.code, p.stderr).toBe(0);
   aDir = tempDir();

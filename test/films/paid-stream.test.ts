@@ -10,7 +10,7 @@ import { runCli, spawnNode, stopNode, tempDir, type SpawnedNode } from "../helpe
 import { freePort } from "../helpers/sea.ts";
 import { startMints, stopMints, type TestMint } from "../peers/mints.ts";
 import { startRelay, type TestRelay } from "../peers/relay.ts";
-import { ensureFfmpeg, runCapture, until } from "../media/peers.ts";
+import { ensureFfmpeg, until, makeTestVideo } from "../media/peers.ts";
 
 let relay: TestRelay;
 let mints: TestMint[] = [];
@@ -31,8 +31,7 @@ beforeAll(async () => {
   const work = tempDir();
   dirs.push(work);
   const video = join(work, "in.mp4");
-  const v = await runCapture(ffmpeg, ["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25", "-t", "6", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", video], 120_000);
-  expect(v.code, v.stderr).toBe(0);
+  await makeTestVideo(ffmpeg, video, 6);
   const common = { SLOWDRIP_NOSTR_RELAYS: relay.url, SLOWDRIP_FILMS_REFRESH: "1s", SLOWDRIP_NOSTR_TIMEOUT: "3s", SLOWDRIP_PAY_TRUSTED_MINTS: mint };
   aDir = tempDir();
   bDir = tempDir();

@@ -16,7 +16,7 @@ import { createHasher } from "../../src/wasm/index.ts";
 import { runCli, spawnNode, stopNode, tempDir, type SpawnedNode } from "../helpers/node.ts";
 import { freePort } from "../helpers/sea.ts";
 import { startRelay, type TestRelay } from "../peers/relay.ts";
-import { ensureFfmpeg, runCapture, until } from "../media/peers.ts";
+import { ensureFfmpeg, runCapture, until, makeTestVideo } from "../media/peers.ts";
 
 let relay: TestRelay;
 let ffmpeg = "";
@@ -53,8 +53,7 @@ beforeAll(async () => {
   const work = tempDir();
   dirs.push(work);
   const video = join(work, "in.mp4");
-  const v = await runCapture(ffmpeg, ["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", "8", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", video], 120_000);
-  expect(v.code, v.stderr).toBe(0);
+  await makeTestVideo(ffmpeg, video, 8, true);
   aDir = tempDir();
   dirs.push(aDir);
   const port = (aPort = await freePort());

@@ -198,3 +198,12 @@ export async function waitMediamtxReady(url: string, ms = 30_000): Promise<void>
     return j?.components.find((c) => c.name === "mediamtx")?.ready;
   }, ms, `${url}/readyz to report mediamtx ready`);
 }
+
+/** Writes a `seconds`-long 640x360 H.264 test video (with a 440 Hz AAC tone when `audio`) to `file` with ffmpeg. */
+export async function makeTestVideo(ffmpeg: string, file: string, seconds: number, audio = false): Promise<void> {
+  const tone = audio ? ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"] : [];
+  const aac = audio ? ["-c:a", "aac"] : [];
+  const args = ["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25", ...tone, "-t", String(seconds)];
+  const v = await runCapture(ffmpeg, [...args, "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", ...aac, file], 120_000);
+  if (v.code !== 0) throw new Error(`ffmpeg could not make the test video: ${v.stderr}`);
+}
