@@ -57,7 +57,8 @@ export interface SegmentIntakeOptions {
   /**
    * How long notices of one path are gathered before ingest, so that MediaMTX's hook commands racing each other
    * (segments finishing within milliseconds, e.g. a publisher's start-up burst) are ingested in recording order.
-   * File names carry the segment's start time in a fixed-width form, so name order is recording order. Default 20 ms.
+   * File names carry the segment's start time in a fixed-width form, so name order is recording order. A segment that
+   * starts where the path's last dispatched one ended does not wait (see `handle`). Default 20 ms.
    */
   reorderMs?: number;
   /**
