@@ -78,7 +78,8 @@ describe("the P2P player", () => {
     expect(pb.played).toBeGreaterThanOrEqual(20);
     expect(pa.stallMs, "longest stall of page A (ms)").toBeLessThanOrEqual(2000);
     expect(pb.stallMs, "longest stall of page B (ms)").toBeLessThanOrEqual(2000);
-    expect(sa.rejected + sb.rejected).toBe(0);
+    const rejections = [...a.console, ...b.console].filter((l) => l.includes("rejected segment")).slice(-6).join("\n");
+    expect(sa.rejected + sb.rejected, `honest pages rejected segments (A: ${sa.lastRejection}, B: ${sb.lastRejection})\n${rejections}`).toBe(0);
     expect(sb.peers).toBeGreaterThanOrEqual(1);
     expect(sb.peerVerified).toBeGreaterThan(0);
     const share = sb.peerBytes / (sb.peerBytes + sb.originBytes);

@@ -14,6 +14,8 @@ export interface Refusal {
 const MAX_ENTRIES = 4096;
 /** Largest announce/manifest accepted. */
 const MAX_DOC = 4 * 1024 * 1024;
+/** Least time between two manifest fetches that a segment check starts: what a peer naming unknown hashes can cause. */
+const MIN_REFRESH_MS = 250;
 
 /** The BLAKE3 a segment URL names (".../<64 hex>.ts"), or null. */
 export function segmentHashOf(url: string): string | null {
@@ -37,7 +39,8 @@ export class StreamTrust {
   #manifest: SignedManifest | null = null;
   readonly #entries = new Map<string, SegmentEntry>();
   #refreshing: Promise<void> | null = null;
-  #lastRefresh = 0;
+  /** When the newest manifest fetch was sent (0: none yet). */
+  #refreshSent = 0;
   /** The last refused manifest refresh, shown by the stats panel. */
   lastRefusal: Refusal | null = null;
   /** Called after every newly verified manifest. */
@@ -84,11 +87,29 @@ export class StreamTrust {
 
   /** Re-fetches manifest.json and accepts it only if it verifies, is for this stream and is not older. */
   refresh(): Promise<void> {
-    this.#refreshing ??= this.#refresh().finally(() => {
-      this.#refreshing = null;
-      this.#lastRefresh = Date.now();
-    });
+    if (!this.#refreshing) {
+      this.#refreshSent = Date.now();
+      this.#refreshing = this.#refresh().finally(() => {
+        this.#refreshing = null;
+      });
+    }
     return this.#refreshing;
+  }
+
+  /**
+   * Waits for a manifest fetched no earlier than `since`: it joins a fetch in flight, and starts one at most every
+   * MIN_REFRESH_MS. A segment listed by a playlist newer than the last manifest fetch is then known, not refused.
+   */
+  async #fetchedSince(since: number): Promise<void> {
+    for (let i = 0; i < 3 && this.#refreshSent < since; i++) {
+      if (this.#refreshing) {
+        await this.#refreshing;
+        continue;
+      }
+      const wait = this.#refreshSent + MIN_REFRESH_MS - Date.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      if (this.#refreshSent < since) await this.refresh();
+    }
   }
 
   async #refresh(): Promise<void> {
@@ -139,13 +160,14 @@ export class StreamTrust {
 
   /**
    * Checks segment bytes fetched from `url` (a peer's or the origin's): the URL must name a segment of a verified
-   * manifest (a fresh manifest is fetched once if it is not known yet) and the bytes must match its size and hash.
+   * manifest (if it is not known yet, a manifest fetched after the check began is awaited first) and the bytes must
+   * match its size and hash.
    */
   async check(url: string, bytes: Uint8Array): Promise<{ entry: SegmentEntry } | Refusal> {
     if (segmentHashOf(url) === null) return { code: "segment-unknown", message: `${url.slice(0, 120)} does not name a segment by its BLAKE3` };
     let e = this.entryFor(url);
-    if (!e && (this.#refreshing || Date.now() - this.#lastRefresh > 250)) {
-      await this.refresh();
+    if (!e) {
+      await this.#fetchedSince(Date.now());
       e = this.entryFor(url);
     }
     if (!e) return { code: "segment-unknown", message: `segment ${segmentHashOf(url)} is in no verified manifest` };
