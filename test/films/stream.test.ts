@@ -42,6 +42,25 @@ async function viewer(): Promise<SpawnedNode> {
   return n;
 }
 
+/** The endpoints of the kind 30081 seed adverts on the relay that name `hash`. */
+async function holdersOnRelay(hash: string): Promise<string[]> {
+  const r = await Relay.connect(relay.url);
+  try {
+    return await new Promise<string[]>((resolve) => {
+      const out: string[] = [];
+      const sub = r.subscribe([{ kinds: [30081], "#x": [hash] }], {
+        onevent: (e) => out.push(e.tags.find((t) => t[0] === "endpoint")?.[1] ?? ""),
+        oneose: () => {
+          sub.close();
+          resolve(out);
+        },
+      });
+    });
+  } finally {
+    r.close();
+  }
+}
+
 async function get(n: SpawnedNode, path: string, headers: Record<string, string> = {}): Promise<{ status: number; source: string | null; body: Uint8Array; type: string | null }> {
   const r = await fetch(`${n.url}${path}`, { headers });
   return { status: r.status, source: r.headers.get("x-slowdrip-source"), body: new Uint8Array(await r.arrayBuffer()), type: r.headers.get("content-type") };
@@ -99,9 +118,10 @@ describe("GET /api/film/", () => {
 
   it("B now seeds: C streams from B (Range included) and ffprobe reads h264 from C's playlist URL", async () => {
     const r = film.film.renditions[0]!;
-    c = await viewer();
-    // B advertises the blobs it cached on its next refresh.
+    // B advertises the blobs it cached on its next refresh: C asks only once the relay holds that advert.
     const seg = r.segments[1]!;
+    await until(async () => (await holdersOnRelay(seg.blake3)).includes(b.url), 20_000, "B's seed advert on the relay");
+    c = await viewer();
     const ranged = await until(async () => {
       const got = await get(c, `/api/film/${seg.blake3}.ts`, { range: "bytes=100-1099" });
       return got.status === 206 ? got : null;
@@ -119,8 +139,9 @@ describe("GET /api/film/", () => {
 
   it("with A and B stopped, a new node D streams from C, the one holder left", async () => {
     await Promise.all([stopNode(a), stopNode(b)]);
-    const d = await viewer();
     const seg = film.film.renditions[0]!.segments.at(-1)!;
+    await until(async () => (await holdersOnRelay(seg.blake3)).includes(c.url), 20_000, "C's seed advert on the relay");
+    const d = await viewer();
     const got = await until(async () => {
       const x = await get(d, `/api/film/${seg.blake3}.ts`);
       return x.status === 200 ? x : null;
