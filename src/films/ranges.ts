@@ -2,6 +2,7 @@
 // slice`) checked against the blob's BLAKE3 before use, fetched in parallel across holders, each within a timeout; a
 // holder whose slice does not verify is dropped for the blob and the range is asked of the next holder, then the origin.
 import { unhex } from "../identity/hex.ts";
+import { readCapped } from "../net/capped.ts";
 import { BaoVerifyError, baoVerifySlice } from "../wasm/index.ts";
 import { FilmError } from "./errors.ts";
 
@@ -44,24 +45,6 @@ export function maxSliceBytes(len: number): number {
   return len + Math.ceil(len / 1024) * 64 + 8 + 64 * 64;
 }
 
-async function readCapped(res: Response, max: number): Promise<Uint8Array | undefined> {
-  if (!res.body) return undefined;
-  const reader = res.body.getReader();
-  const parts: Uint8Array[] = [];
-  let n = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    n += value.byteLength;
-    if (n > max) {
-      await reader.cancel().catch(() => undefined);
-      return undefined;
-    }
-    parts.push(value);
-  }
-  return Buffer.concat(parts, n);
-}
-
 /**
  * Fetches the blob's ranges and yields their verified bytes in order. Throws FilmError unavailable when a range came
  * from nowhere. Stopping the iteration aborts the requests still in flight.
@@ -91,7 +74,7 @@ export async function* fetchRanges(o: RangeFetchOptions): AsyncGenerator<Uint8Ar
           if (holder) down.add(ep);
           continue;
         }
-        const slice = await readCapped(res, maxSliceBytes(len));
+        const slice = (await readCapped(res, maxSliceBytes(len))) ?? undefined;
         let data: Uint8Array;
         try {
           if (!slice) throw new BaoVerifyError("trailing-data", 0, "the slice is larger than the range allows");

@@ -1,4 +1,5 @@
 // MediaMTX control API (v3) client: paths and per-protocol sessions, with bounded response sizes, counts and timeouts.
+import { readCapped } from "../net/capped.ts";
 
 /** A failed or malformed API call, naming the endpoint. */
 export class MediaApiError extends Error {
@@ -122,38 +123,15 @@ export class MediaMtxApi {
   }
 
   async #readBounded(endpoint: string, res: Response, signal: AbortSignal): Promise<string> {
-    const declared = Number(res.headers.get("content-length") ?? "-1");
-    if (declared > this.maxResponseBytes) {
-      await res.body?.cancel();
-      throw new MediaApiError(endpoint, `response of ${declared} bytes exceeds the ${this.maxResponseBytes} byte limit`);
-    }
-    if (!res.body) return "";
-    const reader = res.body.getReader();
-    const parts: Uint8Array[] = [];
-    let total = 0;
+    let bytes: Uint8Array | null;
     try {
-      for (;;) {
-        if (signal.aborted) throw new MediaApiError(endpoint, "timed out reading the response");
-        const { done, value } = await reader.read();
-        if (done) break;
-        total += value.byteLength;
-        if (total > this.maxResponseBytes) {
-          await reader.cancel();
-          throw new MediaApiError(endpoint, `response exceeds the ${this.maxResponseBytes} byte limit`);
-        }
-        parts.push(value);
-      }
+      bytes = await readCapped(res, this.maxResponseBytes);
     } catch (e) {
-      if (e instanceof MediaApiError) throw e;
+      if (signal.aborted) throw new MediaApiError(endpoint, "timed out reading the response", { cause: e });
       throw new MediaApiError(endpoint, `reading the response failed: ${(e as Error).message}`, { cause: e });
     }
-    const all = new Uint8Array(total);
-    let off = 0;
-    for (const p of parts) {
-      all.set(p, off);
-      off += p.byteLength;
-    }
-    return new TextDecoder().decode(all);
+    if (!bytes) throw new MediaApiError(endpoint, `response exceeds the ${this.maxResponseBytes} byte limit`);
+    return new TextDecoder().decode(bytes);
   }
 
   /** Reads every page of a list endpoint (bounded by maxItems); `[]` when the endpoint does not exist. */

@@ -1,5 +1,6 @@
 // Auto-pay fetcher: follows a NUT-24 402, pays from the wallet within caps (swapping mints if needed), else the origin.
 import { Amount, decodePaymentRequest } from "@cashu/cashu-ts";
+import { readCapped } from "../net/capped.ts";
 import type { PayCounters } from "./counters.ts";
 import { PayError } from "./errors.ts";
 import { PAY_HEADERS } from "./gate.ts";
@@ -59,24 +60,6 @@ export interface FetchPaidResult {
   decisions: FetchDecision[];
 }
 
-async function readBounded(r: Response, max: number): Promise<string> {
-  if (!r.body) return "";
-  const reader = r.body.getReader();
-  const parts: Uint8Array[] = [];
-  let n = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    n += value.byteLength;
-    if (n > max) {
-      await reader.cancel();
-      break;
-    }
-    parts.push(value);
-  }
-  return Buffer.concat(parts).toString("utf8");
-}
-
 /**
  * GETs `url`; on `402` with an `X-Cashu` payment request it pays from the wallet when the price is within the caps and
  * a mint it can pay at is accepted, swapping value into the payee's mint if needed (under `maxSwapFee`). Otherwise,
@@ -125,7 +108,7 @@ export async function fetchPaid(url: string, opts: FetchPaidOptions): Promise<Fe
 
   // Parse the 402: the NUT-18 request from the header, and the byte count from our JSON body if present.
   const creq = first.headers.get(PAY_HEADERS.cashu);
-  const body = await readBounded(first, opts.max402Body ?? 64 * 1024).catch(() => "");
+  const body = new TextDecoder().decode((await readCapped(first, opts.max402Body ?? 64 * 1024).catch(() => null)) ?? new Uint8Array(0));
   if (!creq || creq.length > 8192) return fallback("no-payment-request");
   let amount: number, unit: string, mints: string[];
   try {

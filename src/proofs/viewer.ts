@@ -4,7 +4,8 @@
 // posted to the serving node. It reports its own figures per segment (TTFB, total time, deadline miss, jitter).
 import { verifySignedManifest, type SegmentEntry, type SignedManifest } from "../stream/manifest.ts";
 import { verifyStream } from "../stream/verify.ts";
-import { blake3, concatBytes, toHex } from "../wasm/index.ts";
+import { blake3, toHex } from "../wasm/index.ts";
+import { readCapped } from "../net/capped.ts";
 import { percentile, jitterUs, deadlineMissed } from "./qos.ts";
 import { signReceipt, type ServiceReceipt } from "./receipts.ts";
 import { publicKeyOf } from "../identity/ed25519.ts";
@@ -89,25 +90,13 @@ const sleep = (ms: number, signal?: AbortSignal) =>
 
 /** Reads a body up to `max` bytes, timing the first byte; returns bytes and the µs of first and last byte. */
 async function timedBody(res: Response, max: number, t0: number): Promise<{ bytes: Uint8Array; ttfbUs: number; totalUs: number }> {
-  const parts: Uint8Array[] = [];
-  let total = 0;
   let ttfbUs = -1;
-  const reader = res.body?.getReader();
-  if (reader) {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      if (ttfbUs < 0) ttfbUs = Math.round((performance.now() - t0) * 1000);
-      total += value.byteLength;
-      if (total > max) {
-        await reader.cancel();
-        throw new ViewerError("segment-size", `more than the ${max} bytes the manifest lists`);
-      }
-      parts.push(value);
-    }
-  }
+  const bytes = await readCapped(res, max, () => {
+    if (ttfbUs < 0) ttfbUs = Math.round((performance.now() - t0) * 1000);
+  });
+  if (!bytes) throw new ViewerError("segment-size", `more than the ${max} bytes the manifest lists`);
   const totalUs = Math.round((performance.now() - t0) * 1000);
-  return { bytes: concatBytes(parts, total), ttfbUs: ttfbUs < 0 ? totalUs : ttfbUs, totalUs };
+  return { bytes, ttfbUs: ttfbUs < 0 ? totalUs : ttfbUs, totalUs };
 }
 
 /** Watches a live stream until done; resolves to the viewer's summary. Throws ViewerError on a verification failure. */

@@ -1,7 +1,8 @@
 // Stream verifier: fetches announce, manifest, playlist and segments from an origin (or any peer) and checks every
 // signature, the delegation window, the Merkle root and each segment's BLAKE3 and SHA-256; names the first failure.
 // Browser-safe: fetch, WebCrypto, @noble/ed25519 and the WASM hashing core only (the player uses the same module).
-import { blake3, concatBytes } from "../wasm/browser.ts";
+import { readCapped } from "../net/capped.ts";
+import { blake3 } from "../wasm/browser.ts";
 import { StatementError, verifySignedAnnounce, verifySignedManifest, type SegmentEntry, type SignedAnnounce, type SignedManifest } from "./manifest.ts";
 import { playlistUris, segmentUri } from "./playlist.ts";
 import { hexOf, isHex32 } from "./signing.ts";
@@ -94,26 +95,9 @@ class Fail extends Error {
 }
 
 async function readBounded(res: Response, max: number, what: string, code: VerifyFailureCode): Promise<Uint8Array> {
-  const declared = Number(res.headers.get("content-length") ?? "-1");
-  if (declared > max) {
-    await res.body?.cancel();
-    throw new Fail(code, `${what}: ${declared} bytes is more than the ${max} byte limit`);
-  }
-  if (!res.body) return new Uint8Array(0);
-  const reader = res.body.getReader();
-  const parts: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > max) {
-      await reader.cancel();
-      throw new Fail(code, `${what}: more than the ${max} byte limit`);
-    }
-    parts.push(value);
-  }
-  return concatBytes(parts, total);
+  const bytes = await readCapped(res, max);
+  if (!bytes) throw new Fail(code, `${what}: more than the ${max} byte limit`);
+  return bytes;
 }
 
 /**
