@@ -1,4 +1,5 @@
 // net/: web-standard fetch helpers shared by every layer (browser-safe: no Node APIs).
+import { concatBytes } from "../wasm/hex.ts";
 
 /**
  * Reads a fetch Response's body whole, at most `max` bytes. Returns null, with the body cancelled, when the declared
@@ -27,12 +28,5 @@ export async function readCapped(res: Response, max: number, onChunk?: (bytes: n
     onChunk?.(value.byteLength);
     parts.push(value);
   }
-  if (parts.length === 1) return parts[0]!;
-  const out = new Uint8Array(total);
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.byteLength;
-  }
-  return out;
+  return parts.length === 1 ? parts[0]! : concatBytes(parts, total);
 }
