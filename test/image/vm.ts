@@ -64,7 +64,7 @@ export class Vm {
     if (!opts.reuseDisk) {
       rmSync(join(opts.dir, "disk.qcow2"), { force: true });
       const r = spawnSync("qemu-img", ["create", "-q", "-f", "qcow2", "-b", opts.image, "-F", "raw", join(opts.dir, "disk.qcow2"), opts.diskSize ?? "6G"], { encoding: "utf8" });
-      if (r.status !== 0) throw new Error(`qemu-img create failed: ${r.stderr}`);
+      if (r.status !== 0) throw new Error(`qemu-img create failed: ${r.error ? `${r.error.message} (Debian: apt-get install qemu-utils)` : r.stderr}`);
       copyFileSync(FIRMWARE[arch].vars, join(opts.dir, "vars.fd"));
     }
     const kvmOk = arch === "x64" && process.arch === "x64" && existsSync("/dev/kvm") && process.env.SLOWDRIP_TEST_NO_KVM !== "1";
