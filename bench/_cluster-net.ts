@@ -4,8 +4,7 @@
 import { randomFillSync } from "node:crypto";
 import { loadavg } from "node:os";
 import { request } from "node:http";
-import { create } from "@bufbuild/protobuf";
-import { PutFileRequestSchema, type PutFileRequest } from "../src/gen/slowdrip/v1/cluster_pb.ts";
+import { putFileFramed } from "../src/rpc/file-upload.ts";
 import { createHasher, hashParallel, toHex } from "../src/wasm/index.ts";
 import { NodeProc, TestCluster, waitFor } from "../test/cluster/harness.ts";
 import { freePort } from "../test/helpers/sea.ts";
@@ -38,15 +37,17 @@ export function putBlob(node: NodeProc, data: Uint8Array): Promise<number> {
   });
 }
 
-/** PutFile of `data` (hashed first on all cores, as `slowdrip file put` does); resolves to the elapsed ms and hash. */
+/**
+ * PutFile of `data` as `slowdrip file put` sends it (hashed first on all cores, then written frame by frame in 1 MiB
+ * pieces); resolves to the elapsed ms and hash.
+ */
 export async function putFile(c: TestCluster, data: Uint8Array): Promise<{ ms: number; hash: string }> {
   const t0 = performance.now();
   const hash = toHex(await hashParallel(data));
-  async function* messages(): AsyncGenerator<PutFileRequest> {
-    yield create(PutFileRequestSchema, { header: { hash, size: BigInt(data.length), name: "bench" } });
-    for (let at = 0; at < data.length; at += MiB) yield create(PutFileRequestSchema, { data: data.subarray(at, at + MiB) });
+  function* pieces(): Generator<Uint8Array> {
+    for (let at = 0; at < data.length; at += MiB) yield data.subarray(at, at + MiB);
   }
-  const r = await c.client().putFile(messages());
+  const r = await putFileFramed({ baseUrl: c.validator.adminUrl, headers: { authorization: `Bearer ${c.validator.adminToken}` }, hash, size: data.length, name: "bench", data: pieces() });
   if (r.hash !== hash) throw new Error("PutFile answered another hash");
   return { ms: performance.now() - t0, hash };
 }

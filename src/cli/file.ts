@@ -4,9 +4,10 @@ import { once } from "node:events";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { create, toJson } from "@bufbuild/protobuf";
+import { toJson } from "@bufbuild/protobuf";
 import { configFlagOptions, configFlagUsage } from "../config/flags.ts";
-import { PutFileRequestSchema, ShardHealth, StatFileResponseSchema, type PutFileRequest } from "../gen/slowdrip/v1/cluster_pb.ts";
+import { ShardHealth, StatFileResponseSchema } from "../gen/slowdrip/v1/cluster_pb.ts";
+import { putFileFramed } from "../rpc/file-upload.ts";
 import { BaoVerifyError, createHasher, decodeSliceStream, fromHex, hashFileParallel, isBlobId } from "../wasm/index.ts";
 import { parseRange } from "./blob.ts";
 import { validatorClient, validatorFailure, validatorFlagOptions, validatorFlagUsage, type ValidatorClient } from "./cluster.ts";
@@ -85,16 +86,15 @@ async function putOne(v: ValidatorClient, file: string, io: CliIO): Promise<void
     }
     const hash = await hashFile(path);
     const bar = new Progress(io.stderr as MaybeTty, `put ${file}`, size);
-    async function* requests(): AsyncGenerator<PutFileRequest> {
-      yield create(PutFileRequestSchema, { header: { hash, size: BigInt(size), name: file === "-" ? "stdin" : file.slice(-256) } });
+    async function* pieces(): AsyncGenerator<Uint8Array> {
       for await (const chunk of createReadStream(path, { highWaterMark: PIECE }) as AsyncIterable<Buffer>) {
         bar.add(chunk.byteLength);
-        yield create(PutFileRequestSchema, { data: chunk });
+        yield chunk;
       }
     }
     let r;
     try {
-      r = await v.client.putFile(requests(), v.callOptions);
+      r = await putFileFramed({ baseUrl: v.url, headers: v.callOptions.headers ?? {}, hash, size, name: file === "-" ? "stdin" : file.slice(-256), data: pieces() });
     } catch (err) {
       bar.end();
       validatorFailure(err, v.url, "file put");

@@ -93,6 +93,8 @@ export class ShardKeeper {
   }
 
   async #meta(hash: string): Promise<BlobMeta | undefined> {
+    // Most pushed shards are new: asking first spares building a NotFoundError (and its stack) for each of them.
+    if (!(await this.#d.store.has(hash))) return undefined;
     try {
       return await this.#d.store.stat(hash);
     } catch (err) {

@@ -23,13 +23,16 @@ export function bytesFieldPrefix(field: number, length: number): Uint8Array {
   return Uint8Array.from(out);
 }
 
-/** One call: where it goes, its headers (signing included), and its messages, each as the parts that make it up. */
+/**
+ * One call: where it goes, its headers (signing included), and its messages, each as the parts that make it up. An
+ * array of messages is sent with a Content-Length; an iterable (a file read as it is sent) is sent chunked.
+ */
 export interface FramedCall {
   /** Base URL of the peer (its endpoint; a path is kept) and the procedure, "/package.Service/Method". */
   baseUrl: string;
   procedure: string;
   headers: Record<string, string>;
-  messages: Uint8Array[][];
+  messages: Uint8Array[][] | AsyncIterable<Uint8Array[]>;
   signal?: AbortSignal;
   timeoutMs?: number;
 }
@@ -45,15 +48,18 @@ function fail(message: string, code: Code, cause?: unknown): ConnectError {
 export async function sendFramed(call: FramedCall): Promise<Uint8Array> {
   const url = new URL(call.baseUrl.replace(/\/?$/, call.procedure));
   const https = url.protocol === "https:";
-  let length = 0;
-  for (const m of call.messages) length += 5 + m.reduce((s, p) => s + p.byteLength, 0);
+  let length: number | undefined;
+  if (Array.isArray(call.messages)) {
+    length = 0;
+    for (const m of call.messages) length += 5 + m.reduce((s, p) => s + p.byteLength, 0);
+  }
   const signals = [call.signal, call.timeoutMs ? AbortSignal.timeout(call.timeoutMs) : undefined].filter((s): s is AbortSignal => s !== undefined);
   const signal = signals.length ? AbortSignal.any(signals) : undefined;
   const headers: Record<string, string | number> = {
     ...call.headers,
     "content-type": "application/connect+proto",
     "connect-protocol-version": "1",
-    "content-length": length,
+    ...(length !== undefined ? { "content-length": length } : {}),
     ...(call.timeoutMs ? { "connect-timeout-ms": String(call.timeoutMs) } : {}),
   };
   const req = (https ? httpsRequest : httpRequest)(url, { method: "POST", headers, agent: https ? agents.https : agents.http, ...(signal ? { signal } : {}) });
@@ -62,20 +68,26 @@ export async function sendFramed(call: FramedCall): Promise<Uint8Array> {
     req.once("error", reject);
   });
   response.catch(() => undefined);
+  // A server that answers before the body is all sent (a refused call) ends the writing: nothing more is read or sent.
+  let answered = false;
+  response.then(() => (answered = true), () => undefined);
   try {
-    for (const parts of call.messages) {
+    for await (const parts of call.messages) {
+      if (answered) break;
       const head = new Uint8Array(5);
       new DataView(head.buffer).setUint32(1, parts.reduce((s, p) => s + p.byteLength, 0));
       let ok = req.write(head);
       for (const p of parts) ok = req.write(p);
       if (!ok) await new Promise<void>((resolve, reject) => {
         req.once("drain", resolve);
-        response.catch(reject);
+        response.then(() => resolve(), reject);
       });
     }
-    req.end();
+    if (!answered) req.end();
     const res = await response;
     const body = await readBody(res);
+    // A request cut short by the answer leaves its connection unusable for the next call.
+    if (answered && !req.writableEnded) req.destroy();
     if (res.statusCode !== 200) {
       const code = codeFromHttpStatus(res.statusCode ?? 0);
       try {
