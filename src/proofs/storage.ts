@@ -9,7 +9,7 @@
 // order, so a warden cannot aim at chunks and a miner cannot know them before the nonce arrives.
 import { CorruptBlobError, NotFoundError } from "../store/errors.ts";
 import { BaoVerifyError, baoVerifyChunkSlices, baoVerifySlice, blake3Concat, deriveKey, fromHex, isBlobId, toHex } from "../wasm/index.ts";
-import { signStatement, verifyStatement } from "./sign.ts";
+import { ed25519Verify, signStatement, statementBytes } from "./sign.ts";
 
 /** Bytes per Bao chunk. */
 export const CHUNK = 1024;
@@ -225,6 +225,31 @@ export function answerBytes(a: Pick<PosAnswer, "slices">): number {
  * first failure; returns the proven size.
  */
 export function verifyAnswer(ch: PosChallenge, a: PosAnswer, miner: string, challenger: string): { size: number } {
+  const c = checkAnswer(ch, a, miner, challenger);
+  if (!ed25519Verify(c.signature, c.statement, c.publicKey)) throw badSignature();
+  return { size: c.size };
+}
+
+/** An answer that passed every check but the signature's, and what that check needs. */
+export interface CheckedAnswer {
+  size: number;
+  /** The POS_ANSWER statement bytes the signature must cover. */
+  statement: Uint8Array;
+  signature: Uint8Array;
+  /** The miner's 32-byte Ed25519 key. */
+  publicKey: Uint8Array;
+}
+
+/** The failure of an answer whose signature does not verify. */
+export function badSignature(): PosVerifyError {
+  return new PosVerifyError("bad-signature", "the miner's signature does not cover this answer");
+}
+
+/**
+ * Every check of verifyAnswer except the signature's (the caller verifies `signature` over `statement`, e.g. on another
+ * thread; badSignature() is its failure). Throws PosVerifyError naming the first failure.
+ */
+export function checkAnswer(ch: PosChallenge, a: PosAnswer, miner: string, challenger: string): CheckedAnswer {
   checkChallenge(ch);
   if (typeof a !== "object" || a === null || !Array.isArray(a.slices) || !Array.isArray(a.chunks) || !(a.nonce instanceof Uint8Array) || !(a.signature instanceof Uint8Array)) {
     throw new PosVerifyError("malformed", "the answer is not a PosAnswer");
@@ -254,10 +279,7 @@ export function verifyAnswer(ch: PosChallenge, a: PosAnswer, miner: string, chal
   const verdict = baoVerifyChunkSlices(root, a.size, a.slices, want, { digest: true });
   if (verdict.bad >= 0) throw badSlice(root, a, want, verdict.bad);
   const { signature, ...unsigned } = a;
-  if (!verifyStatement("POS_ANSWER", answerBody(unsigned, toHex(verdict.digest!)), signature, fromHex(miner))) {
-    throw new PosVerifyError("bad-signature", "the miner's signature does not cover this answer");
-  }
-  return { size: a.size };
+  return { size: a.size, statement: statementBytes("POS_ANSWER", answerBody(unsigned, toHex(verdict.digest!))), signature, publicKey: fromHex(miner) };
 }
 
 /** The failure of slice `i`, which the one-call check refused, as the streaming decoder names it. */
