@@ -37,28 +37,14 @@ interface Rate {
   load: number;
 }
 
-/** Calls per second of `fn` over about `seconds` (after a short warm-up), one call after another on this thread. */
-async function rate(fn: () => unknown | Promise<unknown>, seconds = SECONDS): Promise<Rate> {
+/**
+ * Calls per second of `fn` over about `seconds` (after a short warm-up), with `inflight` calls kept in flight: 1 is one
+ * call after another on this thread; more lets the signature pool's workers take part (CPU time counts every thread).
+ */
+async function rate(fn: () => unknown | Promise<unknown>, seconds = SECONDS, inflight = 1): Promise<Rate> {
   // Each case starts from a collected heap (run.mjs passes --expose-gc), so garbage one case left is not billed to the next.
   (globalThis as { gc?: () => void }).gc?.();
-  for (let i = 0; i < 5; i++) await fn();
-  let n = 0;
-  const c0 = process.cpuUsage();
-  const t0 = performance.now();
-  const end = t0 + seconds * 1000;
-  while (performance.now() < end) {
-    await fn();
-    n++;
-  }
-  const wall = (performance.now() - t0) / 1000;
-  const c = process.cpuUsage(c0);
-  return { wall: n / wall, cpu: n / ((c.user + c.system) / 1e6), load: loadavg()[0]! };
-}
-
-/** Like rate, with `inflight` calls kept in flight (the signature pool's workers take part; CPU time counts every thread). */
-async function rateInFlight(fn: () => Promise<unknown>, inflight: number, seconds = SECONDS): Promise<Rate> {
-  (globalThis as { gc?: () => void }).gc?.();
-  await Promise.all(Array.from({ length: inflight }, () => fn()));
+  for (let i = 0; i < 5; i++) await Promise.all(Array.from({ length: inflight }, () => fn()));
   let n = 0;
   const c0 = process.cpuUsage();
   const t0 = performance.now();
@@ -175,7 +161,7 @@ try {
   };
   for (let r = 0; r < (quick ? 1 : 5); r++) {
     for (const [name, f] of Object.entries(posCases)) (posRounds[name] ??= []).push(await rate(f, SECONDS / 2));
-    (posRounds["verify, 2 threads"] ??= []).push(await rateInFlight(pooled, VERIFY_IN_FLIGHT, SECONDS / 2));
+    (posRounds["verify, 2 threads"] ??= []).push(await rate(pooled, SECONDS / 2, VERIFY_IN_FLIGHT));
   }
   const pos = Object.fromEntries(Object.entries(posRounds).map(([k, rs]) => [k, {
     wall: median(rs.map((x) => x.wall)), cpu: median(rs.map((x) => x.cpu)), load: median(rs.map((x) => x.load)),

@@ -6,39 +6,11 @@ import { describe, expect, it } from "vitest";
 import vectors from "../../test/vectors/bao/test_vectors.json" with { type: "json" };
 import { baoEncode, baoOutboard, baoSliceFromCombined, baoSliceFromOutboard, baoVerifyChunkSlices, baoVerifySlice, blake3, blake3Concat, BaoVerifyError, toHex } from "./index.ts";
 import { sliceChunks } from "./tree.ts";
+import { concat, content, flip, header, vectorInput as input } from "../../test/helpers/bao-bytes.ts";
 
 interface Slice { start: number; len: number; corruptions: number[] }
 const V = vectors as unknown as { slice: { input_len: number; slices: Slice[] }[] };
 
-function input(n: number): Uint8Array {
-  const b = new Uint8Array(n);
-  for (let i = 0; i < n; i++) b[i] = ((Math.floor(i / 4) + 1) >>> (8 * (i % 4))) & 255;
-  return b;
-}
-function content(n: number, seed = 1): Uint8Array {
-  const d = new Uint8Array(n);
-  for (let i = 0; i < n; i++) d[i] = (i * 13 + (i >> 9) + seed * 101) & 255;
-  return d;
-}
-const flip = (b: Uint8Array, i: number) => {
-  const c = b.slice();
-  c[i]! ^= 1;
-  return c;
-};
-const concat = (...parts: Uint8Array[]) => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-};
-function header(size: number): Uint8Array {
-  const h = new Uint8Array(8);
-  new DataView(h.buffer).setBigUint64(0, BigInt(size), true);
-  return h;
-}
 /** BLAKE3 over the slices, each behind its 4-byte big-endian length (what a POS_ANSWER signature binds). */
 function framedDigest(slices: Uint8Array[]): string {
   return toHex(blake3Concat(slices.flatMap((s) => [new Uint8Array([s.length >>> 24, (s.length >>> 16) & 255, (s.length >>> 8) & 255, s.length & 255]), s])));

@@ -385,20 +385,14 @@ function deinterleave(s: u32, n: u32, dataLen: usize): void {
 
 const PATH_CV: usize = memory.data(32, 16);
 
+/** Parents on the path of the last pathDirs call. */
+let pathLen: u32 = 0;
+
 /**
- * Verifies the body of a single-chunk Bao slice held in IN: the parent blocks on the path from the root down to chunk
- * `index` of a tree of `n` chunks (pre-order, root first, 64 bytes each), then the chunk's `len` bytes. Works bottom-up:
- * the chunk CV (the root hash when n = 1), then at each parent the half on the path must equal the child's CV and the
- * parent's CV (ROOT-flagged at the top) is carried up; true when the result equals the 32 bytes at CV_EXPECT. The caller
- * checks that the slice has exactly this length.
+ * The path from the root of an `n`-chunk tree down to chunk `index`: bit d of the result is set when the path takes the
+ * right child at depth d; its length (the slice's parent count) goes to pathLen.
  */
-export function verifyChunkPath(st: usize, nF: f64, indexF: f64, len: u32): bool {
-  const n = <u64>nF;
-  const index = <u64>indexF;
-  if (n == 0 || index >= n || len > CHUNK_LEN) return false;
-  const key = st + S_KEY;
-  const flags = load<u32>(st, S_FLAGS);
-  // Directions from the root down: bit d set when the path takes the right child at depth d.
+@inline function pathDirs(n: u64, index: u64): u64 {
   let dirs: u64 = 0;
   let depth: u32 = 0;
   let s: u64 = 0;
@@ -414,6 +408,25 @@ export function verifyChunkPath(st: usize, nF: f64, indexF: f64, len: u32): bool
     }
     depth++;
   }
+  pathLen = depth;
+  return dirs;
+}
+
+/**
+ * Verifies the body of a single-chunk Bao slice held in IN: the parent blocks on the path from the root down to chunk
+ * `index` of a tree of `n` chunks (pre-order, root first, 64 bytes each), then the chunk's `len` bytes. Works bottom-up:
+ * the chunk CV (the root hash when n = 1), then at each parent the half on the path must equal the child's CV and the
+ * parent's CV (ROOT-flagged at the top) is carried up; true when the result equals the 32 bytes at CV_EXPECT. The caller
+ * checks that the slice has exactly this length.
+ */
+export function verifyChunkPath(st: usize, nF: f64, indexF: f64, len: u32): bool {
+  const n = <u64>nF;
+  const index = <u64>indexF;
+  if (n == 0 || index >= n || len > CHUNK_LEN) return false;
+  const key = st + S_KEY;
+  const flags = load<u32>(st, S_FLAGS);
+  const dirs = pathDirs(n, index);
+  const depth = pathLen;
   chunkCVInto(key, flags, IN + (<usize>depth << 6), len, index, PATH_CV, depth == 0);
   for (let d = <i32>depth - 1; d >= 0; d--) {
     const block = IN + (<usize>d << 6);
@@ -471,21 +484,8 @@ export function chunkSlices(st: usize, count: u32, sizeF: f64, digestLen: usize)
     store<u8>(SL_OK + i, 0);
     store<u32>(SL_REM + (<usize>i << 2), 0);
     if (index >= n || len < 8 || off + len > IN_CAP || load<u64>(IN + off) != size) continue;
-    let dirs: u64 = 0;
-    let depth: u32 = 0;
-    let s: u64 = 0;
-    let m: u64 = n;
-    while (m > 1) {
-      const left: u64 = (<u64>1) << (63 - clz<u64>(m - 1));
-      if (index >= s + left) {
-        dirs |= (<u64>1) << depth;
-        s += left;
-        m -= left;
-      } else {
-        m = left;
-      }
-      depth++;
-    }
+    const dirs = pathDirs(n, index);
+    const depth = pathLen;
     const rest = size - (index << 10);
     const chunkLen = <u32>(rest < 1024 ? rest : 1024);
     if (len != 8 + (<usize>depth << 6) + <usize>chunkLen) continue;
