@@ -9,7 +9,7 @@
 // order, so a warden cannot aim at chunks and a miner cannot know them before the nonce arrives.
 import { CorruptBlobError, NotFoundError } from "../store/errors.ts";
 import { BaoVerifyError, baoVerifyChunkSlices, baoVerifySlice, blake3Concat, deriveKey, fromHex, isBlobId, toHex } from "../wasm/index.ts";
-import { ed25519Verify, signStatement, statementBytes } from "./sign.ts";
+import { ed25519Sign, ed25519Verify } from "./sign.ts";
 
 /** Bytes per Bao chunk. */
 export const CHUNK = 1024;
@@ -146,20 +146,21 @@ function slicesDigest(slices: readonly Uint8Array[]): string {
   return toHex(blake3Concat(parts));
 }
 
-/** The POS_ANSWER statement body the miner signs; `slices` is slicesDigest(a.slices) (the verifier has it from wasm). */
-function answerBody(a: Omit<PosAnswer, "signature">, slices: string): Record<string, unknown> {
-  return {
-    type: "POS_ANSWER",
-    v: 1,
-    shard: a.shard,
-    root: a.shard,
-    nonce: toHex(a.nonce),
-    size: a.size,
-    chunks: a.chunks,
-    slices,
-    miner: a.miner,
-    challenger: a.challenger,
-  };
+const utf8 = new TextEncoder();
+
+/**
+ * The bytes of the POS_ANSWER statement the miner signs: statementBytes("POS_ANSWER", body) for the body { type:
+ * "POS_ANSWER", v: 1, shard, root (= shard), nonce (hex), size, chunks, slices: slicesDigest(slices) (hex), miner,
+ * challenger }, written straight in its RFC 8785 form (keys sorted; strings as JSON.stringify writes them; size and
+ * chunks are safe integers), without building the object or canonicalizing it. `slices` is the digest in hex (the
+ * verifier has it from the wasm check).
+ */
+function answerStatement(a: Omit<PosAnswer, "signature">, slices: string): Uint8Array {
+  const shard = JSON.stringify(a.shard);
+  return utf8.encode(
+    `slowdrip/v1/POS_ANSWER\n{"challenger":${JSON.stringify(a.challenger)},"chunks":[${a.chunks.join(",")}],"miner":${JSON.stringify(a.miner)},` +
+      `"nonce":"${toHex(a.nonce)}","root":${shard},"shard":${shard},"size":${a.size},"slices":"${slices}","type":"POS_ANSWER","v":1}`,
+  );
 }
 
 /** What answering needs from the blob store (a BlobStore has both). */
@@ -211,7 +212,7 @@ export async function answerChallenge(source: ShardSource, ch: PosChallenge, sig
   }
   if (slices.length !== chunks.length) throw new Error(`the shard source gave ${slices.length} slices for ${chunks.length} chunks`);
   const unsigned = { shard: ch.shard, nonce: ch.nonce.slice(), size, chunks, slices, miner: signer.nodeId, challenger };
-  return { ...unsigned, signature: signStatement("POS_ANSWER", answerBody(unsigned, slicesDigest(slices)), signer.secretKey) };
+  return { ...unsigned, signature: ed25519Sign(answerStatement(unsigned, slicesDigest(slices)), signer.secretKey) };
 }
 
 /** Total bytes of an answer's slices. */
@@ -279,7 +280,7 @@ export function checkAnswer(ch: PosChallenge, a: PosAnswer, miner: string, chall
   const verdict = baoVerifyChunkSlices(root, a.size, a.slices, want, { digest: true });
   if (verdict.bad >= 0) throw badSlice(root, a, want, verdict.bad);
   const { signature, ...unsigned } = a;
-  return { size: a.size, statement: statementBytes("POS_ANSWER", answerBody(unsigned, toHex(verdict.digest!))), signature, publicKey: fromHex(miner) };
+  return { size: a.size, statement: answerStatement(unsigned, toHex(verdict.digest!)), signature, publicKey: fromHex(miner) };
 }
 
 /** The failure of slice `i`, which the one-call check refused, as the streaming decoder names it. */
