@@ -1,8 +1,8 @@
 // Ed25519 verification on worker threads, so that a warden checking many storage answers uses every core: the calling
 // thread runs the answer checks and the slices (wasm), a worker the signature (node:crypto's OpenSSL, about half of a
-// verification). Node-only. Signatures asked for in the same turn of the event loop go to a worker as one message (one
-// transferred buffer); idle workers are unref'd and never keep a process alive. Where no worker can run, the calling
-// thread verifies.
+// verification). Node-only. Signatures go to a worker in messages of up to 8 (one transferred buffer each; what is
+// left at the end of an event-loop turn goes then), so the worker starts while this thread checks the next answers.
+// Idle workers are unref'd and never keep a process alive. Where no worker can run, the calling thread verifies.
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import { ED25519_SPKI_PREFIX } from "../identity/ed25519.ts";
@@ -11,6 +11,12 @@ import { badSignature, checkAnswer, type PosAnswer, type PosChallenge } from "./
 
 /** Most signatures in one message to a worker. */
 const BATCH_MAX = 256;
+/**
+ * Signatures that go to a worker at once, without waiting for the end of the turn: the worker starts on them while this
+ * thread checks the next answers (answers that arrive together would otherwise take turns: all checks, then all
+ * signatures).
+ */
+const SEND_AT = 8;
 /** Largest statement a batch carries (a POS_ANSWER statement is under 2 KiB); longer ones are verified here. */
 const MESSAGE_MAX = 64 * 1024;
 
@@ -124,9 +130,9 @@ function verifyHere(it: Item, cause?: Error): void {
   }
 }
 
-/** Sends what was asked for in this turn to the least loaded workers, in batches of at most BATCH_MAX. */
+/** Sends what is queued to the least loaded workers, in batches of at most BATCH_MAX. */
 function flush(): void {
-  flushing = false;
+  if (queued.length === 0) return; // sent early (SEND_AT) after the end-of-turn flush was scheduled
   const items = queued;
   queued = [];
   const pool = ensurePool();
@@ -159,7 +165,7 @@ function flush(): void {
 
 /**
  * True when `signature` is a valid Ed25519 signature of `message` by `publicKey`, checked on a worker thread (as
- * ed25519Verify: false for any malformed input). Calls made in the same turn of the event loop share one message.
+ * ed25519Verify: false for any malformed input). Calls made together share a message to the worker.
  */
 export function ed25519VerifyParallel(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): Promise<boolean> {
   if (!(signature instanceof Uint8Array) || !(message instanceof Uint8Array) || !(publicKey instanceof Uint8Array)) return Promise.resolve(false);
@@ -167,9 +173,14 @@ export function ed25519VerifyParallel(signature: Uint8Array, message: Uint8Array
   if (message.length > MESSAGE_MAX) return Promise.resolve(ed25519Verify(signature, message, publicKey));
   return new Promise((resolve, reject) => {
     queued.push({ message, signature, publicKey, resolve, reject });
-    if (!flushing) {
+    if (queued.length >= SEND_AT) {
+      flush();
+    } else if (!flushing) {
       flushing = true;
-      queueMicrotask(flush);
+      queueMicrotask(() => {
+        flushing = false;
+        flush();
+      });
     }
   });
 }
