@@ -1,5 +1,5 @@
 // Proofs bench: storage proofs (4 MiB shards in a real LMDB store, c = 16 chunks) - proofs/s on one core,
-// verifications/s and proof bytes, beside the published figures of Hippius' Plonky3 proofs and Filecoin WinningPoSt;
+// verifications/s on one thread and with the signatures on a worker thread (the warden's path), and proof bytes, beside the published figures of Hippius' Plonky3 proofs and Filecoin WinningPoSt;
 // ECVRF prove/verify beside @noble/curves Ed25519 sign/verify in the same run; receipt intake/s on one core with
 // batching on. Run: npm run bench -- proofs   (figures also in bench/results/proofs.json)
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -14,10 +14,11 @@ import { ReceiptIntake } from "../src/proofs/intake.ts";
 import { signReceipt, verifyReceipt, type SignedReceipt } from "../src/proofs/receipts.ts";
 import { answerBytes, answerChallenge, randomNonce, verifyAnswer, type PosAnswer, type PosChallenge } from "../src/proofs/storage.ts";
 import { VrfProver, vrfVerify } from "../src/proofs/vrf.ts";
+import { closeSignaturePool, signaturePoolSize, verifyAnswerParallel } from "../src/proofs/sig-pool.ts";
 import { answerToWire } from "../src/rpc/proofs.ts";
 import { LmdbBlobStore } from "../src/store/lmdb.ts";
 import { openLmdb } from "../src/store/lmdb-native.ts";
-import { baoVerifySlice, fromHex, toHex } from "../src/wasm/index.ts";
+import { baoVerifyChunkSlices, baoVerifySlice, fromHex, toHex } from "../src/wasm/index.ts";
 import { ed25519Sign, ed25519Verify } from "../src/proofs/sign.ts";
 
 const MiB = 1024 * 1024;
@@ -36,19 +37,24 @@ interface Rate {
   load: number;
 }
 
-/** Calls per second of `fn` over about `seconds` (after a short warm-up), one call after another on this thread. */
-async function rate(fn: () => unknown | Promise<unknown>, seconds = SECONDS): Promise<Rate> {
+/**
+ * Calls per second of `fn` over about `seconds` (after a short warm-up), with `inflight` calls kept in flight: 1 is one
+ * call after another on this thread; more lets the signature pool's workers take part (CPU time counts every thread).
+ */
+async function rate(fn: () => unknown | Promise<unknown>, seconds = SECONDS, inflight = 1): Promise<Rate> {
   // Each case starts from a collected heap (run.mjs passes --expose-gc), so garbage one case left is not billed to the next.
   (globalThis as { gc?: () => void }).gc?.();
-  for (let i = 0; i < 5; i++) await fn();
+  for (let i = 0; i < 5; i++) await Promise.all(Array.from({ length: inflight }, () => fn()));
   let n = 0;
   const c0 = process.cpuUsage();
   const t0 = performance.now();
   const end = t0 + seconds * 1000;
-  while (performance.now() < end) {
-    await fn();
-    n++;
-  }
+  await Promise.all(Array.from({ length: inflight }, async () => {
+    while (performance.now() < end) {
+      await fn();
+      n++;
+    }
+  }));
   const wall = (performance.now() - t0) / 1000;
   const c = process.cpuUsage(c0);
   return { wall: n / wall, cpu: n / ((c.user + c.system) / 1e6), load: loadavg()[0]! };
@@ -134,15 +140,32 @@ try {
       const root = fromHex(ch.root);
       a.chunks.forEach((c, i) => baoVerifySlice(root, a.slices[i]!, c * 1024, Math.min(1024, a.size - c * 1024)));
     },
+    // What verifyAnswer does with the slices: all of them in one wasm call, then the same call with the framed digest.
+    "slices, one call": () => {
+      const [ch, a] = nextAnswer();
+      if (baoVerifyChunkSlices(fromHex(ch.root), a.size, a.slices, a.chunks).bad !== -1) throw new Error("a slice did not verify");
+    },
+    "slices + digest, one call": () => {
+      const [ch, a] = nextAnswer();
+      if (baoVerifyChunkSlices(fromHex(ch.root), a.size, a.slices, a.chunks, { digest: true }).bad !== -1) throw new Error("a slice did not verify");
+    },
     "ed25519 verify": () => ed25519Verify(edSig, msg, edPub),
   };
   const posRounds: Record<string, Rate[]> = {};
+  // The warden's path: verifyAnswerParallel (answer checks and slices on this thread, the signature on a worker), with
+  // 64 answers in flight; measured in the same rounds.
+  const VERIFY_IN_FLIGHT = 64;
+  const pooled = () => {
+    const [ch, a] = nextAnswer();
+    return verifyAnswerParallel(ch, a, miner.nodeId, warden.nodeId);
+  };
   for (let r = 0; r < (quick ? 1 : 5); r++) {
     for (const [name, f] of Object.entries(posCases)) (posRounds[name] ??= []).push(await rate(f, SECONDS / 2));
+    (posRounds["verify, 2 threads"] ??= []).push(await rate(pooled, SECONDS / 2, VERIFY_IN_FLIGHT));
   }
   const pos = Object.fromEntries(Object.entries(posRounds).map(([k, rs]) => [k, {
     wall: median(rs.map((x) => x.wall)), cpu: median(rs.map((x) => x.cpu)), load: median(rs.map((x) => x.load)),
-  }])) as Record<keyof typeof posCases, Rate>;
+  }])) as Record<keyof typeof posCases | "verify, 2 threads", Rate>;
   const a0 = answers[0]![1];
   const wire = toBinary(PosChallengeResponseSchema, answerToWire(a0)).length;
   const sigShare = pairedRatio(posRounds.verify!, posRounds["ed25519 verify"]!, "cpu");
@@ -151,8 +174,15 @@ try {
     "proofs/s/core (CPU time)": Math.round(pos.prove.cpu),
     "verifications/s (wall)": Math.round(pos.verify.wall),
     "verifications/s (CPU time)": Math.round(pos.verify.cpu),
+    "verifications/s, 2 threads: signature on a worker (wall, 64 in flight)": Math.round(pos["verify, 2 threads"].wall),
+    "verifications per CPU-second, 2 threads (every thread's CPU time)": Math.round(pos["verify, 2 threads"].cpu),
+    "x one thread, 2 threads (wall, paired rounds)": +pairedRatio(posRounds["verify, 2 threads"]!, posRounds.verify!, "wall").toFixed(2),
+    "signature worker threads": signaturePoolSize(),
     "slice checks/s, 17 slices, no signature (wall)": Math.round(pos.slices.wall),
     "slice checks/s, 17 slices, no signature (CPU time)": Math.round(pos.slices.cpu),
+    "slice checks/s, 17 slices in one wasm call (CPU time)": Math.round(pos["slices, one call"].cpu),
+    "slice checks + signed digest/s, one wasm call (CPU time)": Math.round(pos["slices + digest, one call"].cpu),
+    "x one slice at a time (one call, CPU time, paired rounds)": +pairedRatio(posRounds["slices, one call"]!, posRounds.slices!, "cpu").toFixed(2),
     "Ed25519 verify/s, node:crypto, same run (CPU time)": Math.round(pos["ed25519 verify"].cpu),
     "share of a verification's CPU time that is the signature check": +sigShare.toFixed(2),
     "proof bytes (slices)": answerBytes(a0),
@@ -163,8 +193,9 @@ try {
     "x goal proofs (CPU time)": +(pos.prove.cpu / 1000).toFixed(2),
     "x goal verifications (wall)": +(pos.verify.wall / 5000).toFixed(2),
     "x goal verifications (CPU time)": +(pos.verify.cpu / 5000).toFixed(2),
+    "x goal verifications, 2 threads (wall)": +(pos["verify, 2 threads"].wall / 5000).toFixed(2),
     "load average (1 min, median over rounds)": +median(Object.values(pos).map((x) => x.load)).toFixed(2),
-    method: "median of 5 paired rounds (prove, verify, slices, Ed25519 verify in turn); 32 shards of 4 MiB in LMDB, challenges round-robin",
+    method: "median of 5 paired rounds (prove, verify, slices one at a time, slices in one call without and with the digest, Ed25519 verify, verify on 2 threads in turn); 32 shards of 4 MiB in LMDB, challenges round-robin",
   };
   const proofsPerSec = pos.prove.wall;
   rows["anchor: Hippius Ziggy (Plonky3 STARK, FRI, BabyBear, Poseidon2)"] = {
@@ -236,6 +267,7 @@ try {
   mkdirSync(join(process.cwd(), "bench/results"), { recursive: true });
   writeFileSync(join(process.cwd(), "bench/results/proofs.json"), `${JSON.stringify({ node: process.version, loadavg: load, rows }, null, 2)}\n`);
 } finally {
+  await closeSignaturePool();
   await store?.close();
   await db?.close();
   rmSync(dir, { recursive: true, force: true });

@@ -21,6 +21,8 @@ const native: NodeCrypto | undefined = (() => {
 /** DER prefixes of a PKCS#8 Ed25519 private key (the 32-byte seed follows) and of an SPKI public key. */
 const PKCS8_PREFIX = new Uint8Array([0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20]);
 const SPKI_PREFIX = new Uint8Array([0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00]);
+/** DER prefix of an SPKI Ed25519 public key (the 32-byte key follows), for threads that build their own key objects. */
+export const ED25519_SPKI_PREFIX: Readonly<Uint8Array> = SPKI_PREFIX;
 
 /** Private key objects by secret (the node's own key is one long-lived array), public ones by hex in a small LRU. */
 const privateKeys = new WeakMap<Uint8Array, { seed: Buffer; key: KeyObject }>();

@@ -1,19 +1,16 @@
 // Signed proof statements: Ed25519 through identity/ed25519.ts (node:crypto's OpenSSL under Node, for the hot paths: storage
 // answers, receipts, presence) over domain-separated RFC 8785 canonical JSON: utf8("slowdrip/v1/<TYPE>\n") || JCS(body).
 import { sign as ed25519SignRaw, verify as ed25519VerifyRaw } from "../identity/ed25519.ts";
-import { canonicalBytes } from "../stream/canonical.ts";
+import { canonicalJson } from "../stream/canonical.ts";
 
 /** The statement types of the proofs layer; each has its own domain prefix. */
 export type ProofStatement = "POS_ANSWER" | "PRESENCE" | "SERVICE_RECEIPT" | "RECEIPT_BATCH";
 
-/** The exact bytes signed for a statement of `type`. */
+const utf8 = new TextEncoder();
+
+/** The exact bytes signed for a statement of `type` (the ASCII prefix and the canonical JSON, encoded in one pass). */
 export function statementBytes(type: ProofStatement, body: unknown): Uint8Array {
-  const head = new TextEncoder().encode(`slowdrip/v1/${type}\n`);
-  const json = canonicalBytes(body);
-  const out = new Uint8Array(head.length + json.length);
-  out.set(head, 0);
-  out.set(json, head.length);
-  return out;
+  return utf8.encode(`slowdrip/v1/${type}\n${canonicalJson(body)}`);
 }
 
 /** Ed25519 signature (64 bytes) of `message` with a 32-byte secret seed (the node's signer, node:crypto under Node). */

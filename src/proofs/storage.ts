@@ -8,8 +8,8 @@
 // until min(count, n) distinct indices; then the final chunk n-1 unless already chosen. The shard hash and nonce fix the
 // order, so a warden cannot aim at chunks and a miner cannot know them before the nonce arrives.
 import { CorruptBlobError, NotFoundError } from "../store/errors.ts";
-import { BaoVerifyError, baoVerifyChunkSlice, baoVerifySlice, blake3Concat, deriveKey, fromHex, isBlobId, toHex } from "../wasm/index.ts";
-import { signStatement, verifyStatement } from "./sign.ts";
+import { BaoVerifyError, baoVerifyChunkSlices, baoVerifySlice, blake3Concat, deriveKey, fromHex, isBlobId, toHex } from "../wasm/index.ts";
+import { ed25519Sign, ed25519Verify } from "./sign.ts";
 
 /** Bytes per Bao chunk. */
 export const CHUNK = 1024;
@@ -146,20 +146,21 @@ function slicesDigest(slices: readonly Uint8Array[]): string {
   return toHex(blake3Concat(parts));
 }
 
-/** The POS_ANSWER statement body the miner signs. */
-function answerBody(a: Omit<PosAnswer, "signature">): Record<string, unknown> {
-  return {
-    type: "POS_ANSWER",
-    v: 1,
-    shard: a.shard,
-    root: a.shard,
-    nonce: toHex(a.nonce),
-    size: a.size,
-    chunks: a.chunks,
-    slices: slicesDigest(a.slices),
-    miner: a.miner,
-    challenger: a.challenger,
-  };
+const utf8 = new TextEncoder();
+
+/**
+ * The bytes of the POS_ANSWER statement the miner signs: statementBytes("POS_ANSWER", body) for the body { type:
+ * "POS_ANSWER", v: 1, shard, root (= shard), nonce (hex), size, chunks, slices: slicesDigest(slices) (hex), miner,
+ * challenger }, written straight in its RFC 8785 form (keys sorted; strings as JSON.stringify writes them; size and
+ * chunks are safe integers), without building the object or canonicalizing it. `slices` is the digest in hex (the
+ * verifier has it from the wasm check).
+ */
+function answerStatement(a: Omit<PosAnswer, "signature">, slices: string): Uint8Array {
+  const shard = JSON.stringify(a.shard);
+  return utf8.encode(
+    `slowdrip/v1/POS_ANSWER\n{"challenger":${JSON.stringify(a.challenger)},"chunks":[${a.chunks.join(",")}],"miner":${JSON.stringify(a.miner)},` +
+      `"nonce":"${toHex(a.nonce)}","root":${shard},"shard":${shard},"size":${a.size},"slices":"${slices}","type":"POS_ANSWER","v":1}`,
+  );
 }
 
 /** What answering needs from the blob store (a BlobStore has both). */
@@ -211,7 +212,7 @@ export async function answerChallenge(source: ShardSource, ch: PosChallenge, sig
   }
   if (slices.length !== chunks.length) throw new Error(`the shard source gave ${slices.length} slices for ${chunks.length} chunks`);
   const unsigned = { shard: ch.shard, nonce: ch.nonce.slice(), size, chunks, slices, miner: signer.nodeId, challenger };
-  return { ...unsigned, signature: signStatement("POS_ANSWER", answerBody(unsigned), signer.secretKey) };
+  return { ...unsigned, signature: ed25519Sign(answerStatement(unsigned, slicesDigest(slices)), signer.secretKey) };
 }
 
 /** Total bytes of an answer's slices. */
@@ -225,6 +226,31 @@ export function answerBytes(a: Pick<PosAnswer, "slices">): number {
  * first failure; returns the proven size.
  */
 export function verifyAnswer(ch: PosChallenge, a: PosAnswer, miner: string, challenger: string): { size: number } {
+  const c = checkAnswer(ch, a, miner, challenger);
+  if (!ed25519Verify(c.signature, c.statement, c.publicKey)) throw badSignature();
+  return { size: c.size };
+}
+
+/** An answer that passed every check but the signature's, and what that check needs. */
+export interface CheckedAnswer {
+  size: number;
+  /** The POS_ANSWER statement bytes the signature must cover. */
+  statement: Uint8Array;
+  signature: Uint8Array;
+  /** The miner's 32-byte Ed25519 key. */
+  publicKey: Uint8Array;
+}
+
+/** The failure of an answer whose signature does not verify. */
+export function badSignature(): PosVerifyError {
+  return new PosVerifyError("bad-signature", "the miner's signature does not cover this answer");
+}
+
+/**
+ * Every check of verifyAnswer except the signature's (the caller verifies `signature` over `statement`, e.g. on another
+ * thread; badSignature() is its failure). Throws PosVerifyError naming the first failure.
+ */
+export function checkAnswer(ch: PosChallenge, a: PosAnswer, miner: string, challenger: string): CheckedAnswer {
   checkChallenge(ch);
   if (typeof a !== "object" || a === null || !Array.isArray(a.slices) || !Array.isArray(a.chunks) || !(a.nonce instanceof Uint8Array) || !(a.signature instanceof Uint8Array)) {
     throw new PosVerifyError("malformed", "the answer is not a PosAnswer");
@@ -249,23 +275,26 @@ export function verifyAnswer(ch: PosChallenge, a: PosAnswer, miner: string, chal
     if (!(s instanceof Uint8Array) || s.length < 8) throw new PosVerifyError("malformed", `slice ${i} is not a Bao slice`);
     const header = (s[0]! | (s[1]! << 8) | (s[2]! << 16)) + (s[3]! * 2 ** 24) + (s[4]! | (s[5]! << 8) | (s[6]! << 16)) * 2 ** 32 + s[7]! * 2 ** 56;
     if (header !== a.size) throw new PosVerifyError("bad-size", `slice ${i} states ${header} bytes, the answer ${a.size}`);
-    const start = want[i]! * CHUNK;
-    const len = Math.min(CHUNK, a.size - start);
-    let content: Uint8Array;
-    try {
-      // The one-call wasm check of a single-chunk slice; when it refuses, the decoder runs to name the failure.
-      content = baoVerifyChunkSlice(root, s, start, len) ?? baoVerifySlice(root, s, start, len);
-    } catch (err) {
-      if (err instanceof BaoVerifyError) throw new PosVerifyError("bad-slice", `chunk ${want[i]} does not verify against the root: ${err.message}`, { cause: err });
-      throw err;
-    }
-    if (content.length !== len) throw new PosVerifyError("bad-slice", `chunk ${want[i]} proves ${content.length} bytes, expected ${len}`);
   }
+  // Every slice in one wasm call (paths four at a time), which also hashes the framed slices for the signature check.
+  const verdict = baoVerifyChunkSlices(root, a.size, a.slices, want, { digest: true });
+  if (verdict.bad >= 0) throw badSlice(root, a, want, verdict.bad);
   const { signature, ...unsigned } = a;
-  if (!verifyStatement("POS_ANSWER", answerBody(unsigned), signature, fromHex(miner))) {
-    throw new PosVerifyError("bad-signature", "the miner's signature does not cover this answer");
+  return { size: a.size, statement: answerStatement(unsigned, toHex(verdict.digest!)), signature, publicKey: fromHex(miner) };
+}
+
+/** The failure of slice `i`, which the one-call check refused, as the streaming decoder names it. */
+function badSlice(root: Uint8Array, a: PosAnswer, want: readonly number[], i: number): PosVerifyError {
+  const start = want[i]! * CHUNK;
+  const len = Math.min(CHUNK, a.size - start);
+  try {
+    baoVerifySlice(root, a.slices[i]!, start, len);
+  } catch (err) {
+    if (err instanceof BaoVerifyError) return new PosVerifyError("bad-slice", `chunk ${want[i]} does not verify against the root: ${err.message}`, { cause: err });
+    throw err;
   }
-  return { size: a.size };
+  // Not reached for a standard slice (both checks accept exactly the same slices); refused all the same.
+  return new PosVerifyError("bad-slice", `chunk ${want[i]} is not the standard single-chunk slice`);
 }
 
 /** A fresh random challenge nonce. */

@@ -4,7 +4,8 @@
 // at a time (its tuning.pos_concurrency is not the warden's to exhaust), none more in a round after one timed out
 // (so a silent miner holds a round up for one deadline, not one per pair), and a "busy" answer is asked again until
 // the deadline. Transport, holdings and what "faulty" does are injected: the module knows nothing of RPC or of the map.
-import { PosVerifyError, randomNonce, verifyAnswer, type PosAnswer, type PosChallenge } from "./storage.ts";
+import { verifyAnswerParallel } from "./sig-pool.ts";
+import { PosVerifyError, randomNonce, type PosAnswer, type PosChallenge } from "./storage.ts";
 
 /** One shard a member holds. */
 export interface Holding {
@@ -202,7 +203,8 @@ export class Warden {
         abort.abort(new Error(`no answer within ${this.#o.deadlineMs} ms`));
         rec = { node: h.node, shard: h.shard, at, result: "timeout", reason: `no answer within proofs.deadline (${this.#o.deadlineMs} ms)`, ms };
       } else {
-        verifyAnswer(ch, got, h.node, this.#o.self);
+        // The answer checks and slices here, the signature on a worker thread: many answers keep two cores busy.
+        await verifyAnswerParallel(ch, got, h.node, this.#o.self);
         rec = { node: h.node, shard: h.shard, at, result: "pass", ms };
       }
     } catch (err) {

@@ -24,52 +24,58 @@ export class CanonicalError extends Error {
 
 const MAX_DEPTH = 32;
 
-function ser(v: unknown, path: string, depth: number, out: string[]): void {
-  if (depth > MAX_DEPTH) throw new CanonicalError(path, `nested deeper than ${MAX_DEPTH}`);
-  if (v === null) {
-    out.push("null");
-  } else if (typeof v === "boolean") {
-    out.push(v ? "true" : "false");
-  } else if (typeof v === "number") {
-    if (!Number.isFinite(v)) throw new CanonicalError(path, "number is not finite");
+/** Keys and indices from the root to the value being written; joined into a path only when an error is thrown. */
+type Trail = (string | number)[];
+
+function fail(trail: Trail, message: string): never {
+  const path = trail.map((k) => (typeof k === "number" ? `[${k}]` : `.${k}`)).join("");
+  throw new CanonicalError(path, message);
+}
+
+function ser(v: unknown, trail: Trail): string {
+  if (trail.length > MAX_DEPTH) fail(trail, `nested deeper than ${MAX_DEPTH}`);
+  if (v === null) return "null";
+  if (typeof v === "boolean") return v ? "true" : "false";
+  if (typeof v === "number") {
+    if (!Number.isFinite(v)) fail(trail, "number is not finite");
     // ECMAScript Number.prototype.toString is exactly RFC 8785's number serialization; -0 becomes "0".
-    out.push(Object.is(v, -0) ? "0" : String(v));
-  } else if (typeof v === "string") {
-    out.push(JSON.stringify(v));
-  } else if (Array.isArray(v)) {
-    out.push("[");
-    v.forEach((x, i) => {
-      if (i > 0) out.push(",");
-      ser(x, `${path}[${i}]`, depth + 1, out);
-    });
-    out.push("]");
-  } else if (typeof v === "object" && (Object.getPrototypeOf(v) === Object.prototype || Object.getPrototypeOf(v) === null)) {
+    return Object.is(v, -0) ? "0" : String(v);
+  }
+  if (typeof v === "string") return JSON.stringify(v);
+  if (Array.isArray(v)) {
+    let out = "[";
+    for (let i = 0; i < v.length; i++) {
+      trail.push(i);
+      out += (i > 0 ? "," : "") + ser(v[i], trail);
+      trail.pop();
+    }
+    return out + "]";
+  }
+  if (typeof v === "object" && (Object.getPrototypeOf(v) === Object.prototype || Object.getPrototypeOf(v) === null)) {
     const o = v as Record<string, unknown>;
     // Default sort compares UTF-16 code units, as RFC 8785 requires.
     const keys = Object.keys(o).sort();
-    out.push("{");
-    let first = true;
-    for (const k of keys) {
-      if (o[k] === undefined) throw new CanonicalError(`${path}.${k}`, "undefined has no JSON form");
-      if (!first) out.push(",");
-      first = false;
-      out.push(JSON.stringify(k), ":");
-      ser(o[k], `${path}.${k}`, depth + 1, out);
+    let out = "{";
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i]!;
+      trail.push(k);
+      if (o[k] === undefined) fail(trail, "undefined has no JSON form");
+      out += (i > 0 ? "," : "") + JSON.stringify(k) + ":" + ser(o[k], trail);
+      trail.pop();
     }
-    out.push("}");
-  } else {
-    throw new CanonicalError(path, `${typeof v} has no canonical JSON form`);
+    return out + "}";
   }
+  return fail(trail, `${typeof v} has no canonical JSON form`);
 }
 
 /** RFC 8785 canonical JSON text of `value`. */
 export function canonicalJson(value: unknown): string {
-  const out: string[] = [];
-  ser(value, "", 0, out);
-  return out.join("");
+  return ser(value, []);
 }
+
+const utf8 = new TextEncoder();
 
 /** RFC 8785 canonical JSON as UTF-8 bytes. */
 export function canonicalBytes(value: unknown): Uint8Array {
-  return new TextEncoder().encode(canonicalJson(value));
+  return utf8.encode(canonicalJson(value));
 }

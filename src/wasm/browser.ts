@@ -8,6 +8,8 @@ export {
   BaoSliceDecoder, decodeSliceStream, BaoVerifyError, baoOutboardSize, baoEncodedSize,
 } from "./bao.ts";
 export type { BaoFailure } from "./bao.ts";
+export { baoVerifyChunkSlices } from "./chunk-slices.ts";
+export type { ChunkSlicesVerdict } from "./chunk-slices.ts";
 export { CompactOutboardBuilder, compactOutboardSize, baoSliceFromCompact, baoChunkSlicesFromCompact, GROUP_LEN } from "./compact.ts";
 export { merkleRoot, merkleProof, verifyMerkleProof, MerkleBuilder, MerkleTree, merkleLeafHash, merkleNodeHash } from "./merkle.ts";
 export type { MerkleProof } from "./merkle.ts";

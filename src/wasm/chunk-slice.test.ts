@@ -8,40 +8,11 @@ import {
   baoVerifySlice, BaoSliceDecoder, BaoVerifyError, blake3, CompactOutboardBuilder, toHex,
 } from "./index.ts";
 import { decodeHeader, sliceChunks } from "./tree.ts";
+import { concat, content, flip, header, vectorInput as input } from "../../test/helpers/bao-bytes.ts";
 
 interface Slice { start: number; len: number; output_len: number; output_blake3: string; corruptions: number[] }
 const V = vectors as unknown as { slice: { input_len: number; bao_hash: string; slices: Slice[] }[] };
 
-/** Vector input: a 4-byte little-endian counter starting at 1. */
-function input(n: number): Uint8Array {
-  const b = new Uint8Array(n);
-  for (let i = 0; i < n; i++) b[i] = ((Math.floor(i / 4) + 1) >>> (8 * (i % 4))) & 255;
-  return b;
-}
-function content(n: number, seed = 1): Uint8Array {
-  const d = new Uint8Array(n);
-  for (let i = 0; i < n; i++) d[i] = (i * 13 + (i >> 9) + seed * 101) & 255;
-  return d;
-}
-const flip = (b: Uint8Array, i: number) => {
-  const c = b.slice();
-  c[i]! ^= 1;
-  return c;
-};
-const concat = (...parts: Uint8Array[]) => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-};
-function header(size: number): Uint8Array {
-  const h = new Uint8Array(8);
-  new DataView(h.buffer).setBigUint64(0, BigInt(size), true);
-  return h;
-}
 /** Both paths refuse: the wasm check returns null and baoVerifySlice throws BaoVerifyError (returned). */
 function refused(hash: Uint8Array, slice: Uint8Array, start: number, len: number, what: string): BaoVerifyError {
   expect(baoVerifyChunkSlice(hash, slice, start, len), `${what}: wasm path`).toBeNull();

@@ -28,6 +28,8 @@ export interface Blake3Exports {
   baoSubtree(st: number, len: number, counter: number): number;
   baoVerifySubtree(st: number, encLen: number, dataLen: number, counter: number): number;
   verifyChunkPath(st: number, n: number, index: number, len: number): number;
+  chunkSlices(st: number, count: number, size: number, digestLen: number): number;
+  maxChunkSlices(): number;
   groupTree(st: number, len: number, counter: number): number;
   groupPath(rel: number): number;
   cvOutPtr(): number;

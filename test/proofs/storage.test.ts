@@ -12,12 +12,12 @@ import {
   type PosAnswer, type PosChallenge, type ShardSource,
 } from "../../src/proofs/storage.ts";
 import { PosResponder } from "../../src/proofs/miner.ts";
-import { ed25519Sign, ed25519Verify } from "../../src/proofs/sign.ts";
+import { ed25519Sign, ed25519Verify, signStatement, verifyStatement } from "../../src/proofs/sign.ts";
 import { sign as nobleSign } from "../../src/identity/ed25519.ts";
 import { tempDir } from "../helpers/node.ts";
 import { corruptStoredChunk } from "./helpers.ts";
 import { testBytes } from "../../src/store/contract.ts";
-import { deriveKey } from "../../src/wasm/index.ts";
+import { blake3Concat, deriveKey, toHex } from "../../src/wasm/index.ts";
 
 const miner = identityFromSecret(randomSecret());
 const warden = identityFromSecret(randomSecret());
@@ -112,6 +112,21 @@ describe("honest answers", () => {
     expect(a.slices).toHaveLength(17);
     for (const s of a.slices) expect(s.length).toBe(8 + 12 * 64 + 1024);
     expect(answerBytes(a)).toBeLessThan(32 * 1024);
+  });
+  it("the signed bytes are the documented POS_ANSWER statement in canonical JSON (both ways, odd party names too)", async () => {
+    for (const by of [warden.nodeId, 'w\u00e4r"den\\ \u2028 \ud83d\ude00 \u0001']) {
+      const ch = challenge(shards.get(100_003)!);
+      const a = await answerChallenge(store, ch, miner, by);
+      const framed = a.slices.flatMap((s) => [new Uint8Array([s.length >>> 24, (s.length >>> 16) & 255, (s.length >>> 8) & 255, s.length & 255]), s]);
+      const body = {
+        type: "POS_ANSWER", v: 1, shard: a.shard, root: a.shard, nonce: toHex(a.nonce), size: a.size, chunks: a.chunks,
+        slices: toHex(blake3Concat(framed)), miner: a.miner, challenger: by,
+      };
+      expect(verifyStatement("POS_ANSWER", body, a.signature, miner.publicKey), `${by}: the miner signed the canonical statement`).toBe(true);
+      const resigned = { ...a, signature: signStatement("POS_ANSWER", body, miner.secretKey) };
+      expect(verifyAnswer(ch, resigned, miner.nodeId, by), `${by}: a canonically signed answer verifies`).toEqual({ size: a.size });
+      expect(failure(ch, { ...a, signature: signStatement("POS_ANSWER", { ...body, v: 2 }, miner.secretKey) }, miner.nodeId, by)).toBe("bad-signature");
+    }
   });
   it("the signature helper is plain Ed25519 (same bytes as @noble/ed25519)", () => {
     const msg = testBytes(200, 9);

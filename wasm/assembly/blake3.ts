@@ -1,6 +1,6 @@
 // BLAKE3 core in AssemblyScript: incremental hasher state machine, SIMD subtree hashing and tree helpers for Bao/Merkle.
 // Memory layout is static: JS copies input into IN, reads results from OUT; hasher states live in fixed slots.
-import { compress, compressXof, hash4 } from "./kernels";
+import { compress, compressXof, hash4, hash4Lanes } from "./kernels";
 
 const CHUNK_LEN: u32 = 1024;
 const CHUNK_START: u32 = 1;
@@ -385,20 +385,14 @@ function deinterleave(s: u32, n: u32, dataLen: usize): void {
 
 const PATH_CV: usize = memory.data(32, 16);
 
+/** Parents on the path of the last pathDirs call. */
+let pathLen: u32 = 0;
+
 /**
- * Verifies the body of a single-chunk Bao slice held in IN: the parent blocks on the path from the root down to chunk
- * `index` of a tree of `n` chunks (pre-order, root first, 64 bytes each), then the chunk's `len` bytes. Works bottom-up:
- * the chunk CV (the root hash when n = 1), then at each parent the half on the path must equal the child's CV and the
- * parent's CV (ROOT-flagged at the top) is carried up; true when the result equals the 32 bytes at CV_EXPECT. The caller
- * checks that the slice has exactly this length.
+ * The path from the root of an `n`-chunk tree down to chunk `index`: bit d of the result is set when the path takes the
+ * right child at depth d; its length (the slice's parent count) goes to pathLen.
  */
-export function verifyChunkPath(st: usize, nF: f64, indexF: f64, len: u32): bool {
-  const n = <u64>nF;
-  const index = <u64>indexF;
-  if (n == 0 || index >= n || len > CHUNK_LEN) return false;
-  const key = st + S_KEY;
-  const flags = load<u32>(st, S_FLAGS);
-  // Directions from the root down: bit d set when the path takes the right child at depth d.
+@inline function pathDirs(n: u64, index: u64): u64 {
   let dirs: u64 = 0;
   let depth: u32 = 0;
   let s: u64 = 0;
@@ -414,6 +408,25 @@ export function verifyChunkPath(st: usize, nF: f64, indexF: f64, len: u32): bool
     }
     depth++;
   }
+  pathLen = depth;
+  return dirs;
+}
+
+/**
+ * Verifies the body of a single-chunk Bao slice held in IN: the parent blocks on the path from the root down to chunk
+ * `index` of a tree of `n` chunks (pre-order, root first, 64 bytes each), then the chunk's `len` bytes. Works bottom-up:
+ * the chunk CV (the root hash when n = 1), then at each parent the half on the path must equal the child's CV and the
+ * parent's CV (ROOT-flagged at the top) is carried up; true when the result equals the 32 bytes at CV_EXPECT. The caller
+ * checks that the slice has exactly this length.
+ */
+export function verifyChunkPath(st: usize, nF: f64, indexF: f64, len: u32): bool {
+  const n = <u64>nF;
+  const index = <u64>indexF;
+  if (n == 0 || index >= n || len > CHUNK_LEN) return false;
+  const key = st + S_KEY;
+  const flags = load<u32>(st, S_FLAGS);
+  const dirs = pathDirs(n, index);
+  const depth = pathLen;
   chunkCVInto(key, flags, IN + (<usize>depth << 6), len, index, PATH_CV, depth == 0);
   for (let d = <i32>depth - 1; d >= 0; d--) {
     const block = IN + (<usize>d << 6);
@@ -422,6 +435,139 @@ export function verifyChunkPath(st: usize, nF: f64, indexF: f64, len: u32): bool
     compress(key, block, 64, 0, flags | PARENT | (d == 0 ? ROOT : 0), PATH_CV);
   }
   return memory.compare(PATH_CV, CV_EXPECT, 32) == 0;
+}
+
+// Many single-chunk slices of one tree in one call (a storage-proof answer): chunk CVs and the parents on every path are
+// compressed four slices at a time; slices at the same height above their chunk share a 4-way call.
+
+/** Most slices one chunkSlices call checks. */
+const MAX_SLICES: u32 = 128;
+const SL_LANES: usize = memory.data(64, 16);
+const SL_OUT4: usize = memory.data(128, 16);
+const SL_CV: usize = memory.data(<i32>MAX_SLICES * 32, 16);
+const SL_PARENTS: usize = memory.data(<i32>MAX_SLICES * 4, 16);
+const SL_REM: usize = memory.data(<i32>MAX_SLICES * 4, 16);
+const SL_DIRS: usize = memory.data(<i32>MAX_SLICES * 8, 16);
+const SL_OK: usize = memory.data(<i32>MAX_SLICES, 16);
+
+export function maxChunkSlices(): u32 { return MAX_SLICES; }
+
+/** Sets lane `l` of SL_LANES to input `ptr` with chunk counter `counter`. */
+@inline function setLane(l: u32, ptr: usize, counter: u64): void {
+  store<u32>(SL_LANES + (<usize>l << 4), <u32>ptr);
+  store<u64>(SL_LANES + (<usize>l << 4), counter, 8);
+}
+
+/**
+ * Verifies `count` (<= MAX_SLICES) standard single-chunk Bao slices of one `size`-byte tree against the 32-byte root at
+ * CV_EXPECT. Slice i is described at DATA + 16 i: u32 offset of the slice (its 8-byte length header) in IN, u32 slice
+ * length, u64 chunk index. A slice passes when its header states `size`, its length is exactly header + path parents +
+ * chunk, every parent's half on the path equals the child's CV and the top parent (the chunk, for a one-chunk tree)
+ * hashes to the root. Returns `count` when every slice passes, else the lowest failing i. When every slice passes and
+ * digestLen > 0, also writes BLAKE3(IN[0..digestLen)) to OUT (the bytes the slices sit in, hashed where they lie);
+ * state slot `st` is re-initialised for that.
+ */
+export function chunkSlices(st: usize, count: u32, sizeF: f64, digestLen: usize): u32 {
+  if (count == 0 || count > MAX_SLICES || digestLen > IN_CAP) return 0;
+  const size = <u64>sizeF;
+  const n: u64 = size == 0 ? 1 : (size + 1023) >> 10;
+  // Bao trees are plain BLAKE3: the IV as key, no mode flags (st is only the digest's scratch slot).
+  const key = IV_WORDS;
+  const flags: u32 = 0;
+  // Parse: exact length, header, path directions; a slice that fails any of these is out (SL_OK = 0).
+  let maxRem: u32 = 0;
+  for (let i: u32 = 0; i < count; i++) {
+    const d = DATA + (<usize>i << 4);
+    const off = <usize>load<u32>(d);
+    const len = <usize>load<u32>(d, 4);
+    const index = load<u64>(d, 8);
+    store<u8>(SL_OK + i, 0);
+    store<u32>(SL_REM + (<usize>i << 2), 0);
+    if (index >= n || len < 8 || off + len > IN_CAP || load<u64>(IN + off) != size) continue;
+    const dirs = pathDirs(n, index);
+    const depth = pathLen;
+    const rest = size - (index << 10);
+    const chunkLen = <u32>(rest < 1024 ? rest : 1024);
+    if (len != 8 + (<usize>depth << 6) + <usize>chunkLen) continue;
+    store<u8>(SL_OK + i, 1);
+    store<u32>(SL_PARENTS + (<usize>i << 2), <u32>(IN + off + 8));
+    store<u32>(SL_REM + (<usize>i << 2), depth);
+    store<u64>(SL_DIRS + (<usize>i << 3), dirs);
+    if (depth > maxRem) maxRem = depth;
+  }
+  // Chunk CVs: whole non-root chunks four at a time, the rest (a short final chunk, a one-chunk tree) one by one.
+  let lanes: u32 = 0;
+  let laneOf0: u32 = 0, laneOf1: u32 = 0, laneOf2: u32 = 0, laneOf3: u32 = 0;
+  for (let i: u32 = 0; i <= count; i++) {
+    if (i < count) {
+      if (load<u8>(SL_OK + i) == 0) continue;
+      const depth = load<u32>(SL_REM + (<usize>i << 2));
+      const index = load<u64>(DATA + (<usize>i << 4), 8);
+      const chunk = <usize>load<u32>(SL_PARENTS + (<usize>i << 2)) + (<usize>depth << 6);
+      const len = <u32>(load<u32>(DATA + (<usize>i << 4), 4) - 8 - (depth << 6));
+      if (len != CHUNK_LEN || depth == 0) {
+        chunkCVInto(key, flags, chunk, len, index, SL_CV + (<usize>i << 5), depth == 0);
+        continue;
+      }
+      setLane(lanes, chunk, index);
+      if (lanes == 0) laneOf0 = i; else if (lanes == 1) laneOf1 = i; else if (lanes == 2) laneOf2 = i; else laneOf3 = i;
+      lanes++;
+      if (lanes < 4) continue;
+    }
+    if (lanes == 0) continue;
+    if (lanes == 1) {
+      const ptr = <usize>load<u32>(SL_LANES);
+      chunkCVInto(key, flags, ptr, CHUNK_LEN, load<u64>(SL_LANES, 8), SL_CV + (<usize>laneOf0 << 5), false);
+    } else {
+      for (let l = lanes; l < 4; l++) setLane(l, <usize>load<u32>(SL_LANES), load<u64>(SL_LANES, 8));
+      hash4Lanes(SL_LANES, 16, key, flags, CHUNK_START, CHUNK_END, SL_OUT4);
+      memory.copy(SL_CV + (<usize>laneOf0 << 5), SL_OUT4, 32);
+      memory.copy(SL_CV + (<usize>laneOf1 << 5), SL_OUT4 + 32, 32);
+      if (lanes > 2) memory.copy(SL_CV + (<usize>laneOf2 << 5), SL_OUT4 + 64, 32);
+      if (lanes > 3) memory.copy(SL_CV + (<usize>laneOf3 << 5), SL_OUT4 + 96, 32);
+    }
+    lanes = 0;
+  }
+  // Parents, from the greatest height down: every slice whose next parent is at height h (counted from the root) in
+  // one pass, four at a time; at h = 0 the parent is the root (ROOT flag) and the result is compared with the root.
+  for (let h = <i32>maxRem - 1; h >= 0; h--) {
+    const pflags = flags | PARENT | (h == 0 ? ROOT : 0);
+    lanes = 0;
+    for (let i: u32 = 0; i <= count; i++) {
+      if (i < count) {
+        if (load<u8>(SL_OK + i) == 0 || load<u32>(SL_REM + (<usize>i << 2)) != <u32>(h + 1)) continue;
+        const block = <usize>load<u32>(SL_PARENTS + (<usize>i << 2)) + (<usize>h << 6);
+        const right = ((load<u64>(SL_DIRS + (<usize>i << 3)) >> <u64>h) & 1) != 0;
+        const cv = SL_CV + (<usize>i << 5);
+        store<u32>(SL_REM + (<usize>i << 2), <u32>h);
+        if (memory.compare(block + (right ? 32 : 0), cv, 32) != 0) {
+          store<u8>(SL_OK + i, 0);
+          continue;
+        }
+        setLane(lanes, block, 0);
+        if (lanes == 0) laneOf0 = i; else if (lanes == 1) laneOf1 = i; else if (lanes == 2) laneOf2 = i; else laneOf3 = i;
+        lanes++;
+        if (lanes < 4) continue;
+      }
+      if (lanes == 0) continue;
+      if (lanes == 1) {
+        compress(key, <usize>load<u32>(SL_LANES), 64, 0, pflags, SL_CV + (<usize>laneOf0 << 5));
+      } else {
+        for (let l = lanes; l < 4; l++) setLane(l, <usize>load<u32>(SL_LANES), 0);
+        hash4Lanes(SL_LANES, 1, key, pflags, 0, 0, SL_OUT4);
+        memory.copy(SL_CV + (<usize>laneOf0 << 5), SL_OUT4, 32);
+        memory.copy(SL_CV + (<usize>laneOf1 << 5), SL_OUT4 + 32, 32);
+        if (lanes > 2) memory.copy(SL_CV + (<usize>laneOf2 << 5), SL_OUT4 + 64, 32);
+        if (lanes > 3) memory.copy(SL_CV + (<usize>laneOf3 << 5), SL_OUT4 + 96, 32);
+      }
+      lanes = 0;
+    }
+  }
+  for (let i: u32 = 0; i < count; i++) {
+    if (load<u8>(SL_OK + i) == 0 || memory.compare(SL_CV + (<usize>i << 5), CV_EXPECT, 32) != 0) return i;
+  }
+  if (digestLen > 0) hashOneShot(st, 0, false, digestLen, 32);
+  return count;
 }
 
 /**

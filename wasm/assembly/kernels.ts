@@ -138,6 +138,24 @@ export function compressXof(cv: usize, block: usize, blockLen: u32, counter: u64
  * Writes the four 32-byte chaining values to out, out+32, out+64, out+96.
  */
 export function hash4(input: usize, stride: usize, blocks: i32, key: usize, counter: u64, incCounter: bool, flags: u32, flagsStart: u32, flagsEnd: u32, out: usize, blockLen: u32 = 64): void {
+  const c0 = counter; const c1 = counter + (incCounter ? 1 : 0); const c2 = counter + (incCounter ? 2 : 0); const c3 = counter + (incCounter ? 3 : 0);
+  let lo = i32x4.splat(<i32>c0); lo = i32x4.replace_lane(lo, 1, <i32>c1); lo = i32x4.replace_lane(lo, 2, <i32>c2); lo = i32x4.replace_lane(lo, 3, <i32>c3);
+  let hi = i32x4.splat(<i32>(c0 >> 32)); hi = i32x4.replace_lane(hi, 1, <i32>(c1 >> 32)); hi = i32x4.replace_lane(hi, 2, <i32>(c2 >> 32)); hi = i32x4.replace_lane(hi, 3, <i32>(c3 >> 32));
+  hash4Core(input, input + stride, input + 2 * stride, input + 3 * stride, blocks, key, lo, hi, flags, flagsStart, flagsEnd, out, blockLen);
+}
+
+/**
+ * hash4 over four inputs anywhere in memory: `lanes` holds four 16-byte entries (u32 input pointer, u32 unused, u64
+ * chunk counter); each input is `blocks` full 64-byte blocks. Writes the four chaining values to out .. out+127.
+ */
+export function hash4Lanes(lanes: usize, blocks: i32, key: usize, flags: u32, flagsStart: u32, flagsEnd: u32, out: usize): void {
+  let lo = i32x4.splat(load<i32>(lanes, 8)); lo = i32x4.replace_lane(lo, 1, load<i32>(lanes, 24)); lo = i32x4.replace_lane(lo, 2, load<i32>(lanes, 40)); lo = i32x4.replace_lane(lo, 3, load<i32>(lanes, 56));
+  let hi = i32x4.splat(load<i32>(lanes, 12)); hi = i32x4.replace_lane(hi, 1, load<i32>(lanes, 28)); hi = i32x4.replace_lane(hi, 2, load<i32>(lanes, 44)); hi = i32x4.replace_lane(hi, 3, load<i32>(lanes, 60));
+  hash4Core(<usize>load<u32>(lanes, 0), <usize>load<u32>(lanes, 16), <usize>load<u32>(lanes, 32), <usize>load<u32>(lanes, 48), blocks, key, lo, hi, flags, flagsStart, flagsEnd, out, 64);
+}
+
+/** The 4-way kernel: lane i reads blocks from p<i>, with chunk counter words lo[i], hi[i]. */
+@inline function hash4Core(p0: usize, p1: usize, p2: usize, p3: usize, blocks: i32, key: usize, lo: v128, hi: v128, flags: u32, flagsStart: u32, flagsEnd: u32, out: usize, blockLen: u32): void {
   let h0 = i32x4.splat(load<u32>(key, 0));
   let h1 = i32x4.splat(load<u32>(key, 4));
   let h2 = i32x4.splat(load<u32>(key, 8));
@@ -146,11 +164,7 @@ export function hash4(input: usize, stride: usize, blocks: i32, key: usize, coun
   let h5 = i32x4.splat(load<u32>(key, 20));
   let h6 = i32x4.splat(load<u32>(key, 24));
   let h7 = i32x4.splat(load<u32>(key, 28));
-  const c0 = counter; const c1 = counter + (incCounter ? 1 : 0); const c2 = counter + (incCounter ? 2 : 0); const c3 = counter + (incCounter ? 3 : 0);
-  let lo = i32x4.splat(<i32>c0); lo = i32x4.replace_lane(lo, 1, <i32>c1); lo = i32x4.replace_lane(lo, 2, <i32>c2); lo = i32x4.replace_lane(lo, 3, <i32>c3);
-  let hi = i32x4.splat(<i32>(c0 >> 32)); hi = i32x4.replace_lane(hi, 1, <i32>(c1 >> 32)); hi = i32x4.replace_lane(hi, 2, <i32>(c2 >> 32)); hi = i32x4.replace_lane(hi, 3, <i32>(c3 >> 32));
   const blen = i32x4.splat(blockLen);
-  const p0 = input; const p1 = input + stride; const p2 = input + 2 * stride; const p3 = input + 3 * stride;
   let w0 = i32x4.splat(0), w1 = i32x4.splat(0), w2 = i32x4.splat(0), w3 = i32x4.splat(0), w4 = i32x4.splat(0), w5 = i32x4.splat(0), w6 = i32x4.splat(0), w7 = i32x4.splat(0), w8 = i32x4.splat(0), w9 = i32x4.splat(0), w10 = i32x4.splat(0), w11 = i32x4.splat(0), w12 = i32x4.splat(0), w13 = i32x4.splat(0), w14 = i32x4.splat(0), w15 = i32x4.splat(0);
   for (let b = 0; b < blocks; b++) {
     const off = <usize>b << 6;
