@@ -19,7 +19,7 @@ import { MediaWatcher, type MediaEvent } from "../media/watcher.ts";
 import { streamService } from "../rpc/stream.ts";
 import { StreamIngest, type SegmentSealed } from "../stream/ingest.ts";
 import { checkDelegationShape, signDelegation, verifyDelegation, verifySignedAnnounce, type SignedAnnounce, type SignedDelegation } from "../stream/manifest.ts";
-import { FileManifestStore } from "../stream/persist.ts";
+import { StoreManifestStore } from "../stream/persist.ts";
 import type { ReadGate } from "../http/paygate.ts";
 import type { BlobStore } from "../store/types.ts";
 import type { Component, NodeBase } from "./node.ts";
@@ -130,7 +130,8 @@ export async function mediaComponent(ctx: NodeBase, needs: MediaNeeds): Promise<
   const keep = config["live.keep_recording"];
   const ingest = new StreamIngest({
     store,
-    persistence: new FileManifestStore(join(ctx.dataDir, "manifests")),
+    // Manifests live in the blob store, committed with each segment (one durable write); older nodes kept files here.
+    persistence: new StoreManifestStore(store, join(ctx.dataDir, "manifests")),
     nodeSecret: identity.secretKey,
     ...(external ? { announceFor: (stream: string) => loadAnnounce(config["live.announce_dir"], stream, external.statement.creator, log) } : { creatorSecret: identity.secretKey }),
     delegationFor,
