@@ -10,7 +10,7 @@ import { liveRoutes } from "../http/live.ts";
 import { unhex } from "../identity/hex.ts";
 import { MediaMtxApi } from "../media/api.ts";
 import type { AuthPolicy } from "../media/auth.ts";
-import { loadTemplate, parseIceServer, renderMediamtxConfig, type MediaMtxOptions } from "../media/config.ts";
+import { loadTemplate, parseIceServer, renderMediamtxConfig, SEGMENT_HOOK_SCRIPT, type MediaMtxOptions } from "../media/config.ts";
 import { jwksDocument, permissionCovers } from "../media/jwt.ts";
 import { IngestLatency } from "../media/latency.ts";
 import { SEGMENT_DROP_REASONS, SegmentIntake } from "../media/segments.ts";
@@ -56,7 +56,14 @@ export function mediamtxOptions(config: Config, hooksUrl: string, dataDir: strin
     recordDir: recordDirOf(config, dataDir),
     segmentSeconds: config["mediamtx.segment_duration"] / 1000,
     segmentHookUrl: `${hookBase}/hooks/mediamtx/segment`,
+    // bash runs the hook script instead of curl; a data dir the command cannot quote keeps curl.
+    ...(/^[^'"$\\\n\r]+$/.test(dataDir) ? { segmentHookScript: segmentHookScriptPath(dataDir) } : {}),
   };
+}
+
+/** Where the node writes SEGMENT_HOOK_SCRIPT: beside mediamtx.yml, readable by MediaMTX's group like it. */
+export function segmentHookScriptPath(dataDir: string): string {
+  return join(dataDir, "mediamtx-segment-hook.sh");
 }
 
 /** MediaMTX's own state directory under systemd/slowdrip-mediamtx.service (StateDirectory=slowdrip-mediamtx). */
@@ -317,7 +324,13 @@ export async function mediaComponent(ctx: NodeBase, needs: MediaNeeds): Promise<
         mkdirSync(mtxDir, { recursive: true });
         try {
           // 0640: MediaMTX runs as another user of group slowdrip under systemd; the file holds no secrets.
-          writeFileSync(configPath, renderMediamtxConfig(loadTemplate(), mediamtxOptions(config, hooksUrl, ctx.dataDir)), { mode: 0o640 });
+          const rendered = mediamtxOptions(config, hooksUrl, ctx.dataDir);
+          // The hook script first: the config that names it may be picked up (and a segment finish) at once.
+          if (rendered.segmentHookScript) {
+            writeFileSync(rendered.segmentHookScript, SEGMENT_HOOK_SCRIPT, { mode: 0o640 });
+            chmodSync(rendered.segmentHookScript, 0o640);
+          }
+          writeFileSync(configPath, renderMediamtxConfig(loadTemplate(), rendered), { mode: 0o640 });
           // Explicitly, not through the umask: the node's unit runs with UMask=0077 so that nothing else is group-readable.
           chmodSync(configPath, 0o640);
         } catch (err) {
