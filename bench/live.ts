@@ -3,6 +3,7 @@
 // manifest listing that segment being served (GET /live/<path>/manifest.json completes right after the SEGMENT_SEALED
 // event of StreamService.WatchEvents). Also the node's and MediaMTX's CPU share during the publish.
 // Run: npm run bench -- live   (figures also in bench/results/live.json; BENCH_LIVE_SEGMENTS=N, default 120: the goal is stated over >= 120)
+// BENCH_LIVE_DUMP=1 also prints the node's per-segment lines (file, duration, stage timings) and MediaMTX's hook launches.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
@@ -54,6 +55,7 @@ async function main(): Promise<void> {
     while ((i = buf.indexOf("\n")) >= 0) {
       const line = buf.slice(0, i);
       buf = buf.slice(i + 1);
+      if (process.env.BENCH_LIVE_DUMP && (line.includes("segment ingested") || line.includes("runOnRecordSegmentComplete"))) console.error(line.slice(0, 400));
       if (line.includes('"live: segment ingested"')) {
         try {
           const j = JSON.parse(line) as Stages & { seq: number; path: string };
@@ -119,7 +121,7 @@ async function main(): Promise<void> {
   // Pair each served segment with the latest MediaMTX "segment complete" before it (segments are 1 s apart, so a
   // skipped notice - e.g. an empty first segment - cannot shift the pairing); skip the stream's first segment.
   const lat: number[] = [];
-  const STAGES = ["hook (curl)", "reorder wait", "read file", "hashes", "store commit", "sign", "save manifest", "publish (event + manifest GET)"] as const;
+  const STAGES = ["hook (MediaMTX runs it, post arrives)", "reorder wait", "read file", "hashes", "store commit", "sign", "save manifest", "publish (event + manifest GET)"] as const;
   const perStage = new Map<string, number[]>(STAGES.map((n) => [n, []]));
   const perSegment: { seq: number; ms: number; stages?: number[] }[] = [];
   let k = 0;

@@ -24,6 +24,7 @@ import type { ReadGate } from "../http/paygate.ts";
 import type { BlobStore } from "../store/types.ts";
 import type { Component, NodeBase } from "./node.ts";
 import { announceTrackers } from "./web.ts";
+import { warmIngestPaths } from "./warm-ingest.ts";
 
 /** The MediaMTX release the installer pins (scripts/mediamtx-install.mjs PINNED_VERSION). */
 export const MEDIAMTX_VERSION = "v1.21.0";
@@ -281,6 +282,8 @@ export async function mediaComponent(ctx: NodeBase, needs: MediaNeeds): Promise<
         {
           path: r.stream,
           seq: r.entry.seq,
+          file: n.file,
+          durationMs: n.durationMs,
           receivedAtMs: Math.round(Date.now() - ms),
           ms: round(ms),
           waitMs: round(s.waitMs),
@@ -319,6 +322,7 @@ export async function mediaComponent(ctx: NodeBase, needs: MediaNeeds): Promise<
         readiness.set("mediamtx", false, "mediamtx.manage is off");
         return;
       }
+      void warmIngestPaths(identity.secretKey);
       if (mode === "systemd" || (mode === "child" && existsSync(binary))) {
         // systemd/slowdrip-mediamtx.service reads the same rendered file.
         mkdirSync(mtxDir, { recursive: true });
