@@ -267,12 +267,15 @@ export class StreamIngest extends EventEmitter {
    * Ingests one finished segment of `stream` lasting `durationMs`: stores and pins it, appends it, drops what leaves the
    * live window (unpinned unless the path keeps a recording), signs and saves the manifest, emits "sealed".
    *
-   * Crash safety: a manifest is served (`manifest()`, "sealed") only once it is durable, and it never names a segment
-   * that is not durably stored and pinned. When the persistence keeps its records in this ingest's store (the node's
-   * StoreManifestStore), the new manifest state is written in the very transaction that stores and pins the segment:
-   * one durable write, after a crash both or neither are there, so a restarted node resumes from the last manifest it
-   * may have served (or from a newer one it had not served yet), never from an older one. Otherwise the segment is
-   * committed first and the manifest saved after it (two writes, same guarantee).
+   * Crash safety: a manifest is served (`manifest()`, "sealed") only once the write that saves it has committed, and it
+   * never names a segment that is not stored and pinned. When the persistence keeps its records in this ingest's store
+   * (the node's StoreManifestStore), the new manifest state is written in the very transaction that stores and pins
+   * the segment: one write per segment, and after a crash both or neither are there. A node restarted after its
+   * process died (kill, OOM, crash) resumes from the last manifest it may have served, or from a newer one it had not
+   * served yet, never an older one. After a power loss the store (LMDB, overlapping sync) reopens at its last flushed
+   * transaction: segments and manifest roll back together, still consistent, though the last segments committed before
+   * the loss may be lost and their sequence numbers reused. Otherwise (another persistence) the segment is committed
+   * first and the manifest saved after it.
    */
   ingestSegment(stream: string, bytes: Uint8Array, durationMs: number): Promise<SegmentSealed> {
     if (typeof stream !== "string" || !STREAM_NAME.test(stream) || stream.includes("..")) {
