@@ -25,6 +25,7 @@ export interface SegmentStore {
   ): Promise<{ hash: string; size: number; timing?: { hashMs: number; commitMs: number } }>;
   pin(hash: string): Promise<unknown>;
   unpin(hash: string): Promise<unknown>;
+  stat(hash: string): Promise<{ tags: string[] }>;
 }
 
 /** Emitted ("sealed") after a segment's manifest state is signed and saved. */
@@ -345,14 +346,21 @@ export class StreamIngest extends EventEmitter {
       const sealed: SegmentSealed = { stream, rendition: this.#o.rendition, entry, version: signed.manifest.version, root: signed.manifest.root, at: this.#o.now(), timing };
       this.emit("sealed", sealed);
       if (!this.#o.keepRecording(stream)) {
-        for (const old of dropped) {
-          // A blob still listed elsewhere in the window (identical bytes) stays pinned.
-          if (st.window.some((e) => e.blake3 === old.blake3)) continue;
-          await this.#o.store.unpin(old.blake3).catch(() => undefined);
-        }
+        for (const old of dropped) if (!(await this.#stillNeeded(old.blake3))) await this.#o.store.unpin(old.blake3).catch(() => undefined);
       }
       return sealed;
     });
+  }
+
+  /**
+   * Whether a segment blob leaving a window must stay pinned: identical bytes are one blob, so it may still be listed in
+   * a window (this stream's or another loaded one's) or belong to a path that keeps its recording (the import tags the
+   * blob `live:<path>` for every path that stored it).
+   */
+  async #stillNeeded(blake3: string): Promise<boolean> {
+    for (const st of this.#states.values()) if (st.window.some((e) => e.blake3 === blake3)) return true;
+    const meta = await this.#o.store.stat(blake3).catch(() => null);
+    return (meta?.tags ?? []).some((t) => t.startsWith("live:") && this.#o.keepRecording(t.slice(5)));
   }
 
   /** Streams whose state is held in memory (ingested or loaded from persistence). */

@@ -362,3 +362,20 @@ describe("manifests kept in the blob store (the node's persistence)", () => {
     expect(await p.list()).toEqual([["cam/two", "source"]]);
   });
 });
+
+describe("segments shared by two paths (identical bytes are one blob)", () => {
+  it("stay pinned when another path's window leaves them while a recording path or another window holds them", async () => {
+    const store = new MemoryBlobStore();
+    const ingest = new StreamIngest({ store, persistence: new MemoryManifestStore(), nodeSecret, creatorSecret, delegationFor: () => delegation(), windowSegments: 2, keepRecording: (p) => p === "rec/keep", now: () => T0 });
+    // The same first segment on a recording path and on a live path (e.g. two publishes of the same source).
+    await ingest.ingestSegment("rec/keep", seg(0), 1000);
+    await ingest.ingestSegment("other", seg(1), 1000);
+    for (const i of [0, 1, 2, 3, 4]) await ingest.ingestSegment("live/a", seg(i), 1000);
+    const hash = async (i: number) => (await store.import([seg(i)])).hash;
+    // seg(0) left live/a's window but rec/keep keeps it; seg(1) left it too but other's window lists it.
+    expect((await store.stat(await hash(0))).pinned).toBe(true);
+    expect((await store.stat(await hash(1))).pinned).toBe(true);
+    // seg(2) was live/a's alone: released.
+    expect((await store.stat(await hash(2))).pinned).toBe(false);
+  });
+});
