@@ -1,9 +1,13 @@
 // mediamtx.yml rendering: the template and the options stay in step; every bad option is named.
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { readFileSync } from "node:fs";
+import { execFile } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { loadTemplate, MediaConfigError, parseIceServer, renderMediamtxConfig, segmentHookCommand, type MediaMtxOptions } from "./config.ts";
+import { loadTemplate, MediaConfigError, parseIceServer, renderMediamtxConfig, SEGMENT_HOOK_SCRIPT, segmentHookCommand, type MediaMtxOptions } from "./config.ts";
+import { parseSegmentHook } from "./segments.ts";
 
 const base: MediaMtxOptions = {
   apiAddress: "127.0.0.1:9997",
@@ -102,5 +106,55 @@ describe("renderMediamtxConfig", () => {
   it("refuses templates with unknown or missing placeholders", () => {
     expect(() => renderMediamtxConfig(`${loadTemplate()}\nx: {{nope}}\n`, base)).toThrow(/unknown placeholder \{\{nope\}\}/);
     expect(() => renderMediamtxConfig(loadTemplate().replace("{{srtAddress}}", '":8890"'), base)).toThrow(/missing from the template: srtAddress/);
+  });
+});
+
+/** Splits a command into words the way MediaMTX does for these commands (plain words and single-quoted ones). */
+const shellQuoteSplit = (c: string): string[] => [...c.matchAll(/'([^']*)'|(\S+)/g)].map((m) => m[1] ?? m[2]!);
+
+describe("the bash segment hook", () => {
+  it("is rendered when the script path is given (curl otherwise, and for https)", () => {
+    const y = parse(renderMediamtxConfig(loadTemplate(), { ...base, segmentHookScript: "/var/lib/slowdrip/mediamtx-segment-hook.sh" }));
+    expect(y.pathDefaults.runOnRecordSegmentComplete).toBe("bash '/var/lib/slowdrip/mediamtx-segment-hook.sh' 'http://127.0.0.1:8080/hooks/mediamtx/segment'");
+    expect(segmentHookCommand("https://127.0.0.1:8443/x", "/a/hook.sh")).toMatch(/^curl /);
+    expect(() => segmentHookCommand(base.segmentHookUrl, "/a/$HOME/hook.sh")).toThrow(MediaConfigError);
+    expect(() => segmentHookCommand(base.segmentHookUrl, "relative.sh")).toThrow(MediaConfigError);
+  });
+
+  it("posts MediaMTX's variables as a form the node parses (any bytes), and fails unless the node answers 200", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "slowdrip-hook-"));
+    const script = join(dir, "hook.sh");
+    writeFileSync(script, SEGMENT_HOOK_SCRIPT, { mode: 0o640 });
+    const got: { url: string; type: string; body: string }[] = [];
+    const server = createServer((req, res) => {
+      const parts: Buffer[] = [];
+      req.on("data", (c: Buffer) => parts.push(c)).on("end", () => {
+        got.push({ url: req.url ?? "", type: req.headers["content-type"] ?? "", body: Buffer.concat(parts).toString("latin1") });
+        res.statusCode = req.url === "/refuse" ? 409 : 200;
+        res.end("{}");
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const port = (server.address() as { port: number }).port;
+    const run = (url: string) =>
+      new Promise<{ code: number; stderr: string }>((resolve) => {
+        // The command MediaMTX would run, split the way it splits it.
+        const [cmd, ...args] = shellQuoteSplit(segmentHookCommand(url, script));
+        const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", MTX_PATH: "live/a b&c+é", MTX_SEGMENT_PATH: "/rec/x y/live/2026-12-02_13-00-00-000001.ts", MTX_SEGMENT_DURATION: "1.000000" };
+        execFile(cmd!, args, { env }, (err, _out, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? -1) : 0, stderr }));
+      });
+    try {
+      expect(await run(`http://127.0.0.1:${port}/hooks/mediamtx/segment`)).toEqual({ code: 0, stderr: "" });
+      expect(got[0]).toMatchObject({ url: "/hooks/mediamtx/segment", type: "application/x-www-form-urlencoded" });
+      expect(parseSegmentHook(got[0]!.body)).toEqual({ path: "live/a b&c+é", file: "/rec/x y/live/2026-12-02_13-00-00-000001.ts", durationMs: 1000 });
+      const refused = await run(`http://127.0.0.1:${port}/refuse`);
+      expect(refused.code).not.toBe(0);
+      expect(refused.stderr).toMatch(/answered 409/);
+      await new Promise<void>((r) => server.close(() => r()));
+      expect((await run(`http://127.0.0.1:${port}/hooks/mediamtx/segment`)).code).not.toBe(0);
+    } finally {
+      server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

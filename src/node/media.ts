@@ -10,7 +10,7 @@ import { liveRoutes } from "../http/live.ts";
 import { unhex } from "../identity/hex.ts";
 import { MediaMtxApi } from "../media/api.ts";
 import type { AuthPolicy } from "../media/auth.ts";
-import { loadTemplate, parseIceServer, renderMediamtxConfig, type MediaMtxOptions } from "../media/config.ts";
+import { loadTemplate, parseIceServer, renderMediamtxConfig, SEGMENT_HOOK_SCRIPT, type MediaMtxOptions } from "../media/config.ts";
 import { jwksDocument, permissionCovers } from "../media/jwt.ts";
 import { IngestLatency } from "../media/latency.ts";
 import { SEGMENT_DROP_REASONS, SegmentIntake } from "../media/segments.ts";
@@ -19,11 +19,12 @@ import { MediaWatcher, type MediaEvent } from "../media/watcher.ts";
 import { streamService } from "../rpc/stream.ts";
 import { StreamIngest, type SegmentSealed } from "../stream/ingest.ts";
 import { checkDelegationShape, signDelegation, verifyDelegation, verifySignedAnnounce, type SignedAnnounce, type SignedDelegation } from "../stream/manifest.ts";
-import { FileManifestStore } from "../stream/persist.ts";
+import { StoreManifestStore } from "../stream/persist.ts";
 import type { ReadGate } from "../http/paygate.ts";
 import type { BlobStore } from "../store/types.ts";
 import type { Component, NodeBase } from "./node.ts";
 import { announceTrackers } from "./web.ts";
+import { warmIngestPaths } from "./warm-ingest.ts";
 
 /** The MediaMTX release the installer pins (scripts/mediamtx-install.mjs PINNED_VERSION). */
 export const MEDIAMTX_VERSION = "v1.21.0";
@@ -56,7 +57,14 @@ export function mediamtxOptions(config: Config, hooksUrl: string, dataDir: strin
     recordDir: recordDirOf(config, dataDir),
     segmentSeconds: config["mediamtx.segment_duration"] / 1000,
     segmentHookUrl: `${hookBase}/hooks/mediamtx/segment`,
+    // bash runs the hook script instead of curl; a data dir the command cannot quote keeps curl.
+    ...(/^[^'"$\\\n\r]+$/.test(dataDir) ? { segmentHookScript: segmentHookScriptPath(dataDir) } : {}),
   };
+}
+
+/** Where the node writes SEGMENT_HOOK_SCRIPT: beside mediamtx.yml, readable by MediaMTX's group like it. */
+export function segmentHookScriptPath(dataDir: string): string {
+  return join(dataDir, "mediamtx-segment-hook.sh");
 }
 
 /** MediaMTX's own state directory under systemd/slowdrip-mediamtx.service (StateDirectory=slowdrip-mediamtx). */
@@ -130,7 +138,8 @@ export async function mediaComponent(ctx: NodeBase, needs: MediaNeeds): Promise<
   const keep = config["live.keep_recording"];
   const ingest = new StreamIngest({
     store,
-    persistence: new FileManifestStore(join(ctx.dataDir, "manifests")),
+    // Manifests live in the blob store, committed with each segment (one durable write); older nodes kept files here.
+    persistence: new StoreManifestStore(store, join(ctx.dataDir, "manifests")),
     nodeSecret: identity.secretKey,
     ...(external ? { announceFor: (stream: string) => loadAnnounce(config["live.announce_dir"], stream, external.statement.creator, log) } : { creatorSecret: identity.secretKey }),
     delegationFor,
@@ -273,6 +282,8 @@ export async function mediaComponent(ctx: NodeBase, needs: MediaNeeds): Promise<
         {
           path: r.stream,
           seq: r.entry.seq,
+          file: n.file,
+          durationMs: n.durationMs,
           receivedAtMs: Math.round(Date.now() - ms),
           ms: round(ms),
           waitMs: round(s.waitMs),
@@ -311,12 +322,19 @@ export async function mediaComponent(ctx: NodeBase, needs: MediaNeeds): Promise<
         readiness.set("mediamtx", false, "mediamtx.manage is off");
         return;
       }
+      void warmIngestPaths(identity.secretKey);
       if (mode === "systemd" || (mode === "child" && existsSync(binary))) {
         // systemd/slowdrip-mediamtx.service reads the same rendered file.
         mkdirSync(mtxDir, { recursive: true });
         try {
           // 0640: MediaMTX runs as another user of group slowdrip under systemd; the file holds no secrets.
-          writeFileSync(configPath, renderMediamtxConfig(loadTemplate(), mediamtxOptions(config, hooksUrl, ctx.dataDir)), { mode: 0o640 });
+          const rendered = mediamtxOptions(config, hooksUrl, ctx.dataDir);
+          // The hook script first: the config that names it may be picked up (and a segment finish) at once.
+          if (rendered.segmentHookScript) {
+            writeFileSync(rendered.segmentHookScript, SEGMENT_HOOK_SCRIPT, { mode: 0o640 });
+            chmodSync(rendered.segmentHookScript, 0o640);
+          }
+          writeFileSync(configPath, renderMediamtxConfig(loadTemplate(), rendered), { mode: 0o640 });
           // Explicitly, not through the umask: the node's unit runs with UMask=0077 so that nothing else is group-readable.
           chmodSync(configPath, 0o640);
         } catch (err) {

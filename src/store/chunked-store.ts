@@ -29,9 +29,11 @@ import type {
   ListOptions,
   ListPage,
   ReadOptions,
+  StoreRecords,
   StoreStats,
   StoreUsage,
 } from "./types.ts";
+import { MAX_RECORD_KEY } from "./types.ts";
 
 /** Default size of stored chunks: a range read touches only the chunks it overlaps. */
 export const DEFAULT_CHUNK_SIZE = 256 * 1024;
@@ -69,8 +71,11 @@ export interface StoreOptions {
 export interface ImportSink {
   /** Takes ownership of `chunk`. May wait (back-pressure). */
   write(index: number, chunk: Uint8Array): void | Promise<void>;
-  /** Atomically makes the blob visible and counts it; returns false (and discards the chunks) if it already exists. */
-  commit(meta: BlobMeta, outboard: Uint8Array): Promise<boolean>;
+  /**
+   * Atomically makes the blob visible and counts it, writing `records` in the same transaction; returns false (and
+   * discards the chunks, writing nothing) if it already exists.
+   */
+  commit(meta: BlobMeta, outboard: Uint8Array, records?: StoreRecords): Promise<boolean>;
   /** Discards every chunk written so far. */
   abort(): Promise<void>;
 }
@@ -85,8 +90,12 @@ export interface StoreBackend {
   readChunk(meta: BlobMeta, index: number, from: number, to: number, stable: boolean): { length: number; bytes: Uint8Array } | undefined;
   getOutboard(hash: string): Uint8Array | undefined;
   beginImport(chunkSize: number): Promise<ImportSink>;
-  /** Read-modify-write of a meta record; returns the new record, or undefined if absent. */
-  updateMeta(hash: string, update: (meta: BlobMeta) => BlobMeta): Promise<BlobMeta | undefined>;
+  /** Read-modify-write of a meta record (and `records`, same transaction); returns the new record, or undefined if absent (nothing written). */
+  updateMeta(hash: string, update: (meta: BlobMeta) => BlobMeta, records?: StoreRecords): Promise<BlobMeta | undefined>;
+  /** See BlobStore.record, putRecords and recordKeys. */
+  getRecord(key: string): unknown;
+  putRecords(records: StoreRecords): Promise<void>;
+  recordKeys(prefix: string, limit: number): string[];
   /** Removes the blob (meta, outboard, chunks, counters) atomically; `check` may throw to refuse. */
   remove(hash: string, check: (meta: BlobMeta) => void): Promise<BlobMeta | undefined>;
   /** Up to `limit` metas with hash > after, ordered by hash. */
@@ -108,6 +117,19 @@ export interface StoreBackend {
 function checkHash(hash: unknown): string {
   if (!isBlobId(hash)) throw new InvalidHashError(String(hash));
   return hash;
+}
+
+function checkRecordKey(key: unknown): string {
+  if (typeof key !== "string" || key.length < 1 || key.length > MAX_RECORD_KEY) throw new TypeError(`record keys are strings of 1-${MAX_RECORD_KEY} characters`);
+  return key;
+}
+
+function checkRecords(records: unknown): StoreRecords {
+  if (records === null || typeof records !== "object" || Array.isArray(records)) throw new TypeError("records must be an object of key -> value");
+  const keys = Object.keys(records);
+  if (keys.length > 64) throw new RangeError("at most 64 records per write");
+  for (const k of keys) checkRecordKey(k);
+  return records as StoreRecords;
 }
 
 function checkSha256s(v: unknown): void {
@@ -303,6 +325,7 @@ export class ChunkedBlobStore implements BlobStore {
         if (!want.includes(s256!)) throw new Sha256MismatchError(want, s256!, received);
       }
       holds.push(this.#gc.hold(hash));
+      const records = options.records ? checkRecords(await options.records({ hash, size: received })) : undefined;
       t1 = performance.now();
       let created = false;
       if (sink) {
@@ -319,7 +342,7 @@ export class ChunkedBlobStore implements BlobStore {
         };
         const s = sink;
         sink = undefined; // commit either succeeds or discards its own chunks
-        created = await s.commit(meta, outboard);
+        created = await s.commit(meta, outboard, records);
       }
       if (!created) {
         const updated = await this.backend.updateMeta(hash, (m) => ({
@@ -327,7 +350,7 @@ export class ChunkedBlobStore implements BlobStore {
           pinned: m.pinned || options.pin === true,
           tags: tags.length ? checkTags([...new Set([...m.tags, ...tags])].slice(0, MAX_TAGS)) : m.tags,
           ...(m.sha256 === undefined && s256 !== undefined ? { sha256: s256 } : {}),
-        }));
+        }), records);
         if (!updated) throw new ImportAbortedError(received, "blob was deleted while the duplicate upload was verified");
       }
       this.#stats.imports[created ? "created" : "existing"]++;
@@ -752,6 +775,26 @@ export class ChunkedBlobStore implements BlobStore {
 
   ready(): boolean {
     return this.#open;
+  }
+
+  /** See BlobStore.record. */
+  record(key: string): unknown {
+    this.#checkOpen();
+    return this.backend.getRecord(checkRecordKey(key));
+  }
+
+  /** See BlobStore.putRecords. */
+  async putRecords(records: StoreRecords): Promise<void> {
+    this.#checkOpen();
+    await this.backend.putRecords(checkRecords(records));
+  }
+
+  /** See BlobStore.recordKeys. */
+  recordKeys(prefix: string, limit = 10_000): string[] {
+    this.#checkOpen();
+    if (typeof prefix !== "string" || prefix.length > MAX_RECORD_KEY) throw new TypeError(`prefix must be a string of at most ${MAX_RECORD_KEY} characters`);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 100_000) throw new RangeError("limit must be in 1-100000");
+    return this.backend.recordKeys(prefix, limit);
   }
 
   async close(): Promise<void> {

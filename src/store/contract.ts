@@ -496,6 +496,34 @@ export function runBlobStoreContract(name: string, make: MakeStore): void {
       expect(Buffer.from(await again.readAll(hash)).equals(Buffer.from(data))).toBe(true);
     });
 
+    it("writes an import's records with the blob (new or existing), none when the import fails, and keeps them across a restart", async () => {
+      const { store, reopen } = await mk({ chunkSize: 1024 });
+      const data = testBytes(3000, 61);
+      const seen: { hash: string; size: number }[] = [];
+      const r = await store.import([data], { pin: true, records: (b) => (seen.push(b), { "app/a": { n: 1, hash: b.hash }, "app/gone": undefined }) });
+      expect(seen).toEqual([{ hash: r.hash, size: 3000 }]);
+      expect(store.record("app/a")).toEqual({ n: 1, hash: r.hash });
+      // The same bytes again: the blob exists, the records are written with its meta update.
+      await store.import([data], { records: async () => ({ "app/a": { n: 2 }, "app/b": "x" }) });
+      expect([store.record("app/a"), store.record("app/b")]).toEqual([{ n: 2 }, "x"]);
+      // A callback that throws stores nothing; a hash mismatch never calls it.
+      const other = testBytes(2000, 62);
+      await expect(store.import([other], { records: () => { throw new Error("refused"); } })).rejects.toThrow("refused");
+      const calls: unknown[] = [];
+      await expect(store.import([other], { expectedHash: r.hash, records: (b) => (calls.push(b), {}) })).rejects.toThrow();
+      expect(calls).toEqual([]);
+      expect(store.usage().blobCount).toBe(1);
+      await store.putRecords({ "app/c": [1, 2], "app/b": undefined, "other/z": 1 });
+      expect(store.recordKeys("app/")).toEqual(["app/a", "app/c"]);
+      expect(store.recordKeys("app/", 1)).toEqual(["app/a"]);
+      expect(() => store.record("")).toThrow(TypeError);
+      if (!reopen) return;
+      open.splice(open.indexOf(store), 1);
+      const again = await reopen();
+      open.push(again);
+      expect([again.record("app/a"), again.record("app/c"), again.record("app/b")]).toEqual([{ n: 2 }, [1, 2], undefined]);
+    });
+
     it("read times survive a restart (persistent stores), so the eviction order does too", async () => {
       let t = 1000;
       const { store, reopen } = await mk({ now: () => t });

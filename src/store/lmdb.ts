@@ -12,6 +12,8 @@
 //             "nextId"            -> next cid
 //             "owner"             -> { pid, boot, start }        the one process using the store
 //             "coldIndex"         -> 1                           `cold`/`lastread` were built (stores made before them)
+//   records   key (string)        -> value (msgpack)             application records (BlobStore.record), written
+//                                                                alone or in a blob's commit/meta transaction
 // An import first records its cid in `imports` (queued before its first chunk, so no chunk can exist without it),
 // writes chunks, then one transaction writes the meta + outboard, drops the `imports` record and updates `usage`.
 // A kill at any point leaves at most an `imports` record with some chunks: open() deletes both. Nothing is counted
@@ -23,7 +25,7 @@ import { StoreError } from "./errors.ts";
 import { currentProcess, isRunning, type ProcessIdentity } from "./owner.ts";
 import { ChunkedBlobStore, type ImportSink, type StoreBackend, type StoreOptions } from "./chunked-store.ts";
 import { LmdbSha256Index } from "./sha256-index.ts";
-import type { BlobMeta } from "./types.ts";
+import type { BlobMeta, StoreRecords } from "./types.ts";
 
 interface StoredMeta extends BlobMeta {
   cid: number;
@@ -66,6 +68,7 @@ class LmdbBackend implements StoreBackend {
   readonly #lastRead: Database<number, string>;
   readonly #cold: Database<number, Buffer>;
   readonly #sha256: LmdbSha256Index;
+  readonly #records: Database<unknown, string>;
   #usage: Usage;
   #nextId: number;
   /** Chunk entries and imports swept at open (crash leftovers). */
@@ -82,6 +85,7 @@ class LmdbBackend implements StoreBackend {
     this.#lastRead = root.openDB<number, string>({ name: "lastread" });
     this.#cold = root.openDB<number, Buffer>({ name: "cold", keyEncoding: "binary" });
     this.#sha256 = new LmdbSha256Index(root);
+    this.#records = root.openDB<unknown, string>({ name: "records" });
     this.#claim();
     this.swept = this.#sweep();
     if (this.#state.get("coldIndex") !== 1) this.#buildColdIndex();
@@ -169,6 +173,31 @@ class LmdbBackend implements StoreBackend {
     return this.#outboards.getBinary(hash);
   }
 
+  /** Writes `records` (undefined deletes); inside a transaction callback they join that transaction. */
+  #write(records: StoreRecords | undefined): void {
+    for (const [k, v] of Object.entries(records ?? {})) {
+      if (v === undefined) this.#records.remove(k);
+      else this.#records.put(k, v);
+    }
+  }
+
+  getRecord(key: string): unknown {
+    return this.#records.get(key);
+  }
+
+  async putRecords(records: StoreRecords): Promise<void> {
+    await this.#root.transaction(() => this.#write(records));
+  }
+
+  recordKeys(prefix: string, limit: number): string[] {
+    const out: string[] = [];
+    for (const k of this.#records.getKeys({ start: prefix })) {
+      if (typeof k !== "string" || !k.startsWith(prefix) || out.length >= limit) break;
+      out.push(k);
+    }
+    return out;
+  }
+
   #chunkKeys(cid: number): Buffer[] {
     return [...this.#chunks.getKeys({ start: chunkKey(cid, 0), end: chunkKey(cid + 1, 0) })] as Buffer[];
   }
@@ -200,7 +229,7 @@ class LmdbBackend implements StoreBackend {
         pending.push(this.#chunks.put(chunkKey(cid, index), chunk as Buffer));
         if (pending.length >= WRITE_WINDOW) await pending.shift();
       },
-      commit: async (meta, outboard) => {
+      commit: async (meta, outboard, records) => {
         finished = true;
         // The commit transaction is queued right behind the chunk writes (LMDB applies async writes in call order),
         // so a small import costs one commit, not two. It checks that every chunk landed before making the blob
@@ -233,6 +262,7 @@ class LmdbBackend implements StoreBackend {
           this.#sha256.put(meta);
           if (staged) this.#imports.remove(cid);
           else this.#state.put("nextId", this.#nextId);
+          this.#write(records);
           this.#state.put("usage", next);
           this.#usage = next;
           return "created";
@@ -258,12 +288,13 @@ class LmdbBackend implements StoreBackend {
     };
   }
 
-  async updateMeta(hash: string, update: (meta: BlobMeta) => BlobMeta): Promise<BlobMeta | undefined> {
+  async updateMeta(hash: string, update: (meta: BlobMeta) => BlobMeta, records?: StoreRecords): Promise<BlobMeta | undefined> {
     return this.#root.transaction(() => {
       const m = this.#blobs.get(hash);
       if (!m) return undefined;
       const next: StoredMeta = { ...update({ ...m }), hash, size: m.size, chunkSize: m.chunkSize, cid: m.cid };
       this.#blobs.put(hash, next);
+      this.#write(records);
       if (next.pinned !== m.pinned) {
         const key = coldKey(this.#lastReadOf(m), hash);
         if (next.pinned) this.#cold.remove(key);

@@ -1,7 +1,7 @@
 // In-memory BlobStore: same contract as the LMDB store, nothing persisted; for tests and ephemeral nodes.
 import { ChunkedBlobStore, type ImportSink, type StoreBackend, type StoreOptions } from "./chunked-store.ts";
 import { MemorySha256Index } from "./sha256-index.ts";
-import type { BlobMeta } from "./types.ts";
+import type { BlobMeta, StoreRecords } from "./types.ts";
 
 interface Entry {
   meta: BlobMeta;
@@ -14,7 +14,28 @@ interface Entry {
 class MemoryBackend implements StoreBackend {
   readonly #blobs = new Map<string, Entry>();
   readonly #sha256 = new MemorySha256Index();
+  readonly #records = new Map<string, unknown>();
   #bytes = 0;
+
+  #write(records: StoreRecords | undefined): void {
+    for (const [k, v] of Object.entries(records ?? {})) {
+      if (v === undefined) this.#records.delete(k);
+      else this.#records.set(k, structuredClone(v));
+    }
+  }
+
+  getRecord(key: string): unknown {
+    const v = this.#records.get(key);
+    return v === undefined ? undefined : structuredClone(v);
+  }
+
+  async putRecords(records: StoreRecords): Promise<void> {
+    this.#write(records);
+  }
+
+  recordKeys(prefix: string, limit: number): string[] {
+    return [...this.#records.keys()].filter((k) => k.startsWith(prefix)).sort().slice(0, limit);
+  }
 
   getMeta(hash: string): BlobMeta | undefined {
     const e = this.#blobs.get(hash);
@@ -37,12 +58,13 @@ class MemoryBackend implements StoreBackend {
       write: (index, chunk) => {
         chunks[index] = chunk;
       },
-      commit: async (meta, outboard) => {
+      commit: async (meta, outboard, records) => {
         if (this.#blobs.has(meta.hash)) {
           chunks = [];
           return false;
         }
         this.#blobs.set(meta.hash, { meta: { ...meta }, chunks, outboard: outboard.slice(), lastRead: meta.created });
+        this.#write(records);
         this.#sha256.put(meta);
         this.#bytes += meta.size;
         return true;
@@ -53,11 +75,12 @@ class MemoryBackend implements StoreBackend {
     };
   }
 
-  async updateMeta(hash: string, update: (meta: BlobMeta) => BlobMeta): Promise<BlobMeta | undefined> {
+  async updateMeta(hash: string, update: (meta: BlobMeta) => BlobMeta, records?: StoreRecords): Promise<BlobMeta | undefined> {
     const e = this.#blobs.get(hash);
     if (!e) return undefined;
     const before = e.meta.sha256;
     e.meta = { ...update({ ...e.meta }), hash, size: e.meta.size, chunkSize: e.meta.chunkSize };
+    this.#write(records);
     if (e.meta.sha256 !== before) this.#sha256.put(e.meta);
     return { ...e.meta };
   }

@@ -39,7 +39,22 @@ export interface ImportOptions {
   signal?: AbortSignal;
   /** The SHA-256 the bytes must have (or one of these); on mismatch nothing is stored and Sha256MismatchError is thrown. */
   expectedSha256?: string | readonly string[];
+  /**
+   * Called once the bytes are hashed (and verified), right before the commit: the records it returns are written in
+   * the same transaction that makes the blob visible (or pins/tags an existing one), so they are durable together with
+   * the blob in one write, or not at all. If it throws, nothing is stored. See StoreRecords.
+   */
+  records?: (blob: { hash: string; size: number }) => StoreRecords | Promise<StoreRecords>;
 }
+
+/**
+ * Small application records kept in the store beside the blobs (e.g. the state that names a blob), by key (1-512
+ * chars); values are structured-clonable (JSON-like); `undefined` deletes a key.
+ */
+export type StoreRecords = Readonly<Record<string, unknown>>;
+
+/** Largest record key, in characters. */
+export const MAX_RECORD_KEY = 512;
 
 /** Outcome of an import. */
 export interface ImportResult {
@@ -186,5 +201,11 @@ export interface BlobStore {
   stats(): StoreStats;
   /** Whether the store is open and usable (for /readyz). */
   ready(): boolean;
+  /** A record written by `putRecords` or an import's `records`, or undefined. */
+  record(key: string): unknown;
+  /** Writes records (undefined deletes) in one transaction. */
+  putRecords(records: StoreRecords): Promise<void>;
+  /** Keys of the records starting with `prefix`, in order (at most `limit`, default 10000). */
+  recordKeys(prefix: string, limit?: number): string[];
   close(): Promise<void>;
 }

@@ -14,17 +14,18 @@ import {
   type SignedDelegation,
   type SignedManifest,
 } from "./manifest.ts";
-import type { ManifestPersistence } from "./persist.ts";
+import type { ManifestPersistence, PersistedRendition } from "./persist.ts";
 import { bytesOf, hexOf, publicKeyHex } from "./signing.ts";
 
 /** The narrow view of the blob store the ingest needs (BlobStore satisfies it). */
 export interface SegmentStore {
   import(
     source: Iterable<Uint8Array>,
-    options?: { pin?: boolean; source?: string; tags?: string[] },
+    options?: { pin?: boolean; source?: string; tags?: string[]; records?: (blob: { hash: string; size: number }) => Promise<Readonly<Record<string, unknown>>> },
   ): Promise<{ hash: string; size: number; timing?: { hashMs: number; commitMs: number } }>;
   pin(hash: string): Promise<unknown>;
   unpin(hash: string): Promise<unknown>;
+  stat(hash: string): Promise<{ tags: string[] }>;
 }
 
 /** Emitted ("sealed") after a segment's manifest state is signed and saved. */
@@ -199,8 +200,8 @@ export class StreamIngest extends EventEmitter {
     return d;
   }
 
-  async #signAndSave(stream: string, st: RenditionState, timing?: IngestTiming): Promise<SignedManifest> {
-    const t0 = performance.now();
+  /** Signs the next manifest version of `st` (not yet adopted: `st.version`/`st.signed` change once it is saved). */
+  #sign(stream: string, st: RenditionState): SignedManifest {
     const at = this.#o.now();
     const d = this.#delegation(stream, at);
     const body: ManifestBody = {
@@ -220,21 +221,62 @@ export class StreamIngest extends EventEmitter {
       ended: st.ended,
       segments: st.window.slice(),
     };
-    const signed = signManifest(body, d, this.#o.nodeSecret);
+    return signManifest(body, d, this.#o.nodeSecret);
+  }
+
+  /** What persistence keeps of `st` once `signed` is adopted. */
+  #persisted(st: RenditionState, signed: SignedManifest): PersistedRendition {
+    return { signed, allPeaks: st.all.peaks().map(hexOf), discNext: st.discNext };
+  }
+
+  /** Makes `signed` the served manifest of `st` (after it is durable). */
+  #adopt(st: RenditionState, signed: SignedManifest): void {
+    st.version = signed.manifest.version;
+    st.signed = signed;
+  }
+
+  async #signAndSave(stream: string, st: RenditionState, timing?: IngestTiming): Promise<SignedManifest> {
+    const t0 = performance.now();
+    const signed = this.#sign(stream, st);
     const t1 = performance.now();
-    await this.#o.persistence.save(stream, this.#o.rendition, { signed, allPeaks: st.all.peaks().map(hexOf), discNext: st.discNext });
+    await this.#o.persistence.save(stream, this.#o.rendition, this.#persisted(st, signed));
     if (timing) {
       timing.signMs = t1 - t0;
       timing.saveMs = performance.now() - t1;
     }
-    st.version = body.version;
-    st.signed = signed;
+    this.#adopt(st, signed);
     return signed;
+  }
+
+  /** Appends `entry` to `st` (window, frontiers, target duration); returns the entries that left the window. */
+  #append(st: RenditionState, entry: SegmentEntry): SegmentEntry[] {
+    st.all.append(segmentLeaf(entry));
+    st.window.push(entry);
+    st.discNext = false;
+    st.ended = false;
+    st.targetDuration = Math.max(st.targetDuration, Math.ceil(entry.duration / 1000));
+    const dropped: SegmentEntry[] = [];
+    while (st.window.length > this.#o.windowSegments) {
+      const old = st.window.shift()!;
+      st.windowBase.append(segmentLeaf(old));
+      dropped.push(old);
+    }
+    return dropped;
   }
 
   /**
    * Ingests one finished segment of `stream` lasting `durationMs`: stores and pins it, appends it, drops what leaves the
    * live window (unpinned unless the path keeps a recording), signs and saves the manifest, emits "sealed".
+   *
+   * Crash safety: a manifest is served (`manifest()`, "sealed") only once the write that saves it has committed, and it
+   * never names a segment that is not stored and pinned. When the persistence keeps its records in this ingest's store
+   * (the node's StoreManifestStore), the new manifest state is written in the very transaction that stores and pins
+   * the segment: one write per segment, and after a crash both or neither are there. A node restarted after its
+   * process died (kill, OOM, crash) resumes from the last manifest it may have served, or from a newer one it had not
+   * served yet, never an older one. After a power loss the store (LMDB, overlapping sync) reopens at its last flushed
+   * transaction: segments and manifest roll back together, still consistent, though the last segments committed before
+   * the loss may be lost and their sequence numbers reused. Otherwise (another persistence) the segment is committed
+   * first and the manifest saved after it.
    */
   ingestSegment(stream: string, bytes: Uint8Array, durationMs: number): Promise<SegmentSealed> {
     if (typeof stream !== "string" || !STREAM_NAME.test(stream) || stream.includes("..")) {
@@ -251,54 +293,74 @@ export class StreamIngest extends EventEmitter {
       // Check the delegation before storing anything.
       this.#delegation(stream, this.#o.now());
       const st = await this.#state(stream, true);
-      const t0 = performance.now();
-      const [sha, stored] = await Promise.all([
-        crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>),
-        this.#o.store.import([bytes], { pin: true, source: "segment", tags: [`live:${stream}`] }),
-      ]);
-      const timing: IngestTiming = { hashMs: stored.timing?.hashMs ?? performance.now() - t0, commitMs: stored.timing?.commitMs ?? 0, signMs: 0, saveMs: 0 };
-      const entry: SegmentEntry = {
-        seq: st.all.size,
-        duration: dur,
-        blake3: stored.hash,
-        sha256: hexOf(new Uint8Array(sha)),
-        size: stored.size,
-        disc: st.discNext && st.all.size > 0,
+      const sha = crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>).then((d) => hexOf(new Uint8Array(d)));
+      sha.catch(() => undefined); // awaited below; an import that fails first must not leave it unhandled
+      const timing: IngestTiming = { hashMs: 0, commitMs: 0, signMs: 0, saveMs: 0 };
+      const p = this.#o.persistence;
+      const oneWrite = p.records !== undefined && p.recordStore === this.#o.store;
+      let staged: { entry: SegmentEntry; dropped: SegmentEntry[]; signed: SignedManifest } | undefined;
+      let added: SegmentEntry | undefined;
+      // Appends the stored segment to the state and signs the next manifest (adopted once it is durable).
+      const stage = async (blake3: string, size: number) => {
+        const entry: SegmentEntry = { seq: st.all.size, duration: dur, blake3, sha256: await sha, size, disc: st.discNext && st.all.size > 0 };
+        added = entry;
+        const dropped = this.#append(st, entry);
+        const t = performance.now();
+        const signed = this.#sign(stream, st);
+        timing.signMs = performance.now() - t;
+        staged = { entry, dropped, signed };
+        return staged;
       };
-      st.all.append(segmentLeaf(entry));
-      st.window.push(entry);
-      st.discNext = false;
-      st.ended = false;
-      st.targetDuration = Math.max(st.targetDuration, Math.ceil(dur / 1000));
-      const dropped: SegmentEntry[] = [];
-      while (st.window.length > this.#o.windowSegments) {
-        const old = st.window.shift()!;
-        st.windowBase.append(segmentLeaf(old));
-        dropped.push(old);
-      }
-      let signed: SignedManifest;
+      const t0 = performance.now();
       try {
-        signed = await this.#signAndSave(stream, st, timing);
+        const stored = await this.#o.store.import([bytes], {
+          pin: true,
+          source: "segment",
+          tags: [`live:${stream}`],
+          // One durable write: the manifest state naming the segment is committed in the segment's own transaction.
+          ...(oneWrite ? { records: async (b: { hash: string; size: number }) => p.records!(stream, this.#o.rendition, this.#persisted(st, (await stage(b.hash, b.size)).signed)) } : {}),
+        });
+        timing.hashMs = (stored.timing?.hashMs ?? performance.now() - t0) - timing.signMs;
+        timing.commitMs = stored.timing?.commitMs ?? 0;
+        if (!staged) {
+          const { signed } = await stage(stored.hash, stored.size);
+          const t1 = performance.now();
+          await p.save(stream, this.#o.rendition, this.#persisted(st, signed));
+          timing.saveMs = performance.now() - t1;
+        }
       } catch (err) {
-        // Nothing changes on failure: forget the mutated state (the next call reloads the saved one) and release
-        // the new segment unless the saved window still lists it.
+        if (!added) throw err;
+        // Nothing changes on failure: forget the mutated state (the next call reloads the saved one) and, when the
+        // segment was stored on its own, release it unless the saved window still lists it.
         this.#states.delete(stream);
-        const saved = await this.#state(stream, false).catch(() => null);
-        if (!saved?.window.some((e) => e.blake3 === entry.blake3)) await this.#o.store.unpin(entry.blake3).catch(() => undefined);
+        if (!oneWrite) {
+          const blake3 = added.blake3;
+          const saved = await this.#state(stream, false).catch(() => null);
+          if (!saved?.window.some((e) => e.blake3 === blake3)) await this.#o.store.unpin(blake3).catch(() => undefined);
+        }
         throw err;
       }
+      const { entry, dropped, signed } = staged!;
+      this.#adopt(st, signed);
       // Announced before the segments that left the window are unpinned: viewers need not wait for that commit.
       const sealed: SegmentSealed = { stream, rendition: this.#o.rendition, entry, version: signed.manifest.version, root: signed.manifest.root, at: this.#o.now(), timing };
       this.emit("sealed", sealed);
       if (!this.#o.keepRecording(stream)) {
-        for (const old of dropped) {
-          // A blob still listed elsewhere in the window (identical bytes) stays pinned.
-          if (st.window.some((e) => e.blake3 === old.blake3)) continue;
-          await this.#o.store.unpin(old.blake3).catch(() => undefined);
-        }
+        for (const old of dropped) if (!(await this.#stillNeeded(old.blake3))) await this.#o.store.unpin(old.blake3).catch(() => undefined);
       }
       return sealed;
     });
+  }
+
+  /**
+   * Whether a segment blob leaving a window must stay pinned: identical bytes are one blob, so it may still be listed in
+   * a window (this stream's or another loaded one's) or belong to a path that keeps its recording (the import tags the
+   * blob `live:<path>` for every path that stored it).
+   */
+  async #stillNeeded(blake3: string): Promise<boolean> {
+    for (const st of this.#states.values()) if (st.window.some((e) => e.blake3 === blake3)) return true;
+    const meta = await this.#o.store.stat(blake3).catch(() => null);
+    return (meta?.tags ?? []).some((t) => t.startsWith("live:") && this.#o.keepRecording(t.slice(5)));
   }
 
   /** Streams whose state is held in memory (ingested or loaded from persistence). */

@@ -1,4 +1,5 @@
-// Manifest state persistence: one JSON file per stream rendition, written atomically (temp file, fsync, rename).
+// Manifest state persistence: records in the blob store, written in the same transaction as the segment they add
+// (StoreManifestStore, the node's), or one JSON file per stream rendition written atomically (FileManifestStore).
 import { mkdir, open, rename, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { SignedManifest } from "./manifest.ts";
@@ -19,6 +20,68 @@ export interface ManifestPersistence {
   save(stream: string, rendition: string, state: PersistedRendition): Promise<void>;
   /** Every stored [stream, rendition]. */
   list(): Promise<[string, string][]>;
+  /**
+   * Persistence inside a blob store: `records` gives the store records that save `state` when written with a
+   * segment's import into `recordStore` (one transaction: the segment and the manifest naming it are durable together).
+   */
+  readonly recordStore?: object;
+  records?(stream: string, rendition: string, state: PersistedRendition): Readonly<Record<string, unknown>>;
+}
+
+/** What StoreManifestStore needs of the blob store (BlobStore satisfies it). */
+export interface RecordStore {
+  record(key: string): unknown;
+  putRecords(records: Readonly<Record<string, unknown>>): Promise<void>;
+  recordKeys(prefix: string, limit?: number): string[];
+}
+
+const PREFIX = "manifest/";
+
+/**
+ * Manifests as blob-store records `manifest/<encoded rendition>/<stream>` (stream names are at most 256 chars). The ingest writes them through
+ * `records` in the transaction that stores the segment, so one durable write covers both. Manifests saved by an
+ * older node as files in `legacyDir` are still loaded (and listed) until a newer record replaces them.
+ */
+export class StoreManifestStore implements ManifestPersistence {
+  readonly recordStore: RecordStore;
+  readonly #legacy: FileManifestStore | null;
+  constructor(store: RecordStore, legacyDir?: string) {
+    this.recordStore = store;
+    this.#legacy = legacyDir === undefined ? null : new FileManifestStore(legacyDir);
+  }
+
+  #key(stream: string, rendition: string): string {
+    return `${PREFIX}${encodeURIComponent(rendition)}/${stream}`;
+  }
+
+  records(stream: string, rendition: string, state: PersistedRendition): Readonly<Record<string, unknown>> {
+    // A JSON string: the record reads back exactly as saved, whatever the store's value encoding.
+    return { [this.#key(stream, rendition)]: JSON.stringify(state) };
+  }
+
+  async load(stream: string, rendition: string): Promise<PersistedRendition | null> {
+    const key = this.#key(stream, rendition);
+    // Longer than a record key can be: it cannot have been saved.
+    if (key.length > 512) return null;
+    const v = this.recordStore.record(key);
+    if (typeof v === "string") return JSON.parse(v) as PersistedRendition;
+    return this.#legacy ? this.#legacy.load(stream, rendition) : null;
+  }
+
+  async save(stream: string, rendition: string, state: PersistedRendition): Promise<void> {
+    await this.recordStore.putRecords(this.records(stream, rendition, state));
+  }
+
+  async list(): Promise<[string, string][]> {
+    const seen = new Map<string, [string, string]>();
+    for (const k of this.recordStore.recordKeys(PREFIX)) {
+      const rest = k.slice(PREFIX.length);
+      const cut = rest.indexOf("/");
+      if (cut > 0) seen.set(k, [rest.slice(cut + 1), decodeURIComponent(rest.slice(0, cut))]);
+    }
+    for (const [s, r] of this.#legacy ? await this.#legacy.list() : []) seen.set(this.#key(s, r), [s, r]);
+    return [...seen.values()];
+  }
 }
 
 const MAX_FILE = 16 * 1024 * 1024;

@@ -8,7 +8,8 @@ import { merkleRoot } from "../wasm/browser.ts";
 import { MemoryBlobStore } from "../store/memory.ts";
 import { canonicalBytes } from "./canonical.ts";
 import { MerkleFrontier, segmentLeaf, signDelegation, signManifest, verifySignedManifest, StatementError, type SignedDelegation, type SignedManifest } from "./manifest.ts";
-import { FileManifestStore, MemoryManifestStore } from "./persist.ts";
+import { FileManifestStore, MemoryManifestStore, StoreManifestStore } from "./persist.ts";
+import { LmdbBlobStore } from "../store/lmdb.ts";
 import { StreamIngest } from "./ingest.ts";
 import { originAnswer, parseLivePath } from "./origin.ts";
 import { playlistUris, renderMediaPlaylist } from "./playlist.ts";
@@ -295,5 +296,86 @@ describe("ingest failure", () => {
     const sm = (await ingest.manifest("s"))!;
     expect(sm.manifest.count).toBe(2);
     verifySignedManifest(sm, creator);
+  });
+});
+
+describe("manifests kept in the blob store (the node's persistence)", () => {
+  it("are committed with their segment in one transaction, survive a reopen, and are never ahead of or behind the stored segments", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "slowdrip-manifests-"));
+    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+    const path = join(dir, "db");
+    const store = await LmdbBlobStore.open({ path });
+    let closed = false;
+    cleanup.push(() => (closed ? undefined : store.close()));
+    // Count the store's write transactions: the segment and its manifest must take one.
+    const backend = (store as unknown as { backend: { putRecords: (...a: unknown[]) => Promise<void> } }).backend;
+    let separate = 0;
+    const put = backend.putRecords.bind(backend);
+    backend.putRecords = (...a: unknown[]) => ((separate += 1), put(...a));
+    let now = T0;
+    let valid = true;
+    const mk = (s: LmdbBlobStore) =>
+      new StreamIngest({ store: s, persistence: new StoreManifestStore(s), nodeSecret, creatorSecret, delegationFor: () => (valid ? delegation() : null), windowSegments: 3, now: () => (now += 10) });
+    const a = mk(store);
+    for (let i = 0; i < 4; i++) await a.ingestSegment("cam/one", seg(i), 1000);
+    expect(separate).toBe(0);
+    const before = (await a.manifest("cam/one"))!;
+    expect(JSON.parse(store.record("manifest/source/cam/one") as string).signed).toEqual(before);
+    // The delegation goes away between the check and signing: neither the segment nor a manifest is stored.
+    let calls = 0;
+    const b = new StreamIngest({ store, persistence: new StoreManifestStore(store), nodeSecret, creatorSecret, delegationFor: () => (++calls > 1 ? null : delegation()), windowSegments: 3, now: () => (now += 10) });
+    await expect(b.ingestSegment("cam/one", seg(9), 1000)).rejects.toMatchObject({ code: "no-delegation" });
+    expect(await store.has((await new MemoryBlobStore().import([seg(9)])).hash)).toBe(false);
+    expect(JSON.parse(store.record("manifest/source/cam/one") as string).signed).toEqual(before);
+    await store.close();
+    closed = true;
+    valid = true;
+    const again = await LmdbBlobStore.open({ path });
+    cleanup.push(() => again.close());
+    const c = mk(again);
+    expect(await c.manifest("cam/one")).toEqual(before);
+    const next = await c.ingestSegment("cam/one", seg(4), 1000);
+    expect([next.entry.seq, next.entry.disc, next.version]).toEqual([4, true, before.manifest.version + 1]);
+    const sm = (await c.manifest("cam/one"))!;
+    verifySignedManifest(sm, creator);
+    for (const e of sm.manifest.segments) expect((await again.stat(e.blake3)).pinned).toBe(true);
+    // end() re-signs with a record write of its own.
+    await c.end("cam/one");
+    expect(JSON.parse(again.record("manifest/source/cam/one") as string).signed.manifest.ended).toBe(true);
+    expect(await new StoreManifestStore(again).list()).toEqual([["cam/one", "source"]]);
+  });
+
+  it("still load manifests an older node saved as files", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "slowdrip-manifests-"));
+    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+    const store = new MemoryBlobStore();
+    const old = setup({ persistence: new FileManifestStore(dir), store });
+    for (let i = 0; i < 3; i++) await old.ingest.ingestSegment("cam/two", seg(i), 1000);
+    const before = (await old.ingest.manifest("cam/two"))!;
+    const p = new StoreManifestStore(store, dir);
+    expect(await p.list()).toEqual([["cam/two", "source"]]);
+    const ingest = new StreamIngest({ store, persistence: p, nodeSecret, creatorSecret, delegationFor: () => delegation(), now: () => T0 + 1000 });
+    expect(await ingest.manifest("cam/two")).toEqual(before);
+    const s = await ingest.ingestSegment("cam/two", seg(3), 1000);
+    expect([s.entry.seq, s.version]).toEqual([3, before.manifest.version + 1]);
+    expect(typeof store.record("manifest/source/cam/two")).toBe("string");
+    expect(await p.list()).toEqual([["cam/two", "source"]]);
+  });
+});
+
+describe("segments shared by two paths (identical bytes are one blob)", () => {
+  it("stay pinned when another path's window leaves them while a recording path or another window holds them", async () => {
+    const store = new MemoryBlobStore();
+    const ingest = new StreamIngest({ store, persistence: new MemoryManifestStore(), nodeSecret, creatorSecret, delegationFor: () => delegation(), windowSegments: 2, keepRecording: (p) => p === "rec/keep", now: () => T0 });
+    // The same first segment on a recording path and on a live path (e.g. two publishes of the same source).
+    await ingest.ingestSegment("rec/keep", seg(0), 1000);
+    await ingest.ingestSegment("other", seg(1), 1000);
+    for (const i of [0, 1, 2, 3, 4]) await ingest.ingestSegment("live/a", seg(i), 1000);
+    const hash = async (i: number) => (await store.import([seg(i)])).hash;
+    // seg(0) left live/a's window but rec/keep keeps it; seg(1) left it too but other's window lists it.
+    expect((await store.stat(await hash(0))).pinned).toBe(true);
+    expect((await store.stat(await hash(1))).pinned).toBe(true);
+    // seg(2) was live/a's alone: released.
+    expect((await store.stat(await hash(2))).pinned).toBe(false);
   });
 });

@@ -99,7 +99,7 @@ describe("systemd mode", () => {
     expect(nodeLogs).not.toMatch(/MediaMTX pid \d+ starting/);
 
     // What slowdrip-mediamtx.service does: run MediaMTX on the node's rendered file, as its own user.
-    // systemd gives services a PATH (MediaMTX runs curl for its segment hook) and little else.
+    // systemd gives services a PATH (MediaMTX runs bash with the node's hook script for each segment) and little else.
     mtx = asUser(MTX_UID, unitSetting(MTX_UNIT, "UMask"), [binary, conf], { cwd: join(dir, "mediamtx-state"), env: { PATH: process.env.PATH ?? "/usr/bin:/bin" }, stdio: "pipe" });
     let mtxLogs = "";
     mtx.stdout!.setEncoding("utf8").on("data", (c: string) => (mtxLogs += c));
@@ -130,9 +130,11 @@ describe("systemd mode", () => {
     for (const f of readdirSync(db)) expect(`${f} ${(statSync(join(db, f)).mode & 0o777).toString(8)}`).toBe(`${f} 600`);
     expect(mediamtxCanRead(db)).toBe(false);
     expect(mediamtxCanRead(join(db, "data.mdb"))).toBe(false);
-    // Of everything the node keeps, MediaMTX reads only its rendered config.
+    // Of everything the node keeps, MediaMTX reads only its rendered config and the segment hook script it names
+    // (which it ran as its own user above: the segments were ingested through it, not through curl).
     const readable = filesUnder(data).filter(mediamtxCanRead).map((f) => relative(data, f));
-    expect(readable).toEqual(["mediamtx.yml"]);
+    expect(readable.sort()).toEqual(["mediamtx-segment-hook.sh", "mediamtx.yml"]);
+    expect(readFileSync(conf, "utf8")).toContain(`runOnRecordSegmentComplete: "bash '${join(data, "mediamtx-segment-hook.sh")}'`);
     for (const secret of ["keypair", "admin.token", "db/data.mdb", "db/lock.mdb"]) expect(existsSync(join(data, secret)), secret).toBe(true);
 
     // The node going away leaves the systemd-managed MediaMTX running.
