@@ -211,6 +211,13 @@ describe("slowdrip file and cluster status", () => {
   const hash = blake3Hex(data);
 
   it("puts from stdin, reads whole and ranged (verified), stats and removes", async () => {
+    // An earlier test has a real miner told UNKNOWN register again: the upload waits for a map holding both miners,
+    // so that every stripe is placed in full (the CLI warns of under-replicated stripes otherwise).
+    await waitFor(async () => {
+      const st = JSON.parse((await c.cli(["cluster", "status", "--json"])).stdout) as { members: { member: { nodeId: string; state: string } }[] };
+      const up = new Set(st.members.filter((m) => m.member.state === "MEMBER_STATE_UP").map((m) => m.member.nodeId));
+      return c.miners.every((m) => up.has(m.nodeId)) || null;
+    }, "both miners up in the cluster map", 60_000, 500);
     const put = await c.cli(["file", "put", "-"], { inputBytes: data });
     expect(put.stderr).toBe("");
     expect(put.stdout).toBe(`${hash}  -\n`);
