@@ -91,9 +91,16 @@ describe("PosChallenge on a running node", () => {
 
   it("more than tuning.pos_concurrency proofs in flight get resource_exhausted; the others verify", async () => {
     const client = clientAs(warden);
-    const chs = Array.from({ length: 24 }, () => challenge(blobs.keep.hash, 64));
-    const results = await Promise.allSettled(chs.map((c) => client.posChallenge({ shard: c.shard, nonce: c.nonce, count: c.count, expectedRoot: c.root })));
-    const codes = results.map((r) => (r.status === "fulfilled" ? "ok" : (r.reason as ConnectError).code));
+    // Bursts of 24 at once; a quick node can answer a whole burst one at a time, so up to five bursts are sent until
+    // one of them finds a proof in flight.
+    let results: PromiseSettledResult<unknown>[] = [];
+    const codes: (string | Code)[] = [];
+    for (let burst = 0; burst < 5 && !codes.includes(Code.ResourceExhausted); burst++) {
+      const chs = Array.from({ length: 24 }, () => challenge(blobs.keep.hash, 64));
+      const settled = await Promise.allSettled(chs.map((c) => client.posChallenge({ shard: c.shard, nonce: c.nonce, count: c.count, expectedRoot: c.root })));
+      results = [...results, ...settled];
+      codes.push(...settled.map((r) => (r.status === "fulfilled" ? "ok" : (r.reason as ConnectError).code)));
+    }
     expect(codes).toContain(Code.ResourceExhausted);
     expect(codes).toContain("ok");
     expect(codes.every((c) => c === "ok" || c === Code.ResourceExhausted), String(codes)).toBe(true);
