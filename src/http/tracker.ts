@@ -181,7 +181,7 @@ export class Tracker {
         st.idle.unref();
       };
       arm();
-      // Registered before the server's own listener: a flood closes the connection before it is parsed.
+      // Registered before the server's own listener: the message that breaks the rate is the last one it parses.
       ws.on("message", () => {
         arm();
         const now = Date.now();
@@ -191,8 +191,11 @@ export class Tracker {
         }
         if (++st.window > this.#o.maxMessagesPer10s) {
           this.#o.onRefuse?.("rate", path);
+          // Read nothing more, send the close frame, and drop the connection once it had a moment to flush: a
+          // socket destroyed at once loses a close frame queued behind replies (the peer then sees 1006).
+          ws.removeAllListeners("message");
           ws.close(1008, "too many messages");
-          ws.terminate();
+          setTimeout(() => ws.terminate(), 2_000).unref();
         }
       });
       ws.on("close", () => {
