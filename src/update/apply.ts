@@ -2,8 +2,8 @@
 // entry with a boot counter, report slots, and gate a trial boot on /readyz.
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync, createReadStream } from "node:fs";
-import { join } from "node:path";
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync, createReadStream } from "node:fs";
+import { dirname, join } from "node:path";
 import { Readable } from "node:stream";
 import { readHeader, UpdateError, verifyManifest, type Manifest } from "./bundle.ts";
 import { entryState, entryText, optionsFor, otherSlot, parseEntry, SLOT_PARTUUID, slotFromCmdline, type Entry, type Slot } from "./slots.ts";
@@ -33,6 +33,30 @@ export function imageSystem(): System {
     device,
     deviceSize: (slot) => Number(execFileSync("blockdev", ["--getsize64", device(slot)], { encoding: "utf8" }).trim()),
   };
+}
+
+/** Flushes a file (or a directory's entries) to the medium: a power cut after apply must not lose or tear them. */
+function syncPath(path: string): void {
+  const fd = openSync(path, "r");
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Replaces `path` with `text` so that a power cut leaves the old file or the new one, never an empty one. */
+function writeDurably(path: string, text: string): void {
+  const tmp = `${path}.tmp`;
+  const fd = openSync(tmp, "w");
+  try {
+    writeSync(fd, text);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+  syncPath(dirname(path));
 }
 
 /** The slot entries on the ESP. */
@@ -118,6 +142,7 @@ export async function apply(src: string, sys: System, opts: { trustedKeys: reado
   log(`bundle ${m.version} (${m.arch}, ${m.payload_size} bytes) signed by ${m.key}: writing slot ${target.toUpperCase()}`);
   // The inactive slot stops being bootable before a byte of it changes.
   for (const e of readEntries(sys.esp)) if (e.slot === target) rmSync(join(sys.esp, "loader/entries", e.file));
+  if (existsSync(join(sys.esp, "loader/entries"))) syncPath(join(sys.esp, "loader/entries"));
   const fd = openSync(sys.device(target), "r+");
   const hash = createHash("sha256");
   let written = 0;
@@ -154,19 +179,21 @@ export async function apply(src: string, sys: System, opts: { trustedKeys: reado
     rmSync(join(kdir, `${to}.new`), { force: true });
     execFileSync("debugfs", ["-R", `dump ${from} ${join(kdir, `${to}.new`)}`, dev], { stdio: ["ignore", "ignore", "ignore"] });
     if (!existsSync(join(kdir, `${to}.new`))) throw new UpdateError(`slot ${target.toUpperCase()} has no ${from}`);
+    syncPath(join(kdir, `${to}.new`));
     renameSync(join(kdir, `${to}.new`), join(kdir, to));
   }
+  syncPath(kdir);
   const entries = readEntries(sys.esp);
   const cur = entries.find((e) => e.slot === booted);
   const generation = Math.max(0, ...entries.map((e) => e.generation)) + 1;
   const options = optionsFor(cur?.options ?? sys.cmdline.trim(), target, SLOT_PARTUUID[sys.arch][target]);
   const tries = opts.tries ?? 1;
   const file = join(sys.esp, "loader/entries", `slowdrip-${target}+${tries}.conf`);
-  writeFileSync(`${file}.tmp`, entryText({ slot: target, version: m.version, generation, options }));
-  renameSync(`${file}.tmp`, file);
   mkdirSync(join(sys.esp, "slowdrip"), { recursive: true });
   const state: State = { last: { version: m.version, slot: target, applied_at: new Date().toISOString(), from_slot: booted, from_version: sys.version } };
-  writeFileSync(join(sys.esp, "slowdrip/update.json"), `${JSON.stringify(state)}\n`);
+  // The state first, then the entry that makes the slot boot: a power cut in between leaves the old boot as it was.
+  writeDurably(join(sys.esp, "slowdrip/update.json"), `${JSON.stringify(state)}\n`);
+  writeDurably(file, entryText({ slot: target, version: m.version, generation, options }));
   log(`slot ${target.toUpperCase()} holds ${m.version}; it boots next, on trial (${tries} try) until /readyz is green`);
   return m;
 }

@@ -19,6 +19,8 @@ export interface VmOptions {
   memoryMiB?: number;
   /** Keep the overlay and the firmware variables from an earlier boot (a reboot after an update). */
   reuseDisk?: boolean;
+  /** The accelerator to use without probing (a boot after a power cut uses the one the first boot found). */
+  accel?: "kvm" | "tcg";
   /** Further files attached read-only as raw virtio disks (/dev/vdb, /dev/vdc, ... in the guest). */
   drives?: string[];
 }
@@ -66,6 +68,10 @@ export class Vm {
       const r = spawnSync("qemu-img", ["create", "-q", "-f", "qcow2", "-b", opts.image, "-F", "raw", join(opts.dir, "disk.qcow2"), opts.diskSize ?? "6G"], { encoding: "utf8" });
       if (r.status !== 0) throw new Error(`qemu-img create failed: ${r.error ? `${r.error.message} (Debian: apt-get install qemu-utils)` : r.stderr}`);
       copyFileSync(FIRMWARE[arch].vars, join(opts.dir, "vars.fd"));
+    }
+    if (opts.accel) {
+      log(`vm: ${opts.accel.toUpperCase()}`);
+      return Vm.spawn(opts, ports, opts.accel);
     }
     const kvmOk = arch === "x64" && process.arch === "x64" && existsSync("/dev/kvm") && process.env.SLOWDRIP_TEST_NO_KVM !== "1";
     if (kvmOk) {
