@@ -4,6 +4,7 @@ import { CliError, type Command } from "./command.ts";
 import { configFlagOptions, configFlagUsage, loadFromFlags } from "../config/flags.ts";
 import { createLogger } from "../node/logger.ts";
 import { startNode } from "../node/node.ts";
+import { tuneHeap } from "../node/heap.ts";
 import { fullNode } from "../node/components.ts";
 import { recordDirOf } from "../node/media.ts";
 import { checkNodeRights, dropAfterStart, enterReadableCwd, PermissionRefused, permissionActive } from "../node/permission.ts";
@@ -42,6 +43,7 @@ export const runCommand: Command = {
       }
       config = { ...config, "node.data_dir": enterReadableCwd(resolve(io.cwd, config["node.data_dir"])) };
     }
+    tuneHeap();
     const log = createLogger(config["node.log_level"], 1, config["node.log_format"]);
     if (loaded.file) log.info({ file: loaded.file }, "config file loaded");
     const node = await startNode(config, log, fullNode);

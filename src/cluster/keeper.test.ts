@@ -45,6 +45,19 @@ describe("ShardKeeper", () => {
     expect(await k.drop(hash, "test")).toBe(true);
     expect(await store.has(hash)).toBe(false);
   });
+  it("keeps a shard without a SHA-256 (nothing addresses shards by one); a blob held before keeps its own", async () => {
+    const { store, k } = await keeper();
+    const bytes = randomBytes(300_000);
+    const hash = blake3Hex(bytes);
+    await k.keep(bytes, hash, bytes.length, ref, "test");
+    expect((await store.stat(hash)).sha256).toBeUndefined();
+    const held = randomBytes(4000);
+    const h2 = (await store.import([held])).hash;
+    const sha = (await store.stat(h2)).sha256;
+    expect(sha).toMatch(/^[0-9a-f]{64}$/);
+    await k.keep(held, h2, held.length, ref, "test");
+    expect((await store.stat(h2)).sha256).toBe(sha);
+  });
   it("never releases an operator's pin", async () => {
     const { store, k } = await keeper();
     const bytes = randomBytes(5000);

@@ -72,7 +72,8 @@ export class ShardKeeper {
 
   /**
    * Stores a shard from a stream or bytes; the store checks the bytes against `hash` and `size` before anything is
-   * visible (a mismatch stores nothing). Records `ref`.
+   * visible (a mismatch stores nothing). Records `ref`. No SHA-256 is computed for it (a blob the node already held
+   * keeps its own).
    */
   keep(source: AsyncIterable<Uint8Array> | Uint8Array, hash: string, size: number, ref: ShardRef | undefined, origin: string, signal?: AbortSignal): Promise<{ created: boolean }> {
     return this.#serial(hash, async () => {
@@ -85,6 +86,8 @@ export class ShardKeeper {
         tags: operators ? [SHARD_TAG] : [SHARD_TAG, PIN_TAG],
         pin: !operators,
         source: origin,
+        // Shards are named and checked by BLAKE3 alone: nothing looks one up by SHA-256 (they are not Blossom blobs).
+        sha256: false,
         ...(signal ? { signal } : {}),
       });
       if (ref) await this.#d.index.addRef(ref, hash);

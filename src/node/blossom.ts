@@ -8,6 +8,7 @@ import { blossomRoutes } from "../http/blossom.ts";
 import type { ReadGate } from "../http/paygate.ts";
 import type { Gate } from "../pay/gate.ts";
 import { openLmdb } from "../store/lmdb-native.ts";
+import { SHARD_TAG } from "../cluster/keeper.ts";
 import { migrateSha256 } from "../store/sha256-index.ts";
 import type { BlobStore } from "../store/types.ts";
 import type { Config } from "../config/schema.ts";
@@ -49,6 +50,8 @@ export async function blossomComponent(ctx: NodeBase, needs: BlossomNeeds): Prom
   const migrate = () =>
     migrateSha256(needs.store, {
       signal: stopMigration.signal,
+      // Cluster shards are stored without a SHA-256 (nothing addresses them by one; they are not Blossom blobs).
+      skip: (m) => m.tags.includes(SHARD_TAG),
       log,
       onProgress: (p) => readiness.set("blossom", false, `indexing blobs stored before the SHA-256 index: ${p.indexed + p.skipped}/${p.total}`),
     }).then(

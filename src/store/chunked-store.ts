@@ -219,6 +219,7 @@ export class ChunkedBlobStore implements BlobStore {
     if (options.expectedHash !== undefined) checkHash(options.expectedHash);
     if (options.size !== undefined) checkCount("size", options.size);
     if (options.expectedSha256 !== undefined) checkSha256s(options.expectedSha256);
+    if (options.sha256 !== undefined && typeof options.sha256 !== "boolean") throw new TypeError("import option sha256 must be a boolean");
     const tags = options.tags === undefined ? [] : checkTags(options.tags);
     const src = options.source ?? "upload";
     if (typeof src !== "string" || src.length > MAX_SOURCE_LENGTH) throw new RangeError(`source must be a string of at most ${MAX_SOURCE_LENGTH} characters`);
@@ -264,7 +265,7 @@ export class ChunkedBlobStore implements BlobStore {
     let sink: ImportSink | undefined;
     let received = 0;
     // SHA-256 on the worker thread, fed each piece before BLAKE3 hashes it on this one.
-    let side: Sha256Stream | undefined = this.#sha256 || options.expectedSha256 !== undefined ? sha256Stream() : undefined;
+    let side: Sha256Stream | undefined = (options.sha256 ?? this.#sha256) || options.expectedSha256 !== undefined ? sha256Stream() : undefined;
     const t0 = performance.now();
     let t1 = t0;
     try {

@@ -88,6 +88,34 @@ export function runSha256IndexContract(name: string, make: MakeStore): void {
       await expect(store.indexSha256("cd".repeat(32))).rejects.toBeInstanceOf(NotFoundError);
     });
 
+    it("an import with sha256: false computes and indexes none, unless a SHA-256 is expected; a later upload adds it", async () => {
+      const { store } = await mk({ chunkSize: 4096 });
+      const a = testBytes(300_000, 12);
+      const ra = await store.import(pieces(a, 7000), { sha256: false });
+      expect((await store.stat(ra.hash)).sha256).toBeUndefined();
+      await expect(store.bySha256(refSha256(a))).rejects.toBeInstanceOf(NotFoundError);
+      // An expected SHA-256 is still checked (and then recorded).
+      const b = testBytes(5000, 13);
+      await expect(store.import([b], { sha256: false, expectedSha256: refSha256(a) })).rejects.toBeInstanceOf(Sha256MismatchError);
+      expect(await store.has(refHash(b))).toBe(false);
+      expect((await store.stat((await store.import([b], { sha256: false, expectedSha256: refSha256(b) })).hash)).sha256).toBe(refSha256(b));
+      // The same bytes uploaded again the default way get their SHA-256; sha256: false never removes one.
+      await store.import([a]);
+      expect((await store.bySha256(refSha256(a))).hash).toBe(ra.hash);
+      await store.import([a], { sha256: false, tags: ["again"] });
+      expect((await store.stat(ra.hash)).sha256).toBe(refSha256(a));
+      await expect(store.import([a], { sha256: "no" as unknown as boolean })).rejects.toBeInstanceOf(TypeError);
+    });
+
+    it("the migration leaves alone the blobs its skip names", async () => {
+      const { store } = await mk({ sha256: false });
+      const blobs = Array.from({ length: 6 }, (_, i) => testBytes(2000 + i, 300 + i));
+      for (const [i, b] of blobs.entries()) await store.import([b], { tags: i % 2 ? ["shard"] : [] });
+      expect(await migrateSha256(store, { skip: (m) => m.tags.includes("shard") })).toMatchObject({ total: 3, indexed: 3 });
+      for (const [i, b] of blobs.entries()) expect((await store.stat(refHash(b))).sha256).toBe(i % 2 ? undefined : refSha256(b));
+      expect(await migrateSha256(store, { skip: (m) => m.tags.includes("shard") })).toMatchObject({ total: 0 });
+    });
+
     it("the migration indexes every blob stored without one while reads go on", async () => {
       const { store } = await mk({ sha256: false, chunkSize: 16 * 1024 });
       const blobs = Array.from({ length: 60 }, (_, i) => testBytes(1000 + i * 997, 100 + i));

@@ -91,6 +91,8 @@ export interface Sha256MigrationOptions {
   logEveryMs?: number;
   /** Called after every blob; no new blob is started until it returns (tests use it to act mid-migration). */
   onProgress?: (p: Readonly<Sha256MigrationProgress>) => void | Promise<void>;
+  /** Blobs left without a SHA-256 on purpose (imported with `sha256: false`, e.g. cluster shards): not counted, not hashed. */
+  skip?: (meta: BlobMeta) => boolean;
 }
 
 const PAGE = 1000;
@@ -105,7 +107,7 @@ const CONCURRENCY = 4;
  */
 export async function migrateSha256(store: Sha256Indexable, options: Sha256MigrationOptions = {}): Promise<Sha256MigrationProgress> {
   if (!store || typeof store.indexSha256 !== "function" || typeof store.list !== "function") throw new TypeError("migrateSha256 needs a blob store");
-  const { signal, log, onProgress } = options;
+  const { signal, log, onProgress, skip } = options;
   const every = options.logEveryMs ?? 5000;
   const p: Sha256MigrationProgress = { total: 0, indexed: 0, skipped: 0, bytes: 0 };
   const pages = async function* (): AsyncGenerator<BlobMeta[]> {
@@ -113,7 +115,7 @@ export async function migrateSha256(store: Sha256Indexable, options: Sha256Migra
     for (;;) {
       signal?.throwIfAborted();
       const page = await store.list({ limit: PAGE, ...(after ? { after } : {}) });
-      yield page.items.filter((m) => !m.sha256);
+      yield page.items.filter((m) => !m.sha256 && !skip?.(m));
       if (!page.next) return;
       after = page.next;
     }

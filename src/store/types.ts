@@ -40,6 +40,11 @@ export interface ImportOptions {
   /** The SHA-256 the bytes must have (or one of these); on mismatch nothing is stored and Sha256MismatchError is thrown. */
   expectedSha256?: string | readonly string[];
   /**
+   * false: no SHA-256 is computed or indexed for these bytes (blobs nothing addresses by SHA-256, such as cluster
+   * shards); an existing blob keeps the SHA-256 it has. Default: the store's setting. `expectedSha256` is checked anyway.
+   */
+  sha256?: boolean;
+  /**
    * Called once the bytes are hashed (and verified), right before the commit: the records it returns are written in
    * the same transaction that makes the blob visible (or pins/tags an existing one), so they are durable together with
    * the blob in one write, or not at all. If it throws, nothing is stored. See StoreRecords.

@@ -40,6 +40,21 @@ describe("CompactOutboardBuilder", () => {
     });
   }
 
+  it("pieces on and beside group boundaries give the same hash and outboard as one piece", () => {
+    for (const n of [16384, 3 * 16384, 1 << 20, (1 << 20) + 16384, (1 << 20) + 1]) {
+      const d = content(n);
+      const one = new CompactOutboardBuilder().update(d).finish();
+      expect(toHex(one.hash)).toBe(toHex(nobleBlake3(d)));
+      for (const piece of [16384, 16383, 16385, 65536, 1 << 20]) {
+        const b = new CompactOutboardBuilder();
+        for (let o = 0; o < n; o += piece) b.update(d.subarray(o, o + piece));
+        const r = b.finish();
+        expect(toHex(r.hash), `${n} in ${piece}-byte pieces`).toBe(toHex(one.hash));
+        expect(toHex(r.outboard), `${n} in ${piece}-byte pieces`).toBe(toHex(one.outboard));
+      }
+    }
+  });
+
   it("rejects a stored group that no longer matches the outboard", async () => {
     const d = content(100_000);
     const r = new CompactOutboardBuilder().update(d).finish();

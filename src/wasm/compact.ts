@@ -30,10 +30,12 @@ export function compactOutboardSize(size: number): number {
 
 /**
  * Streaming builder: feed the content in any pieces, `finish` returns the BLAKE3 hash, the compact outboard and the size.
- * One pass; memory is one 1 MiB buffer plus 32 bytes per 16 KiB group (half the outboard's size).
+ * One pass; memory is one 16 KiB buffer plus 32 bytes per 16 KiB group (half the outboard's size). Whole groups are
+ * hashed straight from the caller's bytes; only the bytes of a group split across pieces are copied.
  */
 export class CompactOutboardBuilder {
-  #pending = new Uint8Array(1 << 20);
+  /** The last, still incomplete (or not yet known to be followed) group: at most one group, starting on a group boundary. */
+  #pending = new Uint8Array(GROUP_LEN);
   #pendingLen = 0;
   #cvs = new Uint8Array(32 * 64);
   #cvLen = 0;
@@ -55,22 +57,24 @@ export class CompactOutboardBuilder {
   update(data: Uint8Array): this {
     checkBytes(data, "CompactOutboardBuilder.update");
     if (this.#finished) throw new Error("CompactOutboardBuilder.update: already finished");
-    const cap = this.#pending.length;
     let off = 0;
     while (off < data.length) {
-      if (this.#pendingLen === cap) {
-        // A full buffer with more content behind it: hash it.
-        this.#flush(plainEngine(), this.#pending, (this.#size - cap) / CHUNK_LEN);
+      if (this.#pendingLen === GROUP_LEN) {
+        // A full group with more content behind it: it is not the root, hash it.
+        this.#flush(plainEngine(), this.#pending, (this.#size - GROUP_LEN) / CHUNK_LEN);
         this.#pendingLen = 0;
       }
-      if (this.#pendingLen === 0 && data.length - off > cap) {
-        // Large input: hash straight from the caller's bytes, keeping at least one byte for the buffer.
-        this.#flush(plainEngine(), data.subarray(off, off + cap), this.#size / CHUNK_LEN);
-        this.#size += cap;
-        off += cap;
-        continue;
+      if (this.#pendingLen === 0) {
+        // Whole groups straight from the caller's bytes (no copy), keeping at least one byte back for the buffer: the
+        // last group is hashed only once it is known whether more follows.
+        const whole = Math.floor((data.length - off - 1) / GROUP_LEN) * GROUP_LEN;
+        if (whole > 0) {
+          this.#flush(plainEngine(), data.subarray(off, off + whole), this.#size / CHUNK_LEN);
+          this.#size += whole;
+          off += whole;
+        }
       }
-      const take = Math.min(cap - this.#pendingLen, data.length - off);
+      const take = Math.min(GROUP_LEN - this.#pendingLen, data.length - off);
       this.#pending.set(data.subarray(off, off + take), this.#pendingLen);
       this.#pendingLen += take;
       this.#size += take;
