@@ -45,7 +45,11 @@ function syncPath(path: string): void {
   }
 }
 
-/** Replaces `path` with `text` so that a power cut leaves the old file or the new one, never an empty one. */
+/**
+ * Replaces `path` with `text` so that a power cut leaves the old file or the new one, never an empty one. The file is
+ * flushed again after the rename: on FAT (the ESP) a rename writes a new directory entry whose size and first cluster
+ * reach the medium only with the file's own flush, and a flush of the directory alone leaves an empty file.
+ */
 function writeDurably(path: string, text: string): void {
   const tmp = `${path}.tmp`;
   const fd = openSync(tmp, "w");
@@ -56,6 +60,7 @@ function writeDurably(path: string, text: string): void {
     closeSync(fd);
   }
   renameSync(tmp, path);
+  syncPath(path);
   syncPath(dirname(path));
 }
 
@@ -181,6 +186,7 @@ export async function apply(src: string, sys: System, opts: { trustedKeys: reado
     if (!existsSync(join(kdir, `${to}.new`))) throw new UpdateError(`slot ${target.toUpperCase()} has no ${from}`);
     syncPath(join(kdir, `${to}.new`));
     renameSync(join(kdir, `${to}.new`), join(kdir, to));
+    syncPath(join(kdir, to));
   }
   syncPath(kdir);
   const entries = readEntries(sys.esp);
