@@ -187,8 +187,10 @@ export class Vm {
   /** Reboot the guest (qemu stays up, the forwards with it); the next sh() waits for the new boot's shell. */
   async reboot(): Promise<void> {
     await this.openShell(60_000);
-    this.shell!.write("systemctl reboot\n");
-    this.shell?.destroy();
+    // Written before the socket is closed: destroy() at once dropped the command, and the guest never rebooted.
+    const shell = this.shell!;
+    await new Promise<void>((res, rej) => shell.write("systemctl reboot\n", (e) => (e ? rej(e) : res())));
+    shell.end();
     this.shell = undefined;
     // The old system takes a moment to go down; do not mistake it for the new one.
     await new Promise((r) => setTimeout(r, 20_000));
