@@ -180,6 +180,7 @@ export async function apply(src: string, sys: System, opts: { trustedKeys: reado
   if (!/^[0-9A-Za-z.+_-]{1,64}$/.test(kver)) throw new UpdateError(`slot ${target.toUpperCase()} names no kernel (/usr/lib/slowdrip-image/kernel)`);
   const kdir = join(sys.esp, `slowdrip-${target}`);
   mkdirSync(kdir, { recursive: true });
+  syncPath(sys.esp); // a new directory's entry is in its parent's
   for (const [from, to] of [[`/boot/vmlinuz-${kver}`, "vmlinuz"], [`/boot/initrd.img-${kver}`, "initrd.img"]] as const) {
     rmSync(join(kdir, `${to}.new`), { force: true });
     execFileSync("debugfs", ["-R", `dump ${from} ${join(kdir, `${to}.new`)}`, dev], { stdio: ["ignore", "ignore", "ignore"] });
@@ -196,6 +197,7 @@ export async function apply(src: string, sys: System, opts: { trustedKeys: reado
   const tries = opts.tries ?? 1;
   const file = join(sys.esp, "loader/entries", `slowdrip-${target}+${tries}.conf`);
   mkdirSync(join(sys.esp, "slowdrip"), { recursive: true });
+  syncPath(sys.esp);
   const state: State = { last: { version: m.version, slot: target, applied_at: new Date().toISOString(), from_slot: booted, from_version: sys.version } };
   // The state first, then the entry that makes the slot boot: a power cut in between leaves the old boot as it was.
   writeDurably(join(sys.esp, "slowdrip/update.json"), `${JSON.stringify(state)}\n`);
