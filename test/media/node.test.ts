@@ -173,7 +173,16 @@ describe("live edge on the node", () => {
   });
 
   it("keeps manifests and segments across a node restart and stops MediaMTX with the node", async () => {
-    const before = await (await fetch(`${url}/live/live/n/manifest.json`)).text();
+    // The publish above has stopped: its last segment and the ended manifest may still be on their way. Wait until
+    // the manifest says ended and stays the same for 2 s, so that the restart is all that could change it.
+    let before = "";
+    await until(async () => {
+      const a = await (await fetch(`${url}/live/live/n/manifest.json`)).text();
+      if (!(JSON.parse(a) as { manifest: { ended: boolean } }).manifest.ended) return false;
+      await new Promise((r) => setTimeout(r, 2_000));
+      before = await (await fetch(`${url}/live/live/n/manifest.json`)).text();
+      return before === a;
+    }, 30_000, "the ended manifest, unchanged for 2 s");
     const pid = /MediaMTX pid (\d+)/.exec(node!.logs)?.[1];
     await stopNodeProcess();
     expect(pid).toBeDefined();
