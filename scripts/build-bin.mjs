@@ -13,7 +13,7 @@
 //     --cache-dir DIR     where the lmdb addon is extracted at first start (default /var/cache/slowdrip)
 //     --config FILE       the config file, readable until it has been read (default /etc/slowdrip/slowdrip.yaml)
 //     --read PATH         another readable path (repeatable; default none)
-//     --write PATH        another writable path (repeatable; default /var/lib/slowdrip-mediamtx, MediaMTX's segments)
+//     --write PATH        another writable path (repeatable; default /var/lib/mediamtx-slowdrip, MediaMTX's segments)
 //     --child-process     allow child processes (MediaMTX as the node's child)
 //   After start-up the node drops what it no longer needs (src/node/permission.ts). Every command of that binary runs
 //   under the same rules, so the appliance also needs the default build for commands that touch other files.
@@ -108,12 +108,20 @@ function permissionArgs() {
   const cacheDir = abs("cache-dir", opts["cache-dir"] ?? "/var/cache/slowdrip");
   const config = abs("config", opts.config ?? "/etc/slowdrip/slowdrip.yaml");
   const reads = (opts.read ?? []).map((p) => abs("read", p));
-  const writes = (opts.write ?? ["/var/lib/slowdrip-mediamtx"]).map((p) => abs("write", p));
+  const writes = (opts.write ?? ["/var/lib/mediamtx-slowdrip"]).map((p) => abs("write", p));
   const uniq = (xs) => [...new Set(xs)];
   // A grant of a path that does not exist when the node starts is taken as one file; "<path>/*" grants the path and
   // everything under it, existing or not (measured on Node 26.10). The config file is granted alone so that the node
   // can drop it once read.
   const tree = (p) => (p === "/" ? "/*" : `${p}/*`);
+  // Node 26.10's permission model denies a granted path itself (stat, readdir, mkdir of /var/lib/slowdrip) when another
+  // granted path's name begins with it (/var/lib/slowdrip-mediamtx): measured, in either order, with or without "/*".
+  // Refuse such a layout rather than build a node that cannot open its own data dir.
+  const granted = uniq([config, dataDir, cacheDir, ...reads, ...writes]);
+  for (const a of granted) {
+    const b = granted.find((x) => x !== a && x.startsWith(a) && x[a.length] !== "/" && a !== "/");
+    if (b) fail(`${b} begins with ${a}: Node's permission model then refuses ${a} itself; name one of them differently (e.g. /var/lib/mediamtx-slowdrip)`);
+  }
   return [
     "--permission",
     `--allow-fs-read=${config}`,

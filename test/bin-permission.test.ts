@@ -60,6 +60,15 @@ describe("build-bin.mjs --profile", () => {
     await expect(buildBin(["--output", path.join(tmp, "x"), "--profile", "appliance", "--write", "rel/dir"])).rejects.toThrow(/--write must be an absolute path/);
     await expect(buildBin(["--output", path.join(tmp, "x"), "--profile", "kiosk"])).rejects.toThrow(/--profile must be default or appliance/);
   });
+
+  it("refuses a layout where one granted path's name begins with another's (Node's permission model then denies the shorter one)", async () => {
+    // Measured on Node 26.10: with /var/lib/slowdrip/* and /var/lib/slowdrip-mediamtx/* granted, stat, readdir and
+    // mkdir of /var/lib/slowdrip itself are refused. The shipped layout (/var/lib/mediamtx-slowdrip) avoids it.
+    const r = spawnSync(process.execPath, ["--permission", "--allow-fs-read=/var/lib/sd-x/*", "--allow-fs-read=/var/lib/sd-x-y/*", "-e", "console.log(process.permission.has('fs.read', '/var/lib/sd-x'), process.permission.has('fs.read', '/var/lib/sd-x/a'))"], { encoding: "utf8" });
+    expect(r.stdout.trim(), "if this prints 'true true', Node fixed it and the refusal below can go").toBe("false true");
+    await expect(buildBin(["--output", path.join(tmp, "x"), "--profile", "appliance", "--data-dir", "/var/lib/sd", "--write", "/var/lib/sd-mediamtx"])).rejects.toThrow(/\/var\/lib\/sd-mediamtx begins with \/var\/lib\/sd: /);
+    await expect(buildBin(["--output", path.join(tmp, "x"), "--profile", "appliance", "--config", "/etc/sd.yaml", "--read", "/etc/sd.yaml.d"])).rejects.toThrow(/begins with \/etc\/sd.yaml/);
+  });
 });
 
 describe("appliance build", () => {

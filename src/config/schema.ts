@@ -177,7 +177,7 @@ export const schema = {
   }),
   "mediamtx.hls": str("", { doc: "MediaMTX's own HLS listener (the node serves the signed origin at /live/); empty disables it.", pattern: LISTEN, patternDoc: LISTEN_DOC }),
   "mediamtx.record_dir": str("", {
-    doc: "Absolute directory where MediaMTX writes finished segments for the node; empty: /var/lib/slowdrip-mediamtx/segments with manage systemd, else <data_dir>/mediamtx/segments.",
+    doc: "Absolute directory where MediaMTX writes finished segments for the node; empty: /var/lib/mediamtx-slowdrip/segments with manage systemd, else <data_dir>/mediamtx/segments.",
     pattern: /^$|^\/[^%\n]*$/,
     patternDoc: "empty or an absolute path without %",
   }),

@@ -19,7 +19,7 @@ const base: MediaMtxOptions = {
   webrtc: ":8889",
   webrtcUdpAddress: ":8189",
   srt: null,
-  recordDir: "/var/lib/slowdrip-mediamtx/segments",
+  recordDir: "/var/lib/mediamtx-slowdrip/segments",
   segmentSeconds: 2,
   segmentHookUrl: "http://127.0.0.1:8080/hooks/mediamtx/segment",
 };
@@ -35,7 +35,7 @@ describe("renderMediamtxConfig", () => {
     expect(y.authHTTPExclude).toEqual([{ action: "api" }, { action: "metrics" }, { action: "pprof" }]);
     expect(y.pathDefaults).toMatchObject({
       record: true, recordFormat: "mpegts", recordSegmentDuration: "2000ms",
-      recordPath: "/var/lib/slowdrip-mediamtx/segments/%path/%Y-%m-%d_%H-%M-%S-%f",
+      recordPath: "/var/lib/mediamtx-slowdrip/segments/%path/%Y-%m-%d_%H-%M-%S-%f",
     });
     expect(y.pathDefaults.runOnRecordSegmentComplete).toBe(segmentHookCommand(base.segmentHookUrl));
     expect(y.pathDefaults.runOnRecordSegmentComplete).toMatch(/^curl .*--data-urlencode segment=\$MTX_SEGMENT_PATH .*'http:\/\/127\.0\.0\.1:8080\/hooks\/mediamtx\/segment'$/);

@@ -67,8 +67,8 @@ export function segmentHookScriptPath(dataDir: string): string {
   return join(dataDir, "mediamtx-segment-hook.sh");
 }
 
-/** MediaMTX's own state directory under systemd/slowdrip-mediamtx.service (StateDirectory=slowdrip-mediamtx). */
-export const SYSTEMD_RECORD_DIR = "/var/lib/slowdrip-mediamtx/segments";
+/** MediaMTX's own state directory under systemd/slowdrip-mediamtx.service (StateDirectory=mediamtx-slowdrip). */
+export const SYSTEMD_RECORD_DIR = "/var/lib/mediamtx-slowdrip/segments";
 
 /** Where MediaMTX records segments for the node: mediamtx.record_dir, else the systemd unit's or the data dir's. */
 export function recordDirOf(config: Config, dataDir: string): string {
