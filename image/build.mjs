@@ -3,9 +3,10 @@
 // usage: node image/build.mjs [--arch x64|arm64] [--ssh-key FILE] [--debug-shell] [--version V] [--out DIR] [--raw]
 //
 // 1. The root file system: Debian trixie from Debian's packages (image/rootfs.mjs, mmdebstrap, cached by its inputs).
-// 2. Into a copy of it: the single executable (npm run build:bin), MediaMTX (npm run mediamtx:install), the units and
-//    sysusers from systemd/ (users made now, with systemd-sysusers --root), the image's own files (image/files/:
-//    networkd DHCP, persistent capped journald, first boot, boot-partition config, console banner), fstab.
+// 2. Into a copy of it: the single executable (npm run build:bin, the CLI), its appliance build (--profile appliance,
+//    the one slowdrip.service runs), MediaMTX (npm run mediamtx:install), the units and sysusers from systemd/ (users
+//    made now, with systemd-sysusers --root), the image's own files (image/files/: networkd DHCP, persistent capped
+//    journald, first boot, hostname, boot-partition config, console banner, update gate), fstab.
 // 3. File systems written into plain files: mkfs.ext4 -d (root slot A, empty data), mkfs.vfat + mtools (boot/ESP with
 //    systemd-boot, the kernel and the initramfs mmdebstrap made, boot entries with a boot counter), then one disk
 //    image: partition table by sfdisk, partitions copied in with dd. No loop devices, no mounts.
@@ -44,25 +45,33 @@ function sha256File(path) {
   return h.digest("hex");
 }
 
-/** The single executable and MediaMTX for `arch`, built or taken from their caches by the project's own scripts. */
+/**
+ * The single executables and MediaMTX for `arch`, built or taken from their caches by the project's own scripts: the
+ * default build (`bin`, the CLI: update apply writes the disk, config check reads any file) and the appliance build
+ * (`node`, the one slowdrip.service runs: Node's permission model fixed into it for the units' paths).
+ */
 function parts(arch) {
   const bin = join(root, arch === "x64" && process.arch === "x64" ? "dist/slowdrip" : `dist/slowdrip-linux-${arch}`);
+  const node = join(root, `dist/slowdrip-appliance-linux-${arch}`);
   console.error(`image: single executable (npm run build:bin -- --arch ${arch})`);
   run(process.execPath, [join(root, "scripts/build-bin.mjs"), "--arch", arch], { stdio: ["ignore", "ignore", "inherit"] });
+  console.error(`image: appliance executable (npm run build:bin -- --arch ${arch} --profile appliance)`);
+  run(process.execPath, [join(root, "scripts/build-bin.mjs"), "--arch", arch, "--profile", "appliance", "--output", node], { stdio: ["ignore", "ignore", "inherit"] });
   console.error(`image: MediaMTX (npm run mediamtx:install -- --arch ${arch})`);
   const out = run(process.execPath, [join(root, "scripts/mediamtx-install.mjs"), "--arch", arch], { stdio: ["ignore", "pipe", "inherit"] });
   const mediamtx = out.trim().split("\n").pop();
-  if (!existsSync(bin) || !existsSync(mediamtx)) throw new Error(`missing ${bin} or ${mediamtx}`);
-  return { bin, mediamtx };
+  for (const f of [bin, node, mediamtx]) if (!existsSync(f)) throw new Error(`missing ${f}`);
+  return { bin, node, mediamtx };
 }
 
 /** Fill the root directory with the node, MediaMTX, units and the image's files. */
-function customize(dir, { arch, version, bin, mediamtx, sshKey, debugShell }) {
+function customize(dir, { arch, version, bin, node, mediamtx, sshKey, debugShell }) {
   const L = layout(arch);
-  copyFileSync(bin, join(dir, "usr/local/bin/slowdrip"));
-  copyFileSync(mediamtx, join(dir, "usr/local/bin/mediamtx"));
-  chmodSync(join(dir, "usr/local/bin/slowdrip"), 0o755);
-  chmodSync(join(dir, "usr/local/bin/mediamtx"), 0o755);
+  mkdirSync(join(dir, "usr/local/libexec"), { recursive: true });
+  for (const [src, dst] of [[bin, "usr/local/bin/slowdrip"], [node, "usr/local/libexec/slowdrip-node"], [mediamtx, "usr/local/bin/mediamtx"]]) {
+    copyFileSync(src, join(dir, dst));
+    chmodSync(join(dir, dst), 0o755);
+  }
   // The units as they are in systemd/ (their hardening is maintained there), and their users, made now.
   for (const f of readdirSync(join(root, "systemd"))) {
     if (/\.(service|path)$/.test(f)) copyFileSync(join(root, "systemd", f), join(dir, "etc/systemd/system", f));
@@ -93,7 +102,7 @@ function customize(dir, { arch, version, bin, mediamtx, sshKey, debugShell }) {
   symlinkSync("../efi", join(dir, "boot/firmware"));
   rmSync(join(dir, "etc/resolv.conf"), { force: true });
   symlinkSync("../run/systemd/resolve/stub-resolv.conf", join(dir, "etc/resolv.conf"));
-  const enable = ["slowdrip.service", "slowdrip-mediamtx.path", "slowdrip-firstboot.service", "slowdrip-bootconfig.service", "slowdrip-banner.service",
+  const enable = ["slowdrip.service", "slowdrip-mediamtx.path", "slowdrip-firstboot.service", "slowdrip-hostname.service", "slowdrip-bootconfig.service", "slowdrip-banner.service",
     "systemd-networkd.service", "systemd-resolved.service", "systemd-networkd-wait-online.service", "systemd-timesyncd.service"];
   if (sshKey) {
     mkdirSync(join(dir, "root/.ssh"), { recursive: true, mode: 0o700 });
@@ -227,7 +236,7 @@ async function main() {
   if (!/^[0-9A-Za-z.+~-]{1,64}$/.test(version)) fail(`bad --version ${version}`);
   const t0 = Date.now();
   const times = {};
-  const { bin, mediamtx } = parts(arch);
+  const { bin, node, mediamtx } = parts(arch);
   times.parts = (Date.now() - t0) / 1000;
   const fs = buildRootfs(arch, { ssh: Boolean(values["ssh-key"]) });
   times.rootfs = fs.seconds;
@@ -237,7 +246,7 @@ async function main() {
   mkdirSync(join(work, "root"), { recursive: true });
   const t1 = Date.now();
   run("tar", ["-xpf", fs.tar, "-C", join(work, "root"), "--numeric-owner", "--xattrs", "--xattrs-include=*"]);
-  customize(join(work, "root"), { arch, version, bin, mediamtx, sshKey: values["ssh-key"], debugShell: values["debug-shell"] });
+  customize(join(work, "root"), { arch, version, bin, node, mediamtx, sshKey: values["ssh-key"], debugShell: values["debug-shell"] });
   const boot = bootFiles(join(work, "root"), arch, version, work);
   const L = layout(arch);
   fatImage(boot.dir, join(work, "boot.img"), L.part("boot").sizeMiB);
@@ -257,6 +266,7 @@ async function main() {
   const manifest = [
     `# ${base}: Debian trixie (${arch}), kernel ${boot.kver}`,
     `slowdrip\t${version}\tsha256:${sha256File(bin)}`,
+    `slowdrip-node\t${version}\tsha256:${sha256File(node)}`,
     `mediamtx\t${run(mediamtx, ["--version"]).trim()}\tsha256:${sha256File(mediamtx)}`,
     ...pkgs,
     "",

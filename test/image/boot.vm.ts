@@ -59,7 +59,7 @@ beforeAll(async () => {
   releaseKey = kg.stdout.trim();
   const setVersion = (v: string) => ["rm /usr/lib/slowdrip-image/version", `write ${v}.version /usr/lib/slowdrip-image/version`];
   bundles.good = sign(rootVariant("good", setVersion("good"), { "good.version": `${build!.version}+good\n` }), `${build!.version}+good`, join(out, "good.update"));
-  bundles.broken = sign(rootVariant("broken", [...setVersion("broken"), "rm /usr/local/bin/slowdrip", "write broken.sh /usr/local/bin/slowdrip", "sif /usr/local/bin/slowdrip mode 0100755"],
+  bundles.broken = sign(rootVariant("broken", [...setVersion("broken"), "rm /usr/local/libexec/slowdrip-node", "write broken.sh /usr/local/libexec/slowdrip-node", "sif /usr/local/libexec/slowdrip-node mode 0100755"],
     { "broken.version": `${build!.version}+broken\n`, "broken.sh": "#!/bin/sh\necho 'broken update: the node exits at start' >&2\nexit 1\n" }), `${build!.version}+broken`, join(out, "broken.update"));
   const [http, admin, rtmp] = await freePorts(3);
   ports = { http: http!, admin: admin!, rtmp: rtmp! };
@@ -127,6 +127,20 @@ describe("x64 image", () => {
     expect(JSON.parse(ok.stdout).node_id ?? JSON.parse(ok.stdout).nodeId).toBe(id);
     const metrics = await fetch(`${url}/metrics`).catch((e: Error) => e);
     expect(metrics).toBeInstanceOf(Error); // self-signed: refused without the pin
+  }, 300_000);
+
+  it("runs the node as the appliance build, under Node's permission model, and it drops rights after start-up", async () => {
+    const pid = (await vm!.sh("systemctl show -p MainPID --value slowdrip.service")).out.trim();
+    expect(pid).toMatch(/^[1-9][0-9]*$/);
+    expect((await vm!.sh(`readlink /proc/${pid}/exe`)).out.trim()).toBe("/usr/local/libexec/slowdrip-node");
+    const journal = (await vm!.sh("journalctl -b -u slowdrip.service -o cat --no-pager | grep -c 'permissions dropped after start-up'")).out.trim();
+    expect(Number(journal)).toBeGreaterThanOrEqual(1);
+    // The CLI is the default build: the same command the unit runs, but as root, and it may write where it is told.
+    expect((await vm!.sh("cmp -s /usr/local/bin/slowdrip /usr/local/libexec/slowdrip-node; echo $?")).out.trim()).toBe("1");
+    // The appliance build refuses, in one line, a data dir it was not built for, whatever NODE_OPTIONS says.
+    const refused = await vm!.sh("NODE_OPTIONS=--no-permission /usr/local/libexec/slowdrip-node run --data-dir /root/elsewhere 2>&1; echo rc=$?");
+    expect(refused.out).toMatch(/permission model[\s\S]*rc=1/);
+    expect((await vm!.sh("test -e /root/elsewhere; echo $?")).out.trim()).toBe("1");
   }, 300_000);
 
   it("runs MediaMTX and turns an RTMP publish from the host into segments that stream verify accepts", async () => {
@@ -244,6 +258,9 @@ describe("x64 image updates", () => {
     const ms = Date.now() - t0;
     log(`good update: /readyz green ${(ms / 1000).toFixed(0)} s after the power cut`);
     expect((await vm!.sh("cat /usr/lib/slowdrip-image/version")).out.trim()).toBe(`${build!.version}+good`);
+    // The new slot came with the image's /etc/hostname; the node's name is set again from its id on every boot.
+    const id = (await vm!.sh("cat /var/lib/slowdrip/node_id")).out.trim();
+    expect((await vm!.sh("hostname; cat /etc/hostname")).out.trim().split("\n")).toEqual([`slowdrip-${id.slice(0, 8)}`, `slowdrip-${id.slice(0, 8)}`]);
     const end = Date.now() + 10 * 60_000;
     let after = await updateStatus();
     while (after.slots.find((s) => s.slot === "b")?.state !== "good" && Date.now() < end) {
