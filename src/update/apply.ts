@@ -19,6 +19,8 @@ export interface System {
   device: (slot: Slot) => string;
   /** Size of a slot's device in bytes. */
   deviceSize: (slot: Slot) => number;
+  /** Booted through UEFI (systemd-boot starts the slots); a Raspberry Pi's firmware boots config.txt's kernel instead. */
+  uefi: boolean;
 }
 
 /** The running image's system, read from /proc, /efi and /usr/lib/slowdrip-image. */
@@ -32,6 +34,7 @@ export function imageSystem(): System {
     version: readFileSync("/usr/lib/slowdrip-image/version", "utf8").trim(),
     device,
     deviceSize: (slot) => Number(execFileSync("blockdev", ["--getsize64", device(slot)], { encoding: "utf8" }).trim()),
+    uefi: existsSync("/sys/firmware/efi"),
   };
 }
 
@@ -127,6 +130,9 @@ export async function apply(src: string, sys: System, opts: { trustedKeys: reado
   const log = opts.log ?? (() => {});
   const booted = slotFromCmdline(sys.cmdline);
   if (!booted) throw new UpdateError("not running from an image slot (no slowdrip.slot= on the kernel command line)");
+  // systemd-boot's entries decide the next boot only where UEFI starts systemd-boot. A Pi's firmware reads
+  // config.txt (os_prefix names slot A), so an update written here would never boot: refused before anything changes.
+  if (!sys.uefi) throw new UpdateError("A/B updates need a UEFI boot (systemd-boot starts the slots); this system booted without UEFI, as a Raspberry Pi does from config.txt: write the new image to the card instead");
   const target = otherSlot(booted);
   const slotSize = sys.deviceSize(target);
   const stream = await openSource(src, slotSize + 64 * 1024, opts.timeoutMs ?? 30 * 60_000);

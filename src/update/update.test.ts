@@ -118,7 +118,7 @@ describe("apply", () => {
     writeFileSync(join(dir, "esp/loader/entries/slowdrip-b.conf"), "title SlowDrip 0.0.9 (slot B)\nsort-key slowdrip\nversion 0\noptions root=PARTUUID=b rw slowdrip.slot=b\n");
     const slotB = join(dir, "slot-b");
     writeFileSync(slotB, new Uint8Array(1 << 16));
-    const sys: System = { esp: join(dir, "esp"), cmdline: "root=PARTUUID=a rw slowdrip.slot=a", arch: "x64", version: "0.1.0", device: () => slotB, deviceSize: () => 1 << 16 };
+    const sys: System = { esp: join(dir, "esp"), cmdline: "root=PARTUUID=a rw slowdrip.slot=a", arch: "x64", version: "0.1.0", device: () => slotB, deviceSize: () => 1 << 16, uefi: true };
     return { sys, dir, slotB };
   }
 
@@ -132,6 +132,14 @@ describe("apply", () => {
     const { sys, dir, slotB } = fixture();
     const before = readFileSync(slotB);
     await expect(apply(bundle(dir, payload, header({}, other)), sys, { trustedKeys: [signer.nodeId] })).rejects.toThrow(/not in update.trusted_keys/);
+    expect(readFileSync(slotB).equals(before)).toBe(true);
+    expect(readdirSync(join(sys.esp, "loader/entries")).sort()).toEqual(["slowdrip-a.conf", "slowdrip-b.conf"]);
+  });
+
+  it("refuses, changing nothing, on a system that booted without UEFI (a Raspberry Pi's firmware)", async () => {
+    const { sys, dir, slotB } = fixture();
+    const before = readFileSync(slotB);
+    await expect(apply(bundle(dir, payload), { ...sys, uefi: false }, { trustedKeys: [signer.nodeId] })).rejects.toThrow(/need a UEFI boot.*write the new image to the card/);
     expect(readFileSync(slotB).equals(before)).toBe(true);
     expect(readdirSync(join(sys.esp, "loader/entries")).sort()).toEqual(["slowdrip-a.conf", "slowdrip-b.conf"]);
   });
