@@ -108,11 +108,14 @@ export class Vm {
       "-netdev", `user,id=n0,restrict=on,${fwd}`, "-device", "virtio-net-pci,netdev=n0",
       ...(opts.drives ?? []).flatMap((f) => ["-drive", `file=${f},if=virtio,format=raw,readonly=on`]),
       "-serial", `file:${join(dir, "console.log")}`,
-      "-serial", `unix:${join(dir, "shell.sock")},server=on,wait=off`,
+      // The debug shell: the second serial port on x64; the virt board has one UART, so a virtio console on arm64.
+      ...(arch === "x64"
+        ? ["-serial", `unix:${join(dir, "shell.sock")},server=on,wait=off`]
+        : ["-device", "virtio-serial-pci", "-chardev", `socket,id=shell,path=${join(dir, "shell.sock")},server=on,wait=off`, "-device", "virtconsole,chardev=shell"]),
     ];
     const args = arch === "x64"
       ? ["-machine", "q35", "-accel", accel, "-cpu", accel === "kvm" ? "host" : "max", ...common]
-      : ["-machine", "virt", "-accel", "tcg", "-cpu", "max", ...common];
+      : ["-machine", "virt", "-accel", "tcg", "-cpu", "cortex-a72", ...common];
     const proc = spawn(arch === "x64" ? "qemu-system-x86_64" : "qemu-system-aarch64", args, { stdio: ["ignore", "ignore", "pipe"] });
     const vm = new Vm(proc, opts, ports, accel);
     proc.stderr?.setEncoding("utf8").on("data", (d: string) => { vm.err += d; });
@@ -194,6 +197,33 @@ export class Vm {
     this.shell = undefined;
     // The old system takes a moment to go down; do not mistake it for the new one.
     await new Promise((r) => setTimeout(r, 20_000));
+  }
+
+  /** Power the guest off cleanly and wait for qemu to exit (the disk stays for a boot with `reuseDisk`). */
+  async poweroff(ms = 120_000): Promise<void> {
+    await this.openShell(60_000);
+    const shell = this.shell!;
+    await new Promise<void>((res, rej) => shell.write("systemctl poweroff\n", (e) => (e ? rej(e) : res())));
+    await this.exited(ms);
+    shell.destroy();
+    this.shell = undefined;
+  }
+
+  /**
+   * Poll a forwarded HTTP path (`/readyz`) until it answers 200; returns the milliseconds since `from`. A failure
+   * carries the console's last lines and qemu's stderr, so a boot that hung says where.
+   */
+  async waitHttp(path: string, from: number, ms: number): Promise<number> {
+    const url = `http://127.0.0.1:${this.ports.http}${path}`;
+    const end = from + ms;
+    const fail = (why: string) => new Error(`${url} ${why}\nconsole, last lines:\n${this.consoleText().split("\n").slice(-40).join("\n")}\nqemu stderr: ${this.err.slice(-500)}`);
+    for (;;) {
+      const last = await get(url, 3_000);
+      if (last?.status === 200) return Date.now() - from;
+      if (this.proc.exitCode !== null || this.proc.signalCode !== null) throw fail(`never answered 200: qemu exited (${this.proc.exitCode ?? this.proc.signalCode})`);
+      if (Date.now() > end) throw fail(`not 200 within ${ms} ms (last: ${last ? `${last.status} ${last.body.slice(0, 300)}` : "no answer"})`);
+      await new Promise((r) => setTimeout(r, 1_000));
+    }
   }
 
   /** Run a shell command as root in the guest; resolves with its output and exit status. */
