@@ -10,6 +10,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, w
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { ensureBinfmt } from "./binfmt.mjs";
 
 export const SUITE = "trixie";
 export const MIRROR = "http://deb.debian.org/debian";
@@ -29,6 +30,17 @@ export function packageList(arch, { ssh = false } = {}) {
   throw new Error(`unknown arch ${arch}`);
 }
 
+/**
+ * The CPU qemu-user emulates for a foreign arch's install scripts. Its default ("max") implements pointer
+ * authentication with the QARMA cipher, and Debian's arm64 programs authenticate every return address: a Cortex-A72
+ * has no pointer authentication (those instructions are hints, run as no-ops), and `systemd-hwdb update` runs 15 times
+ * faster under it (86 s against 5.8 s on a 2-core PC), depmod twice as fast.
+ */
+export function emulatedCpu(arch) {
+  const native = (arch === "x64" && process.arch === "x64") || (arch === "arm64" && process.arch === "arm64");
+  return native || arch !== "arm64" ? {} : { QEMU_CPU: "cortex-a72" };
+}
+
 /** Root of the image build cache. */
 export function cacheRoot(env = process.env) {
   const base = env.XDG_CACHE_HOME && env.XDG_CACHE_HOME.length > 0 ? env.XDG_CACHE_HOME : join(homedir(), ".cache");
@@ -42,18 +54,22 @@ export function rootfsKey(arch, packages) {
 }
 
 /**
- * Build (or find in the cache) the root file system tarball for `arch`.
- * @returns {{tar: string, manifest: string, cached: boolean, seconds: number}}
+ * Build (or find in the cache) the root file system tarball for `arch`: the image's packages, or `packages` under
+ * another cache `name` (the bench's minimal image).
+ * @returns {{tar: string, manifest: string, cached: boolean, seconds: number, builtSeconds?: number}} seconds: spent now;
+ *   builtSeconds: what building it took, now or when it was cached
  */
-export function buildRootfs(arch, { ssh = false, log = console.error, env = process.env } = {}) {
-  const packages = packageList(arch, { ssh });
-  const dir = join(cacheRoot(env), `rootfs-${arch}-${rootfsKey(arch, packages)}`);
+export function buildRootfs(arch, { ssh = false, name = "rootfs", packages = packageList(arch, { ssh }), log = console.error, env = process.env } = {}) {
+  if (!/^[a-z][a-z0-9-]*$/.test(name)) throw new Error(`bad root file system cache name ${name}`);
+  const dir = join(cacheRoot(env), `${name}-${arch}-${rootfsKey(arch, packages)}`);
   const tar = join(dir, "rootfs.tar");
   const manifest = join(dir, "manifest.tsv");
   if (existsSync(tar) && existsSync(manifest)) {
     log(`image: root file system from the cache ${dir}`);
-    return { tar, manifest, cached: true, seconds: 0 };
+    const built = JSON.parse(readFileSync(join(dir, "inputs.json"), "utf8"));
+    return { tar, manifest, cached: true, seconds: 0, builtSeconds: built.seconds };
   }
+  ensureBinfmt(DEB_ARCH[arch], log);
   const t0 = Date.now();
   const work = `${dir}.tmp-${process.pid}`;
   rmSync(work, { recursive: true, force: true });
@@ -74,14 +90,16 @@ export function buildRootfs(arch, { ssh = false, log = console.error, env = proc
     SUITE, join(work, "rootfs.tar"), MIRROR,
   ];
   log(`image: mmdebstrap ${SUITE} ${DEB_ARCH[arch]} (${packages.length} packages on the apt variant)`);
-  const r = spawnSync("mmdebstrap", args, { stdio: ["ignore", "inherit", "inherit"], env: { ...env, SOURCE_DATE_EPOCH: env.SOURCE_DATE_EPOCH ?? "1767225600" } });
+  const r = spawnSync("mmdebstrap", args, { stdio: ["ignore", "inherit", "inherit"], env: { ...env, SOURCE_DATE_EPOCH: env.SOURCE_DATE_EPOCH ?? "1767225600", ...emulatedCpu(arch) } });
   if (r.status !== 0) throw new Error(`mmdebstrap failed (exit ${r.status ?? r.signal})`);
   rmSync(dir, { recursive: true, force: true });
   renameSync(work, dir);
   // Older root file systems of this arch (other inputs) are not used again.
   for (const f of readdirSync(cacheRoot(env))) {
-    if (f.startsWith(`rootfs-${arch}-`) && join(cacheRoot(env), f) !== dir) rmSync(join(cacheRoot(env), f), { recursive: true, force: true });
+    if (f.startsWith(`${name}-${arch}-`) && join(cacheRoot(env), f) !== dir) rmSync(join(cacheRoot(env), f), { recursive: true, force: true });
   }
-  writeFileSync(join(dir, "inputs.json"), `${JSON.stringify({ suite: SUITE, mirror: MIRROR, arch, packages }, null, 2)}\n`);
-  return { tar, manifest, cached: false, seconds: (Date.now() - t0) / 1000 };
+  const seconds = (Date.now() - t0) / 1000;
+  // How long the build took is kept beside its inputs: `npm run bench -- image` reports it for a cached build too.
+  writeFileSync(join(dir, "inputs.json"), `${JSON.stringify({ suite: SUITE, mirror: MIRROR, arch, packages, seconds }, null, 2)}\n`);
+  return { tar, manifest, cached: false, seconds, builtSeconds: seconds };
 }
