@@ -14,7 +14,8 @@
 //
 // Layout (GPT on x64, MBR on arm64 for the Pi's firmware): 1 boot FAT (the ESP, mounted at /efi, /boot/firmware links
 // to it), 2 root slot A, 3 root slot B (empty until the first update), 4 data (/var/lib/slowdrip, grown at first boot).
-// --debug-shell adds a root shell on the second serial port (ttyS1 / ttyAMA1): for the boot test only, never ship it.
+// --debug-shell adds a root shell on the second serial port (ttyS1; on arm64 the virtio console hvc0): for the boot
+// test only, never ship it.
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
@@ -115,7 +116,8 @@ function customize(dir, { arch, version, bin, node, mediamtx, sshKey, debugShell
   }
   if (debugShell) {
     // Test images only: a root shell straight on the second serial port (no getty, no login), the boot test's channel.
-    const tty = arch === "x64" ? "ttyS1" : "ttyAMA1";
+    // qemu's arm64 virt board has one UART, so there it is the first virtio console.
+    const tty = arch === "x64" ? "ttyS1" : "hvc0";
     writeFileSync(join(dir, "etc/systemd/system/slowdrip-debug-shell.service"), [
       "# TEST IMAGES ONLY (npm run image -- --debug-shell): a root shell on the second serial port.",
       "[Unit]", "Description=SlowDrip debug shell (test images only)", "After=systemd-user-sessions.service", "",
@@ -123,6 +125,8 @@ function customize(dir, { arch, version, bin, node, mediamtx, sshKey, debugShell
       `TTYPath=/dev/${tty}`, "TTYReset=yes", "Environment=TERM=dumb HOME=/root PAGER=cat SYSTEMD_PAGER= SYSTEMD_COLORS=0",
       "WorkingDirectory=/root", "Restart=always", "RestartSec=1", "", "[Install]", "WantedBy=multi-user.target", "",
     ].join("\n"));
+    // systemd-getty-generator would start a getty on a virtio console: the shell owns it.
+    if (tty === "hvc0") symlinkSync("/dev/null", join(dir, "etc/systemd/system/serial-getty@hvc0.service"));
     enable.push("slowdrip-debug-shell.service");
   }
   enable.push("slowdrip-update-gate.service");
@@ -148,16 +152,21 @@ function bootFiles(dir, arch, version, staging) {
   writeFileSync(join(out, "loader/loader.conf"), "timeout 0\nconsole-mode keep\neditor no\n");
   writeFileSync(join(out, "loader/entries/slowdrip-a.conf"), bootEntry(arch, "a", version));
   if (arch === "arm64") {
-    // The Pi's firmware files that raspi-firmware put into /boot/firmware during the package install.
+    // The Pi boots without UEFI: its firmware (raspi-firmware's files, at the FAT's root) reads config.txt, whose
+    // os_prefix points it at slot A's directory for the kernel, initramfs, cmdline.txt and device trees (the
+    // firmware ignores os_prefix unless the kernel and the board's .dtb are found under it). The kernel and initramfs
+    // are the ones systemd-boot starts on UEFI boards (qemu's virt): one copy serves both.
     const fw = join(dir, "usr/lib/raspi-firmware");
-    if (existsSync(fw)) cpSync(fw, out, { recursive: true });
-    for (const f of readdirSync(join(dir, "usr/lib/linux-image-" + kver, "broadcom")).filter((f) => f.startsWith("bcm27") && f.endsWith(".dtb"))) {
-      copyFileSync(join(dir, "usr/lib/linux-image-" + kver, "broadcom", f), join(out, f));
-    }
-    copyFileSync(join(dir, "boot", `vmlinuz-${kver}`), join(out, "vmlinuz"));
-    copyFileSync(join(dir, "boot", `initrd.img-${kver}`), join(out, "initrd.img"));
-    writeFileSync(join(out, "config.txt"), "# SlowDrip image (Raspberry Pi 4/5)\narm_64bit=1\nenable_uart=1\nupstream_kernel=1\nkernel=vmlinuz\ninitramfs initrd.img followkernel\ndisable_overscan=1\n");
-    writeFileSync(join(out, "cmdline.txt"), `${L.cmdline("a")} console=tty1\n`);
+    if (!existsSync(fw)) throw new Error("raspi-firmware's files are missing from the root file system");
+    cpSync(fw, out, { recursive: true });
+    const dtbs = join(dir, "usr/lib/linux-image-" + kver, "broadcom");
+    for (const f of readdirSync(dtbs).filter((f) => /^bcm27\d\d-.*\.dtb$/.test(f))) copyFileSync(join(dtbs, f), join(out, "slowdrip-a", f));
+    writeFileSync(join(out, "config.txt"), [
+      "# SlowDrip image (Raspberry Pi 4/5): the firmware loads slot A's kernel, initramfs, cmdline.txt and device tree.",
+      "arm_64bit=1", "enable_uart=1", "upstream_kernel=1", "disable_overscan=1",
+      "os_prefix=slowdrip-a/", "kernel=vmlinuz", "initramfs initrd.img followkernel", "",
+    ].join("\n"));
+    writeFileSync(join(out, "slowdrip-a/cmdline.txt"), `${L.cmdline("a")}\n`);
   }
   return { dir: out, kver };
 }
@@ -181,7 +190,7 @@ export function bootEntry(arch, slot, version) {
 }
 
 /** A FAT image of `mib` MiB holding the tree `src`, written with mkfs.vfat and mtools (no mount). */
-function fatImage(src, file, mib) {
+export function fatImage(src, file, mib) {
   rmSync(file, { force: true });
   run("mkfs.vfat", ["-F", "32", "-n", "SLOWDRIP", "-i", "51d0d21f", "-C", file, String(mib * 1024)]);
   const env = { ...process.env, MTOOLS_SKIP_CHECK: "1" };
@@ -276,7 +285,7 @@ async function main() {
   rmSync(work, { recursive: true, force: true });
   times.total = (Date.now() - t0) / 1000;
   const result = { image: `${img}.zst`, raw: values.raw ? img : undefined, root: join(outDir, `${base}.root.img`), arch, version, kernel: boot.kver,
-    sizes: { compressed: statSync(`${img}.zst`).size, uncompressed: L.totalMiB * 1024 * 1024 }, rootfsCached: fs.cached, seconds: times };
+    sizes: { compressed: statSync(`${img}.zst`).size, uncompressed: L.totalMiB * 1024 * 1024 }, rootfsCached: fs.cached, rootfsBuiltSeconds: fs.builtSeconds, seconds: times };
   writeFileSync(join(outDir, `${base}.build.json`), `${JSON.stringify(result, null, 2)}\n`);
   console.error(`image: ${img}.zst (${(result.sizes.compressed / 1048576).toFixed(0)} MiB) in ${times.total.toFixed(0)} s`);
   console.log(JSON.stringify(result));

@@ -265,6 +265,14 @@ export class Vm {
   }
 }
 
+/** The sha256 an image build recorded beside `file` (FILE.sha256) and the one its bytes have now. */
+export function sha256s(file: string): { recorded: string | undefined; actual: string | undefined } {
+  return {
+    recorded: readFileSync(`${file}.sha256`, "utf8").split(/\s+/)[0],
+    actual: spawnSync("sha256sum", [file], { encoding: "utf8" }).stdout.split(/\s+/)[0],
+  };
+}
+
 /** GET a URL; resolves with status and body, or null when nothing answered. */
 export async function get(url: string, ms = 5_000): Promise<{ status: number; body: string } | null> {
   try {
