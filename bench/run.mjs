@@ -20,7 +20,10 @@ for (const n of names) {
 }
 mkdirSync(join(root, "bench/results"), { recursive: true });
 let failed = 0;
-for (const name of names.length ? names : available) {
+// Benches that take many minutes and a VM run only when named.
+const namedOnly = ["image"];
+if (!names.length) console.log(`(not run without being named: ${namedOnly.map((n) => `npm run bench -- ${n}`).join(", ")})`);
+for (const name of names.length ? names : available.filter((n) => !namedOnly.includes(n))) {
   const outfile = join(root, "build/bench", `${name}.mjs`);
   await build({
     entryPoints: [join(root, "bench", `${name}.ts`)],
