@@ -1,5 +1,5 @@
-// The appliance image's VM test (npm run test:image): builds the x64 image and boots it under qemu. Kept out of
-// `npm test` while a TCG boot on a 2-core machine takes minutes (see README, "Flash and boot").
+// The appliance images' VM tests (npm run test:image, and the last phase of a whole `npm test`): build the arm64 and
+// x64 images and boot them under qemu, one at a time (a TCG boot on a 2-core machine takes the whole machine).
 import { defineConfig } from "vitest/config";
 
 export default defineConfig({
