@@ -25,28 +25,35 @@ const SPKI_PREFIX = new Uint8Array([0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x
 export const ED25519_SPKI_PREFIX: Readonly<Uint8Array> = SPKI_PREFIX;
 
 /** Private key objects by secret (the node's own key is one long-lived array), public ones by hex in a small LRU. */
-const privateKeys = new WeakMap<Uint8Array, { seed: Buffer; key: KeyObject }>();
+const privateKeys = new WeakMap<Uint8Array, { seed: Uint8Array; key: KeyObject }>();
 const publicKeys = new Map<string, KeyObject>();
 const MAX_PUBLIC_KEYS = 1024;
 
-function der(prefix: Uint8Array, key: Uint8Array): Buffer {
-  const out = Buffer.alloc(prefix.length + key.length);
+function der(prefix: Uint8Array, key: Uint8Array): Uint8Array {
+  const out = new Uint8Array(prefix.length + key.length);
   out.set(prefix, 0);
   out.set(key, prefix.length);
   return out;
 }
 
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 function privateKey(c: NodeCrypto, secret: Uint8Array): KeyObject {
   // The cached object is used only while the array still holds the same seed (a caller may reuse its buffer).
   const hit = privateKeys.get(secret);
-  if (hit && hit.seed.equals(secret)) return hit.key;
+  if (hit && sameBytes(hit.seed, secret)) return hit.key;
   const key = c.createPrivateKey({ key: der(PKCS8_PREFIX, secret), format: "der", type: "pkcs8" });
-  privateKeys.set(secret, { seed: Buffer.from(secret), key });
+  privateKeys.set(secret, { seed: secret.slice(), key });
   return key;
 }
 
 function publicKeyObject(c: NodeCrypto, pub: Uint8Array): KeyObject {
-  const hex = Buffer.from(pub.buffer, pub.byteOffset, pub.byteLength).toString("hex");
+  let hex = "";
+  for (const b of pub) hex += b.toString(16).padStart(2, "0");
   let key = publicKeys.get(hex);
   if (key) {
     publicKeys.delete(hex);
@@ -61,6 +68,12 @@ function publicKeyObject(c: NodeCrypto, pub: Uint8Array): KeyObject {
 /** Derives the 32-byte public key of a 32-byte secret seed. */
 export function publicKeyOf(secret: Uint8Array): Uint8Array {
   checkLen(secret, 32, "secret");
+  // node:crypto derives it in microseconds; @noble's first call builds its base-point tables (40 ms here, seconds on an
+  // emulated or Pi-class CPU at every start, since the node checks its keypair file this way).
+  if (native) {
+    const spki = native.createPublicKey(privateKey(native, secret)).export({ format: "der", type: "spki" });
+    return new Uint8Array(spki.subarray(SPKI_PREFIX.length));
+  }
   return ed.getPublicKey(secret);
 }
 

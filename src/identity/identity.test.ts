@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { gunzipSync, gzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { applyBackup, createBackup, readBackup, BackupError } from "./backup.ts";
-import { base58btc, didKey, publicKeyFromDidKey, sign, unbase58btc, verify } from "./ed25519.ts";
+import { base58btc, didKey, publicKeyFromDidKey, publicKeyOf, sign, unbase58btc, verify } from "./ed25519.ts";
 import { IdentityError, loadOrCreateAdminToken, loadOrCreateIdentity, readIdentity } from "./identity.ts";
 import { unhex } from "./hex.ts";
 
@@ -141,6 +141,22 @@ describe("ed25519", () => {
         expect(verify(sig, other, pub)).toBe(false);
       }
     }
+  });
+  it("publicKeyOf (node:crypto) derives RFC 8032's public keys and the same keys as @noble/ed25519", async () => {
+    // RFC 8032 section 7.1, TEST 1, TEST 2 and TEST 3: SECRET KEY, PUBLIC KEY.
+    const rfc = [
+      ["9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60", "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"],
+      ["4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb", "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c"],
+      ["c5aa8df43f9f837bedb7442f31dcb7b166d38535076f094b85ce3a2e0b4458f7", "fc51cd8e6218a1a38da47ed00230f0580816ed13ba3303ac5deb911548908025"],
+    ];
+    for (const [secret, pub] of rfc) expect(Buffer.from(publicKeyOf(Buffer.from(secret!, "hex"))).toString("hex"), `RFC 8032 secret ${secret}`).toBe(pub);
+    const ed = await import("@noble/ed25519");
+    const { randomBytes } = await import("node:crypto");
+    for (let i = 0; i < 16; i++) {
+      const secret = new Uint8Array(randomBytes(32));
+      expect(Buffer.from(publicKeyOf(secret)).equals(Buffer.from(ed.getPublicKey(secret))), `secret ${Buffer.from(secret).toString("hex")}`).toBe(true);
+    }
+    expect(() => publicKeyOf(new Uint8Array(31))).toThrow();
   });
   it("a reused secret buffer with new contents signs with the new key", () => {
     const secret = new Uint8Array(32).fill(1);

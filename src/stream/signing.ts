@@ -1,7 +1,10 @@
 // Ed25519 signatures over domain-separated canonical bytes, and the small hex/hash helpers of the stream layer.
-// Browser-safe: @noble/ed25519 (with @noble/hashes SHA-512), TextEncoder; no Node-only APIs.
+// Browser-safe: keys and signatures come from identity/ed25519.ts (node:crypto under Node, @noble/ed25519 in a
+// browser: the same deterministic RFC 8032 signatures); verification stays @noble/ed25519 (ZIP-215 rules) everywhere,
+// so a node and a viewer accept the same statements.
 import * as ed from "@noble/ed25519";
 import { sha512 } from "@noble/hashes/sha2.js";
+import { publicKeyOf, sign } from "../identity/ed25519.ts";
 import { canonicalBytes } from "./canonical.ts";
 
 ed.hashes.sha512 = sha512;
@@ -43,13 +46,13 @@ export function isHex32(s: unknown): s is string {
 
 /** Public key (hex) of a 32-byte secret seed. */
 export function publicKeyHex(secretKey: Uint8Array): string {
-  return hexOf(ed.getPublicKey(secretKey));
+  return hexOf(publicKeyOf(secretKey));
 }
 
 /** Signs a statement; returns the signature as 128 hex chars. */
 export function signStatement(type: SignedType, body: unknown, secretKey: Uint8Array): string {
   if (!(secretKey instanceof Uint8Array) || secretKey.length !== 32) throw new TypeError("secretKey must be a 32-byte seed");
-  return hexOf(ed.sign(signingBytes(type, body), secretKey));
+  return hexOf(sign(signingBytes(type, body), secretKey));
 }
 
 /** Verifies a statement's signature; false for any malformed key or signature. */
