@@ -1,7 +1,8 @@
 // The node's Nostr identity: a secp256k1 key in <data_dir>/nostr.key (0600), created at first start.
+import { createECDH } from "node:crypto";
 import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { generateSecretKey, getPublicKey } from "nostr-tools/pure";
+import { generateSecretKey } from "nostr-tools/pure";
 import { ensureDataDir, writeSecretFile } from "../identity/identity.ts";
 import { hex, unhex } from "../identity/hex.ts";
 import { NostrError } from "./errors.ts";
@@ -14,6 +15,18 @@ export interface NostrKey {
   readonly secretKey: Uint8Array;
   /** x-only public key, 64 lowercase hex (the `pubkey` of every event the node signs). */
   readonly pubkey: string;
+}
+
+/**
+ * The x-only public key (BIP-340, 64 lowercase hex) of a 32-byte secp256k1 secret, derived by node:crypto: nostr-tools'
+ * first derivation builds its base-point tables (100 ms here, seconds on an emulated or Pi-class CPU), and the node
+ * derives it at every start to check its key file. Throws when the secret is zero or not below the group order.
+ */
+export function xOnlyPublicKey(secretKey: Uint8Array): string {
+  if (secretKey.length !== 32) throw new RangeError(`a secp256k1 secret is 32 bytes, got ${secretKey.length}`);
+  const ecdh = createECDH("secp256k1");
+  ecdh.setPrivateKey(secretKey);
+  return ecdh.getPublicKey("hex", "compressed").slice(2);
 }
 
 /** Serialises a Nostr key file: `{"type":"secp256k1","secret":HEX,"public":HEX}`. */
@@ -36,7 +49,7 @@ export function decodeNostrKey(text: string, path = NOSTR_KEY_FILE): NostrKey {
   let pubkey: string;
   try {
     secretKey = unhex(doc.secret, 32);
-    pubkey = getPublicKey(secretKey);
+    pubkey = xOnlyPublicKey(secretKey);
   } catch (err) {
     throw new NostrError(`${path}: the secret is not a valid secp256k1 key`, { cause: err });
   }
@@ -60,7 +73,7 @@ export function loadOrCreateNostrKey(dataDir: string): { key: NostrKey; created:
     return { key: decodeNostrKey(text, path), created: false };
   }
   const secretKey = generateSecretKey();
-  const key = { secretKey, pubkey: getPublicKey(secretKey) };
+  const key = { secretKey, pubkey: xOnlyPublicKey(secretKey) };
   writeSecretFile(path, encodeNostrKey(key));
   return { key, created: true };
 }

@@ -9,7 +9,7 @@ import { identityFromSecret } from "../identity/identity.ts";
 import { bindingTag, verifyBinding } from "./binding.ts";
 import { checkEvent, parseTollgate, signNodeEvent, tollgateTemplate, type Signer } from "./events.ts";
 import { tollgateFromPricing } from "./adverts.ts";
-import { loadOrCreateNostrKey } from "./keys.ts";
+import { loadOrCreateNostrKey, xOnlyPublicKey } from "./keys.ts";
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -42,6 +42,24 @@ describe("nostr.key", () => {
     writeFileSync(join(d, "nostr.key"), JSON.stringify({ type: "secp256k1", secret: "00".repeat(32), public: "11".repeat(32) }), { mode: 0o600 });
     chmodSync(join(d, "nostr.key"), 0o600);
     expect(() => loadOrCreateNostrKey(d)).toThrow(/not a valid secp256k1 key|does not match/);
+  });
+});
+
+describe("xOnlyPublicKey", () => {
+  it("gives BIP-340's public keys and nostr-tools' for the same secrets, and refuses secrets outside the group", () => {
+    // BIP-340 test vectors 0 and 1: secret key, public key.
+    const bip340 = [
+      ["0000000000000000000000000000000000000000000000000000000000000003", "f9308a019258c31049344f85f89d5229b531c845836f99b08601f113bce036f9"],
+      ["b7e151628aed2a6abf7158809cf4f3c762e7160f38b4da56a784d9045190cfef", "dff1d77f2a671c5f36183726db2341be58feae1da2deced843240f7b502ba659"],
+    ];
+    for (const [secret, pub] of bip340) expect(xOnlyPublicKey(Buffer.from(secret!, "hex")), `BIP-340 secret ${secret}`).toBe(pub);
+    for (let i = 0; i < 16; i++) {
+      const sk = generateSecretKey();
+      expect(xOnlyPublicKey(sk), `secret ${Buffer.from(sk).toString("hex")}`).toBe(getPublicKey(sk));
+    }
+    expect(() => xOnlyPublicKey(new Uint8Array(32))).toThrow();
+    expect(() => xOnlyPublicKey(Buffer.from("fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141", "hex"))).toThrow();
+    expect(() => xOnlyPublicKey(new Uint8Array(31).fill(1))).toThrow(/32 bytes/);
   });
 });
 
