@@ -11,6 +11,18 @@ import { BIN, NODE, NodeProcess, ensureFfmpeg, freePort, installMediamtx, liveNo
 
 export { until };
 
+/**
+ * fetch with a bound: a request with no answer within `ms` fails naming its method and URL (a hung request otherwise
+ * surfaces only as undici's 300 s HeadersTimeoutError, naming nothing: seen once in the dashboard's setup).
+ */
+export async function fetchWithin(url: string, init: RequestInit = {}, ms = 60_000): Promise<Response> {
+  try {
+    return await fetch(url, { ...init, signal: AbortSignal.timeout(ms) });
+  } catch (err) {
+    throw new Error(`${init.method ?? "GET"} ${url}: ${(err as Error).name === "TimeoutError" ? `no answer within ${ms} ms` : (err as Error).message}`, { cause: err });
+  }
+}
+
 /** Debian's Chromium binary. */
 export const CHROMIUM = ["/usr/lib/chromium/chromium", "/usr/bin/chromium"].find((p) => existsSync(p)) ?? "/usr/lib/chromium/chromium";
 
@@ -180,13 +192,13 @@ export async function startLive(extraEnv: NodeJS.ProcessEnv = {}): Promise<LiveS
       runs.push(run);
       setup.ffmpeg = run;
       await until(async () => {
-        const r = await fetch(`${url}/live/${path}/manifest.json`).catch(() => null);
+        const r = await fetchWithin(`${url}/live/${path}/manifest.json`, {}, 10_000).catch(() => null);
         return r?.status === 200 && ((await r.json()) as { manifest: { count: number } }).manifest.count >= 4;
       }, 90_000, `4 segments of ${path} ingested`);
       return run;
     },
     async originBytes(path) {
-      const text = await (await fetch(`${adminUrl}/metrics`)).text();
+      const text = await (await fetchWithin(`${adminUrl}/metrics`)).text();
       const m = new RegExp(`^slowdrip_live_origin_bytes_total\\{path="${path.replace(/[/.]/g, "\\$&")}"\\} (\\d+)`, "m").exec(text);
       return m ? Number(m[1]) : 0;
     },
@@ -208,5 +220,5 @@ export async function startLive(extraEnv: NodeJS.ProcessEnv = {}): Promise<LiveS
 
 /** The node id (the default creator) of a running node. */
 export async function nodeIdOf(url: string): Promise<string> {
-  return ((await (await fetch(`${url}/healthz`)).json()) as { node_id: string }).node_id;
+  return ((await (await fetchWithin(`${url}/healthz`)).json()) as { node_id: string }).node_id;
 }

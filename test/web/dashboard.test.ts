@@ -9,7 +9,7 @@ import { startMints, stopMints, type TestMint } from "../peers/mints.ts";
 import { tempWallet, type TempDb } from "../pay/helpers.ts";
 import type { PayWallet } from "../../src/pay/wallet.ts";
 import { ROOT } from "../media/peers.ts";
-import { launchChromium, newPage, nodeIdOf, panelStats, playback, startLive, until, watchPlayback, type LiveSetup } from "./browser.ts";
+import { fetchWithin, launchChromium, newPage, nodeIdOf, panelStats, playback, startLive, until, watchPlayback, type LiveSetup } from "./browser.ts";
 
 const PATH = "live/x";
 let live: LiveSetup;
@@ -21,7 +21,7 @@ let blobHash = "";
 
 /** A Connect JSON call to the admin listener with the admin token (what the dashboard's panels show must equal it). */
 async function rpc<T>(method: string, body: unknown = {}): Promise<T> {
-  const r = await fetch(`${live.adminUrl}/slowdrip.v1.${method}`, {
+  const r = await fetchWithin(`${live.adminUrl}/slowdrip.v1.${method}`, {
     method: "POST",
     headers: { "content-type": "application/json", authorization: `Bearer ${adminToken}` },
     body: JSON.stringify(body),
@@ -39,7 +39,7 @@ beforeAll(async () => {
   adminToken = readFileSync(join(live.dir, "data", "admin.token"), "utf8").trim();
   // Blobs: one pinned, one not (PUT /blobs on the admin listener, then StorageService.Pin).
   for (const [i, body] of [Buffer.alloc(300_000, 1), Buffer.alloc(5_000, 2)].entries()) {
-    const put = await fetch(`${live.adminUrl}/blobs`, { method: "PUT", headers: { authorization: `Bearer ${adminToken}` }, body });
+    const put = await fetchWithin(`${live.adminUrl}/blobs`, { method: "PUT", headers: { authorization: `Bearer ${adminToken}` }, body });
     if (put.status !== 201) throw new Error(`PUT /blobs answered ${put.status}: ${await put.text()}`);
     const { hash } = (await put.json()) as { hash: string };
     if (i === 0) {
@@ -49,9 +49,9 @@ beforeAll(async () => {
   }
   await live.publish(PATH);
   // A paid blob read (content-download) for a second service in the ledger.
-  const unpaid = await fetch(`${live.url}/blobs/${blobHash}`);
+  const unpaid = await fetchWithin(`${live.url}/blobs/${blobHash}`);
   const price = ((await unpaid.json()) as { amount: number }).amount;
-  const paid = await fetch(`${live.url}/blobs/${blobHash}`, { headers: { "x-cashu": (await payer.wallet.send(price, { mint })).token } });
+  const paid = await fetchWithin(`${live.url}/blobs/${blobHash}`, { headers: { "x-cashu": (await payer.wallet.send(price, { mint })).token } });
   if (paid.status !== 200) throw new Error(`paid blob read answered ${paid.status}: ${await paid.text()}`);
   await paid.arrayBuffer();
   browser = await launchChromium({ ns: live.ns });
