@@ -147,18 +147,22 @@ export class ReceiptIntake {
     return run;
   }
 
-  #sealNow(): BatchFile | null {
-    const batch = this.#o.db.transactionSync(() => {
+  async #sealNow(): Promise<BatchFile | null> {
+    // An asynchronous LMDB transaction, queued behind the store's segment writes on the same environment: a
+    // synchronous one here (transactionSync) blocked the main thread on the write lock while lmdb's write thread, in
+    // the middle of a batch of async writes, waited on the main thread; the node hung for good (seen in the dashboard
+    // test: a live publish, receipts from the player, the seal timer).
+    const batch = await this.#o.db.transaction(() => {
       const entries = [...this.#pending.getRange({ limit: this.#o.batchSize })];
       if (entries.length === 0) return null;
       const st = this.#state.get("state") ?? { nextBatch: 1, prevRoot: "", nextPending: 1 };
       const b = sealBatch(this.#o.nodeId, this.#o.secretKey, st.nextBatch, st.prevRoot, entries.map((e) => e.value.receipt), this.#now());
-      this.#batches.putSync(pad(b.header.id), b);
+      this.#batches.put(pad(b.header.id), b);
       for (const e of entries) {
-        this.#pending.removeSync(e.key);
-        this.#seen.putSync(`${e.value.receipt.receipt.viewer}:${e.value.receipt.receipt.segment}`, { batch: b.header.id });
+        this.#pending.remove(e.key);
+        this.#seen.put(`${e.value.receipt.receipt.viewer}:${e.value.receipt.receipt.segment}`, { batch: b.header.id });
       }
-      this.#state.putSync("state", { nextBatch: b.header.id + 1, prevRoot: b.header.root, nextPending: this.#nextPending });
+      this.#state.put("state", { nextBatch: b.header.id + 1, prevRoot: b.header.root, nextPending: this.#nextPending });
       this.#dropOld(b.header.id);
       return b;
     });
@@ -175,8 +179,8 @@ export class ReceiptIntake {
     const keep = this.#o.keepBatches ?? 4096;
     const end = pad(newest - keep + 1);
     for (const { key, value } of [...this.#batches.getRange({ end })]) {
-      for (const r of value.receipts) this.#seen.removeSync(`${r.receipt.viewer}:${r.receipt.segment}`);
-      this.#batches.removeSync(key);
+      for (const r of value.receipts) this.#seen.remove(`${r.receipt.viewer}:${r.receipt.segment}`);
+      this.#batches.remove(key);
     }
   }
 
