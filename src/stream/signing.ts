@@ -1,13 +1,10 @@
 // Ed25519 signatures over domain-separated canonical bytes, and the small hex/hash helpers of the stream layer.
 // Browser-safe: keys and signatures come from identity/ed25519.ts (node:crypto under Node, @noble/ed25519 in a
 // browser: the same deterministic RFC 8032 signatures); verification stays @noble/ed25519 (ZIP-215 rules) everywhere,
-// so a node and a viewer accept the same statements.
+// so a node and a viewer accept the same statements (identity/ed25519.ts gives @noble its SHA-512).
 import * as ed from "@noble/ed25519";
-import { sha512 } from "@noble/hashes/sha2.js";
 import { publicKeyOf, sign } from "../identity/ed25519.ts";
 import { canonicalBytes } from "./canonical.ts";
-
-ed.hashes.sha512 = sha512;
 
 /** The statement types the stream layer signs; each gets its own domain prefix. */
 export type SignedType = "STREAM_DELEGATION" | "MANIFEST_ROOT" | "STREAM_ANNOUNCE";
