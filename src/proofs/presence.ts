@@ -153,8 +153,12 @@ export class PresenceVerifier {
     return { epoch, startMs: epoch * this.epochMs, epochMs: this.epochMs, nonce: this.nonceFor(epoch), verifier: this.#o.nodeId, serverMs: now };
   }
 
-  /** Checks and records a proof from `caller` (the verified signer); throws PresenceError naming the refusal. */
-  prove(caller: string | undefined, p: PresenceProof): PresenceRecordData {
+  /**
+   * Checks and records a proof from `caller` (the verified signer); rejects with PresenceError naming the refusal. The
+   * record is written in an asynchronous LMDB transaction: the environment is shared with the store and the receipts
+   * intake, whose asynchronous writes a synchronous transaction on the main thread could deadlock.
+   */
+  async prove(caller: string | undefined, p: PresenceProof): Promise<PresenceRecordData> {
     const now = this.#now();
     if (caller === undefined) throw new PresenceError("not-allowed", "a presence proof must be a signed request from the proving node");
     if (this.#o.allowProver && !this.#o.allowProver(caller)) throw new PresenceError("not-allowed", `node ${caller} may not prove presence here`);
@@ -196,11 +200,12 @@ export class PresenceVerifier {
     }
     const rec: PresenceRecordData = { node: caller, epoch: p.epoch, offsetMs, rttMs: p.rttMs, receivedMs: now, nullifier, pi: toHex(p.pi), signature: toHex(p.signature) };
     const rkey = `${pad(p.epoch)}:${caller}`;
-    const outcome = this.#o.db.transactionSync(() => {
+    // Checked again inside the write transaction: two proofs in flight at once are counted once.
+    const outcome = await this.#o.db.transaction(() => {
       if (this.#nullifiers.get(nkey) !== undefined || this.#records.get(rkey) !== undefined) return "duplicate";
       if (this.count(p.epoch) >= this.#maxPerEpoch) return "busy";
-      this.#nullifiers.putSync(nkey, { node: caller });
-      this.#records.putSync(rkey, rec);
+      void this.#nullifiers.put(nkey, { node: caller });
+      void this.#records.put(rkey, rec);
       return "stored";
     });
     if (outcome === "duplicate") throw new PresenceError("duplicate", `node ${caller} was already counted for epoch ${p.epoch}`);
@@ -226,7 +231,7 @@ export class PresenceVerifier {
     this.#prunedBelow = below;
     const end = `${pad(below)}:`;
     for (const db of [this.#records, this.#nullifiers] as Database<unknown, string>[]) {
-      for (const k of [...db.getKeys({ end })]) db.removeSync(k);
+      for (const k of [...db.getKeys({ end })]) void db.remove(k); // asynchronous, as in prove: the environment is shared
     }
   }
 }

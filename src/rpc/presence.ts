@@ -82,7 +82,7 @@ export function presenceService(deps: { verifier: PresenceVerifier }): RpcServic
       });
     },
     async prove(req, ctx: HandlerContext) {
-      const rec = verifier.prove(ctx.values.get(callerKey).nodeId, { epoch: epochArg(req.epoch), nonce: req.nonce, pi: req.vrfProof, rttMs: req.rttMs, signature: req.signature });
+      const rec = await verifier.prove(ctx.values.get(callerKey).nodeId, { epoch: epochArg(req.epoch), nonce: req.nonce, pi: req.vrfProof, rttMs: req.rttMs, signature: req.signature });
       return create(PresenceServiceProveResponseSchema, { record: toWire(rec) });
     },
     async listPresence(req) {

@@ -32,9 +32,9 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function reason(f: () => unknown): string {
+async function reason(f: () => Promise<unknown>): Promise<string> {
   try {
-    f();
+    await f();
     return "accepted";
   } catch (err) {
     if (err instanceof PresenceError) return err.reason;
@@ -50,7 +50,7 @@ function proofOf(n: (typeof nodes)[number], rtt = 3) {
 }
 
 describe("presence verifier", () => {
-  it("the VRF output of epoch and nonce sets the offset; the verifier's nonce is per epoch and fixed", () => {
+  it("the VRF output of epoch and nonce sets the offset; the verifier's nonce is per epoch and fixed", async () => {
     const ch = v.challenge();
     expect(v.nonceFor(ch.epoch)).toEqual(ch.nonce);
     expect(v.nonceFor(ch.epoch + 1)).not.toEqual(ch.nonce);
@@ -64,85 +64,96 @@ describe("presence verifier", () => {
     expect(Math.max(...offs) - Math.min(...offs)).toBeGreaterThan(EPOCH / 4);
   });
 
-  it("counts each node once per epoch, at or after its offset", () => {
+  it("counts each node once per epoch, at or after its offset", async () => {
     const epoch = v.epoch();
     for (const n of nodes) {
       const { proof, due, ch } = proofOf(n);
       // Before the offset (less the grace) the proof is early; offsets inside the grace are due at the epoch's start.
       if (due - v.graceMs - 500 > ch.startMs) {
         now = due - v.graceMs - 500;
-        expect(reason(() => v.prove(n.nodeId, proof))).toBe("early");
+        expect(await reason(() => v.prove(n.nodeId, proof))).toBe("early");
       }
       now = due + 10;
-      const rec = v.prove(n.nodeId, proof);
+      const rec = await v.prove(n.nodeId, proof);
       expect(rec).toMatchObject({ node: n.nodeId, epoch, rttMs: 3 });
       expect(rec.nullifier).toBe(nullifierOf(new VrfProver(n.secretKey).prove(presenceAlpha(epoch, proof.nonce)).beta));
       // The same proof again, and a fresh proof of the same epoch: one nullifier per node and epoch.
-      expect(reason(() => v.prove(n.nodeId, proof))).toBe("duplicate");
-      expect(reason(() => v.prove(n.nodeId, makePresenceProof(new VrfProver(n.secretKey), n.secretKey, n.nodeId, v.challenge(), 9).proof))).toBe("duplicate");
+      expect(await reason(() => v.prove(n.nodeId, proof))).toBe("duplicate");
+      expect(await reason(() => v.prove(n.nodeId, makePresenceProof(new VrfProver(n.secretKey), n.secretKey, n.nodeId, v.challenge(), 9).proof))).toBe("duplicate");
       now = epoch * EPOCH; // back to the epoch's start for the next node
     }
     expect(v.list(epoch).map((r) => r.node).sort()).toEqual(nodes.map((n) => n.nodeId).sort());
     expect(v.count(epoch)).toBe(3);
   });
 
-  it("refuses a proof before its node's offset", () => {
+  it("refuses a proof before its node's offset", async () => {
     now = (v.epoch() + 1) * EPOCH;
     // A node whose offset in this epoch lies well past the grace.
     let n = identityFromSecret(randomSecret());
     while (proofOf(n).due - now < v.graceMs + 2000) n = identityFromSecret(randomSecret());
     const { proof, due } = proofOf(n);
     now = due - v.graceMs - 1000;
-    expect(reason(() => v.prove(n.nodeId, proof))).toBe("early");
+    expect(await reason(() => v.prove(n.nodeId, proof))).toBe("early");
     now = due - v.graceMs + 1; // within the grace: accepted
-    expect(v.prove(n.nodeId, proof).node).toBe(n.nodeId);
+    expect((await v.prove(n.nodeId, proof)).node).toBe(n.nodeId);
   });
 
-  it("refuses proofs signed by another node, of another key, with another nonce, forged or malformed", () => {
+  it("refuses proofs signed by another node, of another key, with another nonce, forged or malformed", async () => {
     now += EPOCH; // a new epoch
     const [a, b] = nodes as [(typeof nodes)[number], (typeof nodes)[number]];
     const { proof, due } = proofOf(a);
     now = due + 10;
-    expect(reason(() => v.prove(undefined, proof))).toBe("not-allowed");
-    expect(reason(() => v.prove(b.nodeId, proof))).toBe("bad-vrf");
-    expect(reason(() => v.prove(a.nodeId, { ...proof, nonce: crypto.getRandomValues(new Uint8Array(32)) }))).toBe("wrong-nonce");
+    expect(await reason(() => v.prove(undefined, proof))).toBe("not-allowed");
+    expect(await reason(() => v.prove(b.nodeId, proof))).toBe("bad-vrf");
+    expect(await reason(() => v.prove(a.nodeId, { ...proof, nonce: crypto.getRandomValues(new Uint8Array(32)) }))).toBe("wrong-nonce");
     const pi = proof.pi.slice();
     pi[40]! ^= 1;
-    expect(reason(() => v.prove(a.nodeId, { ...proof, pi }))).toBe("bad-vrf");
-    expect(reason(() => v.prove(a.nodeId, { ...proof, rttMs: proof.rttMs + 1 }))).toBe("bad-signature");
-    expect(reason(() => v.prove(a.nodeId, { ...proof, pi: proof.pi.subarray(0, 79) }))).toBe("malformed");
-    expect(reason(() => v.prove(a.nodeId, { ...proof, rttMs: -1 }))).toBe("malformed");
-    expect(v.prove(a.nodeId, proof).node).toBe(a.nodeId);
+    expect(await reason(() => v.prove(a.nodeId, { ...proof, pi }))).toBe("bad-vrf");
+    expect(await reason(() => v.prove(a.nodeId, { ...proof, rttMs: proof.rttMs + 1 }))).toBe("bad-signature");
+    expect(await reason(() => v.prove(a.nodeId, { ...proof, pi: proof.pi.subarray(0, 79) }))).toBe("malformed");
+    expect(await reason(() => v.prove(a.nodeId, { ...proof, rttMs: -1 }))).toBe("malformed");
+    expect((await v.prove(a.nodeId, proof)).node).toBe(a.nodeId);
   });
 
-  it("refuses proofs outside the epoch window", () => {
+  it("refuses proofs outside the epoch window", async () => {
     const { proof, due, ch } = proofOf(nodes[2]!);
     // The proof is prepared for this epoch but sent two epochs later.
     now = ch.startMs + 2 * EPOCH + 1000;
-    expect(reason(() => v.prove(nodes[2]!.nodeId, proof))).toBe("wrong-epoch");
+    expect(await reason(() => v.prove(nodes[2]!.nodeId, proof))).toBe("wrong-epoch");
     // Within the grace after the epoch's end it still counts.
     now = ch.startMs + EPOCH + v.graceMs - 10;
     expect(due).toBeLessThan(now);
-    expect(v.prove(nodes[2]!.nodeId, proof).epoch).toBe(ch.epoch);
+    expect((await v.prove(nodes[2]!.nodeId, proof)).epoch).toBe(ch.epoch);
   });
 
-  it("bounds the records of one epoch", () => {
+  it("bounds the records of one epoch", async () => {
     now = (v.epoch() + 1) * EPOCH + EPOCH - 1; // late in a fresh epoch: every offset is due
     const extra = Array.from({ length: 6 }, () => identityFromSecret(randomSecret()));
-    const results = extra.map((n) => reason(() => v.prove(n.nodeId, proofOf(n).proof)));
+    const results: string[] = [];
+    for (const n of extra) results.push(await reason(() => v.prove(n.nodeId, proofOf(n).proof)));
     expect(results.filter((r) => r === "accepted")).toHaveLength(5);
     expect(results.at(-1)).toBe("busy");
+  });
+
+  it("counts a node once when its proofs arrive at the same moment", async () => {
+    now = (v.epoch() + 1) * EPOCH + EPOCH - 1;
+    const n = identityFromSecret(randomSecret());
+    const a = proofOf(n).proof;
+    const b = makePresenceProof(new VrfProver(n.secretKey), n.secretKey, n.nodeId, v.challenge(), 7).proof;
+    const results = await Promise.all([a, b, a].map((p) => reason(() => v.prove(n.nodeId, p))));
+    expect(results.sort()).toEqual(["accepted", "duplicate", "duplicate"]);
+    expect(v.list().map((r) => r.node)).toEqual([n.nodeId]);
   });
 
   it("remembers nullifiers across a reopen of the database", async () => {
     now = (v.epoch() + 1) * EPOCH + EPOCH - 1;
     const n = nodes[0]!;
     const { proof } = proofOf(n);
-    v.prove(n.nodeId, proof);
+    await v.prove(n.nodeId, proof);
     await db.close();
     db = await openLmdb({ path: join(dir, "db"), compression: false });
     v = new PresenceVerifier({ nodeId: verifierId.nodeId, secretKey: verifierId.secretKey, epochMs: EPOCH, db, now: clock, maxPerEpoch: 5 });
-    expect(reason(() => v.prove(n.nodeId, proof))).toBe("duplicate");
+    expect(await reason(() => v.prove(n.nodeId, proof))).toBe("duplicate");
     expect(v.list().map((r) => r.node)).toEqual([n.nodeId]);
   });
 });
