@@ -43,7 +43,6 @@ async function cliErrors<T>(fn: () => Promise<T>): Promise<T> {
 
 export const backupCommand: Command = {
   name: "backup",
-  summary: "write the node identity and wallet to slowdrip-backup-<UTC timestamp>.tar.gz (encrypted: .tar.gz.enc)",
   usage: [
     "usage: slowdrip backup [--data-dir DIR] [--output FILE|DIR] [--passphrase-file FILE]",
     "",
@@ -127,7 +126,6 @@ function claimDataDir(root: RootDatabase, dataDir: string): { stillMine: () => v
 
 export const restoreCommand: Command = {
   name: "restore",
-  summary: "restore the node identity and wallet from a backup archive",
   usage: [
     "usage: slowdrip restore FILE [--data-dir DIR] [--passphrase-file FILE] [--merge] [--yes]",
     "",

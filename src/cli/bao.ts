@@ -34,7 +34,6 @@ function write(out: NodeJS.WritableStream, bytes: Uint8Array): Promise<void> {
 
 export const baoCommand: Command = {
   name: "bao",
-  summary: "extract and verify Bao slices (verified streaming)",
   usage: [
     "usage: slowdrip bao slice FILE --start S --len L [--outboard OB | --encoded] > SLICE",
     "       slowdrip bao verify HASH SLICE --start S --len L > CONTENT",

@@ -29,7 +29,6 @@ export interface BenchRow {
 
 export const benchCommand: Command = {
   name: "bench",
-  summary: "measure what this box can do (hashing, erasure coding, store, HTTP, ingest, disk)",
   usage: [
     "usage: slowdrip bench [--quick] [--json] [--dir DIR]",
     "",

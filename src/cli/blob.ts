@@ -189,7 +189,6 @@ async function ls(client: Client<typeof StorageService>, c: NodeClient, io: CliI
 
 export const blobCommand: Command = {
   name: "blob",
-  summary: "store, fetch and manage blobs on a running node",
   usage: USAGE,
   async run(argv, io) {
     const { values, positionals } = parseArgs({

@@ -124,7 +124,6 @@ const SUBCOMMANDS: Record<string, (argv: string[], io: CliIO) => Promise<number>
 
 export const clusterCommand: Command = {
   name: "cluster",
-  summary: "the storage cluster: status (as its validator sees it), place (placement diagnostic)",
   usage: ["usage: slowdrip cluster <subcommand> [options]", "", "subcommands:", "  status  epoch, members, health and rebalance progress", "  place   print the placement of every placement group", "", STATUS_USAGE, "", clusterPlaceUsage].join("\n"),
   async run(argv, io) {
     const [sub, ...rest] = argv;

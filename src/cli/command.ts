@@ -9,10 +9,9 @@ export interface CliIO {
   cwd: string;
 }
 
-/** One `slowdrip <name>` command. `run` returns the process exit code. */
+/** One `slowdrip <name>` command (its summary is in the table, commands.ts). `run` returns the process exit code. */
 export interface Command {
   name: string;
-  summary: string;
   usage: string;
   run(argv: string[], io: CliIO): Promise<number>;
 }

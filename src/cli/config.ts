@@ -7,7 +7,6 @@ import { renderSample } from "../config/sample.ts";
 
 export const configCommand: Command = {
   name: "config",
-  summary: "print the effective config (print), the commented sample (sample), or validate (check)",
   usage: [
     "usage: slowdrip config print [--json] [config flags]",
     "       slowdrip config sample",

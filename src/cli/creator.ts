@@ -26,7 +26,6 @@ function parseWhen(s: string, flag: string, now: number): number {
 
 export const creatorCommand: Command = {
   name: "creator",
-  summary: "make a creator key, a delegation letting a node sign a stream's manifests, or a signed announce",
   usage: [
     "usage: slowdrip creator keygen --output FILE [--json]",
     "       slowdrip creator delegate --key FILE --node NODE_ID --stream S --until T [--from T] [--output FILE]",

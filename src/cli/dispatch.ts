@@ -1,5 +1,5 @@
-// Runs one command: --help prints its usage; errors become one line on stderr and an exit code. Light on purpose:
-// main.ts runs `slowdrip hash` through it without loading the rest of the CLI.
+// Runs one command: --help prints its usage; errors become one line on stderr and an exit code. Light on purpose: it
+// is loaded before the command, whatever the command.
 import { CliError, type CliIO, type Command } from "./command.ts";
 import { describeAccessDenied } from "../node/permission.ts";
 

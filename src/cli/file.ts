@@ -220,7 +220,6 @@ async function stat(v: ValidatorClient, hash: string, io: CliIO, json: boolean):
 
 export const fileCommand: Command = {
   name: "file",
-  summary: "store, read and manage files in the storage cluster",
   usage: USAGE,
   async run(argv, io) {
     const { values, positionals } = parseArgs({

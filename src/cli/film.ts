@@ -278,7 +278,6 @@ async function add(values: Record<string, unknown>, video: string | undefined, i
 
 export const filmCommand: Command = {
   name: "film",
-  summary: "add, list, remove and republish films (HLS renditions as pinned blobs, announced on Nostr)",
   usage: USAGE,
   async run(argv, io) {
     const { values, positionals } = parseArgs({

@@ -14,7 +14,6 @@ const MAX_OUTBOARD_INPUT = 4 * 1024 ** 3;
 
 export const hashCommand: Command = {
   name: "hash",
-  summary: "BLAKE3 of files (b3sum format), optionally writing a Bao outboard",
   usage: [
     "usage: slowdrip hash [--keyed KEYHEX] [--derive-key CONTEXT] [--length N] [--outboard OUT] FILE...",
     "",

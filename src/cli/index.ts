@@ -1,7 +1,7 @@
 // CLI dispatcher: finds the command, runs it, turns errors into one line and an exit code.
-import type { CliIO, Command } from "./command.ts";
+import type { CliIO } from "./command.ts";
 import { defaultIO, runCommand } from "./dispatch.ts";
-import { commands } from "./commands.ts";
+import { commands, type CommandEntry } from "./commands.ts";
 
 /** Usage text listing every command. */
 export function topHelp(): string {
@@ -28,7 +28,7 @@ export async function main(argv: string[], io: CliIO = defaultIO()): Promise<num
     argv = ["version"];
     first = "version";
   }
-  let cmd: Command | undefined;
+  let cmd: CommandEntry | undefined;
   let rest: string[];
   if (first === undefined || first.startsWith("-")) {
     cmd = commands.find((c) => c.name === "run");
@@ -41,5 +41,5 @@ export async function main(argv: string[], io: CliIO = defaultIO()): Promise<num
     io.stderr.write(`slowdrip: unknown command '${first}' (see 'slowdrip --help')\n`);
     return 2;
   }
-  return runCommand(cmd, rest, io);
+  return runCommand(await cmd.load(), rest, io);
 }

@@ -7,7 +7,6 @@ import { KEYPAIR_FILE, loadOrCreateIdentity } from "../identity/identity.ts";
 
 export const keygenCommand: Command = {
   name: "keygen",
-  summary: "create a node keypair in a directory and print the node id",
   usage: [
     "usage: slowdrip keygen --output DIR [--json]",
     "",

@@ -21,7 +21,6 @@ function rpcFailure(err: unknown, url: string): never {
 
 export const receiptsCommand: Command = {
   name: "receipts",
-  summary: "verify service-receipt batch files; list, get and summarise a node's receipt batches",
   usage: [
     "usage: slowdrip receipts verify BATCH_FILE",
     "       slowdrip receipts list [--after ID] [--limit N] [--url URL] [--token TOKEN] [config flags]",

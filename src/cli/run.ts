@@ -13,7 +13,6 @@ import { resolve } from "node:path";
 
 export const runCommand: Command = {
   name: "run",
-  summary: "run the node (the default command)",
   usage: [
     "usage: slowdrip run [config flags]",
     "",

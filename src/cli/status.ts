@@ -10,7 +10,6 @@ import { formatBytes } from "./progress.ts";
 
 export const statusCommand: Command = {
   name: "status",
-  summary: "show a running node's status (GetStatus over RPC)",
   usage: ["usage: slowdrip status [--json] [--url URL] [--token TOKEN] [config flags]", "", clientFlagUsage, "", "config flags:", configFlagUsage].join("\n"),
   async run(argv, io) {
     const { values, positionals } = parseArgs({ args: argv, options: { ...configFlagOptions, ...clientFlagOptions, json: { type: "boolean" } }, allowPositionals: true });

@@ -23,7 +23,6 @@ export function streamBaseUrl(u: string): string {
 
 export const streamCommand: Command = {
   name: "stream",
-  summary: "verify a live stream (signatures, delegation, Merkle root, segment hashes), or watch it signing receipts",
   usage: [
     "usage: slowdrip stream verify URL --creator PUBKEY [--segments N] [--json] [--ca FILE] [--fingerprint SHA256]",
     "",

@@ -10,7 +10,6 @@ import { issueToken, MAX_PATH_LENGTH, type MediaAction } from "../media/jwt.ts";
 
 export const tokenCommand: Command = {
   name: "token",
-  summary: "issue a publish/read token (EdDSA JWT) for a live path",
   usage: [
     "usage: slowdrip token issue --action publish|read --path PATH [--ttl 1h] [--key FILE] [--node ID] [--json] [--config FILE] [--data-dir DIR]",
     "",

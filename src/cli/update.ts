@@ -18,7 +18,6 @@ async function sha256File(path: string): Promise<string> {
 
 export const updateCommand: Command = {
   name: "update",
-  summary: "A/B updates of the appliance image: sign a bundle, apply it to the inactive slot, show slots",
   usage: [
     "usage: slowdrip update sign --key FILE --root IMG --version V --arch x64|arm64 --output FILE",
     "       slowdrip update apply FILE|URL [config flags]",

@@ -4,7 +4,6 @@ import { VERSION } from "../version.ts";
 
 export const versionCommand: Command = {
   name: "version",
-  summary: "print the version",
   usage: "usage: slowdrip version [--json]\n\nPrints the slowdrip version and the Node runtime it runs on.",
   async run(argv, io) {
     if (argv.includes("--json")) {

@@ -18,7 +18,6 @@ function hexArg(value: string | undefined, flag: string, bytes?: number): Uint8A
 
 export const vrfCommand: Command = {
   name: "vrf",
-  summary: "ECVRF-EDWARDS25519-SHA512-TAI (RFC 9381) prove and verify",
   usage: [
     "usage: slowdrip vrf prove (--secret HEX | --key FILE) --message HEX",
     "       slowdrip vrf verify --public HEX --proof HEX --message HEX",

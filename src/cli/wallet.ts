@@ -59,7 +59,6 @@ function opLine(op: Operation | undefined): string {
 
 export const walletCommand: Command = {
   name: "wallet",
-  summary: "the node's Cashu wallet: balances, tokens, mints, swaps, ledger",
   usage: USAGE,
   async run(argv, io) {
     const { values, positionals } = parseArgs({
