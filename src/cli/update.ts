@@ -9,6 +9,7 @@ import { configFlagOptions, loadFromFlags } from "../config/flags.ts";
 import { decodeKeypair } from "../identity/identity.ts";
 import { makeHeader, MAX_PAYLOAD, UpdateError } from "../update/bundle.ts";
 import { apply, imageSystem, onTrial, status } from "../update/apply.ts";
+import { GATE_MAX_RESTARTS, runGate, systemdUnitState } from "../update/gate.ts";
 
 async function sha256File(path: string): Promise<string> {
   const h = createHash("sha256");
@@ -30,7 +31,8 @@ export const updateCommand: Command = {
     "        writes the inactive slot and makes it the next boot, on trial: it is kept only if /readyz turns green",
     "        within update.health_timeout, else the boot after returns to the current slot",
     "status  booted slot, each slot's version and state (good, trial, bad, empty), the last update and its result",
-    "gate    (run by slowdrip-update-gate.service on a trial boot) waits for /readyz; exit 1 fails the trial",
+    "gate    (run by slowdrip-update-gate.service on a trial boot) waits for /readyz; exit 1 fails the trial, at once",
+    `        when slowdrip.service has failed or was restarted ${GATE_MAX_RESTARTS} times`,
   ].join("\n"),
   async run(argv, io) {
     const { values, positionals } = parseArgs({
@@ -92,23 +94,9 @@ export const updateCommand: Command = {
         const cfg = loadFromFlags(values, io.env, io.cwd).config;
         const port = cfg["api.listen"].split(":").pop();
         const url = `${cfg["api.tls_cert"] ? "https" : "http"}://127.0.0.1:${port}/readyz`;
-        const end = Date.now() + cfg["update.health_timeout"];
-        let last = "no answer";
-        while (Date.now() < end) {
-          try {
-            const r = await fetch(url, { signal: AbortSignal.timeout(5_000) });
-            if (r.status === 200) {
-              log(`${url} is green: this boot is good`);
-              return 0;
-            }
-            last = `HTTP ${r.status}`;
-          } catch (e) {
-            last = (e as Error).message;
-          }
-          await new Promise((r) => setTimeout(r, 2_000));
-        }
-        log(`${url} not green within update.health_timeout (${last}): this boot fails its trial`);
-        return 1;
+        const r = await runGate({ url, timeoutMs: cfg["update.health_timeout"], unit: () => systemdUnitState("slowdrip.service") });
+        log(`${r.reason}: this boot ${r.ok ? "is good" : "fails its trial"}`);
+        return r.ok ? 0 : 1;
       }
       throw new CliError(`unknown subcommand "${sub ?? ""}" (sign, apply, status, gate)`, 2);
     } catch (e) {
