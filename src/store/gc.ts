@@ -1,7 +1,7 @@
 // Blob-store garbage collection: batched last-read times, in-use holds, and removal of unpinned blobs, least recently
 // read first (idle ones on an interval, and at once as many as an import needs when it would cross max_storage).
 import { PinnedError, StoreError } from "./errors.ts";
-import type { StoreBackend } from "./chunked-store.ts";
+import type { StoreBackend } from "./store-backend.ts";
 import type { GcReport, GcTrigger } from "./types.ts";
 
 /** The `gc` store options. Durations in milliseconds. */

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import type { StoreBackend } from "./chunked-store.ts";
+import type { StoreBackend } from "./store-backend.ts";
 import { runBlobStoreContract, testBytes } from "./contract.ts";
 import { LmdbBlobStore } from "./lmdb.ts";
 

@@ -23,8 +23,9 @@ import type { Database, RootDatabase } from "lmdb";
 import { openLmdb } from "./lmdb-native.ts";
 import { StoreError } from "./errors.ts";
 import { currentProcess, isRunning, type ProcessIdentity } from "./owner.ts";
-import { ChunkedBlobStore, type ImportSink, type StoreBackend, type StoreOptions } from "./chunked-store.ts";
+import { ChunkedBlobStore, type StoreOptions } from "./chunked-store.ts";
 import { LmdbSha256Index } from "./sha256-index.ts";
+import type { ImportSink, StoreBackend } from "./store-backend.ts";
 import type { BlobMeta, StoreRecords } from "./types.ts";
 
 interface StoredMeta extends BlobMeta {

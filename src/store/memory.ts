@@ -1,6 +1,7 @@
 // In-memory BlobStore: same contract as the LMDB store, nothing persisted; for tests and ephemeral nodes.
-import { ChunkedBlobStore, type ImportSink, type StoreBackend, type StoreOptions } from "./chunked-store.ts";
+import { ChunkedBlobStore, type StoreOptions } from "./chunked-store.ts";
 import { MemorySha256Index } from "./sha256-index.ts";
+import type { ImportSink, StoreBackend } from "./store-backend.ts";
 import type { BlobMeta, StoreRecords } from "./types.ts";
 
 interface Entry {
