@@ -8,6 +8,8 @@ export interface ProcessIdentity {
   boot: string;
   /** Start time of the process in clock ticks since boot (/proc/<pid>/stat field 22), or -1 where unavailable. */
   start: number;
+  /** The process's user id (absent in records made before it was kept). */
+  uid?: number;
 }
 
 function readBoot(): string {
@@ -32,10 +34,16 @@ function startTicks(pid: number): number {
 
 /** This process. */
 export function currentProcess(): ProcessIdentity {
-  return { pid: process.pid, boot: readBoot(), start: startTicks(process.pid) };
+  const uid = process.getuid?.();
+  return { pid: process.pid, boot: readBoot(), start: startTicks(process.pid), ...(uid !== undefined ? { uid } : {}) };
 }
 
-/** True when the process the record names is still running (same boot, same pid, same start time). */
+/**
+ * True when the process the record names is still running (same boot, same pid, same start time). Where boot id and
+ * start time cannot be read (the appliance's sandbox hides /proc/sys and other users' processes), a pid that answers
+ * signal 0 counts as running, unless it refuses it (EPERM) while the record names our own user: a process of ours
+ * would accept it, so that pid now belongs to another user's process (a pid reused after a reboot).
+ */
 export function isRunning(p: ProcessIdentity | undefined): boolean {
   if (!p || !Number.isSafeInteger(p.pid) || p.pid <= 0) return false;
   const boot = readBoot();
@@ -48,6 +56,7 @@ export function isRunning(p: ProcessIdentity | undefined): boolean {
     process.kill(p.pid, 0);
     return true;
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
+    if ((err as NodeJS.ErrnoException).code !== "EPERM") return false;
+    return p.uid === undefined || p.uid !== process.getuid?.();
   }
 }
