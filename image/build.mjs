@@ -123,7 +123,8 @@ function customize(dir, { arch, version, bin, node, mediamtx, sshKey, debugShell
       "[Unit]", "Description=SlowDrip debug shell (test images only)", "After=systemd-user-sessions.service", "",
       "[Service]", "ExecStart=/bin/sh", "StandardInput=tty-force", "StandardOutput=tty", "StandardError=tty",
       `TTYPath=/dev/${tty}`, "TTYReset=yes", "Environment=TERM=dumb HOME=/root PAGER=cat SYSTEMD_PAGER= SYSTEMD_COLORS=0",
-      "WorkingDirectory=/root", "Restart=always", "RestartSec=1", "", "[Install]", "WantedBy=multi-user.target", "",
+      // An interactive sh ignores SIGTERM: without SIGKILL every reboot waited out the 90 s stop timeout.
+      "WorkingDirectory=/root", "Restart=always", "RestartSec=1", "KillSignal=SIGKILL", "", "[Install]", "WantedBy=multi-user.target", "",
     ].join("\n"));
     // systemd-getty-generator would start a getty on a virtio console: the shell owns it.
     if (tty === "hvc0") symlinkSync("/dev/null", join(dir, "etc/systemd/system/serial-getty@hvc0.service"));
