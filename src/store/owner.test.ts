@@ -3,17 +3,32 @@
 // the check in a real child process as the user `nobody` (uid 65534) against pids of root's processes (the tests run as
 // root, as the README says).
 import { spawn, spawnSync } from "node:child_process";
-import { fileURLToPath } from "node:url";
-import { describe, expect, it } from "vitest";
+import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { transformSync } from "esbuild";
+import { afterAll, describe, expect, it } from "vitest";
 import { currentProcess, isRunning, type ProcessIdentity } from "./owner.ts";
 
 const NOBODY = 65534;
-const ownerModule = fileURLToPath(new URL("./owner.ts", import.meta.url));
+// `nobody` may not reach the checkout (a clone under /root, say): the module, compiled to JS, and if need be the
+// runtime go to a world-readable temp dir.
+const dir = mkdtempSync(join(tmpdir(), "slowdrip-owner-"));
+chmodSync(dir, 0o755);
+const ownerModule = join(dir, "owner.mjs");
+writeFileSync(ownerModule, transformSync(readFileSync(new URL("./owner.ts", import.meta.url), "utf8"), { loader: "ts", format: "esm" }).code, { mode: 0o644 });
+let runtime = process.execPath;
+if (spawnSync(runtime, ["--version"], { uid: NOBODY, gid: NOBODY, cwd: "/" }).status !== 0) {
+  runtime = join(dir, "node");
+  copyFileSync(process.execPath, runtime);
+  chmodSync(runtime, 0o755);
+}
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** isRunning(record) evaluated in a child process running as `nobody`. */
 function isRunningAsNobody(record: ProcessIdentity): boolean {
   const code = `import { isRunning } from ${JSON.stringify(ownerModule)}; console.log(JSON.stringify(isRunning(${JSON.stringify(record)})));`;
-  const r = spawnSync(process.execPath, ["--input-type=module", "-e", code], { uid: NOBODY, gid: NOBODY, encoding: "utf8", cwd: "/" });
+  const r = spawnSync(runtime, ["--input-type=module", "-e", code], { uid: NOBODY, gid: NOBODY, encoding: "utf8", cwd: "/" });
   if (r.status !== 0) throw new Error(`child failed (${r.status}): ${r.stderr}`);
   return JSON.parse(r.stdout.trim()) as boolean;
 }
