@@ -34,8 +34,40 @@ export function elfMachine(file: string): number {
   return head.readUInt32BE(0) === 0x7f454c46 ? head.readUInt16LE(18) : -1;
 }
 
-/** A free loopback TCP port. */
-export function freePort(): Promise<number> {
+/** The kernel's ephemeral port range (where `listen(0)` and outgoing connections take their ports). */
+function ephemeralRange(): [number, number] {
+  try {
+    const [lo, hi] = fs.readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/).map(Number);
+    if (Number.isInteger(lo) && Number.isInteger(hi)) return [lo!, hi!];
+  } catch {
+    // not Linux: fall through
+  }
+  return [32768, 60999];
+}
+
+/** Whether 127.0.0.1:`port` can be listened on now. */
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.once("error", () => resolve(false));
+    srv.listen(port, "127.0.0.1", () => srv.close(() => resolve(true)));
+  });
+}
+
+/**
+ * A free loopback TCP port for a process to listen on later (a node that keeps its port across restarts). It is taken
+ * below the kernel's ephemeral range: a port from listen(0) was free only until the next listen(0) or outgoing
+ * connection of any test process took it (a cluster node once failed with EADDRINUSE that way).
+ */
+export async function freePort(): Promise<number> {
+  const [lo] = ephemeralRange();
+  const first = 10_000;
+  if (lo - first >= 1000) {
+    for (let i = 0; i < 200; i++) {
+      const port = first + Math.floor(Math.random() * (lo - first));
+      if (await canListen(port)) return port;
+    }
+  }
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.on("error", reject);
